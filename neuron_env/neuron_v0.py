@@ -1,0 +1,106 @@
+"""# Neuron (``neuron_v0``).
+
+A policy network acting on a Gymnasium task, with **every neuron an agent**.
+
+| | |
+|---|---|
+| Import | `from neuron_env import neuron_v0` |
+| Registry id | `neuron_env/Neuron-v0` (`pettingzoo.make("parallel", "neuron_env/Neuron-v0", ...)`) |
+| Actions | Continuous, `Box(1,)` per agent |
+| Parallel API | Yes (`neuron_v0.parallel_env`); AEC view `neuron_v0.env` |
+| Agents | one per non-input neuron: `h1_0 … h1_63, h2_0 …, out_0 …` |
+| Observation | the voltages of the agent's presynaptic neurons |
+| State | all `N` voltages |
+
+## Description
+
+The network's neurons hold voltages ``v``. Input neurons are clamped to the encoded task
+observation ``ε(s_t)``. On every tick each agent (hidden or output neuron) chooses its own next
+voltage; every ``delay`` ticks the output voltages are decoded into the task action ``δ(v)``
+and the task steps. If every agent ``n`` acts by ``σ(K^n v + b^n)`` (``neuron_env.NetworkPolicy``)
+the task sees exactly the actions of the plain network ``μ(s_t)`` with the default delay. Each
+agent is the sub-environment ``E^n`` of the seed: it observes what it is connected to, acts
+with its next voltage and receives the task's reward.
+
+## Observation space
+
+Agent ``<group>_<i>`` observes the voltages of the source groups of every projection into
+``<group>``, concatenated in projection order, each group's neurons in index order
+(``topology.presynaptic_index[group]``). Masked-out connections are still observed (they carry
+zero weight), so all agents of a group share one ``Box`` whose bounds are each observed
+neuron's voltage range: the encoded task-observation bounds for input neurons, the
+activation's range otherwise (tanh ``[-1, 1]``, sigmoid ``[0, 1]``, relu ``[0, inf)``,
+identity unbounded). With ``observe="all"`` every agent observes all ``N`` voltages.
+Observation arrays are read-only and shared by the agents of a group (fresh every tick).
+
+## Action space
+
+``Box(low, high, shape=(1,), float32)`` with the agent's activation range: the neuron's next
+voltage. In a leaky group (leak ``λ``) the voltage becomes ``λ v + (1 − λ) a``. Actions outside
+the range raise ``InvalidActionError`` (or are clipped with ``out_of_range="clip"``); NaN or
+inf always raise. Scalars are accepted in place of shape-``(1,)`` arrays.
+
+## Rewards
+
+Every agent receives the task's reward on the tick where the task steps and 0 on the other
+ticks, so one task step's reward is counted once per agent per task step.
+
+## Starting state
+
+Hidden and output voltages are 0; input neurons hold ``ε(s_0)`` of the task's reset.
+
+## Episode end
+
+The task's termination terminates every agent; the task's truncation (e.g. its time limit)
+or ``max_cycles`` ticks truncates every agent. After that ``env.agents`` is empty and
+``step`` raises ``ResetNeeded`` until ``reset``. The last observation holds the final task
+observation in the input neurons.
+
+## Arguments
+
+```python
+neuron_v0.parallel_env(task="Pendulum-v1", topology=None, delay=None, observe="presynaptic",
+                       max_cycles=None, render_mode=None, hidden=(64, 64), encoder="identity",
+                       out_of_range="error", device="cpu", task_kwargs=None)
+```
+
+* ``task``: Gymnasium id or callable returning an env with 1-D Box observation and action spaces.
+* ``topology``: a ``neuron_env.Topology``; default ``Topology.mlp(obs_dim, hidden, act_dim)``.
+* ``delay``: ticks per task step; default the topology's depth (acyclic) or 1 (cyclic).
+* ``observe``: ``"presynaptic"`` or ``"all"``.
+* ``max_cycles``: truncate after this many ticks (``None``: only the task ends episodes).
+* ``render_mode``: ``"rgb_array"``/``"human"`` render the task; ``None`` renders nothing.
+* ``encoder``: ``"identity"`` or ``"affine"`` (finite observation bounds onto ``[-1, 1]``).
+* ``out_of_range``: ``"error"`` or ``"clip"``.
+* ``device``: torch device of the voltages.
+
+## Version history
+
+* v0: initial release (neuron-env 0.1.0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pettingzoo.utils.conversions import parallel_to_aec_wrapper
+from pettingzoo.utils.wrappers import OrderEnforcingWrapper
+
+from neuron_env.parallel import NeuronParallelEnv, parallel_env
+
+metadata = NeuronParallelEnv.metadata
+
+__all__ = ["env", "metadata", "parallel_env", "raw_env"]
+
+
+def raw_env(**kwargs: Any) -> parallel_to_aec_wrapper:
+    """The AEC view without the order-enforcing wrapper."""
+    return parallel_to_aec_wrapper(parallel_env(**kwargs))
+
+
+def env(**kwargs: Any) -> OrderEnforcingWrapper:
+    """The AEC view of :func:`parallel_env`.
+
+    Agents act one after another; the tick happens once every agent has acted.
+    """
+    return OrderEnforcingWrapper(raw_env(**kwargs))

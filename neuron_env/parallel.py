@@ -1,0 +1,297 @@
+"""The PettingZoo ``ParallelEnv`` view: one agent per non-input neuron.
+
+A thin adapter over :class:`~neuron_env.NeuronVecEnv` with one task copy. Dicts keyed by
+agent id are built here and nowhere else, from a handful of arrays: every agent of a group
+observes the same neurons, so a tick builds one observation array per group (read-only,
+shared by the group's agents, fresh every tick) and the dicts point into them. See
+:mod:`neuron_env.neuron_v0` for the user page (spaces, rewards, arguments, versions).
+"""
+
+from __future__ import annotations
+
+from itertools import chain, repeat
+from operator import itemgetter
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pettingzoo import ParallelEnv
+
+from neuron_env.errors import InvalidActionError, ResetNeeded
+from neuron_env.topology import Topology
+from neuron_env.vector import NeuronVecEnv, TaskSpec, invalid_action_message, make_task_factory
+
+DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+
+
+def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
+                     hidden: tuple[int, ...] = DEFAULT_HIDDEN) -> Topology:
+    """A tanh MLP with ``hidden`` layers sized to the task's observation and action."""
+    env = make_task_factory(task, task_kwargs)()
+    try:
+        obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
+    finally:
+        env.close()
+    if not obs_shape or not act_shape or len(obs_shape) != 1 or len(act_shape) != 1:
+        from neuron_env.vector import check_task_spaces  # raises the precise TaskError
+
+        check_task_spaces(env.observation_space, env.action_space, Topology.mlp(1, [1], 1), repr(task))
+    return Topology.mlp(obs_shape[0], hidden, act_shape[0])
+
+
+class NeuronParallelEnv(ParallelEnv):
+    """A Gymnasium task as a PettingZoo parallel env whose agents are the network's neurons.
+
+    Args:
+        task: Gymnasium id or callable returning an env. Default ``"Pendulum-v1"``.
+        topology: The network; ``None`` builds ``Topology.mlp(obs_dim, hidden, act_dim)``.
+        delay: Ticks per task step; default depth (acyclic) or 1 (cyclic).
+        observe: ``"presynaptic"`` (each agent sees its group's presynaptic neurons) or
+            ``"all"`` (every agent sees the full voltage vector).
+        max_cycles: Truncate every agent after this many ticks (``None``: only the task ends
+            episodes). PettingZoo's ``make`` passes it.
+        render_mode: ``None``, ``"rgb_array"`` or ``"human"``; renders the task.
+        hidden: Hidden sizes of the default topology.
+        encoder: ``"identity"`` or ``"affine"``, see :mod:`neuron_env.dynamics`.
+        out_of_range: ``"error"`` or ``"clip"`` for actions outside an agent's range.
+        device: Torch device of the core.
+        task_kwargs: Keyword arguments for the task.
+    """
+
+    metadata: dict[str, Any] = {
+        "name": "neuron_v0",
+        "render_modes": ["human", "rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 30,
+    }
+
+    def __init__(
+        self,
+        task: TaskSpec = "Pendulum-v1",
+        topology: Topology | None = None,
+        delay: int | None = None,
+        observe: str = "presynaptic",
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        hidden: tuple[int, ...] = DEFAULT_HIDDEN,
+        encoder: str = "identity",
+        out_of_range: str = "error",
+        device: str | torch.device = "cpu",
+        task_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if observe not in ("presynaptic", "all"):
+            raise ValueError(f"observe={observe!r}; use 'presynaptic' or 'all'")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r}; use one of {self.metadata['render_modes']} or None")
+        if max_cycles is not None and (not isinstance(max_cycles, int) or max_cycles < 1):
+            raise ValueError(f"max_cycles={max_cycles!r} must be a positive integer or None")
+        if topology is None:
+            topology = default_topology(task, task_kwargs, tuple(hidden))
+        self.core = NeuronVecEnv(
+            task, topology, num_envs=1, device=device, delay=delay, encoder=encoder,
+            out_of_range=out_of_range, task_kwargs=task_kwargs, render_mode=render_mode,
+        )
+        self.topology = topology
+        self.observe = observe
+        self.max_cycles = max_cycles
+        self.render_mode = render_mode
+        self.possible_agents: list[str] = list(topology.agent_ids)
+        self.agents: list[str] = []
+        self._agent_set = frozenset(self.possible_agents)
+        self._getter = itemgetter(*self.possible_agents)
+        self._action_low = self.core.action_low.cpu().numpy()
+        self._action_high = self.core.action_high.cpu().numpy()
+
+        low, high = self.core.voltage_low, self.core.voltage_high
+        self.state_space = gym.spaces.Box(low, high, dtype=np.float32)
+        # One space object per group, shared by its agents.
+        self.observation_spaces: dict[str, gym.spaces.Box] = {}
+        self.action_spaces: dict[str, gym.spaces.Box] = {}
+        self._observed: list[tuple[np.ndarray | slice, int]] = []
+        for group in topology.agent_groups:
+            index = topology.presynaptic_index[group.name] if observe == "presynaptic" else np.arange(len(low))
+            obs_space = gym.spaces.Box(low[index], high[index], dtype=np.float32)
+            a_low, a_high = low[topology.agent_neuron_index[topology.agent_slice[group.name]][0]], \
+                high[topology.agent_neuron_index[topology.agent_slice[group.name]][0]]
+            act_space = gym.spaces.Box(a_low, a_high, shape=(1,), dtype=np.float32)
+            ids = topology.agent_ids[topology.agent_slice[group.name]]
+            self.observation_spaces.update(dict.fromkeys(ids, obs_space))
+            self.action_spaces.update(dict.fromkeys(ids, act_space))
+            contiguous = len(index) > 0 and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
+            self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index, group.size))
+        self._cycles = 0
+        self._empty_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        """The (cached) observation space of ``agent``."""
+        try:
+            return self.observation_spaces[agent]
+        except KeyError:
+            raise KeyError(self._unknown_agent(agent)) from None
+
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        """The (cached) action space of ``agent``: ``Box(1,)`` within its activation's range."""
+        try:
+            return self.action_spaces[agent]
+        except KeyError:
+            raise KeyError(self._unknown_agent(agent)) from None
+
+    def _unknown_agent(self, agent: str) -> str:
+        return f"unknown agent {agent!r}; agents are '<group>_<i>', e.g. {self.possible_agents[:3]}"
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Reset the task; hidden and output voltages start at 0.
+
+        Returns:
+            ``(observations, infos)`` keyed by every agent.
+        """
+        voltages, _ = self.core.reset(seed=seed, options=options)
+        self.agents = self.possible_agents[:]
+        self._cycles = 0
+        observations = self._observations(voltages[0])
+        return observations, dict.fromkeys(self.agents, self._empty_info)
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """One tick: every agent's action becomes its neuron's next voltage.
+
+        Args:
+            actions: ``{agent: action}`` for every live agent, each an array of shape ``(1,)``
+                (or a scalar) within the agent's action space.
+
+        Returns:
+            ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
+            reward on a tick where the task steps and 0 otherwise, the same for every agent.
+            Infos of one tick are one shared dict: ``{"task_stepped": bool}``, plus on task
+            ticks the decoded ``task_action`` and the task's own info.
+
+        Raises:
+            ResetNeeded: Before :meth:`reset` or after the episode ended.
+            InvalidActionError: Naming the missing, unknown, misshaped, non-finite or
+                out-of-range agent action.
+        """
+        if not self.agents:
+            raise ResetNeeded(
+                "step() called with no live agents: call reset() first"
+                + (" (the episode has ended)" if self._cycles else "")
+            )
+        action_array = self._action_array(actions)
+        result = self.core.step(torch.as_tensor(action_array, device=self.core.device).reshape(1, -1))
+        self._cycles += 1
+        terminated = bool(result.terminated[0])
+        truncated = bool(result.truncated[0]) or (self.max_cycles is not None and self._cycles >= self.max_cycles)
+        voltages = result.info["final_voltages"] if result.task_stepped else result.voltages
+        observations = self._observations(voltages[0])
+        info: dict[str, Any] = {"task_stepped": result.task_stepped}
+        if result.task_stepped:
+            info.update(self._task_info(result.info))
+            info["task_action"] = result.info["task_action"][0]
+        agents = self.agents
+        rewards = dict.fromkeys(agents, float(result.reward[0]))
+        terminations = dict.fromkeys(agents, terminated)
+        truncations = dict.fromkeys(agents, truncated)
+        infos = dict.fromkeys(agents, info)
+        if terminated or truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """All ``N`` voltages (the global state of the network)."""
+        return self.core.voltages[0].cpu().numpy().copy()
+
+    def render(self) -> Any:
+        """Render the task (``render_mode`` chosen at construction)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
+            return None
+        return self.core.render()
+
+    def close(self) -> None:
+        """Close the task."""
+        self.core.close()
+
+    # ------------------------------------------------------------------ helpers
+    def _observations(self, voltages: torch.Tensor) -> dict[str, np.ndarray]:
+        values = voltages.cpu().numpy()
+        arrays = []
+        for index, size in self._observed:
+            array = values[index].copy() if isinstance(index, slice) else values[index]
+            array.setflags(write=False)  # shared by the group's agents: in-place edits would leak
+            arrays.append(repeat(array, size))
+        return dict(zip(self.possible_agents, chain.from_iterable(arrays), strict=True))
+
+    def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
+        if not isinstance(actions, dict):
+            raise InvalidActionError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
+        if len(actions) != len(self.agents) or actions.keys() != self._agent_set:
+            self._raise_key_error(actions)
+        values = self._getter(actions)
+        try:
+            array = np.concatenate(values).astype(np.float32, copy=False)
+        except (ValueError, TypeError):
+            array = np.empty(0)
+        if array.shape != (len(self.possible_agents),):
+            array = self._slow_action_array(actions)
+        bad = ~np.isfinite(array)
+        if self.core.out_of_range == "error":
+            bad |= (array < self._action_low) | (array > self._action_high)
+        if bad.any():
+            agent = self.possible_agents[int(np.flatnonzero(bad)[0])]
+            raise InvalidActionError(invalid_action_message(agent, float(array[np.flatnonzero(bad)[0]]), self.topology))
+        return array
+
+    def _slow_action_array(self, actions: dict[str, Any]) -> np.ndarray:
+        """Per-agent conversion, used only to accept scalars or to name a misshaped action."""
+        array = np.empty(len(self.possible_agents), dtype=np.float32)
+        for i, agent in enumerate(self.possible_agents):
+            try:
+                value = np.asarray(actions[agent], dtype=np.float32)
+            except (TypeError, ValueError):
+                raise InvalidActionError(
+                    f"action of agent {agent!r} is {actions[agent]!r}; expected a number or an array of shape (1,)"
+                ) from None
+            if value.shape not in ((), (1,)):
+                raise InvalidActionError(
+                    f"action of agent {agent!r} has shape {value.shape}; expected shape (1,) "
+                    "(each neuron chooses one voltage)"
+                )
+            array[i] = value.reshape(())
+        return array
+
+    def _raise_key_error(self, actions: dict[str, Any]) -> None:
+        unknown = [a for a in actions if a not in self._agent_set]
+        if unknown:
+            raise InvalidActionError(
+                f"actions for unknown agents {unknown[:5]}; agents are '<group>_<i>', e.g. {self.possible_agents[:3]}"
+            )
+        missing = [a for a in self.agents if a not in actions]
+        raise InvalidActionError(
+            f"actions missing for {len(missing)} agents, e.g. {missing[:5]}; pass one action per agent "
+            "in env.agents (every neuron acts every tick)"
+        )
+
+    @staticmethod
+    def _task_info(info: dict[str, Any]) -> dict[str, Any]:
+        """The task's info of copy 0, without the vector env's bookkeeping keys."""
+        out = {}
+        for key, value in info.items():
+            if key.startswith("_") or key in ("final_voltages", "final_obs", "final_info", "task_action"):
+                continue
+            mask = info.get(f"_{key}")
+            if mask is not None and not mask[0]:
+                continue
+            out[key] = value[0] if isinstance(value, np.ndarray) and value.shape[:1] == (1,) else value
+        final_info = info.get("final_info")
+        if isinstance(final_info, dict):
+            out.update(NeuronParallelEnv._task_info(final_info))
+        return out
+
+    def __repr__(self) -> str:
+        return f"NeuronParallelEnv(task={self.core.task_name!r}, {self.topology!r}, delay={self.core.delay})"
+
+
+def parallel_env(task: TaskSpec = "Pendulum-v1", topology: Topology | None = None, **kwargs: Any) -> NeuronParallelEnv:
+    """Create the PettingZoo parallel env; see :class:`NeuronParallelEnv` for the arguments."""
+    return NeuronParallelEnv(task, topology, **kwargs)

@@ -1,0 +1,384 @@
+"""``NeuronVecEnv``: the batched core every other view of the environment stands on.
+
+``E`` copies of a Gymnasium task run through ``gymnasium.vector``; the network's voltages
+are one torch tensor ``[E, N]`` on the chosen device, and every agent's action is one column
+of a ``[E, num_agents]`` tensor. Nothing in :meth:`NeuronVecEnv.step` loops over neurons.
+
+The clock
+---------
+After ``reset`` the input neurons hold the encoded first observation ``ε(s_0)`` and every
+other neuron holds 0. Each :meth:`~NeuronVecEnv.step` is one *tick*: every agent's action
+becomes its neuron's next voltage (``λ v + (1 − λ) a`` in a leaky group). On every
+``delay``-th tick the output voltages are decoded into the task action, the task steps, its
+reward is returned for that tick (0 on the other ticks) and the input neurons are clamped
+to the new observation. With the default ``delay`` (the topology's depth for acyclic
+networks, 1 for cyclic ones) a network whose neurons act by ``σ(K^n v + b^n)`` produces
+exactly the plain forward pass ``μ(s_t)`` as the task action.
+
+Autoreset
+---------
+When a task copy terminates or truncates, it is reset in the same tick (Gymnasium's
+``SAME_STEP`` autoreset): the returned voltages of that copy are the new episode's start
+(0 everywhere, inputs clamped to the reset observation), ``terminated``/``truncated`` flag
+it, and ``info["final_voltages"]`` holds the voltages with the *final* observation clamped,
+for bootstrapping. Seeding goes through ``reset(seed=...)``: copy ``i`` gets ``seed + i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from neuron_env.dynamics import apply_actions, make_decoder, make_encoder, voltage_bounds
+from neuron_env.errors import InvalidActionError, ResetNeeded, TaskError, TopologyError
+from neuron_env.topology import ACTIVATION_RANGE, Topology
+
+try:  # gymnasium >= 1.1
+    from gymnasium.vector import AutoresetMode
+
+    _SAME_STEP: Any = AutoresetMode.SAME_STEP
+except ImportError:  # pragma: no cover - gymnasium 1.0
+    _SAME_STEP = None
+
+TaskSpec = str | Callable[[], gym.Env]
+
+
+class VecStep(NamedTuple):
+    """What :meth:`NeuronVecEnv.step` returns; every tensor lives on the env's device.
+
+    Attributes:
+        voltages: ``[E, N]`` voltages after the tick (a reset copy's start where one ended).
+        reward: ``[E]`` task reward on a task tick, 0 otherwise.
+        terminated: ``[E]`` whether the task terminated on this tick.
+        truncated: ``[E]`` whether the task was truncated on this tick.
+        task_stepped: Whether the task stepped on this tick (the same for every copy).
+        info: On task ticks, ``final_voltages`` (``[E, N]``, the final observation clamped
+            where a copy ended), ``task_action`` (``[E, act_dim]`` numpy, the decoded action
+            the task received) and the task's vector ``info``.
+    """
+
+    voltages: torch.Tensor
+    reward: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    task_stepped: bool
+    info: dict[str, Any]
+
+
+def make_task_factory(task: TaskSpec, task_kwargs: dict[str, Any] | None = None) -> Callable[[], gym.Env]:
+    """A zero-argument factory for a task given as a Gymnasium id or a callable."""
+    kwargs = dict(task_kwargs or {})
+    if isinstance(task, str):
+        return lambda: gym.make(task, **kwargs)
+    if callable(task):
+        return (lambda: task(**kwargs)) if kwargs else task
+    raise TaskError(f"task {task!r} must be a Gymnasium id (e.g. 'Pendulum-v1') or a callable returning an env")
+
+
+def check_task_spaces(observation_space: gym.Space, action_space: gym.Space, topology: Topology, name: str) -> None:
+    """Raise a clear error unless the task's spaces fit the topology's input/output groups."""
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise TaskError(
+            f"task {name} has action space {action_space}; neuron-env needs a 1-D Box (continuous "
+            "actions), since output voltages are decoded into the action. For a Discrete task, wrap it "
+            "to expose a Box action space first"
+        )
+    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
+        raise TaskError(
+            f"task {name} has observation space {observation_space}; neuron-env needs a 1-D Box. "
+            "Wrap the task with gymnasium.wrappers.FlattenObservation"
+        )
+    if observation_space.shape[0] != topology.obs_dim:
+        raise TopologyError(
+            f"input group {topology.input_group.name!r} has {topology.obs_dim} neurons but task {name} "
+            f"observations have {observation_space.shape[0]} dimensions; build the topology with "
+            f"obs_dim={observation_space.shape[0]}"
+        )
+    if action_space.shape[0] != topology.act_dim:
+        raise TopologyError(
+            f"output group {topology.output_group.name!r} has {topology.act_dim} neurons but task {name} "
+            f"actions have {action_space.shape[0]} dimensions; build the topology with "
+            f"act_dim={action_space.shape[0]}"
+        )
+
+
+class _SameStepSyncVectorEnv:
+    """Minimal same-step-autoreset sync vector env for gymnasium 1.0 (no ``AutoresetMode``)."""
+
+    def __init__(self, factories: list[Callable[[], gym.Env]]) -> None:
+        self.envs = [f() for f in factories]
+        self.num_envs = len(self.envs)
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        results = [
+            env.reset(seed=None if seed is None else seed + i, options=options) for i, env in enumerate(self.envs)
+        ]
+        return np.stack([obs for obs, _ in results]), {}
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        observations, rewards, terminations, truncations = [], [], [], []
+        final_obs = np.full(self.num_envs, None, dtype=object)
+        for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            obs, reward, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                final_obs[i] = obs
+                obs, _ = env.reset()
+            observations.append(obs)
+            rewards.append(reward)
+            terminations.append(terminated)
+            truncations.append(truncated)
+        info: dict[str, Any] = {}
+        done = np.array([o is not None for o in final_obs])
+        if done.any():
+            info = {"final_obs": final_obs, "_final_obs": done}
+        return (np.stack(observations), np.asarray(rewards, dtype=np.float64),
+                np.asarray(terminations), np.asarray(truncations), info)
+
+    def render(self) -> Any:
+        return self.envs[0].render()
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+class NeuronVecEnv:
+    """A Gymnasium task driven by a network whose every non-input neuron is an agent.
+
+    Args:
+        task: A Gymnasium id (``"Pendulum-v1"``) or a callable returning a ``gym.Env``.
+        topology: The network; its input/output group sizes must match the task's
+            observation/action sizes.
+        num_envs: Number of task copies ``E`` stepped in lockstep.
+        device: Torch device of the voltages, rewards and flags.
+        delay: Ticks per task step ``ℓ``. Default: the topology's depth when acyclic (so the
+            decoded action equals the network's forward pass), else 1.
+        encoder: ``"identity"`` or ``"affine"`` (finite observation bounds onto ``[-1, 1]``).
+        vectorization: ``"sync"`` (one process) or ``"async"`` (one process per copy).
+        out_of_range: What to do with an action outside its agent's activation range:
+            ``"error"`` (raise :class:`InvalidActionError`) or ``"clip"`` (clip silently).
+            Non-finite actions always raise.
+        validate: Check actions' shape, finiteness and range every tick. Turning it off saves
+            a few small tensor reductions per tick for trusted callers (learners).
+        task_kwargs: Keyword arguments for ``gym.make`` or the task callable.
+        render_mode: Passed to the task (the first copy is rendered).
+
+    Raises:
+        TaskError: If the task's spaces are not 1-D Boxes.
+        TopologyError: If the topology's input/output sizes do not match the task.
+    """
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        topology: Topology,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        delay: int | None = None,
+        encoder: str = "identity",
+        vectorization: str = "sync",
+        out_of_range: str = "error",
+        validate: bool = True,
+        task_kwargs: dict[str, Any] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if not isinstance(topology, Topology):
+            raise TopologyError(f"topology must be a neuron_env.Topology, got {type(topology).__name__}")
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be an integer >= 1")
+        if delay is None:
+            delay = topology.depth if topology.depth is not None else 1
+        if not isinstance(delay, int) or delay < 1:
+            raise ValueError(f"delay={delay!r} must be an integer >= 1 (ticks per task step)")
+        if out_of_range not in ("error", "clip"):
+            raise ValueError(f"out_of_range={out_of_range!r}; use 'error' or 'clip'")
+        if vectorization not in ("sync", "async"):
+            raise ValueError(f"vectorization={vectorization!r}; use 'sync' or 'async'")
+
+        self.topology = topology
+        self.num_envs = num_envs
+        self.device = torch.device(device)
+        self.delay = delay
+        self.out_of_range = out_of_range
+        self.validate = validate
+        self.task_name = task if isinstance(task, str) else getattr(task, "__name__", repr(task))
+        if render_mode is not None:
+            task_kwargs = {**(task_kwargs or {}), "render_mode": render_mode}
+        factory = make_task_factory(task, task_kwargs)
+        self.task = self._make_vector(factory, num_envs, vectorization)
+        self.task_observation_space: gym.spaces.Box = self.task.single_observation_space
+        self.task_action_space: gym.spaces.Box = self.task.single_action_space
+        check_task_spaces(self.task_observation_space, self.task_action_space, topology, repr(self.task_name))
+
+        obs_space, act_space = self.task_observation_space, self.task_action_space
+        self.encoder = make_encoder(obs_space.low, obs_space.high, encoder).to(self.device)
+        self.decoder = make_decoder(topology.output_group.activation, act_space.low, act_space.high).to(self.device)
+        with torch.no_grad():
+            enc_low = self.encoder(torch.as_tensor(obs_space.low, dtype=torch.float32, device=self.device))
+            enc_high = self.encoder(torch.as_tensor(obs_space.high, dtype=torch.float32, device=self.device))
+        low, high = voltage_bounds(topology, enc_low.cpu().numpy(), enc_high.cpu().numpy())
+        #: ``[N]`` lower/upper bound of every neuron's voltage (numpy, float32).
+        self.voltage_low, self.voltage_high = low, high
+        self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
+        self.action_low = torch.as_tensor(low[topology.agent_neuron_index], device=self.device)
+        self.action_high = torch.as_tensor(high[topology.agent_neuron_index], device=self.device)
+        leak = np.concatenate([np.full(g.size, g.leak, dtype=np.float32) for g in topology.agent_groups])
+        self.leak: torch.Tensor | None = torch.as_tensor(leak, device=self.device) if leak.any() else None
+        self._input = topology.group_slice[topology.input_group.name]
+        self._output = topology.group_slice[topology.output_group.name]
+        self._input_mask = torch.zeros(topology.num_neurons, device=self.device)
+        self._input_mask[self._input] = 1.0
+        self._task_action_dtype = act_space.dtype
+        self._voltages: torch.Tensor | None = None
+        #: Ticks since the last :meth:`reset`.
+        self.tick = 0
+
+    @staticmethod
+    def _make_vector(factory: Callable[[], gym.Env], num_envs: int, vectorization: str) -> Any:
+        factories = [factory] * num_envs
+        if _SAME_STEP is None:
+            if vectorization == "async":
+                raise RuntimeError("vectorization='async' needs gymnasium >= 1.1 (same-step autoreset)")
+            return _SameStepSyncVectorEnv(factories)
+        cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+        return cls(factories, autoreset_mode=_SAME_STEP)
+
+    # ------------------------------------------------------------------ API
+    @property
+    def voltages(self) -> torch.Tensor:
+        """Current ``[E, N]`` voltages (raises :class:`ResetNeeded` before the first reset)."""
+        if self._voltages is None:
+            raise ResetNeeded("call reset() before reading voltages or stepping")
+        return self._voltages
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict]:
+        """Reset every task copy; hidden and output voltages start at 0.
+
+        Args:
+            seed: Seed of copy 0; copy ``i`` gets ``seed + i``. ``None`` keeps the RNG going.
+            options: Passed to the task's ``reset``.
+
+        Returns:
+            ``([E, N] voltages, the task's vector info)``.
+        """
+        observations, info = self.task.reset(seed=seed, options=options)
+        voltages = torch.zeros(self.num_envs, self.topology.num_neurons, device=self.device)
+        voltages[:, self._input] = self.encoder(self._to_tensor(observations))
+        self._voltages = voltages
+        self.tick = 0
+        return voltages, info
+
+    def step(self, actions: torch.Tensor) -> VecStep:
+        """Advance every copy by one tick.
+
+        Args:
+            actions: ``[E, num_agents]`` actions in agent order (``topology.agent_ids``): each
+                agent's next voltage, within its activation's range.
+
+        Returns:
+            A :class:`VecStep`.
+
+        Raises:
+            ResetNeeded: Before the first :meth:`reset`.
+            InvalidActionError: On a wrong shape, a non-finite action, or (with
+                ``out_of_range="error"``) an action outside its agent's range; names the agent.
+        """
+        voltages = self.voltages
+        actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        if self.validate or self.out_of_range == "clip":
+            actions = self.check_actions(actions)
+        new = apply_actions(voltages, actions, self.agent_neuron_index, self.leak)
+        self.tick += 1
+        if self.tick % self.delay:
+            self._voltages = new
+            zeros = torch.zeros(self.num_envs, device=self.device)
+            flags = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            return VecStep(new, zeros, flags, flags.clone(), False, {})
+
+        task_action = self.decoder(new[:, self._output]).cpu().numpy().astype(self._task_action_dtype, copy=False)
+        observations, reward, terminated, truncated, info = self.task.step(task_action)
+        new[:, self._input] = self.encoder(self._to_tensor(observations))
+        done = np.logical_or(terminated, truncated)
+        final = new
+        if done.any():
+            final = new.clone()
+            for i in np.flatnonzero(done):  # loop over ended task copies, not neurons
+                final[i, self._input] = self.encoder(self._to_tensor(info["final_obs"][i]))
+            # An ended copy restarts from 0 with only its inputs clamped to the reset observation.
+            new[torch.as_tensor(done, device=self.device)] *= self._input_mask
+        self._voltages = new
+        info = dict(info)
+        info["final_voltages"] = final
+        info["task_action"] = task_action
+        return VecStep(
+            new,
+            torch.as_tensor(reward, dtype=torch.float32, device=self.device),
+            torch.as_tensor(terminated, dtype=torch.bool, device=self.device),
+            torch.as_tensor(truncated, dtype=torch.bool, device=self.device),
+            True,
+            info,
+        )
+
+    def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Validate ``[E, num_agents]`` actions; clip them if ``out_of_range="clip"``.
+
+        Raises:
+            InvalidActionError: Naming the first offending agent (and copy, when ``E > 1``).
+        """
+        expected = (self.num_envs, self.topology.num_agents)
+        if tuple(actions.shape) != expected:
+            raise InvalidActionError(
+                f"actions have shape {tuple(actions.shape)}; expected (num_envs, num_agents) = {expected}, "
+                "columns in topology.agent_ids order"
+            )
+        if self.validate:
+            bad = ~torch.isfinite(actions)
+            if self.out_of_range == "error":
+                bad = bad | (actions < self.action_low) | (actions > self.action_high)
+            if bool(bad.any()):
+                self._raise_bad_action(actions, bad)
+        elif not bool(torch.isfinite(actions).all()):
+            self._raise_bad_action(actions, ~torch.isfinite(actions))
+        if self.out_of_range == "clip":
+            actions = torch.clamp(actions, self.action_low, self.action_high)
+        return actions
+
+    def _raise_bad_action(self, actions: torch.Tensor, bad: torch.Tensor) -> None:
+        env_index, agent_index = (int(i) for i in torch.nonzero(bad)[0])
+        agent = self.topology.agent_ids[agent_index]
+        value = float(actions[env_index, agent_index])
+        where = f" in env copy {env_index}" if self.num_envs > 1 else ""
+        raise InvalidActionError(invalid_action_message(agent, value, self.topology, where))
+
+    def close(self) -> None:
+        """Close every task copy."""
+        self.task.close()
+
+    def render(self) -> Any:
+        """Render the first task copy (needs ``render_mode`` at construction)."""
+        return self.task.render()
+
+    def _to_tensor(self, array: Any) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
+
+    def __repr__(self) -> str:
+        return (f"NeuronVecEnv(task={self.task_name!r}, {self.topology!r}, num_envs={self.num_envs}, "
+                f"delay={self.delay}, device={self.device})")
+
+
+def invalid_action_message(agent: str, value: float, topology: Topology, where: str = "") -> str:
+    """The error text for a non-finite or out-of-range action of ``agent``."""
+    if not np.isfinite(value):
+        return f"action of agent {agent!r}{where} is {value}; actions must be finite"
+    low, high = ACTIVATION_RANGE[topology.group_of_agent(agent).activation]
+    return (
+        f"action of agent {agent!r}{where} is {value:.6g}, outside its range [{low}, {high}] "
+        f"({topology.group_of_agent(agent).activation} neuron); clip it, or construct the env "
+        "with out_of_range='clip'"
+    )
