@@ -121,6 +121,7 @@ class NeuronParallelEnv(ParallelEnv):
             contiguous = len(index) > 0 and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index, group.size))
         self._cycles = 0
+        self._state: torch.Tensor | None = None
         self._empty_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ spaces
@@ -151,6 +152,7 @@ class NeuronParallelEnv(ParallelEnv):
         voltages, _ = self.core.reset(seed=seed, options=options)
         self.agents = self.possible_agents[:]
         self._cycles = 0
+        self._state = voltages[0]
         observations = self._observations(voltages[0])
         return observations, dict.fromkeys(self.agents, self._empty_info)
 
@@ -182,7 +184,9 @@ class NeuronParallelEnv(ParallelEnv):
         self._cycles += 1
         terminated = bool(result.terminated[0])
         truncated = bool(result.truncated[0]) or (self.max_cycles is not None and self._cycles >= self.max_cycles)
+        # At an episode end the core has already reset; agents see the final voltages.
         voltages = result.info["final_voltages"] if result.task_stepped else result.voltages
+        self._state = voltages[0]
         observations = self._observations(voltages[0])
         info: dict[str, Any] = {"task_stepped": result.task_stepped}
         if result.task_stepped:
@@ -198,8 +202,10 @@ class NeuronParallelEnv(ParallelEnv):
         return observations, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:
-        """All ``N`` voltages (the global state of the network)."""
-        return self.core.voltages[0].cpu().numpy().copy()
+        """All ``N`` voltages (the global state of the network; the final one after an episode end)."""
+        if self._state is None:
+            raise ResetNeeded("call reset() before state()")
+        return self._state.cpu().numpy().copy()
 
     def render(self) -> Any:
         """Render the task (``render_mode`` chosen at construction)."""

@@ -1,0 +1,40 @@
+# The README's two commands:  `make run` (set up + main job) and `make test` (set up + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Installed before the project so pip keeps this build (a bare `torch` pulls a multi-GB CUDA build
+# on Linux). Override for a GPU machine, e.g. `make test TORCH_SPEC="torch==2.13.0" PIP_EXTRA=...`.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev
+
+.PHONY: setup run test lint bench clean
+
+$(BIN)/.setup-done: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+setup: $(BIN)/.setup-done
+
+## Main job: the task + topology summary and a rollout of locally acting neurons, checked
+## against the plain network on the plain task.
+run: setup
+	$(BIN)/neuron-env info --task Pendulum-v1 --hidden 64 64
+	$(BIN)/neuron-env rollout --task Pendulum-v1 --hidden 64 64 --episodes 2
+
+## Fast test suite (learning runs marked slow are excluded) plus lint.
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+
+## Throughput benchmarks (not in CI): print tables, write JSON under benchmarks/results/.
+bench: setup
+	$(BIN)/python benchmarks/env_throughput.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

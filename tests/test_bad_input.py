@@ -1,0 +1,134 @@
+"""Bad input: every error is typed and names the agent or value and the fix."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from neuron_env import (
+    InvalidActionError,
+    NeuronVecEnv,
+    ResetNeeded,
+    TaskError,
+    Topology,
+    TopologyError,
+    neuron_v0,
+)
+
+
+@pytest.fixture
+def env():
+    e = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4], 1))
+    e.reset(seed=0)
+    yield e
+    e.close()
+
+
+def zeros(env):
+    return {a: np.zeros(1, dtype=np.float32) for a in env.agents}
+
+
+def test_missing_agent(env):
+    actions = zeros(env)
+    del actions["h1_2"]
+    with pytest.raises(InvalidActionError, match=r"missing for 1 agents, e.g. \['h1_2'\]"):
+        env.step(actions)
+
+
+def test_unknown_agent(env):
+    actions = zeros(env)
+    actions["h9_0"] = np.zeros(1)
+    with pytest.raises(InvalidActionError, match="unknown agents \\['h9_0'\\]"):
+        env.step(actions)
+
+
+def test_wrong_shape(env):
+    actions = zeros(env)
+    actions["h1_1"] = np.zeros(2)
+    with pytest.raises(InvalidActionError, match=r"agent 'h1_1' has shape \(2,\); expected shape \(1,\)"):
+        env.step(actions)
+
+
+def test_scalars_are_accepted(env):
+    env.step(dict.fromkeys(env.agents, 0.5))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite(env, value):
+    actions = zeros(env)
+    actions["out_0"] = np.array([value])
+    with pytest.raises(InvalidActionError, match="agent 'out_0' is (nan|inf); actions must be finite"):
+        env.step(actions)
+
+
+def test_out_of_range_errors_by_default(env):
+    actions = zeros(env)
+    actions["h1_3"] = np.array([1.5])
+    with pytest.raises(InvalidActionError, match=r"agent 'h1_3' is 1.5, outside its range \[-1.0, 1.0\].*clip"):
+        env.step(actions)
+
+
+def test_out_of_range_clip_is_documented_option():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4], 1), out_of_range="clip")
+    env.reset(seed=0)
+    env.step({a: np.array([5.0]) for a in env.agents})
+    assert env.state()[3:7].max() == pytest.approx(1.0)
+
+
+def test_step_before_reset():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4], 1))
+    with pytest.raises(ResetNeeded, match="call reset"):
+        env.step({})
+
+
+def test_step_after_episode_end():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4], 1), max_cycles=2)
+    env.reset(seed=0)
+    actions = zeros(env)
+    env.step(actions)
+    env.step(actions)
+    assert env.agents == []
+    with pytest.raises(ResetNeeded, match="episode has ended"):
+        env.step(actions)
+
+
+def test_discrete_action_task_is_rejected():
+    with pytest.raises(TaskError, match="needs a 1-D Box"):
+        neuron_v0.parallel_env(task="CartPole-v1", topology=Topology.mlp(4, [4], 1))
+
+
+def test_sizes_must_match_task():
+    message = "input group 'in' has 5 neurons but task 'Pendulum-v1' observations have 3"
+    with pytest.raises(TopologyError, match=message):
+        neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(5, [4], 1))
+    with pytest.raises(TopologyError, match="output group 'out' has 2 neurons .* actions have 1"):
+        neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4], 2))
+
+
+def test_unknown_agent_space_lookup(env):
+    with pytest.raises(KeyError, match="unknown agent 'x_0'"):
+        env.observation_space("x_0")
+
+
+def test_vec_env_errors_name_agent_and_copy():
+    core = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), num_envs=2)
+    with pytest.raises(ResetNeeded):
+        core.step(torch.zeros(2, 5))
+    core.reset(seed=0)
+    with pytest.raises(InvalidActionError, match=r"expected \(num_envs, num_agents\) = \(2, 5\)"):
+        core.step(torch.zeros(5))
+    bad = torch.zeros(2, 5)
+    bad[1, 4] = float("nan")
+    with pytest.raises(InvalidActionError, match="agent 'out_0' in env copy 1 is nan"):
+        core.step(bad)
+
+
+def test_invalid_constructor_arguments():
+    with pytest.raises(ValueError, match="delay=0"):
+        NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), delay=0)
+    with pytest.raises(ValueError, match="observe='some'"):
+        neuron_v0.parallel_env(task="Pendulum-v1", observe="some")
+    with pytest.raises(TaskError, match="Gymnasium id"):
+        NeuronVecEnv(42, Topology.mlp(3, [4], 1))
+    with pytest.raises(gym.error.Error):
+        NeuronVecEnv("NoSuchTask-v0", Topology.mlp(3, [4], 1))

@@ -1,0 +1,23 @@
+from neuron_env.cli import main
+
+
+def test_info(capsys):
+    assert main(["info", "--task", "Pendulum-v1", "--hidden", "8", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "Agents: 17" in out and "Delay: 3" in out and "h2" in out
+
+
+def test_rollout_checks_equivalence(capsys):
+    assert main(["rollout", "--task", "Pendulum-v1", "--hidden", "8", "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "actions and rewards equal" in out
+
+
+def test_rollout_recurrent(capsys):
+    assert main(["rollout", "--topology", "recurrent", "--hidden", "6", "--leak", "0.2"]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_bad_task_is_a_clean_error(capsys):
+    assert main(["info", "--task", "CartPole-v1"]) == 2
+    assert "needs a 1-D Box" in capsys.readouterr().err

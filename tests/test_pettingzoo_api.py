@@ -1,0 +1,60 @@
+"""PettingZoo's own API tests on the parallel and AEC views."""
+
+import pytest
+from pettingzoo.test import api_test, parallel_api_test
+
+from neuron_env import neuron_v0
+
+from .conftest import MUJOCO_TASK, requires_mujoco, small_topologies
+
+TASKS = [("Pendulum-v1", 3, 1), pytest.param(MUJOCO_TASK, 4, 1, marks=requires_mujoco)]
+
+
+@pytest.mark.parametrize(("task", "obs_dim", "act_dim"), TASKS)
+@pytest.mark.parametrize("kind", ["mlp", "recurrent", "sparse"])
+def test_parallel_api(task, obs_dim, act_dim, kind):
+    env = neuron_v0.parallel_env(task=task, topology=small_topologies(obs_dim, act_dim)[kind])
+    parallel_api_test(env, num_cycles=700)
+
+
+@pytest.mark.parametrize(("task", "obs_dim", "act_dim"), TASKS)
+@pytest.mark.parametrize("kind", ["mlp", "recurrent", "sparse"])
+def test_aec_api(task, obs_dim, act_dim, kind):
+    env = neuron_v0.env(task=task, topology=small_topologies(obs_dim, act_dim)[kind])
+    api_test(env, num_cycles=300)
+
+
+def test_observe_all_and_max_cycles():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=small_topologies(3, 1)["mlp"], observe="all",
+                                 max_cycles=7)
+    parallel_api_test(env, num_cycles=50)  # sets env.max_cycles = 50
+    env.max_cycles = 7
+    observations, _ = env.reset(seed=0)
+    assert all(o.shape == (env.topology.num_neurons,) for o in observations.values())
+    ticks = 0
+    while env.agents:
+        _, _, _, truncations, _ = env.step({a: env.action_space(a).sample() for a in env.agents})
+        ticks += 1
+    assert ticks == 7 and all(truncations.values())
+
+
+def test_registered_in_pettingzoo():
+    pettingzoo = pytest.importorskip("pettingzoo")
+    if not hasattr(pettingzoo, "make"):
+        pytest.skip("this PettingZoo has no registry (< 1.27)")
+    topology = small_topologies(3, 1)["mlp"]
+    env = pettingzoo.make("parallel", "neuron_env/Neuron-v0", task="Pendulum-v1", topology=topology, max_cycles=5)
+    assert env.max_cycles == 5 and env.possible_agents == list(topology.agent_ids)
+    aec = pettingzoo.make("aec", "neuron_env/Neuron-v0", task="Pendulum-v1", topology=topology)
+    aec.reset(seed=0)
+    assert aec.agent_selection == "h1_0"
+
+
+def test_metadata_and_spaces_are_cached_per_group():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=small_topologies(3, 1)["mlp"])
+    assert neuron_v0.metadata["name"] == "neuron_v0" and neuron_v0.metadata["is_parallelizable"]
+    assert env.observation_space("h2_0") is env.observation_space("h2_3")
+    assert env.action_space("h1_0") is env.action_space("h1_4")
+    assert env.state_space.shape == (env.topology.num_neurons,)
+    env.reset(seed=0)
+    assert env.state().shape == env.state_space.shape

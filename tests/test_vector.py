@@ -1,0 +1,120 @@
+"""The batched core: clock, rewards, autoreset, leak, devices."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from neuron_env import NetworkPolicy, NeuronVecEnv, Topology, apply_actions, network_actions
+from neuron_env import vector as vector_module
+
+
+def test_shapes_and_clock():
+    topology = Topology.mlp(3, [4, 4], 1)
+    core = NeuronVecEnv("Pendulum-v1", topology, num_envs=3)
+    voltages, _ = core.reset(seed=0)
+    assert voltages.shape == (3, topology.num_neurons) and core.delay == 3
+    assert (voltages[:, 3:] == 0).all()
+    stepped = []
+    for _ in range(6):
+        result = core.step(torch.zeros(3, topology.num_agents))
+        stepped.append(result.task_stepped)
+        assert result.reward.shape == (3,) and result.terminated.dtype == torch.bool
+        if not result.task_stepped:
+            assert (result.reward == 0).all()
+    assert stepped == [False, False, True, False, False, True]
+
+
+def test_copies_are_seeded_seed_plus_index():
+    core = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), num_envs=2)
+    voltages, _ = core.reset(seed=10)
+    plain = gym.make("Pendulum-v1")
+    np.testing.assert_allclose(voltages[1, :3].numpy(), plain.reset(seed=11)[0], atol=1e-6)
+
+
+def test_same_step_autoreset_restarts_ended_copies():
+    topology = Topology.mlp(3, [4], 1)
+    core = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, task_kwargs={"max_episode_steps": 3})
+    core.reset(seed=0)
+    ones = torch.full((2, topology.num_agents), 0.5)
+    for _ in range(5):
+        core.step(ones)
+    result = core.step(ones)  # 3rd task step: time limit
+    assert result.task_stepped and result.truncated.all()
+    assert (result.voltages[:, 3:] == 0).all()  # new episode: hidden/output restart at 0
+    final = result.info["final_voltages"]
+    assert (final[:, 3:] == 0.5).all()  # final voltages keep the last tick
+    assert not torch.equal(final[:, :3], result.voltages[:, :3])
+
+
+def test_leak_integrates_actions():
+    topology = Topology.recurrent(3, 2, 1, leak=0.5)
+    core = NeuronVecEnv("Pendulum-v1", topology)
+    core.reset(seed=0)
+    core.step(torch.ones(1, 3))
+    core.step(torch.ones(1, 3))
+    np.testing.assert_allclose(core.voltages[0, 3:5].numpy(), [0.75, 0.75])
+    assert core.delay == 1
+
+
+def test_policy_tensor_and_dict_paths_agree():
+    topology = Topology.sparse(3, 6, 1, density=0.5, seed=0)
+    policy = NetworkPolicy(topology, seed=1)
+    voltages = torch.rand(1, topology.num_neurons)
+    tensor_actions = policy(voltages)[0].numpy()
+    from neuron_env import neuron_v0
+
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=topology)
+    env.reset(seed=0)
+    env.core._voltages = voltages.clone()
+    observations = env._observations(voltages[0])
+    dict_actions = policy.act(observations)
+    np.testing.assert_allclose([dict_actions[a][0] for a in topology.agent_ids], tensor_actions, atol=1e-6)
+
+
+def test_fallback_vector_matches_gymnasium(monkeypatch):
+    def run():
+        topology = Topology.mlp(3, [4], 1)
+        core = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, task_kwargs={"max_episode_steps": 4})
+        policy = NetworkPolicy(topology, seed=0)
+        voltages, _ = core.reset(seed=5)
+        trace = []
+        for _ in range(20):
+            result = core.step(policy(voltages))
+            voltages = result.voltages
+            trace.append((voltages.clone(), result.reward.clone(), result.truncated.clone()))
+        return trace
+
+    expected = run()
+    monkeypatch.setattr(vector_module, "_SAME_STEP", None)
+    for (v1, r1, t1), (v2, r2, t2) in zip(expected, run(), strict=True):
+        torch.testing.assert_close(v1, v2)
+        torch.testing.assert_close(r1, r2)
+        assert torch.equal(t1, t2)
+
+
+def test_pure_functions_compose_to_forward_pass():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2), torch.nn.Sigmoid())
+    topology, weights = Topology.from_module(module)
+    x = torch.randn(4, 3)
+    v = torch.zeros(4, topology.num_neurons)
+    v[:, :3] = x
+    index = torch.as_tensor(topology.agent_neuron_index)
+    for _ in range(topology.depth):
+        v = apply_actions(v, network_actions(v, topology, weights), index, None)
+    torch.testing.assert_close(v[:, -2:], module(x).detach())
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_devices(device):
+    topology = Topology.mlp(3, [4], 1)
+    core = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, device=device)
+    policy = NetworkPolicy(topology, device=device)
+    voltages, _ = core.reset(seed=0)
+    for _ in range(10):
+        result = core.step(policy(voltages))
+        voltages = result.voltages
+        assert voltages.device.type == device
+    assert torch.isfinite(voltages).all()
