@@ -44,3 +44,10 @@ def test_same_seed_same_trajectory(kind):
 
 def test_different_seed_different_trajectory():
     assert flatten(rollout(7, "mlp", ticks=30)) != flatten(rollout(8, "mlp", ticks=30))
+
+
+def test_pettingzoo_parallel_seed_test():
+    from pettingzoo.test import parallel_seed_test
+
+    topology = small_topologies(3, 1)["mlp"]
+    parallel_seed_test(lambda: neuron_v0.parallel_env(task="Pendulum-v1", topology=topology), num_cycles=50)

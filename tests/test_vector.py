@@ -118,3 +118,17 @@ def test_devices(device):
         voltages = result.voltages
         assert voltages.device.type == device
     assert torch.isfinite(voltages).all()
+
+
+def test_async_vectorization_matches_sync():
+    topology = Topology.mlp(3, [4], 1)
+    policy = NetworkPolicy(topology, seed=0)
+    finals = []
+    for vectorization in ("sync", "async"):
+        core = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, vectorization=vectorization)
+        voltages, _ = core.reset(seed=3)
+        for _ in range(12):
+            voltages = core.step(policy(voltages)).voltages
+        finals.append(voltages)
+        core.close()
+    torch.testing.assert_close(finals[0], finals[1])
