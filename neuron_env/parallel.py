@@ -90,8 +90,8 @@ class NeuronParallelEnv(ParallelEnv):
             topology = default_topology(task, task_kwargs, tuple(hidden))
         self.core = NeuronVecEnv(
             task, topology, num_envs=1, device=device, delay=delay, encoder=encoder,
-            out_of_range=out_of_range, task_kwargs=task_kwargs, render_mode=render_mode,
-        )
+            out_of_range=out_of_range, validate=False, task_kwargs=task_kwargs, render_mode=render_mode,
+        )  # this adapter validates actions itself, naming agents, before they reach the core
         self.topology = topology
         self.observe = observe
         self.max_cycles = max_cycles
