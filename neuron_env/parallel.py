@@ -122,7 +122,6 @@ class NeuronParallelEnv(ParallelEnv):
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index, group.size))
         self._cycles = 0
         self._state: torch.Tensor | None = None
-        self._empty_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> gym.spaces.Box:
@@ -154,7 +153,7 @@ class NeuronParallelEnv(ParallelEnv):
         self._cycles = 0
         self._state = voltages[0]
         observations = self._observations(voltages[0])
-        return observations, dict.fromkeys(self.agents, self._empty_info)
+        return observations, {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """One tick: every agent's action becomes its neuron's next voltage.
@@ -166,8 +165,8 @@ class NeuronParallelEnv(ParallelEnv):
         Returns:
             ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
             reward on a tick where the task steps and 0 otherwise, the same for every agent.
-            Infos of one tick are one shared dict: ``{"task_stepped": bool}``, plus on task
-            ticks the decoded ``task_action`` and the task's own info.
+            Each agent's info is ``{"task_stepped": bool}``, plus on task ticks the decoded
+            ``task_action`` and the task's own info (one dict per agent, equal contents).
 
         Raises:
             ResetNeeded: Before :meth:`reset` or after the episode ended.
@@ -196,7 +195,8 @@ class NeuronParallelEnv(ParallelEnv):
         rewards = dict.fromkeys(agents, float(result.reward[0]))
         terminations = dict.fromkeys(agents, terminated)
         truncations = dict.fromkeys(agents, truncated)
-        infos = dict.fromkeys(agents, info)
+        # One dict per agent: wrappers (SuperSuit) write per-agent keys into infos.
+        infos = dict(zip(agents, map(dict.copy, repeat(info, len(agents))), strict=True))
         if terminated or truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos

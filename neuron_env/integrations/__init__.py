@@ -1,0 +1,29 @@
+"""Third-party MARL integrations.
+
+Each submodule adapts neuron-env to one library and imports that library itself, so importing
+:mod:`neuron_env.integrations` never requires an optional dependency:
+
+* :mod:`neuron_env.integrations.torchrl`: :class:`~neuron_env.integrations.torchrl.NeuronTorchRLEnv`,
+  a native, batched TorchRL ``EnvBase`` with one agent group per layer (needs ``torchrl``).
+
+TorchRL's generic ``PettingZooWrapper`` and SuperSuit + Stable-Baselines3 work on
+``neuron_v0.parallel_env`` directly; ``examples/torchrl_pettingzoo_wrapper.py`` and
+``examples/supersuit_sb3.py`` show how.
+
+Install the optional dependencies with ``pip install "neuron-env[integrations]"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["NeuronTorchRLEnv"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import :class:`NeuronTorchRLEnv` (and with it ``torchrl``) on first use."""
+    if name == "NeuronTorchRLEnv":
+        from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+
+        return NeuronTorchRLEnv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
