@@ -19,6 +19,7 @@ import torch
 from pettingzoo import ParallelEnv
 
 from neuron_env.errors import InvalidActionError, ResetNeeded
+from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec, invalid_action_message, make_task_factory
 
@@ -51,7 +52,8 @@ class NeuronParallelEnv(ParallelEnv):
             ``"all"`` (every agent sees the full voltage vector).
         max_cycles: Truncate every agent after this many ticks (``None``: only the task ends
             episodes). PettingZoo's ``make`` passes it.
-        render_mode: ``None``, ``"rgb_array"`` or ``"human"``; renders the task.
+        render_mode: ``None``, ``"rgb_array"`` or ``"human"``: the task's frame beside the
+            network's activity (:mod:`neuron_env.rendering`).
         hidden: Hidden sizes of the default topology.
         encoder: ``"identity"`` or ``"affine"``, see :mod:`neuron_env.dynamics`.
         out_of_range: ``"error"`` or ``"clip"`` for actions outside an agent's range.
@@ -90,7 +92,9 @@ class NeuronParallelEnv(ParallelEnv):
             topology = default_topology(task, task_kwargs, tuple(hidden))
         self.core = NeuronVecEnv(
             task, topology, num_envs=1, device=device, delay=delay, encoder=encoder,
-            out_of_range=out_of_range, validate=False, task_kwargs=task_kwargs, render_mode=render_mode,
+            out_of_range=out_of_range, validate=False, task_kwargs=task_kwargs,
+            # The task renders into an array; this env composes it with the network panel.
+            render_mode=None if render_mode is None else "rgb_array",
         )  # this adapter validates actions itself, naming agents, before they reach the core
         self.topology = topology
         self.observe = observe
@@ -122,6 +126,9 @@ class NeuronParallelEnv(ParallelEnv):
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index, group.size))
         self._cycles = 0
         self._state: torch.Tensor | None = None
+        self._last_reward = 0.0
+        self._task_renders = render_mode is not None
+        self._window: tuple[Any, Any] | None = None
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> gym.spaces.Box:
@@ -151,6 +158,7 @@ class NeuronParallelEnv(ParallelEnv):
         voltages, _ = self.core.reset(seed=seed, options=options)
         self.agents = self.possible_agents[:]
         self._cycles = 0
+        self._last_reward = 0.0
         self._state = voltages[0]
         observations = self._observations(voltages[0])
         return observations, {agent: {} for agent in self.agents}
@@ -192,6 +200,8 @@ class NeuronParallelEnv(ParallelEnv):
             info.update(self._task_info(result.info))
             info["task_action"] = result.info["task_action"][0]
         agents = self.agents
+        if result.task_stepped:
+            self._last_reward = float(result.reward[0])
         rewards = dict.fromkeys(agents, float(result.reward[0]))
         terminations = dict.fromkeys(agents, terminated)
         truncations = dict.fromkeys(agents, truncated)
@@ -207,15 +217,53 @@ class NeuronParallelEnv(ParallelEnv):
             raise ResetNeeded("call reset() before state()")
         return self._state.cpu().numpy().copy()
 
-    def render(self) -> Any:
-        """Render the task (``render_mode`` chosen at construction)."""
+    def render(self) -> np.ndarray | None:
+        """The task's frame beside a picture of the network's activity.
+
+        With ``render_mode="rgb_array"`` returns an ``uint8`` array ``(H, W_task + W_panel, 3)``
+        (see :mod:`neuron_env.rendering`; the panel alone where the task cannot render). With
+        ``"human"`` shows the same picture in a matplotlib window and returns ``None``.
+        """
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
             return None
-        return self.core.render()
+        if self._state is None:
+            raise ResetNeeded("call reset() before render()")
+        task_frame = None
+        if self._task_renders:
+            try:
+                task_frame = self.core.render()
+            except (gym.error.DependencyNotInstalled, ImportError, RuntimeError) as error:
+                gym.logger.warn(f"task {self.core.task_name!r} cannot render ({error}); drawing the network only")
+                self._task_renders = False
+        height = task_frame.shape[0] if task_frame is not None else 320
+        panel = network_panel(self._state.cpu().numpy(), self.topology, self.core.voltage_low,
+                              self.core.voltage_high, self.core.tick, self.core.delay, self._last_reward, height)
+        frame = compose(task_frame, panel)
+        if self.render_mode == "rgb_array":
+            return frame
+        self._show(frame)
+        return None
+
+    def _show(self, frame: np.ndarray) -> None:
+        import matplotlib.pyplot as plt
+
+        if self._window is None:
+            plt.ion()
+            figure, axes = plt.subplots(figsize=(frame.shape[1] / 100, frame.shape[0] / 100))
+            axes.axis("off")
+            self._window = (figure, axes.imshow(frame))
+        else:
+            self._window[1].set_data(frame)
+        plt.pause(1 / self.metadata["render_fps"])
 
     def close(self) -> None:
-        """Close the task."""
+        """Close the task (and the render window)."""
+        if self._window is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._window[0])
+            self._window = None
         self.core.close()
 
     # ------------------------------------------------------------------ helpers

@@ -362,7 +362,8 @@ class NeuronVecEnv:
 
     def render(self) -> Any:
         """Render the first task copy (needs ``render_mode`` at construction)."""
-        return self.task.render()
+        frames = self.task.render()
+        return frames[0] if isinstance(frames, (tuple, list)) else frames
 
     def _to_tensor(self, array: Any) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
