@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Installed before the project so pip keeps this build (a bare `torch` pulls a multi-GB CUDA build
-# on Linux). Override for a GPU machine, e.g. `make test TORCH_SPEC="torch==2.13.0" PIP_EXTRA=...`.
+# on Linux). Override it for another build, e.g. `make test TORCH_SPEC="torch==2.9.1"`.
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 
@@ -27,6 +27,7 @@ run: setup
 ## Fast test suite (learning runs marked slow are excluded) plus lint.
 test: setup
 	$(BIN)/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m pytest -q
 
 lint: setup

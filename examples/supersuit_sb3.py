@@ -14,15 +14,14 @@ single-agent learner trains one policy with every neuron's experience (parameter
 SuperSuit 3.11 pitfalls this example works around:
 
 * When an episode ends, SuperSuit writes each agent's final observation into
-  ``infos[agent]["terminal_observation"]``. neuron-env's parallel env gives all agents of a tick
-  the *same* info dict, so every agent would get the last agent's final observation; SB3 stores
-  it as the next observation of truncated transitions. The :class:`SB3Infos` wrapper gives every
-  agent its own dict.
+  ``infos[agent]["terminal_observation"]``, so every agent needs its own info dict (SB3 stores
+  it as the next observation of truncated transitions). neuron-env's parallel env gives one
+  dict per agent; the ``SB3Infos`` wrapper guarantees it for any parallel env.
 * ``TD3(..., seed=...)`` and ``venv.reset(seed=...)`` raise ``AttributeError: 'ConcatVecEnv' object
-  has no attribute 'seed'``; :func:`train` seeds the libraries and the inner vector env itself.
+  has no attribute 'seed'``; ``train`` seeds the libraries and the inner vector env itself.
 * SuperSuit reports ``done = terminated or truncated`` to SB3 without SB3's
   ``"TimeLimit.truncated"`` info key, so SB3 treats a time limit (Pendulum's only episode end)
-  as a terminal state and stops bootstrapping there. :class:`SB3Infos` adds the key.
+  as a terminal state and stops bootstrapping there. ``SB3Infos`` adds the key.
 
 Run::
 

@@ -13,7 +13,7 @@ Things to know
 * It warns that it is tested with PettingZoo 1.24.3; it works with 1.27.
 * It converts every agent's observation, reward and flags one by one, so a tick costs time
   proportional to the number of neurons. For networks of more than a few dozen neurons, or for
-  several task copies, use :class:`neuron_env.integrations.torchrl.NeuronTorchRLEnv`, which
+  several task copies, use ``integrations.torchrl.NeuronTorchRLEnv``, which
   produces the same layout batched over copies (``benchmarks/torchrl_throughput.py``).
 
 Run::

@@ -7,12 +7,16 @@ Subcommands:
 * ``neuron-env rollout``: run a network whose neurons act locally (``NetworkPolicy``)
   through the PettingZoo env for a few episodes; prints returns, ticks/s and whether every
   task action equalled the plain network's forward pass.
+* ``neuron-env train``: train every neuron at once with local DDPG (``neuron_env.agents``).
+* ``neuron-env enjoy``: run a trained checkpoint deterministically and print its returns.
 
 Examples::
 
     neuron-env info --task Pendulum-v1 --hidden 64 64
     neuron-env info --task HalfCheetah-v5 --topology recurrent --hidden 128 --leak 0.5
     neuron-env rollout --task Pendulum-v1 --episodes 2 --seed 0
+    neuron-env train --task Pendulum-v1 --hidden 64 64 --critic mlp --steps 30000 --out runs/pendulum
+    neuron-env enjoy --checkpoint runs/pendulum --episodes 3
 """
 
 from __future__ import annotations
@@ -158,6 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_network_arguments(rollout)
     rollout.add_argument("--episodes", type=int, default=1)
     rollout.set_defaults(func=cmd_rollout)
+    from neuron_env.agents.commands import add_enjoy_parser, add_train_parser
+
+    add_train_parser(sub)
+    add_enjoy_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -10,7 +10,7 @@ One tick of the network's clock maps voltages ``v`` (``[E, N]``) to
 
 where ``λ`` is the group's leak (0 by default, giving the seed's ``D(v, v_in) = σ(K v) + v_in``).
 In the multi-agent view, ``σ(K^n v + b^n)`` is replaced by the action of agent ``n``
-(:func:`apply_actions`); :func:`network_actions` is the action every neuron takes when it
+(``apply_actions``); ``network_actions`` is the action every neuron takes when it
 acts "neuromorphically locally", so that the two compose to the plain network.
 
 The encoder ``ε`` maps a task observation to input voltages: identity by default, or
@@ -59,7 +59,7 @@ def network_actions(voltages: torch.Tensor, topology: Topology, weights: Network
     Args:
         voltages: ``[E, N]`` voltages.
         topology: The network's topology.
-        weights: Its weights (masks already applied, see :meth:`NetworkWeights.checked`).
+        weights: Its weights (masks already applied, see ``NetworkWeights.checked``).
 
     Returns:
         ``[E, num_agents]`` actions in agent order (one matrix product per projection).

@@ -69,7 +69,8 @@ neuron_v0.parallel_env(task="Pendulum-v1", topology=None, delay=None, observe="p
 * ``delay``: ticks per task step; default the topology's depth (acyclic) or 1 (cyclic).
 * ``observe``: ``"presynaptic"`` or ``"all"``.
 * ``max_cycles``: truncate after this many ticks (``None``: only the task ends episodes).
-* ``render_mode``: ``"rgb_array"``/``"human"`` render the task; ``None`` renders nothing.
+* ``render_mode``: ``"rgb_array"``/``"human"``: the task's frame beside a picture of the network's
+  activity (voltages per group, the tick, the reward); ``None`` renders nothing.
 * ``encoder``: ``"identity"`` or ``"affine"`` (finite observation bounds onto ``[-1, 1]``).
 * ``out_of_range``: ``"error"`` or ``"clip"``.
 * ``device``: torch device of the voltages.
@@ -99,7 +100,7 @@ def raw_env(**kwargs: Any) -> parallel_to_aec_wrapper:
 
 
 def env(**kwargs: Any) -> OrderEnforcingWrapper:
-    """The AEC view of :func:`parallel_env`.
+    """The AEC view of ``parallel_env``.
 
     Agents act one after another; the tick happens once every agent has acted.
     """

@@ -1,10 +1,10 @@
 """The PettingZoo ``ParallelEnv`` view: one agent per non-input neuron.
 
-A thin adapter over :class:`~neuron_env.NeuronVecEnv` with one task copy. Dicts keyed by
+A thin adapter over ``NeuronVecEnv`` with one task copy. Dicts keyed by
 agent id are built here and nowhere else, from a handful of arrays: every agent of a group
 observes the same neurons, so a tick builds one observation array per group (read-only,
 shared by the group's agents, fresh every tick) and the dicts point into them. See
-:mod:`neuron_env.neuron_v0` for the user page (spaces, rewards, arguments, versions).
+``neuron_v0`` for the user page (spaces, rewards, arguments, versions).
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ class NeuronParallelEnv(ParallelEnv):
         max_cycles: Truncate every agent after this many ticks (``None``: only the task ends
             episodes). PettingZoo's ``make`` passes it.
         render_mode: ``None``, ``"rgb_array"`` or ``"human"``: the task's frame beside the
-            network's activity (:mod:`neuron_env.rendering`).
+            network's activity (``rendering``).
         hidden: Hidden sizes of the default topology.
-        encoder: ``"identity"`` or ``"affine"``, see :mod:`neuron_env.dynamics`.
+        encoder: ``"identity"`` or ``"affine"``, see ``dynamics``.
         out_of_range: ``"error"`` or ``"clip"`` for actions outside an agent's range.
         device: Torch device of the core.
         task_kwargs: Keyword arguments for the task.
@@ -177,7 +177,7 @@ class NeuronParallelEnv(ParallelEnv):
             ``task_action`` and the task's own info (one dict per agent, equal contents).
 
         Raises:
-            ResetNeeded: Before :meth:`reset` or after the episode ended.
+            ResetNeeded: Before ``reset`` or after the episode ended.
             InvalidActionError: Naming the missing, unknown, misshaped, non-finite or
                 out-of-range agent action.
         """
@@ -221,7 +221,7 @@ class NeuronParallelEnv(ParallelEnv):
         """The task's frame beside a picture of the network's activity.
 
         With ``render_mode="rgb_array"`` returns an ``uint8`` array ``(H, W_task + W_panel, 3)``
-        (see :mod:`neuron_env.rendering`; the panel alone where the task cannot render). With
+        (see ``rendering``; the panel alone where the task cannot render). With
         ``"human"`` shows the same picture in a matplotlib window and returns ``None``.
         """
         if self.render_mode is None:
@@ -347,5 +347,5 @@ class NeuronParallelEnv(ParallelEnv):
 
 
 def parallel_env(task: TaskSpec = "Pendulum-v1", topology: Topology | None = None, **kwargs: Any) -> NeuronParallelEnv:
-    """Create the PettingZoo parallel env; see :class:`NeuronParallelEnv` for the arguments."""
+    """Create the PettingZoo parallel env; see ``NeuronParallelEnv`` for the arguments."""
     return NeuronParallelEnv(task, topology, **kwargs)

@@ -6,9 +6,9 @@ reproduce the plain network ``μ`` (the equivalence the test suite checks step f
 
 Two entry points:
 
-* :meth:`NetworkPolicy.act` for the PettingZoo API: ``{agent: observation}`` in,
+* ``NetworkPolicy.act`` for the PettingZoo API: ``{agent: observation}`` in,
   ``{agent: action}`` out (one batched product per group, dicts only at the edge);
-* calling the policy on a ``[E, N]`` voltage tensor for :class:`~neuron_env.NeuronVecEnv`,
+* calling the policy on a ``[E, N]`` voltage tensor for ``NeuronVecEnv``,
   returning ``[E, num_agents]`` actions.
 """
 

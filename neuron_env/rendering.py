@@ -1,9 +1,9 @@
 """Pictures of the network's activity, beside the task's own frame.
 
-:func:`network_panel` draws the voltages as one heat strip per group (input at the top,
+``network_panel`` draws the voltages as one heat strip per group (input at the top,
 output at the bottom; blue below zero, white at zero, red above, scaled by each neuron's
 voltage range, unbounded voltages squashed with ``tanh``), a clock bar showing the tick
-within the current task step, and the last task reward. :func:`compose` puts the task's frame
+within the current task step, and the last task reward. ``compose`` puts the task's frame
 and the panel side by side. Text labels are drawn with Pillow when it is installed (it comes
 with matplotlib); without it the panel has no labels.
 

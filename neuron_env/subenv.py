@@ -1,13 +1,13 @@
 """``SubEnv``: the Gymnasium environment ``E^n`` of one neuron.
 
-Every other neuron follows :class:`~neuron_env.NetworkPolicy` with the given weights; the
+Every other neuron follows ``NetworkPolicy`` with the given weights; the
 chosen neuron's action is its own next voltage. Any single-agent library (Stable-Baselines3,
-CleanRL, …) can therefore train one neuron of a network::
+CleanRL, …) can therefore train one neuron of a network:
 
     env = gymnasium.make("neuron_env/SubEnv-v0", task="Pendulum-v1", neuron="out_0")
 
 Spaces, rewards and episode ends are those of the neuron's agent in
-:mod:`neuron_env.neuron_v0`; ``info["task_stepped"]`` tells the ticks where the task stepped.
+``neuron_v0``; ``info["task_stepped"]`` tells the ticks where the task stepped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Network topologies: neuron groups, projections, and their weights.
 
-A :class:`Topology` is the wiring diagram of a policy network seen as a set of neurons.
+A ``Topology`` is the wiring diagram of a policy network seen as a set of neurons.
 Neurons come in **groups** (one layer each); a group has a size, an activation, a role
 (``"input"``, ``"hidden"`` or ``"output"``) and an optional leak. **Projections** connect a
 source group to a target group with a dense weight block, optionally restricted by a fixed
@@ -12,7 +12,7 @@ its id is ``"<group>_<i>"`` (``"h1_0"``, ``"out_2"``). Third-party MARL librarie
 AgileRL, BenchMARL) group agents by the text before the last ``_``, which is exactly the
 group: every agent of a group has the same observation and action space.
 
-Builders cover the usual cases::
+Builders cover the usual cases:
 
     Topology.mlp(3, [64, 64], 1)                 # 3-64-64-1 tanh MLP
     Topology.recurrent(3, 32, 1, leak=0.5)       # one leaky recurrent layer
@@ -20,7 +20,7 @@ Builders cover the usual cases::
     Topology.from_adjacency(adjacency, 3, 1)     # any directed graph
     topology, weights = Topology.from_module(sb3_model.actor.mu)
 
-Weights live in :class:`NetworkWeights`: one ``[target, source]`` tensor per projection and
+Weights live in ``NetworkWeights``: one ``[target, source]`` tensor per projection and
 one bias vector per non-input group, the layout an ``nn.Linear`` uses.
 """
 
@@ -484,7 +484,7 @@ class NetworkWeights:
 
     Attributes:
         blocks: One ``[target.size, source.size]`` tensor per projection, in the topology's
-            projection order. Masked entries are held at zero by :meth:`checked`.
+            projection order. Masked entries are held at zero by ``checked``.
         biases: One ``[group.size]`` tensor per agent group, in ``topology.agent_groups`` order.
     """
 

@@ -2,12 +2,12 @@
 
 ``E`` copies of a Gymnasium task run through ``gymnasium.vector``; the network's voltages
 are one torch tensor ``[E, N]`` on the chosen device, and every agent's action is one column
-of a ``[E, num_agents]`` tensor. Nothing in :meth:`NeuronVecEnv.step` loops over neurons.
+of a ``[E, num_agents]`` tensor. Nothing in ``NeuronVecEnv.step`` loops over neurons.
 
 The clock
 ---------
 After ``reset`` the input neurons hold the encoded first observation ``ε(s_0)`` and every
-other neuron holds 0. Each :meth:`~NeuronVecEnv.step` is one *tick*: every agent's action
+other neuron holds 0. Each ``NeuronVecEnv.step`` is one *tick*: every agent's action
 becomes its neuron's next voltage (``λ v + (1 − λ) a`` in a leaky group). On every
 ``delay``-th tick the output voltages are decoded into the task action, the task steps, its
 reward is returned for that tick (0 on the other ticks) and the input neurons are clamped
@@ -48,7 +48,7 @@ TaskSpec = str | Callable[[], gym.Env]
 
 
 class VecStep(NamedTuple):
-    """What :meth:`NeuronVecEnv.step` returns; every tensor lives on the env's device.
+    """What ``NeuronVecEnv.step`` returns; every tensor lives on the env's device.
 
     Attributes:
         voltages: ``[E, N]`` voltages after the tick (a reset copy's start where one ended).
@@ -162,7 +162,7 @@ class NeuronVecEnv:
         encoder: ``"identity"`` or ``"affine"`` (finite observation bounds onto ``[-1, 1]``).
         vectorization: ``"sync"`` (one process) or ``"async"`` (one process per copy).
         out_of_range: What to do with an action outside its agent's activation range:
-            ``"error"`` (raise :class:`InvalidActionError`) or ``"clip"`` (clip silently).
+            ``"error"`` (raise ``InvalidActionError``) or ``"clip"`` (clip silently).
             Non-finite actions always raise.
         validate: Check actions' shape, finiteness and range every tick. Turning it off saves
             a few small tensor reductions per tick for trusted callers (learners).
@@ -236,7 +236,7 @@ class NeuronVecEnv:
         self._input_mask[self._input] = 1.0
         self._task_action_dtype = act_space.dtype
         self._voltages: torch.Tensor | None = None
-        #: Ticks since the last :meth:`reset`.
+        #: Ticks since the last ``reset``.
         self.tick = 0
 
     @staticmethod
@@ -252,7 +252,7 @@ class NeuronVecEnv:
     # ------------------------------------------------------------------ API
     @property
     def voltages(self) -> torch.Tensor:
-        """Current ``[E, N]`` voltages (raises :class:`ResetNeeded` before the first reset)."""
+        """Current ``[E, N]`` voltages (raises ``ResetNeeded`` before the first reset)."""
         if self._voltages is None:
             raise ResetNeeded("call reset() before reading voltages or stepping")
         return self._voltages
@@ -282,10 +282,10 @@ class NeuronVecEnv:
                 agent's next voltage, within its activation's range.
 
         Returns:
-            A :class:`VecStep`.
+            A ``VecStep``.
 
         Raises:
-            ResetNeeded: Before the first :meth:`reset`.
+            ResetNeeded: Before the first ``reset``.
             InvalidActionError: On a wrong shape, a non-finite action, or (with
                 ``out_of_range="error"``) an action outside its agent's range; names the agent.
         """

@@ -1,9 +1,9 @@
 """Third-party MARL integrations.
 
 Each submodule adapts neuron-env to one library and imports that library itself, so importing
-:mod:`neuron_env.integrations` never requires an optional dependency:
+``integrations`` never requires an optional dependency:
 
-* :mod:`neuron_env.integrations.torchrl`: :class:`~neuron_env.integrations.torchrl.NeuronTorchRLEnv`,
+* ``integrations.torchrl``: ``integrations.torchrl.NeuronTorchRLEnv``,
   a native, batched TorchRL ``EnvBase`` with one agent group per layer (needs ``torchrl``).
 
 TorchRL's generic ``PettingZooWrapper`` and SuperSuit + Stable-Baselines3 work on
@@ -21,7 +21,7 @@ __all__ = ["NeuronTorchRLEnv"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import :class:`NeuronTorchRLEnv` (and with it ``torchrl``) on first use."""
+    """Import ``NeuronTorchRLEnv`` (and with it ``torchrl``) on first use."""
     if name == "NeuronTorchRLEnv":
         from neuron_env.integrations.torchrl import NeuronTorchRLEnv
 

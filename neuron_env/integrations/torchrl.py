@@ -1,7 +1,7 @@
 """A native TorchRL environment: every neuron an agent, one agent group per layer.
 
-:class:`NeuronTorchRLEnv` is a TorchRL ``EnvBase`` built directly on the batched core
-:class:`~neuron_env.NeuronVecEnv`. It speaks TorchRL's multi-agent conventions (those of
+``NeuronTorchRLEnv`` is a TorchRL ``EnvBase`` built directly on the batched core
+``NeuronVecEnv``. It speaks TorchRL's multi-agent conventions (those of
 ``VmasEnv`` and ``PettingZooWrapper``) without ever building a per-agent dict: a tick is a
 handful of tensor operations whatever the number of neurons.
 
@@ -17,22 +17,20 @@ Layout of the data
 non-input layer, e.g. ``h1``, ``h2``, ``out``) is one nested TensorDict with batch size
 ``[E, n]`` (``n`` agents in the group):
 
-================================  ==================  ==================================================
-key                               shape               meaning
-================================  ==================  ==================================================
-``(group, "observation")``        ``[E, n, fan_in]``  presynaptic voltages (``observe="all"``: all ``N``)
-``(group, "action")``             ``[E, n, 1]``       each neuron's next voltage
-``(group, "reward")``             ``[E, n, 1]``       task reward on a task tick, else 0 (``next`` only)
-``(group, "done")`` etc.          ``[E, n, 1]``       ``done``/``terminated``/``truncated`` of the task
-``"done"`` etc.                   ``[E, 1]``          the same flags, once per task copy
-``"state"``                       ``[E, N]``          all voltages (``return_state=True``; for MAPPO)
-================================  ==================  ==================================================
+| key | shape | meaning |
+|---|---|---|
+| ``(group, "observation")`` | ``[E, n, fan_in]`` | presynaptic voltages (``observe="all"``: all ``N``) |
+| ``(group, "action")`` | ``[E, n, 1]`` | each neuron's next voltage |
+| ``(group, "reward")`` | ``[E, n, 1]`` | task reward on a task tick, else 0 (``next`` only) |
+| ``(group, "done")`` etc. | ``[E, n, 1]`` | ``done``/``terminated``/``truncated`` of the task |
+| ``"done"`` etc. | ``[E, 1]`` | the same flags, once per task copy |
+| ``"state"`` | ``[E, N]`` | all voltages (``return_state=True``; for MAPPO) |
 
 Every agent of a group observes the same neurons, so a group's observation is one ``[E, fan_in]``
 gather, *expanded* (a stride-0 view, no copy) over the group's agents; likewise rewards and
 flags. Views cannot be written in place (PyTorch raises); ``.clone()`` one first if you must.
 Actions of all groups are concatenated in agent order (``topology.agent_ids``) and handed to
-:meth:`NeuronVecEnv.step` as one ``[E, num_agents]`` tensor.
+``NeuronVecEnv.step`` as one ``[E, num_agents]`` tensor.
 
 Specs are ``Bounded`` by each neuron's range (tanh ``[-1, 1]``, sigmoid ``[0, 1]``, the task's
 observation bounds for input neurons) and ``Unbounded`` where a bound is infinite (relu,
@@ -48,7 +46,7 @@ observation clamped into the input neurons, from ``info["final_voltages"]``) wit
 set, and the next ``reset`` with a ``"_reset"`` mask (what ``step_and_maybe_reset``, collectors and
 ``rollout(..., break_when_any_done=False)`` send) returns the already started new episode of the
 copies that ended, without touching the others. A ``reset()`` without a mask, or with every copy
-masked while some are still running, resets all copies (seeded by :meth:`set_seed` or
+masked while some are still running, resets all copies (seeded by ``set_seed`` or
 ``reset(seed=...)``: copy ``i`` gets ``seed + i``). A mask that selects some, but not all, copies
 still running is refused with a ``RuntimeError``: the core cannot restart a single running copy.
 Bound episodes through the task (Gymnasium's ``TimeLimit``, ``max_episode_steps``) rather than
@@ -83,7 +81,7 @@ class NeuronTorchRLEnv(EnvBase):
 
     Args:
         task: A Gymnasium id, a callable returning a ``gym.Env``, or a ready
-            :class:`~neuron_env.NeuronVecEnv` (then ``topology``, ``num_envs``, ``device``,
+            ``NeuronVecEnv`` (then ``topology``, ``num_envs``, ``device``,
             ``hidden`` and ``core_kwargs`` must be left at their defaults).
         topology: The network; ``None`` builds ``Topology.mlp(obs_dim, hidden, act_dim)``.
         num_envs: Number of task copies ``E`` (the env's ``batch_size`` is ``[E]``).
@@ -92,7 +90,7 @@ class NeuronTorchRLEnv(EnvBase):
             ``"all"`` (every agent sees all ``N`` voltages).
         return_state: Add all voltages as a root ``"state"`` entry (a centralised critic's input).
         hidden: Hidden sizes of the default topology.
-        **core_kwargs: Passed to :class:`~neuron_env.NeuronVecEnv`: ``delay``, ``encoder``,
+        **core_kwargs: Passed to ``NeuronVecEnv``: ``delay``, ``encoder``,
             ``vectorization``, ``out_of_range``, ``validate``, ``task_kwargs``, ``render_mode``.
 
     Raises:
@@ -101,7 +99,7 @@ class NeuronTorchRLEnv(EnvBase):
         TopologyError: If the topology does not fit the task.
 
     Attributes:
-        core: The underlying :class:`~neuron_env.NeuronVecEnv`.
+        core: The underlying ``NeuronVecEnv``.
         topology: The network.
         group_map: ``{group: [agent ids]}``, the same grouping TorchRL's ``PettingZooWrapper``
             infers from the ``<group>_<i>`` agent ids.
