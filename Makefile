@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench docs clean
 
 $(BIN)/.setup-done: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: setup
 ## Throughput benchmarks (not in CI): print tables, write JSON under benchmarks/results/.
 bench: setup
 	$(BIN)/python benchmarks/env_throughput.py
+
+## Documentation site on http://127.0.0.1:8000 (sources in docs/).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
