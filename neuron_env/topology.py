@@ -533,7 +533,7 @@ class NetworkWeights:
             if not torch.isfinite(block).all():
                 raise TopologyError(f"weight block {p.source!r} -> {p.target!r} contains NaN or inf")
             if p.mask is not None:
-                block = block * torch.as_tensor(p.mask, device=block.device)
+                block = block * torch.tensor(p.mask, device=block.device)  # the mask array is read-only
             blocks.append(block)
         for g, bias in zip(topology.agent_groups, self.biases, strict=True):
             if tuple(bias.shape) != (g.size,):

@@ -1,0 +1,62 @@
+"""BenchMARL custom task over neuron_v0.parallel_env: one agent group per layer, MAPPO and IPPO."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+pytest.importorskip("benchmarl")  # imports torchvision: needs a matching torch/torchvision pair
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# torchrl 0.11 deprecates its own SyncDataCollector, which BenchMARL 1.5 uses.
+pytestmark = pytest.mark.filterwarnings("ignore:SyncDataCollector has been deprecated:DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def example() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarl_task", ROOT / "examples" / "benchmarl_task.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["benchmarl_task"] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_task_has_one_group_per_layer_and_a_state(example: ModuleType) -> None:
+    task = example.NeuronTask.NEURON.get_task(config={"task": "Pendulum-v1", "obs_dim": 3, "act_dim": 1,
+                                                      "hidden": [4, 5], "max_cycles": 10})
+    env = task.get_env_fun(num_envs=1, continuous_actions=True, seed=0, device="cpu")()
+    assert {group: len(agents) for group, agents in task.group_map(env).items()} == {"h1": 4, "h2": 5, "out": 1}
+    observation_spec = task.observation_spec(env)
+    assert observation_spec["h1", "observation"].shape == (4, 3)
+    assert observation_spec["h2", "observation"].shape == (5, 4)
+    assert task.state_spec(env)["state"].shape == (3 + 4 + 5 + 1,)  # every neuron's voltage
+    assert task.max_steps(env) == 10
+    rollout = env.rollout(10)
+    assert rollout["next", "done"][-1].all()
+    env.close()
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "ippo"])
+def test_runs_a_few_iterations(example: ModuleType, algorithm: str, tmp_path: Path, one_thread: None) -> None:
+    args = example.Args(algorithm=algorithm, hidden=(4,), max_cycles=20, max_n_iters=2, frames_per_batch=40,
+                        n_envs=2, minibatch_size=20, minibatch_iters=2, num_cells=(8,), save_folder=str(tmp_path))
+    experiment = example.train(args)
+    assert experiment.n_iters_performed == 2
+    assert experiment.total_frames == 80  # frames are ticks
+    assert set(experiment.group_map) == {"h1", "out"}
