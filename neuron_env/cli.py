@@ -113,7 +113,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             observations, rewards, _, _, infos = env.step(policy.act(observations))
             ticks += 1
             info = infos[env.possible_agents[0]]
-            if not info["task_stepped"]:
+            if not info.get("task_stepped"):
                 continue
             task_steps += 1
             reward = rewards[env.possible_agents[0]]
@@ -146,7 +146,7 @@ def plain_network_action(env: NeuronParallelEnv, policy: NetworkPolicy, observat
         voltages[:, topology.group_slice[topology.input_group.name]] = core.encoder(
             torch.as_tensor(np.asarray(observation, dtype=np.float32))[None])
         for _ in range(topology.depth or 1):
-            voltages = apply_actions(voltages, policy(voltages), core.agent_neuron_index, None)
+            voltages = apply_actions(voltages, policy(voltages), core.agent_span, None)
         action = core.decoder(voltages[:, topology.group_slice[topology.output_group.name]])
     return action[0].numpy().astype(core.task_action_space.dtype)
 

@@ -71,23 +71,24 @@ def network_actions(voltages: torch.Tensor, topology: Topology, weights: Network
 
 
 def apply_actions(
-    voltages: torch.Tensor, actions: torch.Tensor, agent_neuron_index: torch.Tensor, leak: torch.Tensor | None
+    voltages: torch.Tensor, actions: torch.Tensor, agent_span: slice | torch.Tensor, leak: torch.Tensor | None
 ) -> torch.Tensor:
     """New voltages after every agent takes its action (input neurons unchanged).
 
     Args:
         voltages: ``[E, N]`` current voltages.
         actions: ``[E, num_agents]`` actions (each agent's next voltage, or its drive when leaky).
-        agent_neuron_index: ``[num_agents]`` voltage index of each agent.
+        agent_span: Voltage positions of the agents, in agent order: ``topology.agent_span``
+            (a slice when contiguous) or a ``[num_agents]`` index tensor.
         leak: ``[num_agents]`` leak per agent, or ``None`` when no group leaks.
 
     Returns:
         ``[E, N]`` new voltages (a new tensor).
     """
     if leak is not None:
-        actions = leak * voltages[:, agent_neuron_index] + (1.0 - leak) * actions
+        actions = leak * voltages[:, agent_span] + (1.0 - leak) * actions
     new = voltages.clone()
-    new[:, agent_neuron_index] = actions
+    new[:, agent_span] = actions
     return new
 
 
@@ -102,7 +103,19 @@ class AffineMap:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the map to ``[..., dim]`` values."""
+        if self.is_identity:
+            return x
         return torch.clamp(x * self.scale + self.offset, self.low, self.high)
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether the map changes nothing (scale 1, offset 0, no finite bound)."""
+        cached = self.__dict__.get("_is_identity")
+        if cached is None:
+            cached = bool((self.scale == 1).all() and (self.offset == 0).all()
+                          and torch.isinf(self.low).all() and torch.isinf(self.high).all())
+            object.__setattr__(self, "_is_identity", cached)
+        return cached
 
     def to(self, device: str | torch.device) -> AffineMap:
         """Copy to a device."""

@@ -38,12 +38,15 @@ Observation arrays are read-only and shared by the agents of a group (fresh ever
 ``Box(low, high, shape=(1,), float32)`` with the agent's activation range: the neuron's next
 voltage. In a leaky group (leak ``λ``) the voltage becomes ``λ v + (1 − λ) a``. Actions outside
 the range raise ``InvalidActionError`` (or are clipped with ``out_of_range="clip"``); NaN or
-inf always raise. Scalars are accepted in place of shape-``(1,)`` arrays.
+inf always raise. Each action is one number: an array of one element (the space's shape ``(1,)``)
+or a scalar.
 
 ## Rewards
 
 Every agent receives the task's reward on the tick where the task steps and 0 on the other
-ticks, so one task step's reward is counted once per agent per task step.
+ticks, so one task step's reward is counted once per agent per task step. On that tick every
+agent's info is ``{"task_stepped": True, "task_action": ..., **task_info}``; on the other ticks
+infos are empty. Each agent has its own info dict.
 
 ## Starting state
 

@@ -9,7 +9,7 @@ shared by the group's agents, fresh every tick) and the dicts point into them. S
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -104,15 +104,19 @@ class NeuronParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._agent_set = frozenset(self.possible_agents)
         self._getter = itemgetter(*self.possible_agents)
-        self._action_low = self.core.action_low.cpu().numpy()
-        self._action_high = self.core.action_high.cpu().numpy()
+        self._check_low = self.core._check_low.cpu().numpy()
+        self._check_high = self.core._check_high.cpu().numpy()
+        # Prepared per-tick dicts (``dict.fromkeys`` from a dict, and ``dict.copy``, are the fast paths).
+        self._agent_keys: dict[str, None] = dict.fromkeys(self.possible_agents)
+        self._zero_rewards: dict[str, float] = dict.fromkeys(self.possible_agents, 0.0)
+        self._all_false: dict[str, bool] = dict.fromkeys(self.possible_agents, False)
 
         low, high = self.core.voltage_low, self.core.voltage_high
         self.state_space = gym.spaces.Box(low, high, dtype=np.float32)
         # One space object per group, shared by its agents.
         self.observation_spaces: dict[str, gym.spaces.Box] = {}
         self.action_spaces: dict[str, gym.spaces.Box] = {}
-        self._observed: list[tuple[np.ndarray | slice, int]] = []
+        self._observed: list[tuple[np.ndarray | slice, dict[str, None]]] = []
         for group in topology.agent_groups:
             index = topology.presynaptic_index[group.name] if observe == "presynaptic" else np.arange(len(low))
             obs_space = gym.spaces.Box(low[index], high[index], dtype=np.float32)
@@ -123,7 +127,8 @@ class NeuronParallelEnv(ParallelEnv):
             self.observation_spaces.update(dict.fromkeys(ids, obs_space))
             self.action_spaces.update(dict.fromkeys(ids, act_space))
             contiguous = len(index) > 0 and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
-            self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index, group.size))
+            self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index,
+                                   dict.fromkeys(ids)))
         self._cycles = 0
         self._state: torch.Tensor | None = None
         self._last_reward = 0.0
@@ -167,14 +172,15 @@ class NeuronParallelEnv(ParallelEnv):
         """One tick: every agent's action becomes its neuron's next voltage.
 
         Args:
-            actions: ``{agent: action}`` for every live agent, each an array of shape ``(1,)``
-                (or a scalar) within the agent's action space.
+            actions: ``{agent: action}`` for every live agent: one number each, as an array
+                of shape ``(1,)`` (the action space's) or a scalar, within the agent's range.
 
         Returns:
             ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
             reward on a tick where the task steps and 0 otherwise, the same for every agent.
-            Each agent's info is ``{"task_stepped": bool}``, plus on task ticks the decoded
-            ``task_action`` and the task's own info (one dict per agent, equal contents).
+            Infos are empty between task steps; on a tick where the task steps each agent's
+            info is ``{"task_stepped": True, "task_action": ..., **task_info}`` (one dict per
+            agent, equal contents).
 
         Raises:
             ResetNeeded: Before ``reset`` or after the episode ended.
@@ -187,26 +193,35 @@ class NeuronParallelEnv(ParallelEnv):
                 + (" (the episode has ended)" if self._cycles else "")
             )
         action_array = self._action_array(actions)
-        result = self.core.step(torch.as_tensor(action_array, device=self.core.device).reshape(1, -1))
+        result = self.core.step(torch.from_numpy(action_array).to(self.core.device).reshape(1, -1))
         self._cycles += 1
-        terminated = bool(result.terminated[0])
-        truncated = bool(result.truncated[0]) or (self.max_cycles is not None and self._cycles >= self.max_cycles)
-        # At an episode end the core has already reset; agents see the final voltages.
-        voltages = result.info["final_voltages"] if result.task_stepped else result.voltages
-        self._state = voltages[0]
-        observations = self._observations(voltages[0])
-        info: dict[str, Any] = {"task_stepped": result.task_stepped}
+        out_of_cycles = self.max_cycles is not None and self._cycles >= self.max_cycles
         if result.task_stepped:
-            info.update(self._task_info(result.info))
-            info["task_action"] = result.info["task_action"][0]
-        agents = self.agents
-        if result.task_stepped:
+            # At an episode end the core has already reset; agents see the final voltages.
+            voltages = result.info["final_voltages"][0]
+            terminated = bool(result.terminated[0])
+            truncated = bool(result.truncated[0]) or out_of_cycles
             self._last_reward = float(result.reward[0])
-        rewards = dict.fromkeys(agents, float(result.reward[0]))
-        terminations = dict.fromkeys(agents, terminated)
-        truncations = dict.fromkeys(agents, truncated)
+            rewards = dict.fromkeys(self._agent_keys, self._last_reward)
+            terminations = dict.fromkeys(self._agent_keys, terminated)
+            truncations = dict.fromkeys(self._agent_keys, truncated)
+            info: dict[str, Any] | None = {"task_stepped": True, **self._task_info(result.info),
+                                           "task_action": result.info["task_action"][0]}
+        else:  # between task steps nothing but the voltages changes: copy prepared dicts
+            voltages = result.voltages[0]
+            terminated, truncated = False, out_of_cycles
+            rewards = self._zero_rewards.copy()
+            terminations = self._all_false.copy()
+            truncations = dict.fromkeys(self._agent_keys, True) if truncated else self._all_false.copy()
+            info = None
+        self._state = voltages
+        observations = self._observations(voltages)
         # One dict per agent: wrappers (SuperSuit) write per-agent keys into infos.
-        infos = dict(zip(agents, map(dict.copy, repeat(info, len(agents))), strict=True))
+        if info is None:
+            infos = {agent: {} for agent in self.possible_agents}
+        else:
+            copies = map(dict.copy, repeat(info, len(self.possible_agents)))
+            infos = dict(zip(self.possible_agents, copies, strict=True))
         if terminated or truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
@@ -269,31 +284,36 @@ class NeuronParallelEnv(ParallelEnv):
     # ------------------------------------------------------------------ helpers
     def _observations(self, voltages: torch.Tensor) -> dict[str, np.ndarray]:
         values = voltages.cpu().numpy()
-        arrays = []
-        for index, size in self._observed:
+        observations: dict[str, np.ndarray] = {}
+        for index, keys in self._observed:
             array = values[index].copy() if isinstance(index, slice) else values[index]
             array.setflags(write=False)  # shared by the group's agents: in-place edits would leak
-            arrays.append(repeat(array, size))
-        return dict(zip(self.possible_agents, chain.from_iterable(arrays), strict=True))
+            observations.update(dict.fromkeys(keys, array))
+        return observations
 
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
         if not isinstance(actions, dict):
             raise InvalidActionError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
-        if len(actions) != len(self.agents) or actions.keys() != self._agent_set:
-            self._raise_key_error(actions)
-        values = self._getter(actions)
         try:
-            array = np.concatenate(values).astype(np.float32, copy=False)
-        except (ValueError, TypeError):
-            array = np.empty(0)
-        if array.shape != (len(self.possible_agents),):
+            values = self._getter(actions)
+        except KeyError:
+            self._raise_key_error(actions)
+        if len(actions) != len(self.possible_agents):  # every agent is present: extra keys are unknown
+            self._raise_key_error(actions)
+        try:
+            # One number per agent, read from arrays of one element (the space's shape (1,)).
+            array = np.fromiter(map(np.ndarray.item, values), np.float32, len(values))
+        except (ValueError, TypeError):  # scalars, tensors, lists or a misshaped action
             array = self._slow_action_array(actions)
-        bad = ~np.isfinite(array)
         if self.core.out_of_range == "error":
-            bad |= (array < self._action_low) | (array > self._action_high)
-        if bad.any():
-            agent = self.possible_agents[int(np.flatnonzero(bad)[0])]
-            raise InvalidActionError(invalid_action_message(agent, float(array[np.flatnonzero(bad)[0]]), self.topology))
+            bad = not ((array >= self._check_low) & (array <= self._check_high)).all()  # NaN/inf fail too
+        else:
+            bad = not np.isfinite(array).all()
+        if bad:
+            within = (array >= self._check_low) & (array <= self._check_high)
+            position = int(np.flatnonzero(~within if self.core.out_of_range == "error" else ~np.isfinite(array))[0])
+            raise InvalidActionError(invalid_action_message(self.possible_agents[position], float(array[position]),
+                                                            self.topology))
         return array
 
     def _slow_action_array(self, actions: dict[str, Any]) -> np.ndarray:

@@ -158,6 +158,11 @@ class Topology:
         self.agent_neuron_index: np.ndarray = np.concatenate(
             [np.arange(self.group_slice[g.name].start, self.group_slice[g.name].stop) for g in self.agent_groups]
         )
+        index = self.agent_neuron_index
+        contiguous = bool(len(index)) and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
+        #: Where the agents sit in the voltage vector: a slice when contiguous (the input group
+        #: first, as every builder does; slicing is far cheaper than fancy indexing), else the index.
+        self.agent_span: slice | np.ndarray = slice(int(index[0]), int(index[-1]) + 1) if contiguous else index
         #: Agent index range of each agent group.
         self.agent_slice: dict[str, slice] = {}
         start = 0

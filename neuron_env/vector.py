@@ -1,6 +1,7 @@
 """``NeuronVecEnv``: the batched core every other view of the environment stands on.
 
-``E`` copies of a Gymnasium task run through ``gymnasium.vector``; the network's voltages
+``E`` copies of a Gymnasium task run through ``gymnasium.vector`` (a single copy through a
+lean equivalent that skips the vector env's per-step bookkeeping); the network's voltages
 are one torch tensor ``[E, N]`` on the chosen device, and every agent's action is one column
 of a ``[E, num_agents]`` tensor. Nothing in ``NeuronVecEnv.step`` loops over neurons.
 
@@ -107,7 +108,11 @@ def check_task_spaces(observation_space: gym.Space, action_space: gym.Space, top
 
 
 class _SameStepSyncVectorEnv:
-    """Minimal same-step-autoreset sync vector env for gymnasium 1.0 (no ``AutoresetMode``)."""
+    """Minimal same-step-autoreset sync vector env: one copy, or gymnasium 1.0 (no ``AutoresetMode``).
+
+    Behaves as ``gymnasium.vector.SyncVectorEnv(autoreset_mode=SAME_STEP)`` for what the core
+    reads (tested against it): stacked arrays, ``info["final_obs"]`` where a copy ended.
+    """
 
     def __init__(self, factories: list[Callable[[], gym.Env]]) -> None:
         self.envs = [f() for f in factories]
@@ -226,8 +231,14 @@ class NeuronVecEnv:
         #: ``[N]`` lower/upper bound of every neuron's voltage (numpy, float32).
         self.voltage_low, self.voltage_high = low, high
         self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
+        span = topology.agent_span
+        self.agent_span: slice | torch.Tensor = span if isinstance(span, slice) else self.agent_neuron_index
         self.action_low = torch.as_tensor(low[topology.agent_neuron_index], device=self.device)
         self.action_high = torch.as_tensor(high[topology.agent_neuron_index], device=self.device)
+        # Finite stand-ins for infinite bounds: one comparison then rejects NaN and inf too.
+        largest = float(np.finfo(np.float32).max)
+        self._check_low = self.action_low.clamp(-largest, largest)
+        self._check_high = self.action_high.clamp(-largest, largest)
         leak = np.concatenate([np.full(g.size, g.leak, dtype=np.float32) for g in topology.agent_groups])
         self.leak: torch.Tensor | None = torch.as_tensor(leak, device=self.device) if leak.any() else None
         self._input = topology.group_slice[topology.input_group.name]
@@ -242,12 +253,14 @@ class NeuronVecEnv:
     @staticmethod
     def _make_vector(factory: Callable[[], gym.Env], num_envs: int, vectorization: str) -> Any:
         factories = [factory] * num_envs
-        if _SAME_STEP is None:
-            if vectorization == "async":
-                raise RuntimeError("vectorization='async' needs gymnasium >= 1.1 (same-step autoreset)")
+        if _SAME_STEP is None and vectorization == "async":
+            raise RuntimeError("vectorization='async' needs gymnasium >= 1.1 (same-step autoreset)")
+        if _SAME_STEP is None or (vectorization == "sync" and num_envs == 1):
+            # One copy (the PettingZoo view) skips SyncVectorEnv's per-step info bookkeeping.
             return _SameStepSyncVectorEnv(factories)
+        # copy=False: observations are copied into a tensor at once.
         cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
-        return cls(factories, autoreset_mode=_SAME_STEP)
+        return cls(factories, autoreset_mode=_SAME_STEP, copy=False)
 
     # ------------------------------------------------------------------ API
     @property
@@ -293,7 +306,7 @@ class NeuronVecEnv:
         actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
         if self.validate or self.out_of_range == "clip":
             actions = self.check_actions(actions)
-        new = apply_actions(voltages, actions, self.agent_neuron_index, self.leak)
+        new = apply_actions(voltages, actions, self.agent_span, self.leak)
         self.tick += 1
         if self.tick % self.delay:
             self._voltages = new
@@ -337,14 +350,14 @@ class NeuronVecEnv:
                 f"actions have shape {tuple(actions.shape)}; expected (num_envs, num_agents) = {expected}, "
                 "columns in topology.agent_ids order"
             )
-        if self.validate:
-            bad = ~torch.isfinite(actions)
-            if self.out_of_range == "error":
-                bad = bad | (actions < self.action_low) | (actions > self.action_high)
-            if bool(bad.any()):
-                self._raise_bad_action(actions, bad)
-        elif not bool(torch.isfinite(actions).all()):
-            self._raise_bad_action(actions, ~torch.isfinite(actions))
+        if self.validate and self.out_of_range == "error":
+            within = (actions >= self._check_low) & (actions <= self._check_high)  # False for NaN and inf
+            if not bool(within.all()):
+                self._raise_bad_action(actions, ~within)
+        elif self.validate or self.out_of_range == "clip":
+            finite = torch.isfinite(actions)
+            if not bool(finite.all()):
+                self._raise_bad_action(actions, ~finite)
         if self.out_of_range == "clip":
             actions = torch.clamp(actions, self.action_low, self.action_high)
         return actions

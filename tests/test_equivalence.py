@@ -26,7 +26,7 @@ def compare(task: str, module: nn.Module, reference_action, seed: int = 3, steps
     while env.agents and compared < steps:
         observations, rewards, terminations, truncations, infos = env.step(policy.act(observations))
         info = infos[env.possible_agents[0]]
-        if not info["task_stepped"]:
+        if not info.get("task_stepped"):
             continue
         expected = reference_action(plain_obs)
         plain_obs, plain_reward, plain_term, plain_trunc, _ = plain.step(expected)
