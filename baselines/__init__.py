@@ -1,4 +1,38 @@
-"""``neuron_env.baselines``: the SB3 DDPG baseline and the seed's experiments (in development).
+"""``neuron_env.baselines``: the SB3 DDPG baseline and the seed's experiments.
 
-Nothing is exported yet; see the project's issue tracker.
+* :mod:`~neuron_env.baselines.sb3_ddpg`: Stable-Baselines3 DDPG/TD3 with the local run's network,
+  explicit noise and the rl-zoo's hyperparameters (``neuron-env baseline``).
+* :mod:`~neuron_env.baselines.outputs`: the run files every method writes (``metrics.csv``,
+  ``summary.json``, TensorBoard scalars), so runs of different methods compare line by line.
+* :mod:`~neuron_env.baselines.experiments`: the seed's experiments (``neuron-env experiment NAME``);
+  E1 ``subcritic-correlation`` so far.
+* :mod:`~neuron_env.baselines.cli`: ``add_baseline_parser`` and ``add_experiment_parser``, which
+  register those subcommands on the ``neuron-env`` command line.
+
+Stable-Baselines3 and matplotlib are optional dependencies (``pip install 'neuron-env[baselines]'``);
+they are imported only when a baseline or an experiment runs.
 """
+
+from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
+from neuron_env.baselines.outputs import METRICS_COLUMNS, SUMMARY_KEYS, MetricsWriter, atomic_write_json
+from neuron_env.baselines.sb3_ddpg import (
+    ZOO_HYPERPARAMS,
+    BaselineConfig,
+    resolve_hyperparameters,
+    run_baseline,
+    train_sb3,
+)
+
+__all__ = [
+    "METRICS_COLUMNS",
+    "SUMMARY_KEYS",
+    "ZOO_HYPERPARAMS",
+    "BaselineConfig",
+    "BaselineConfigError",
+    "MetricsWriter",
+    "MissingDependencyError",
+    "atomic_write_json",
+    "resolve_hyperparameters",
+    "run_baseline",
+    "train_sb3",
+]

@@ -45,8 +45,9 @@ or a scalar.
 
 Every agent receives the task's reward on the tick where the task steps and 0 on the other
 ticks, so one task step's reward is counted once per agent per task step. On that tick every
-agent's info is ``{"task_stepped": True, "task_action": ..., **task_info}``; on the other ticks
-infos are empty. Each agent has its own info dict.
+agent's info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``; on the other
+ticks infos are empty. Each agent has its own info dict; the ``"task"`` dict is shared by the
+agents of the tick (treat it as read-only).
 
 ## Starting state
 

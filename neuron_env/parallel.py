@@ -179,8 +179,9 @@ class NeuronParallelEnv(ParallelEnv):
             ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
             reward on a tick where the task steps and 0 otherwise, the same for every agent.
             Infos are empty between task steps; on a tick where the task steps each agent's
-            info is ``{"task_stepped": True, "task_action": ..., **task_info}`` (one dict per
-            agent, equal contents).
+            info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``: one dict
+            per agent (wrappers may add keys), the decoded action and the task's own info, the
+            latter shared by all agents of the tick (treat it as read-only).
 
         Raises:
             ResetNeeded: Before ``reset`` or after the episode ended.
@@ -203,10 +204,11 @@ class NeuronParallelEnv(ParallelEnv):
             truncated = bool(result.truncated[0]) or out_of_cycles
             self._last_reward = float(result.reward[0])
             rewards = dict.fromkeys(self._agent_keys, self._last_reward)
-            terminations = dict.fromkeys(self._agent_keys, terminated)
-            truncations = dict.fromkeys(self._agent_keys, truncated)
-            info: dict[str, Any] | None = {"task_stepped": True, **self._task_info(result.info),
-                                           "task_action": result.info["task_action"][0]}
+            terminations = dict.fromkeys(self._agent_keys, True) if terminated else self._all_false.copy()
+            truncations = dict.fromkeys(self._agent_keys, True) if truncated else self._all_false.copy()
+            # The task's info is one dict shared by every agent of the tick (like the observations).
+            info: dict[str, Any] | None = {"task_stepped": True, "task_action": result.info["task_action"][0],
+                                           "task": self._task_info(result.info)}
         else:  # between task steps nothing but the voltages changes: copy prepared dicts
             voltages = result.voltages[0]
             terminated, truncated = False, out_of_cycles
@@ -348,22 +350,30 @@ class NeuronParallelEnv(ParallelEnv):
 
     @staticmethod
     def _task_info(info: dict[str, Any]) -> dict[str, Any]:
-        """The task's info of copy 0, without the vector env's bookkeeping keys."""
-        out = {}
-        for key, value in info.items():
-            if key.startswith("_") or key in ("final_voltages", "final_obs", "final_info", "task_action"):
-                continue
-            mask = info.get(f"_{key}")
-            if mask is not None and not mask[0]:
-                continue
-            out[key] = value[0] if isinstance(value, np.ndarray) and value.shape[:1] == (1,) else value
-        final_info = info.get("final_info")
-        if isinstance(final_info, dict):
-            out.update(NeuronParallelEnv._task_info(final_info))
-        return out
+        """The task's step info of copy 0, without the vector env's bookkeeping keys."""
+        ended = info.get("_final_obs")
+        if ended is not None and ended[0]:
+            info = info["final_info"]  # the step's own info; the top level holds the reset's
+        return _first_copy(info)
 
     def __repr__(self) -> str:
         return f"NeuronParallelEnv(task={self.core.task_name!r}, {self.topology!r}, delay={self.core.delay})"
+
+
+def _first_copy(info: dict[str, Any]) -> dict[str, Any]:
+    """Copy 0's entries of a batched vector-env info dict (nested dicts included)."""
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        if key.startswith("_") or key in ("final_voltages", "final_obs", "final_info", "task_action"):
+            continue
+        mask = info.get(f"_{key}")
+        if mask is not None and not mask[0]:
+            continue
+        if isinstance(value, dict):
+            out[key] = _first_copy(value)
+        else:
+            out[key] = value[0] if isinstance(value, np.ndarray) and value.shape[:1] == (1,) else value
+    return out
 
 
 def parallel_env(task: TaskSpec = "Pendulum-v1", topology: Topology | None = None, **kwargs: Any) -> NeuronParallelEnv:

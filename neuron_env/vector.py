@@ -107,7 +107,7 @@ def check_task_spaces(observation_space: gym.Space, action_space: gym.Space, top
         )
 
 
-class _SameStepSyncVectorEnv:
+class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
     """Minimal same-step-autoreset sync vector env: one copy, or gymnasium 1.0 (no ``AutoresetMode``).
 
     Behaves as ``gymnasium.vector.SyncVectorEnv(autoreset_mode=SAME_STEP)`` for what the core
@@ -121,29 +121,29 @@ class _SameStepSyncVectorEnv:
         self.single_action_space = self.envs[0].action_space
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
-        results = [
-            env.reset(seed=None if seed is None else seed + i, options=options) for i, env in enumerate(self.envs)
-        ]
-        return np.stack([obs for obs, _ in results]), {}
+        observations, infos = [], {}
+        for i, env in enumerate(self.envs):
+            obs, info = env.reset(seed=None if seed is None else seed + i, options=options)
+            observations.append(obs)
+            infos = self._add_info(infos, info, i) if info else infos
+        return np.stack(observations), infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         observations, rewards, terminations, truncations = [], [], [], []
-        final_obs = np.full(self.num_envs, None, dtype=object)
+        infos: dict[str, Any] = {}
         for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
-            obs, reward, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                final_obs[i] = obs
-                obs, _ = env.reset()
+            obs, reward, terminated, truncated, info = env.step(action)
+            if terminated or truncated:  # as gymnasium's SAME_STEP: step info moves to final_info
+                infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                obs, info = env.reset()
+            if info:
+                infos = self._add_info(infos, info, i)
             observations.append(obs)
             rewards.append(reward)
             terminations.append(terminated)
             truncations.append(truncated)
-        info: dict[str, Any] = {}
-        done = np.array([o is not None for o in final_obs])
-        if done.any():
-            info = {"final_obs": final_obs, "_final_obs": done}
         return (np.stack(observations), np.asarray(rewards, dtype=np.float64),
-                np.asarray(terminations), np.asarray(truncations), info)
+                np.asarray(terminations), np.asarray(truncations), infos)
 
     def render(self) -> Any:
         return self.envs[0].render()

@@ -72,25 +72,52 @@ def test_policy_tensor_and_dict_paths_agree():
     np.testing.assert_allclose([dict_actions[a][0] for a in topology.agent_ids], tensor_actions, atol=1e-6)
 
 
-def test_fallback_vector_matches_gymnasium(monkeypatch):
+class _InfoTask(gym.Env):
+    """Pendulum with a step info and a reset info, to compare how infos are batched."""
+
+    def __init__(self):
+        self.env = gym.make("Pendulum-v1", max_episode_steps=4)
+        self.observation_space, self.action_space = self.env.observation_space, self.env.action_space
+
+    def reset(self, *, seed=None, options=None):
+        obs, _ = self.env.reset(seed=seed)
+        return obs, {"reset_count": 1}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        return obs, reward, terminated, truncated, {"torque": float(action[0]), "nested": {"x": 1}}
+
+
+@pytest.mark.parametrize("task", ["Pendulum-v1", _InfoTask])
+@pytest.mark.parametrize("num_envs", [1, 2])
+def test_lean_vector_matches_gymnasium(monkeypatch, task, num_envs):
     def run():
         topology = Topology.mlp(3, [4], 1)
-        core = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, task_kwargs={"max_episode_steps": 4})
+        kwargs = {"max_episode_steps": 4} if isinstance(task, str) else None
+        core = NeuronVecEnv(task, topology, num_envs=num_envs, task_kwargs=kwargs)
         policy = NetworkPolicy(topology, seed=0)
         voltages, _ = core.reset(seed=5)
         trace = []
         for _ in range(20):
             result = core.step(policy(voltages))
             voltages = result.voltages
-            trace.append((voltages.clone(), result.reward.clone(), result.truncated.clone()))
+            trace.append((voltages.clone(), result.reward.clone(), result.truncated.clone(), result.info))
         return trace
 
-    expected = run()
-    monkeypatch.setattr(vector_module, "_SAME_STEP", None)
-    for (v1, r1, t1), (v2, r2, t2) in zip(expected, run(), strict=True):
+    monkeypatch.setattr(vector_module, "_SAME_STEP", None)  # the lean path for every num_envs
+    lean = run()
+    monkeypatch.undo()
+    if num_envs == 1:  # otherwise gymnasium's SyncVectorEnv is the default
+        monkeypatch.setattr(NeuronVecEnv, "_make_vector", staticmethod(
+            lambda factory, n, _: gym.vector.SyncVectorEnv([factory] * n, autoreset_mode=vector_module._SAME_STEP)))
+    reference = run()
+    for (v1, r1, t1, i1), (v2, r2, t2, i2) in zip(reference, lean, strict=True):
         torch.testing.assert_close(v1, v2)
         torch.testing.assert_close(r1, r2)
         assert torch.equal(t1, t2)
+        assert i1.keys() == i2.keys()
+        for key in i1.keys() - {"final_voltages", "task_action", "final_obs", "final_info"}:
+            assert str(i1[key]) == str(i2[key]), key
 
 
 def test_pure_functions_compose_to_forward_pass():
@@ -133,3 +160,20 @@ def test_async_vectorization_matches_sync():
         finals.append(voltages)
         core.close()
     torch.testing.assert_close(finals[0], finals[1])
+
+
+def test_parallel_env_passes_task_info():
+    from neuron_env import neuron_v0
+
+    env = neuron_v0.parallel_env(task=_InfoTask, topology=Topology.mlp(3, [4], 1))
+    env.reset(seed=0)
+    infos_per_tick = []
+    while env.agents:
+        _, _, _, _, infos = env.step(dict.fromkeys(env.agents, 0.25))
+        assert infos["h1_0"] is not infos["h1_1"]  # wrappers write per-agent keys
+        infos_per_tick.append(infos["h1_0"])
+    assert infos_per_tick[0] == {}  # between task steps
+    assert infos_per_tick[1]["task_stepped"] and infos_per_tick[1]["task"]["torque"] == pytest.approx(0.5)
+    assert infos_per_tick[1]["task"]["nested"] == {"x": 1}
+    assert "reset_count" not in infos_per_tick[-1]["task"]  # the final step's info, not the autoreset's
+    assert infos_per_tick[-1]["task_stepped"] and "torque" in infos_per_tick[-1]["task"]

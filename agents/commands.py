@@ -1,0 +1,118 @@
+"""The ``neuron-env train`` and ``neuron-env enjoy`` subcommands (registered by ``neuron_env.cli``).
+
+Every ``TrainConfig`` field is a flag (``lr_actor`` ->
+``--lr-actor``), with the field's docstring as help text::
+
+    neuron-env train --task Pendulum-v1 --hidden 64 64 --critic mlp --steps 30000 --out runs/pendulum
+    neuron-env train --resume runs/pendulum --steps 50000     # continue the same run further
+    neuron-env enjoy --checkpoint runs/pendulum --episodes 3
+
+Exit status: 0 on success, 2 on a bad option or checkpoint, 3 when training diverged, 130 when
+interrupted (a checkpoint is written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+import typing
+from dataclasses import MISSING, fields
+
+from neuron_env.agents.errors import DivergenceError, LearnerConfigError
+from neuron_env.agents.train import TrainConfig, field_help, train
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "topology": ("mlp", "recurrent", "sparse"),
+    "activation": ("tanh", "relu", "sigmoid", "identity"),
+    "critic": ("linear", "compatible", "bilinear", "mlp"),
+    "critic_context": ("presynaptic", "task", "observation", "all"),
+    "granularity": ("per_tick", "settled"),
+    "device": ("auto", "cpu", "cuda"),
+    "noise": ("gaussian", "ou"),
+    "warmup": ("uniform", "policy"),
+}
+#: Fields a resumed run may change (everything else comes from the checkpoint).
+RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads")
+
+
+def _scalar_type(annotation: object) -> type:
+    if isinstance(annotation, str):
+        annotation = eval(annotation, vars(typing))  # noqa: S307 - our own dataclass annotations
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = args[0]
+    if typing.get_origin(annotation) is list:
+        return typing.get_args(annotation)[0]
+    return annotation  # type: ignore[return-value]
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``neuron-env train``."""
+    parser = subparsers.add_parser("train", help="train every neuron with local DDPG (no backprop)",
+                                   description=(sys.modules[train.__module__].__doc__ or "").split("\n\n")[0])
+    docs = field_help()
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        text = f"{docs.get(f.name, '')} (default: {default})"
+        if f.name == "progress":
+            parser.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                                help="hide the progress bar")
+            continue
+        if f.name == "tensorboard":
+            parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                                default=argparse.SUPPRESS, help="do not write TensorBoard scalars")
+            continue
+        kind = _scalar_type(hints[f.name])
+        nargs = "+" if typing.get_origin(hints[f.name]) is list else None
+        parser.add_argument(flag, dest=f.name, type=kind, nargs=nargs, choices=CHOICES.get(f.name),
+                            default=argparse.SUPPRESS, help=text)
+    parser.add_argument("--resume", metavar="DIR", default=None,
+                        help=f"continue the run in DIR (may change only: {', '.join(RESUMABLE)})")
+    parser.set_defaults(func=cmd_train)
+    return parser
+
+
+def add_enjoy_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``neuron-env enjoy``."""
+    parser = subparsers.add_parser("enjoy", help="run a trained checkpoint deterministically, print returns")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory (train --out)")
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--render", action="store_true", help="render the task (render_mode='human')")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: the run's)")
+    parser.set_defaults(func=cmd_enjoy)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``neuron-env train``."""
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    if args.resume is not None:
+        fixed = sorted(set(given) - set(RESUMABLE))
+        if fixed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+            raise LearnerConfigError(
+                f"--resume continues the stored run; it cannot change {flags} (only {', '.join(RESUMABLE)}). "
+                "Start a new run with --out instead"
+            )
+    config = TrainConfig(**given)
+    try:
+        summary = train(config, resume=args.resume)
+    except DivergenceError as error:
+        print(f"neuron-env train: diverged: {error}", file=sys.stderr)
+        return 3
+    keys = ("status", "final_eval_return_mean", "final_eval_return_std", "steps", "wall_time_s", "steps_per_s")
+    print(json.dumps({k: summary[k] for k in keys}))
+    print(f"outputs in {summary['config']['out'] or config.output_dir()}")
+    return 130 if summary["status"] == "interrupted" else 0
+
+
+def cmd_enjoy(args: argparse.Namespace) -> int:
+    """Run ``neuron-env enjoy``."""
+    from neuron_env.agents.enjoy import enjoy
+
+    enjoy(args.checkpoint, episodes=args.episodes, render=args.render, seed=args.seed)
+    return 0

@@ -1,0 +1,327 @@
+"""Per-neuron critics, all neurons of a group at once, as pure tensor functions.
+
+Every neuron ``n`` of an agent group has its own critic ``Q^n(x, a)`` of its critic input
+``x`` (its presynaptic voltages by default; see ``critic_context`` in
+``LocalDDPG``) and its own action ``a`` (its next voltage). A group's
+critic parameters are stacked along a leading neuron axis ``S``, so the update of every
+neuron of the group is a few batched matrix products. Nothing here is shared across neurons:
+neuron ``n``'s update reads only neuron ``n``'s parameters, inputs and TD error.
+
+A critic kind is three pure functions over a ``GroupBatch`` (``B`` transitions):
+
+* ``td_error(params, target_params, batch, gamma)`` -> ``D [B, S]``, with
+  ``D_i = r_i + γ (1 − done_i) Q^{n'}(x_{i+1}, μ^{n'}(v_{i+1})) − Q^n(x_i, a_i)``;
+* ``critic_step(params, optimizer_state, batch, D, lr)``: one in-place critic step;
+* ``action_gradient(params, batch)`` -> ``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))``, ``[B, S]``.
+
+The actor step is the same for every kind (``actor_step``):
+``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1).
+
+Kinds:
+
+``linear``
+    The seed's rule. ``Q = θ_vᵀx + θ_a a``, TD(0) by plain SGD:
+    ``θ_v += η_Q mean_i D_i x_i``, ``θ_a += η_Q mean_i D_i a_i``. ``∂Q/∂a = θ_a`` is a
+    constant, so the actor only learns a state-independent push per neuron.
+``compatible``
+    COPDAC-Q (Silver et al., 2014). ``φ(v) = ∇_{K^n} μ^n(v) = σ'(K^n v)·[v_pre, 1]``,
+    ``Q = (a − μ^n(v)) φᵀw + θ_vᵀx``; ``w += η_Q mean D (a − μ) φ``, ``θ_v += η_Q mean D x``;
+    the target value is ``V'(x_{i+1})`` (the advantage term vanishes at ``a = μ'``).
+    ``∂Q/∂a = φᵀw``, so the shared actor step is ``K^n += η_A mean φ (φᵀw)``.
+``bilinear``
+    ``Q = θ_vᵀx + a (θ_a + wᵀx)``: the slope ``∂Q/∂a = θ_a + wᵀx`` depends on the state.
+    Plain SGD on ``θ_v`` (input ``x``), ``θ_a`` (``a``) and ``w`` (``a x``).
+``mlp``
+    A small MLP per neuron on ``[x, a]`` (two ReLU layers of ``hidden`` units), trained by
+    Adam on the squared TD error ``mean_i D_i²`` (target from the target sub-critic). The
+    forward and backward passes are written out by hand as batched matrix products over the
+    neuron axis, so no autograd graph is ever built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+
+Params = dict[str, torch.Tensor]
+
+CRITIC_KINDS: tuple[str, ...] = ("linear", "compatible", "bilinear", "mlp")
+
+
+class GroupBatch(NamedTuple):
+    """What one group's update needs, for a batch of ``B`` transitions.
+
+    Attributes:
+        x: ``[B, C]`` critic input at ``v_i``.
+        a: ``[B, S]`` actions taken by the group's neurons.
+        reward: ``[B]`` rewards.
+        not_done: ``[B]`` ``1 − terminated``.
+        x_next: ``[B, C]`` critic input at ``v_{i+1}``.
+        a_next: ``[B, S]`` target actor's actions ``μ^{n'}(v_{i+1})``.
+        pre1: ``[B, P + 1]`` presynaptic voltages at ``v_i`` and a column of ones (bias input).
+        mu: ``[B, S]`` current actor's actions ``μ^n(v_i)``.
+        dmu: ``[B, S]`` ``σ'(K^n v_i + b^n)``.
+        mask1: ``[S, P + 1]`` 0/1 connection mask (ones where fully connected), or ``None``.
+    """
+
+    x: torch.Tensor
+    a: torch.Tensor
+    reward: torch.Tensor
+    not_done: torch.Tensor
+    x_next: torch.Tensor
+    a_next: torch.Tensor
+    pre1: torch.Tensor
+    mu: torch.Tensor
+    dmu: torch.Tensor
+    mask1: torch.Tensor | None
+
+
+def activation_derivative(potential: torch.Tensor, output: torch.Tensor, activation: str) -> torch.Tensor:
+    """``σ'(potential)`` given ``output = σ(potential)``."""
+    if activation == "tanh":
+        return 1.0 - output * output
+    if activation == "sigmoid":
+        return output * (1.0 - output)
+    if activation == "relu":
+        return (potential > 0).to(potential.dtype)
+    return torch.ones_like(potential)
+
+
+def _targets(reward: torch.Tensor, not_done: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
+    return reward[:, None] + gamma * not_done[:, None] * next_q
+
+
+def actor_step(weight: torch.Tensor, batch: GroupBatch, dq_da: torch.Tensor, lr: float) -> None:
+    """``[K, b] += η_A mean_i ∂Q/∂a σ'(K v_i + b) [v_i, 1]`` in place on ``weight`` ``[S, P + 1]``."""
+    step = (dq_da * batch.dmu).T @ batch.pre1 * (lr / batch.pre1.shape[0])
+    if batch.mask1 is not None:
+        step = step * batch.mask1
+    weight.add_(step)
+
+
+# ---------------------------------------------------------------------------------------- linear
+def linear_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
+                hidden: int = 32) -> Params:
+    """Zero ``θ_v [S, C]`` and ``θ_a [S]``."""
+    device = generator.device
+    return {"theta_v": torch.zeros(size, context, device=device, dtype=dtype),
+            "theta_a": torch.zeros(size, device=device, dtype=dtype)}
+
+
+def linear_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``Q = θ_vᵀx + θ_a a`` for every neuron: ``[B, S]``."""
+    return x @ params["theta_v"].T + a * params["theta_a"]
+
+
+def linear_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
+    """TD errors ``[B, S]`` of the linear critic."""
+    next_q = linear_q(target, batch.x_next, batch.a_next)
+    return _targets(batch.reward, batch.not_done, next_q, gamma) - linear_q(params, batch.x, batch.a)
+
+
+def linear_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:
+    """``θ_v += η_Q mean D x``, ``θ_a += η_Q mean D a``."""
+    scale = lr / td.shape[0]
+    params["theta_v"].add_(td.T @ batch.x, alpha=scale)
+    params["theta_a"].add_((td * batch.a).sum(0), alpha=scale)
+
+
+def linear_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``∂Q/∂a = θ_a`` (the same for every transition)."""
+    return params["theta_a"].expand_as(batch.a)
+
+
+# ------------------------------------------------------------------------------------ compatible
+def compatible_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
+                    hidden: int = 32) -> Params:
+    """Zero advantage weights ``w [S, P + 1]`` and value weights ``θ_v [S, C]``."""
+    device = generator.device
+    return {"w": torch.zeros(size, pre + 1, device=device, dtype=dtype),
+            "theta_v": torch.zeros(size, context, device=device, dtype=dtype)}
+
+
+def _masked_w(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``w`` restricted to existing connections (``φ`` has no component along a masked weight)."""
+    return params["w"] if batch.mask1 is None else params["w"] * batch.mask1
+
+
+def compatible_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
+    """TD errors of COPDAC-Q: ``r + γ V'(x') − [(a − μ) φᵀw + V(x)]``."""
+    phi_w = batch.dmu * (batch.pre1 @ _masked_w(params, batch).T)
+    q = (batch.a - batch.mu) * phi_w + batch.x @ params["theta_v"].T
+    next_v = batch.x_next @ target["theta_v"].T
+    return _targets(batch.reward, batch.not_done, next_v, gamma) - q
+
+
+def compatible_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:
+    """``w += η_Q mean D (a − μ) φ`` (masked like the actor), ``θ_v += η_Q mean D x``."""
+    scale = lr / td.shape[0]
+    step = (td * (batch.a - batch.mu) * batch.dmu).T @ batch.pre1
+    if batch.mask1 is not None:
+        step = step * batch.mask1
+    params["w"].add_(step, alpha=scale)
+    params["theta_v"].add_(td.T @ batch.x, alpha=scale)
+
+
+def compatible_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``∂Q/∂a = φ(v)ᵀw``."""
+    return batch.dmu * (batch.pre1 @ _masked_w(params, batch).T)
+
+
+# -------------------------------------------------------------------------------------- bilinear
+def bilinear_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
+                  hidden: int = 32) -> Params:
+    """Zero ``θ_v [S, C]``, ``θ_a [S]`` and ``w [S, C]``."""
+    device = generator.device
+    return {"theta_v": torch.zeros(size, context, device=device, dtype=dtype),
+            "theta_a": torch.zeros(size, device=device, dtype=dtype),
+            "w": torch.zeros(size, context, device=device, dtype=dtype)}
+
+
+def bilinear_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``Q = θ_vᵀx + a (θ_a + wᵀx)``: ``[B, S]``."""
+    return x @ params["theta_v"].T + a * (params["theta_a"] + x @ params["w"].T)
+
+
+def bilinear_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
+    """TD errors ``[B, S]`` of the bilinear critic."""
+    next_q = bilinear_q(target, batch.x_next, batch.a_next)
+    return _targets(batch.reward, batch.not_done, next_q, gamma) - bilinear_q(params, batch.x, batch.a)
+
+
+def bilinear_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:
+    """``θ_v += η_Q mean D x``, ``θ_a += η_Q mean D a``, ``w += η_Q mean D a x``."""
+    scale = lr / td.shape[0]
+    td_a = td * batch.a
+    params["theta_v"].add_(td.T @ batch.x, alpha=scale)
+    params["theta_a"].add_(td_a.sum(0), alpha=scale)
+    params["w"].add_(td_a.T @ batch.x, alpha=scale)
+
+
+def bilinear_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``∂Q/∂a = θ_a + wᵀx``."""
+    return params["theta_a"] + batch.x @ params["w"].T
+
+
+# ------------------------------------------------------------------------------------------- mlp
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+def mlp_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
+             hidden: int = 32) -> Params:
+    """Per-neuron ``[x, a] -> hidden -> hidden -> 1`` ReLU MLPs, ``nn.Linear``'s uniform init."""
+    device = generator.device
+
+    def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+        bound = 1.0 / math.sqrt(fan_in)
+        return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * bound
+
+    w1 = uniform((size, context + 1, hidden), context + 1)
+    return {
+        "w1x": w1[:, :context].contiguous(), "w1a": w1[:, context].contiguous(),
+        "b1": uniform((size, hidden), context + 1),
+        "w2": uniform((size, hidden, hidden), hidden), "b2": uniform((size, hidden), hidden),
+        "w3": uniform((size, hidden), hidden), "b3": uniform((size,), hidden),
+    }
+
+
+def _mlp_forward(params: Params, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Forward pass; returns ``(q [S, B], z1, h1, z2, h2)`` with hidden tensors ``[S, B, H]``."""
+    z1 = torch.einsum("bc,sch->sbh", x, params["w1x"]) + a.T[:, :, None] * params["w1a"][:, None, :]
+    z1 = z1 + params["b1"][:, None, :]
+    h1 = torch.relu(z1)
+    z2 = torch.bmm(h1, params["w2"]) + params["b2"][:, None, :]
+    h2 = torch.relu(z2)
+    q = (h2 * params["w3"][:, None, :]).sum(-1) + params["b3"][:, None]
+    return q, z1, h1, z2, h2
+
+
+def mlp_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Every neuron's sub-critic value ``[B, S]``."""
+    return _mlp_forward(params, x, a)[0].T
+
+
+def mlp_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
+    """TD errors ``[B, S]`` of the MLP sub-critics."""
+    next_q = mlp_q(target, batch.x_next, batch.a_next)
+    return _targets(batch.reward, batch.not_done, next_q, gamma) - mlp_q(params, batch.x, batch.a)
+
+
+def mlp_gradients(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Tensor) -> Params:
+    """Gradients of ``mean_i D_i²`` per neuron w.r.t. its sub-critic (TD target held fixed).
+
+    With ``D = y − Q``, ``∂/∂Q mean_i D_i² = −2 D_i / B``; backpropagated through each
+    neuron's own MLP only.
+    """
+    q, z1, h1, z2, h2 = _mlp_forward(params, x, a)
+    dq = -2.0 * td.T / td.shape[0]  # [S, B]
+    grads: Params = {"w3": torch.einsum("sb,sbh->sh", dq, h2), "b3": dq.sum(1)}
+    dz2 = dq[:, :, None] * params["w3"][:, None, :] * (z2 > 0)
+    grads["w2"] = torch.bmm(h1.transpose(1, 2), dz2)
+    grads["b2"] = dz2.sum(1)
+    dz1 = torch.bmm(dz2, params["w2"].transpose(1, 2)) * (z1 > 0)
+    grads["w1x"] = torch.einsum("bc,sbh->sch", x, dz1)
+    grads["w1a"] = torch.einsum("bs,sbh->sh", a, dz1)
+    grads["b1"] = dz1.sum(1)
+    return grads
+
+
+def adam_step(params: Params, state: Params, grads: Params, lr: float) -> None:
+    """One Adam step (``torch.optim.Adam``'s arithmetic, elementwise, so per neuron) in place.
+
+    ``state`` holds ``step`` (a 0-d tensor) and ``m/<name>``, ``v/<name>`` moments, created on
+    the first call.
+    """
+    beta1, beta2 = ADAM_BETAS
+    if "step" not in state:
+        state["step"] = torch.zeros((), dtype=torch.float64)
+        for name, p in params.items():
+            state[f"m/{name}"] = torch.zeros_like(p)
+            state[f"v/{name}"] = torch.zeros_like(p)
+    state["step"] += 1
+    t = float(state["step"])
+    correction1 = 1 - beta1**t
+    correction2_sqrt = math.sqrt(1 - beta2**t)
+    for name, p in params.items():
+        m, v, g = state[f"m/{name}"], state[f"v/{name}"], grads[name]
+        m.lerp_(g, 1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        denom = (v.sqrt() / correction2_sqrt).add_(ADAM_EPS)
+        p.addcdiv_(m, denom, value=-lr / correction1)
+
+
+def mlp_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:
+    """One Adam step of every neuron's sub-critic on its squared TD error."""
+    adam_step(params, state, mlp_gradients(params, batch.x, batch.a, td), lr)
+
+
+def mlp_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))`` by the chain rule through each sub-critic: ``[B, S]``."""
+    _, z1, _, z2, _ = _mlp_forward(params, batch.x, batch.mu)
+    dz2 = params["w3"][:, None, :] * (z2 > 0)
+    dz1 = torch.bmm(dz2, params["w2"].transpose(1, 2)) * (z1 > 0)
+    return (dz1 * params["w1a"][:, None, :]).sum(-1).T
+
+
+class CriticKind(NamedTuple):
+    """The pure functions of one critic kind."""
+
+    name: str
+    init: Callable[..., Params]
+    td_error: Callable[[Params, Params, GroupBatch, float], torch.Tensor]
+    critic_step: Callable[[Params, Params, GroupBatch, torch.Tensor, float], None]
+    action_gradient: Callable[[Params, GroupBatch], torch.Tensor]
+
+
+CRITICS: dict[str, CriticKind] = {
+    "linear": CriticKind("linear", linear_init, linear_td_error, linear_critic_step, linear_action_gradient),
+    "compatible": CriticKind("compatible", compatible_init, compatible_td_error, compatible_critic_step,
+                             compatible_action_gradient),
+    "bilinear": CriticKind("bilinear", bilinear_init, bilinear_td_error, bilinear_critic_step,
+                           bilinear_action_gradient),
+    "mlp": CriticKind("mlp", mlp_init, mlp_td_error, mlp_critic_step, mlp_action_gradient),
+}

@@ -1,0 +1,558 @@
+"""``LocalDDPG``: every neuron of a network learns at once, locally, without backpropagation.
+
+Each non-input neuron ``n`` is a deterministic-policy-gradient agent of its own environment
+``E^n`` (see ``neuron_env.neuron_v0``): its actor is its own row of the network,
+``μ^n(v) = σ(K^n v + b^n)``, and it has its own critic ``Q^n`` (see
+``neuron_env.agents.critics`` for the four kinds). One ``LocalDDPG.update`` trains
+every neuron once, as a handful of matrix products per group (layer), under
+``torch.no_grad()``: no error is ever propagated from one neuron to another, and no optimizer
+state is shared across neurons.
+
+Quick start::
+
+    from neuron_env import NeuronVecEnv, Topology
+    from neuron_env.agents import LocalDDPG
+
+    topology = Topology.mlp(3, [64, 64], 1)
+    learner = LocalDDPG(topology, critic="mlp", critic_context="task")
+    env = NeuronVecEnv("Pendulum-v1", topology, validate=False)
+    # ... or let the trainer drive it: neuron_env.agents.train(TrainConfig(...))
+
+Parameters
+----------
+The actor of a group is one tensor ``[S, P + 1]``: the group's incoming weight blocks side by
+side (in projection order, matching ``topology.presynaptic_index``) and its bias as the last
+column. ``LocalDDPG.weights`` exposes them as ``NetworkWeights`` views, so
+``neuron_env.network_actions`` and ``neuron_env.NetworkPolicy`` run the learned
+network directly. Masked connections stay exactly zero. Critic parameters are stacked per
+group with a leading neuron axis. Target copies of both follow by Polyak averaging with ``τ``.
+
+Critic input (``critic_context``)
+---------------------------------
+``"presynaptic"``
+    the neuron's observation in ``E^n``: its presynaptic voltages (the default).
+``"task"``
+    the presynaptic voltages followed by the input neurons' voltages (the encoded task
+    observation) that are not presynaptic already.
+``"observation"``
+    the input neurons' voltages only.
+``"all"``
+    every voltage (``per_tick``); in ``settled`` mode, every voltage that has settled when the
+    neuron acts (the input group and the groups of lower level), since the neuron's own and
+    downstream voltages would reveal its action.
+
+Learning granularity
+--------------------
+``"per_tick"`` (any topology)
+    the literal ``E^n``: one transition per tick, ``(v_τ, a_τ, r_τ, v_{τ+1}, done)``, reward on
+    the ticks where the task steps.
+``"settled"`` (acyclic, leak-free topologies at ``delay = depth``)
+    one transition per task step. A group of level ``L`` acts on tick ``L`` of the task step
+    (the others hold their voltage), so the task action is one forward pass with independent
+    per-neuron noise. The transition stores the settled voltages ``v_t`` and actions; the next
+    state is the next observation, whose settled voltages ``v_{t+1}`` are recomputed at update
+    time by a forward pass of the *target* network (so ``μ^{n'}(v_{t+1})`` is exactly what the
+    target network would output there).
+
+Default: ``settled`` for acyclic leak-free topologies, ``per_tick`` otherwise.
+
+Update order (per group, every kind): TD errors with the target critic and target actor ->
+one critic step -> one actor step ``K^n += η_A mean_i ∂Q^n/∂a σ'(K^n v_i + b^n) [v_i, 1]``
+with ``∂Q^n/∂a`` from the *updated* critic at ``(x_i, μ^n(v_i))`` -> Polyak targets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from neuron_env.agents.critics import CRITIC_KINDS, CRITICS, GroupBatch, Params, activation_derivative, actor_step
+from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.noise import make_noise
+from neuron_env.agents.replay import Batch, ReplayBuffer
+
+from neuron_env.dynamics import activate
+from neuron_env.topology import ACTIVATION_RANGE, NetworkWeights, Topology
+
+CRITIC_CONTEXTS: tuple[str, ...] = ("presynaptic", "task", "observation", "all")
+GRANULARITIES: tuple[str, ...] = ("per_tick", "settled")
+
+Index = slice | torch.Tensor
+
+
+def group_levels(topology: Topology) -> dict[str, int] | None:
+    """Tick on which each group settles after the input is clamped (input 0); ``None`` if cyclic."""
+    if topology.depth is None:
+        return None
+    level: dict[str, int] = {}
+
+    def visit(name: str) -> int:
+        if name not in level:
+            if topology.group[name].role == "input":
+                level[name] = 0
+            else:
+                sources = [topology.projections[i].source for i in topology.incoming[name]]
+                level[name] = 1 + max((visit(s) for s in sources), default=0)
+        return level[name]
+
+    for g in topology.groups:
+        visit(g.name)
+    return level
+
+
+def _as_index(indices: np.ndarray, device: torch.device) -> Index:
+    """A slice when ``indices`` is a contiguous ascending range (cheap view), else a tensor."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
+        return slice(int(indices[0]), int(indices[0]) + len(indices))
+    return torch.as_tensor(indices, device=device)
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """Where one agent group's quantities live in the voltage, action and parameter tensors.
+
+    Attributes:
+        name: Group name.
+        size: Number of neurons ``S``.
+        activation: The group's activation.
+        agent_slice: Its columns in the ``[E, num_agents]`` action tensor.
+        neuron_slice: Its columns in the ``[E, N]`` voltage tensor.
+        pre: Presynaptic voltage indices (``P`` of them).
+        pre_dim: ``P``.
+        context: Critic-input voltage indices (``C`` of them).
+        context_dim: ``C``.
+        level: Tick of the task step on which the group acts in ``settled`` mode (else ``None``).
+        projection_columns: ``(projection index, column slice in the actor tensor)`` per incoming projection.
+        mask1: ``[S, P + 1]`` connection mask with a ones bias column, or ``None`` if unmasked.
+        low: Lower end of the activation range.
+        high: Upper end of the activation range.
+    """
+
+    name: str
+    size: int
+    activation: str
+    agent_slice: slice
+    neuron_slice: slice
+    pre: Index
+    pre_dim: int
+    context: Index
+    context_dim: int
+    level: int | None
+    projection_columns: tuple[tuple[int, slice], ...]
+    mask1: torch.Tensor | None
+    low: float
+    high: float
+
+
+def build_layouts(
+    topology: Topology, critic_context: str, settled: bool, device: torch.device, dtype: torch.dtype
+) -> list[GroupLayout]:
+    """One ``GroupLayout`` per agent group, in ``topology.agent_groups`` order."""
+    levels = group_levels(topology) if settled else None
+    input_index = np.arange(topology.group_slice[topology.input_group.name].start,
+                            topology.group_slice[topology.input_group.name].stop)
+    layouts = []
+    for g in topology.agent_groups:
+        pre = topology.presynaptic_index[g.name]
+        if critic_context == "presynaptic":
+            context = pre
+        elif critic_context == "task":
+            context = np.concatenate([pre, input_index[~np.isin(input_index, pre)]])
+        elif critic_context == "observation":
+            context = input_index
+        elif levels is not None:  # "all", settled: what has settled before this group acts
+            context = np.concatenate([np.arange(topology.group_slice[h.name].start, topology.group_slice[h.name].stop)
+                                      for h in topology.groups if levels[h.name] < levels[g.name]])
+        else:
+            context = np.arange(topology.num_neurons)
+        columns = []
+        start = 0
+        masks = []
+        for i in topology.incoming[g.name]:
+            width = topology.group[topology.projections[i].source].size
+            columns.append((i, slice(start, start + width)))
+            mask = topology.projections[i].mask
+            masks.append(np.ones((g.size, width), np.float32) if mask is None else mask)
+            start += width
+        any_mask = any(topology.projections[i].mask is not None for i in topology.incoming[g.name])
+        mask1 = None
+        if any_mask:
+            mask1 = torch.as_tensor(np.concatenate(masks + [np.ones((g.size, 1), np.float32)], 1),
+                                    device=device, dtype=dtype)
+        low, high = ACTIVATION_RANGE[g.activation]
+        layouts.append(GroupLayout(
+            name=g.name, size=g.size, activation=g.activation, agent_slice=topology.agent_slice[g.name],
+            neuron_slice=topology.group_slice[g.name], pre=_as_index(pre, device), pre_dim=len(pre),
+            context=_as_index(context, device), context_dim=len(context),
+            level=None if levels is None else levels[g.name], projection_columns=tuple(columns), mask1=mask1,
+            low=low, high=high,
+        ))
+    return layouts
+
+
+class LocalDDPG:
+    """Per-neuron DDPG with local critics, all neurons batched per group.
+
+    Args:
+        topology: The network.
+        critic: ``"linear"`` (the seed's rule), ``"compatible"`` (COPDAC-Q), ``"bilinear"`` or
+            ``"mlp"``; see ``neuron_env.agents.critics``.
+        device: Torch device of parameters, replay buffer and noise.
+        gamma: Discount ``γ`` per transition (per tick in ``per_tick`` mode).
+        tau: Polyak rate ``τ`` of the target actor and critics.
+        lr_critic: Critic step size ``η_Q`` (SGD for linear kinds, Adam for ``mlp``).
+        lr_actor: Actor step size ``η_A`` (plain local SGD for every kind).
+        batch_size: Transitions per update.
+        buffer_size: Replay capacity in transitions.
+        noise: ``"gaussian"`` or ``"ou"`` exploration noise, independent per neuron.
+        noise_scale: Its ``σ`` (in voltage units).
+        seed: Seed of the initial weights (when ``weights`` is ``None``), the critics' init, the
+            noise and the replay sampling.
+        critic_context: ``"presynaptic"``, ``"task"``, ``"observation"`` or ``"all"`` (module doc).
+        granularity: ``"per_tick"``, ``"settled"`` or ``None`` (settled when acyclic and leak-free).
+        critic_hidden: Hidden units per layer of the ``mlp`` sub-critics.
+        weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
+        dtype: Floating dtype of every tensor (float64 for exact tests).
+
+    Raises:
+        LearnerConfigError: On an unknown option or ``settled`` on a cyclic or leaky topology.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        critic: str = "linear",
+        device: str | torch.device = "cpu",
+        gamma: float = 0.99,
+        tau: float = 0.005,
+        lr_critic: float = 1e-3,
+        lr_actor: float = 5e-3,
+        batch_size: int = 64,
+        buffer_size: int = 100_000,
+        noise: str = "gaussian",
+        noise_scale: float = 0.1,
+        seed: int = 0,
+        critic_context: str = "presynaptic",
+        granularity: str | None = None,
+        critic_hidden: int = 32,
+        weights: NetworkWeights | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if critic not in CRITIC_KINDS:
+            raise LearnerConfigError(f"critic={critic!r} is unknown; choose one of {CRITIC_KINDS}")
+        if critic_context not in CRITIC_CONTEXTS:
+            raise LearnerConfigError(f"critic_context={critic_context!r} is unknown; choose one of {CRITIC_CONTEXTS}")
+        leaky = any(g.leak > 0 for g in topology.agent_groups)
+        if granularity is None:
+            granularity = "settled" if topology.depth is not None and not leaky else "per_tick"
+        if granularity not in GRANULARITIES:
+            raise LearnerConfigError(f"granularity={granularity!r} is unknown; choose one of {GRANULARITIES}")
+        if granularity == "settled" and (topology.depth is None or leaky):
+            raise LearnerConfigError(
+                "granularity='settled' needs an acyclic, leak-free topology (one forward pass per task step); "
+                f"{topology!r} is {'cyclic' if topology.depth is None else 'leaky'}: use granularity='per_tick'"
+            )
+        for name, value in (("gamma", gamma), ("tau", tau)):
+            if not 0.0 <= value <= 1.0:
+                raise LearnerConfigError(f"{name}={value!r} must lie in [0, 1]")
+        if batch_size < 1 or critic_hidden < 1:
+            raise LearnerConfigError(f"batch_size={batch_size!r} and critic_hidden={critic_hidden!r} must be >= 1")
+        self.topology = topology
+        self.critic_kind = critic
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.gamma = float(gamma)
+        self.tau = float(tau)
+        self.lr_critic = float(lr_critic)
+        self.lr_actor = float(lr_actor)
+        self.batch_size = int(batch_size)
+        self.critic_context = critic_context
+        self.granularity = granularity
+        self.critic_hidden = int(critic_hidden)
+        self.seed = int(seed)
+        self.layouts = build_layouts(topology, critic_context, granularity == "settled", self.device, dtype)
+        self.levels = max((lay.level or 0) for lay in self.layouts) if granularity == "settled" else None
+        self._kind = CRITICS[critic]
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.noise = make_noise(noise, topology.num_agents, noise_scale, self.generator)
+        self.buffer = ReplayBuffer(buffer_size, topology.num_neurons, topology.num_agents, self.device, dtype)
+        self._input = topology.group_slice[topology.input_group.name]
+        self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
+
+        weights = (weights if weights is not None else NetworkWeights.init(topology, seed)).checked(topology)
+        weights = weights.to(self.device, dtype)
+        #: Actor tensor ``[S, P + 1]`` per group (blocks side by side, bias last).
+        self.actor: list[torch.Tensor] = []
+        for lay, bias in zip(self.layouts, weights.biases, strict=True):
+            blocks = [weights.blocks[i] for i, _ in lay.projection_columns]
+            self.actor.append(torch.cat(blocks + [bias[:, None]], 1).contiguous())
+        self.target_actor = [w.clone() for w in self.actor]
+        critic_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.critic: list[Params] = [
+            self._kind.init(lay.size, lay.context_dim, lay.pre_dim, critic_generator, dtype, self.critic_hidden)
+            for lay in self.layouts
+        ]
+        self.target_critic: list[Params] = [{k: v.clone() for k, v in p.items()} for p in self.critic]
+        self.optimizer_state: list[Params] = [{} for _ in self.layouts]
+        #: Number of ``update`` calls so far.
+        self.num_updates = 0
+
+    # ------------------------------------------------------------------ the network
+    @property
+    def weights(self) -> NetworkWeights:
+        """The current network as ``NetworkWeights`` (views into the actor tensors)."""
+        return self._network(self.actor)
+
+    @property
+    def target_weights(self) -> NetworkWeights:
+        """The target network as ``NetworkWeights`` (views)."""
+        return self._network(self.target_actor)
+
+    def _network(self, actor: list[torch.Tensor]) -> NetworkWeights:
+        blocks: list[torch.Tensor | None] = [None] * len(self.topology.projections)
+        for lay, w in zip(self.layouts, actor, strict=True):
+            for i, columns in lay.projection_columns:
+                blocks[i] = w[:, columns]
+        return NetworkWeights(tuple(b for b in blocks if b is not None),
+                              tuple(w[:, -1] for w in actor))
+
+    def _pre1(self, voltages: torch.Tensor, lay: GroupLayout) -> torch.Tensor:
+        ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
+        return torch.cat([voltages[:, lay.pre], ones], 1)
+
+    def _group_output(self, voltages: torch.Tensor, index: int, actor: list[torch.Tensor]) -> torch.Tensor:
+        lay = self.layouts[index]
+        w = actor[index]
+        potential = voltages[:, lay.pre] @ w[:, :-1].T + w[:, -1]
+        return activate(potential, lay.activation)
+
+    def settle(self, voltages: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """Settled voltages of an acyclic network: one forward pass from the input voltages.
+
+        Args:
+            voltages: ``[B, N]``; only the input neurons are read.
+            target: Use the target network instead of the current one.
+
+        Returns:
+            ``[B, N]`` with every group set to its output on the inputs.
+        """
+        actor = self.target_actor if target else self.actor
+        settled = torch.zeros_like(voltages)
+        settled[:, self._input] = voltages[:, self._input]
+        order = sorted(range(len(self.layouts)), key=lambda i: self.layouts[i].level or 0)
+        for i in order:
+            settled[:, self.layouts[i].neuron_slice] = self._group_output(settled, i, actor)
+        return settled
+
+    # ------------------------------------------------------------------ acting
+    def act(
+        self, voltages: torch.Tensor, explore: bool = True, level: int | None = None, uniform: bool = False
+    ) -> torch.Tensor:
+        """Every agent's next voltage for a batch of env copies.
+
+        Args:
+            voltages: ``[E, N]`` current voltages.
+            explore: Add independent per-neuron noise (clipped to the activation range).
+            level: In ``settled`` mode, the tick of the task step (1 … depth): only the groups of
+                that level act, every other agent holds its voltage. ``None``: every agent acts.
+            uniform: Draw the acting agents' voltages uniformly in their activation range
+                (warm-up); agents with an unbounded range act by ``μ`` plus noise instead.
+
+        Returns:
+            ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
+        """
+        with torch.no_grad():
+            voltages = voltages.to(self.device, self.dtype)
+            num_envs = voltages.shape[0]
+            if level is None:
+                actions = torch.empty(num_envs, self.topology.num_agents, device=self.device, dtype=self.dtype)
+            else:
+                actions = voltages[:, self.agent_neuron_index].clone()
+            for i, lay in enumerate(self.layouts):
+                if level is not None and lay.level != level:
+                    continue
+                if uniform and math.isfinite(lay.low) and math.isfinite(lay.high):
+                    u = torch.rand(num_envs, lay.size, generator=self.generator, device=self.device, dtype=self.dtype)
+                    actions[:, lay.agent_slice] = lay.low + (lay.high - lay.low) * u
+                    continue
+                out = self._group_output(voltages, i, self.actor)
+                if explore or uniform:
+                    out = out + self.noise.sample(num_envs, lay.agent_slice, self.dtype)
+                    out = out.clamp(lay.low, lay.high)
+                actions[:, lay.agent_slice] = out
+            return actions
+
+    def reset_noise(self, done: torch.Tensor | None = None) -> None:
+        """Reset the noise of env copies whose episode ended (``[E]`` bool), or of all."""
+        self.noise.reset(done)
+
+    # ------------------------------------------------------------------ learning
+    def store(
+        self,
+        voltages: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        next_voltages: torch.Tensor,
+        terminated: torch.Tensor,
+    ) -> None:
+        """Add ``E`` transitions to the replay buffer (see ``neuron_env.agents.replay``)."""
+        self.buffer.add(voltages, actions, rewards, next_voltages, terminated)
+
+    def sample(self) -> Batch:
+        """A replay batch of ``batch_size`` transitions."""
+        return self.buffer.sample(self.batch_size, self.generator)
+
+    def group_batches(self, batch: Batch) -> list[GroupBatch]:
+        """Split a replay batch into what each group's update needs (current parameters)."""
+        v = batch.voltages
+        v_next = self.settle(batch.next_voltages, target=True) if self.granularity == "settled" \
+            else batch.next_voltages
+        not_done = 1.0 - batch.terminated
+        result = []
+        for i, lay in enumerate(self.layouts):
+            pre1 = self._pre1(v, lay)
+            potential = pre1 @ self.actor[i].T
+            mu = activate(potential, lay.activation)
+            result.append(GroupBatch(
+                x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards, not_done=not_done,
+                x_next=v_next[:, lay.context], a_next=self._group_output(v_next, i, self.target_actor),
+                pre1=pre1, mu=mu, dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
+            ))
+        return result
+
+    def update(self, batch: Batch | None = None, check_finite: bool = True) -> dict[str, torch.Tensor]:
+        """Train every neuron once on one replay batch.
+
+        Args:
+            batch: The transitions to learn from; ``None`` samples ``batch_size`` from the buffer.
+            check_finite: Raise ``DivergenceError`` if a TD error or parameter is not finite
+                (one device synchronisation per update).
+
+        Returns:
+            ``{"td_error": mean |D| over neurons and batch, "td_error/<group>": per group,
+            "q_slope": mean |∂Q/∂a|}`` as 0-d tensors on the device.
+
+        Raises:
+            DivergenceError: Naming the group, when ``check_finite`` and a value is NaN or inf.
+        """
+        with torch.no_grad():
+            if batch is None:
+                if len(self.buffer) == 0:
+                    raise LearnerConfigError("the replay buffer is empty: store transitions before update()")
+                batch = self.sample()
+            stats: dict[str, torch.Tensor] = {}
+            td_means, slopes = [], []
+            finite = []
+            for i, gb in enumerate(self.group_batches(batch)):
+                params, target = self.critic[i], self.target_critic[i]
+                td = self._kind.td_error(params, target, gb, self.gamma)
+                self._kind.critic_step(params, self.optimizer_state[i], gb, td, self.lr_critic)
+                dq_da = self._kind.action_gradient(params, gb)
+                actor_step(self.actor[i], gb, dq_da, self.lr_actor)
+                td_abs = td.abs().mean()
+                stats[f"td_error/{self.layouts[i].name}"] = td_abs
+                td_means.append(td_abs * self.layouts[i].size)
+                slopes.append(dq_da.abs().mean() * self.layouts[i].size)
+                if check_finite:
+                    finite.append(torch.stack([
+                        torch.isfinite(td).all(), torch.isfinite(self.actor[i]).all(),
+                        torch.stack([torch.isfinite(p).all() for p in params.values()]).all(),
+                    ]))
+            for w, w_target in zip(self.actor, self.target_actor, strict=True):
+                w_target.lerp_(w, self.tau)
+            for params, target in zip(self.critic, self.target_critic, strict=True):
+                for name, p in params.items():
+                    target[name].lerp_(p, self.tau)
+            self.num_updates += 1
+            stats["td_error"] = torch.stack(td_means).sum() / self.topology.num_agents
+            stats["q_slope"] = torch.stack(slopes).sum() / self.topology.num_agents
+            if check_finite:
+                self._raise_if_not_finite(torch.stack(finite))
+            return stats
+
+    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
+        if bool(finite.all()):
+            return
+        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
+        what = ("td_error", "actor", "critic")[what_index]
+        name = self.layouts[group_index].name
+        raise DivergenceError(
+            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; "
+            "lower lr_actor/lr_critic, check the task's rewards for NaN, or resume from the last checkpoint",
+            group=name, what=what,
+        )
+
+    def check_finite(self) -> None:
+        """Raise ``DivergenceError`` naming the first group with a non-finite parameter."""
+        flags = []
+        for i in range(len(self.layouts)):
+            flags.append(torch.stack([
+                torch.tensor(True, device=self.device), torch.isfinite(self.actor[i]).all(),
+                torch.stack([torch.isfinite(p).all() for p in self.critic[i].values()]).all(),
+            ]))
+        self._raise_if_not_finite(torch.stack(flags))
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        """Everything needed to continue learning exactly, as CPU tensors.
+
+        Parameters, targets, optimizer state, noise state, random generator, counters and
+        (with ``include_buffer``) the replay buffer.
+        """
+
+        def cpu(params: Params) -> Params:
+            return {k: v.detach().cpu().clone() for k, v in params.items()}
+
+        state: dict[str, Any] = {
+            "critic_kind": self.critic_kind,
+            "groups": [lay.name for lay in self.layouts],
+            "actor": [w.cpu().clone() for w in self.actor],
+            "target_actor": [w.cpu().clone() for w in self.target_actor],
+            "critic": [cpu(p) for p in self.critic],
+            "target_critic": [cpu(p) for p in self.target_critic],
+            "optimizer": [cpu(p) for p in self.optimizer_state],
+            "noise": {k: v.cpu() for k, v in self.noise.state_dict().items()},
+            "generator": self.generator.get_state(),
+            "num_updates": self.num_updates,
+        }
+        if include_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` (same topology and critic kind).
+
+        Raises:
+            CheckpointError: If the state belongs to another critic kind or topology.
+        """
+        if state["critic_kind"] != self.critic_kind or list(state["groups"]) != [lay.name for lay in self.layouts]:
+            raise CheckpointError(
+                f"checkpoint holds a {state['critic_kind']!r} learner for groups {state['groups']}; this learner is "
+                f"{self.critic_kind!r} for groups {[lay.name for lay in self.layouts]}"
+            )
+
+        def dev(params: Params) -> Params:
+            return {k: v.to(self.device, v.dtype if k == "step" else self.dtype).clone() for k, v in params.items()}
+
+        for i, w in enumerate(state["actor"]):
+            if tuple(w.shape) != tuple(self.actor[i].shape):
+                raise CheckpointError(f"actor of group {self.layouts[i].name!r} has shape {tuple(w.shape)}; "
+                                      f"expected {tuple(self.actor[i].shape)}")
+        self.actor = [w.to(self.device, self.dtype).clone() for w in state["actor"]]
+        self.target_actor = [w.to(self.device, self.dtype).clone() for w in state["target_actor"]]
+        self.critic = [dev(p) for p in state["critic"]]
+        self.target_critic = [dev(p) for p in state["target_critic"]]
+        self.optimizer_state = [dev(p) for p in state["optimizer"]]
+        self.noise.load_state_dict({k: v.to(self.device, self.dtype) for k, v in state["noise"].items()})
+        self.generator.set_state(state["generator"])
+        self.num_updates = int(state["num_updates"])
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+
+    def __repr__(self) -> str:
+        return (f"LocalDDPG({self.topology!r}, critic={self.critic_kind!r}, context={self.critic_context!r}, "
+                f"granularity={self.granularity!r}, device={self.device})")

@@ -1,0 +1,613 @@
+"""The trainer behind ``neuron-env train``: local DDPG on a task, all neurons at once.
+
+One ``TrainConfig`` (CleanRL style: one dataclass, a docstring per field, seeded in one
+place) describes a run; ``train`` runs it and writes into ``config.out``:
+
+``config.json``
+    the configuration.
+``metrics.csv``
+    one row per evaluation: task steps, wall time, steps/s, mean training episodic return
+    since the previous row, deterministic evaluation return mean/std, mean |TD error|.
+``summary.json``
+    status (``completed``, ``interrupted`` or ``diverged``), final evaluation return mean/std,
+    task steps, updates, wall time, steps/s and the configuration.
+``checkpoint.pt``
+    everything needed to resume (learner, optimiser, noise, random generator, replay buffer,
+    counters) and the network's weights for ``neuron-env enjoy``. Written atomically (a
+    temporary file, then ``os.replace``) every ``checkpoint_every`` task steps, at the end and
+    on Ctrl-C, so a crash mid-write leaves the previous checkpoint intact.
+``tb/``
+    TensorBoard scalars: ``charts/episodic_return``, ``charts/episodic_length``,
+    ``charts/SPS``, ``losses/td_error``, ``losses/td_error/<group>``, ``losses/q_slope``
+    (mean ``|∂Q/∂a|``), ``eval/return_mean``, ``eval/return_std``.
+
+Example::
+
+    neuron-env train --task Pendulum-v1 --hidden 64 64 --critic mlp --steps 30000 --out runs/pendulum
+    tensorboard --logdir runs/pendulum/tb
+    neuron-env enjoy --checkpoint runs/pendulum
+
+Loop
+----
+Every task step: the learner acts (one layer per tick in ``settled`` mode, every neuron every
+tick in ``per_tick`` mode), the transitions go to the replay buffer, and after
+``learning_starts`` task steps ``updates_per_step`` updates follow each stored batch of
+transitions (each task step in ``settled`` mode, each tick in ``per_tick`` mode). Before
+``learning_starts`` the acting neurons draw uniform voltages in their range (``warmup="uniform"``)
+or act by ``μ`` plus noise (``warmup="policy"``).
+
+Resume and reproducibility
+--------------------------
+The run is cut into *segments* of ``checkpoint_every`` task steps. At the start of every
+segment the trainer resets the task copies with a seed derived from ``(seed, task step)`` —
+in an uninterrupted run exactly as in a resumed one. A checkpoint written at a segment
+boundary (every interval checkpoint, and the final one when ``steps`` is a multiple of
+``checkpoint_every``) therefore resumes to *the same result* as the uninterrupted run on the
+same device (learner, replay buffer, noise and sampling generator are restored; the task
+restarts from the same seed). What is not reproduced: a checkpoint written on Ctrl-C between
+boundaries resumes correctly (same learner and buffer) but with fresh episodes from the
+derived seed, so it continues differently from the run that was never stopped; and the
+episode in progress at a boundary is cut short (choose ``checkpoint_every`` as a multiple of
+the episode length, e.g. 10 000 for Pendulum's 200, to avoid it).
+
+Divergence
+----------
+Every update checks the TD errors and parameters; on a NaN or infinity the run stops with
+``DivergenceError`` naming the group, ``summary.json`` records
+``diverged``, and the last good checkpoint is kept (nothing is written after the failure).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import inspect
+import json
+import os
+import signal
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.local_ddpg import LocalDDPG
+
+from neuron_env.topology import NetworkWeights, Topology
+from neuron_env.vector import NeuronVecEnv, make_task_factory
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (defaults: the measured Pendulum-v1 setting)."""
+
+    task: str = "Pendulum-v1"
+    """Gymnasium id of the task (1-D Box observation and action spaces)."""
+    topology: str = "mlp"
+    """Network kind: ``mlp``, ``recurrent`` (one leaky recurrent layer) or ``sparse``."""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """Hidden sizes (``mlp``), or the one hidden size (``recurrent``, ``sparse``)."""
+    activation: str = "tanh"
+    """Activation of the hidden neurons (outputs are tanh)."""
+    leak: float = 0.0
+    """Leak of the recurrent layer (``recurrent`` only)."""
+    density: float = 0.1
+    """Connection density (``sparse`` only)."""
+    critic: str = "mlp"
+    """Per-neuron critic: ``linear`` (the seed's rule), ``compatible``, ``bilinear`` or ``mlp``."""
+    critic_context: str = "task"
+    """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
+    granularity: str | None = None
+    """``per_tick`` or ``settled``; default settled for acyclic leak-free networks, else per_tick."""
+    critic_hidden: int = 32
+    """Hidden units per layer of each ``mlp`` sub-critic (32 learned Pendulum-v1 where 16 did not)."""
+    steps: int = 30_000
+    """Task steps to train for (per env copy)."""
+    num_envs: int = 1
+    """Task copies stepped in lockstep."""
+    device: str = "auto"
+    """``auto`` (cuda if available), ``cpu`` or ``cuda``."""
+    seed: int = 0
+    """Seed of weights, critics, noise, replay sampling and task resets."""
+    gamma: float = 0.99
+    """Discount per transition."""
+    tau: float = 0.005
+    """Polyak rate of the target networks."""
+    lr_critic: float = 1e-3
+    """Critic step size (SGD for linear kinds, Adam for ``mlp``)."""
+    lr_actor: float = 5e-3
+    """Actor step size (plain local SGD)."""
+    batch_size: int = 64
+    """Transitions per update."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    noise: str = "gaussian"
+    """Exploration noise per neuron: ``gaussian`` or ``ou``."""
+    noise_scale: float = 0.1
+    """Standard deviation (scale) of the exploration noise, in voltage units."""
+    learning_starts: int = 1000
+    """Task steps of warm-up acting (see ``warmup``) before updates start."""
+    warmup: str = "uniform"
+    """Warm-up acting: ``uniform`` (uniform voltages in each neuron's range) or ``policy`` (μ plus noise)."""
+    updates_per_step: int = 1
+    """Updates after each stored batch of transitions."""
+    eval_every: int = 5000
+    """Task steps between deterministic evaluations (0: only at the end)."""
+    eval_episodes: int = 5
+    """Episodes per evaluation (run in parallel copies, fixed seeds, no noise)."""
+    checkpoint_every: int = 10_000
+    """Task steps between checkpoints (also the resume segment length, see the module doc)."""
+    log_every: int = 1000
+    """Task steps between TD-error / SPS scalars."""
+    out: str | None = None
+    """Output directory; default ``runs/<task>-<critic>-seed<seed>``."""
+    progress: bool = True
+    """Show a progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars under ``<out>/tb``."""
+    threads: int = 1
+    """Torch CPU threads (the many small per-neuron products run fastest on 1; 0: torch's default)."""
+
+    def output_dir(self) -> Path:
+        """The run's output directory."""
+        return Path(self.out if self.out else f"runs/{self.task}-{self.critic}-seed{self.seed}")
+
+    def check(self) -> None:
+        """Raise ``LearnerConfigError`` naming the first invalid field."""
+        positive = ("steps", "num_envs", "batch_size", "buffer_size", "eval_episodes", "checkpoint_every",
+                    "log_every", "updates_per_step", "critic_hidden")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
+        for name in ("learning_starts", "eval_every"):
+            if int(getattr(self, name)) < 0:
+                raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if self.warmup not in ("uniform", "policy"):
+            raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
+        if self.topology not in ("mlp", "recurrent", "sparse"):
+            raise LearnerConfigError(f"topology={self.topology!r}; use 'mlp', 'recurrent' or 'sparse'")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise LearnerConfigError(f"device={self.device!r}; use 'auto', 'cpu' or 'cuda'")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise LearnerConfigError(f"device={self.device!r} but CUDA is not available; use --device cpu or auto")
+
+
+def field_help() -> dict[str, str]:
+    """The docstring of every ``TrainConfig`` field (for ``--help``)."""
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:], strict=False):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+            docs[node.target.id] = str(following.value.value).replace("``", "")
+    return docs
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_topology(config: TrainConfig) -> Topology:
+    """The network the config describes, sized to its task."""
+    env = make_task_factory(config.task)()
+    try:
+        obs_dim = int(np.prod(env.observation_space.shape or (1,)))
+        act_dim = int(np.prod(env.action_space.shape or (1,)))
+    finally:
+        env.close()
+    if config.topology == "mlp":
+        return Topology.mlp(obs_dim, config.hidden, act_dim, activation=config.activation)
+    if config.topology == "recurrent":
+        return Topology.recurrent(obs_dim, config.hidden[0], act_dim, leak=config.leak, activation=config.activation)
+    return Topology.sparse(obs_dim, config.hidden[0], act_dim, density=config.density, seed=config.seed,
+                           activation=config.activation)
+
+
+def make_learner(config: TrainConfig, topology: Topology, device: torch.device) -> LocalDDPG:
+    """The ``LocalDDPG`` the config describes."""
+    return LocalDDPG(
+        topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
+        lr_critic=config.lr_critic, lr_actor=config.lr_actor, batch_size=config.batch_size,
+        buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale, seed=config.seed,
+        critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,
+    )
+
+
+def segment_seed(seed: int, task_step: int) -> int:
+    """The task reset seed of the segment starting at ``task_step``."""
+    return int(np.random.SeedSequence([seed, task_step]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def evaluation_seed(seed: int) -> int:
+    """The fixed seed of evaluation episodes (copy ``i`` gets ``+ i``)."""
+    return int(np.random.SeedSequence([seed, 2**31 - 1, 7]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """Read ``checkpoint.pt`` from a run directory (or a checkpoint file path).
+
+    Raises:
+        CheckpointError: If it is missing, unreadable or of another format version.
+    """
+    path = Path(directory)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {str(path)!r}; pass the --out directory of a train run")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read: {error}") from error
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {payload.get('format')!r}; "
+                              f"this version reads format {CHECKPOINT_FORMAT}")
+    return payload
+
+
+def config_from_checkpoint(payload: dict[str, Any]) -> TrainConfig:
+    """The ``TrainConfig`` stored in a checkpoint."""
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in payload["config"].items() if k in known})
+
+
+def weights_from_checkpoint(payload: dict[str, Any]) -> NetworkWeights:
+    """The network weights stored in a checkpoint."""
+    return NetworkWeights(tuple(payload["weights"]["blocks"]), tuple(payload["weights"]["biases"]))
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def evaluate(learner: LocalDDPG, env: NeuronVecEnv, seed: int, max_ticks: int = 1_000_000) -> np.ndarray:
+    """Deterministic returns of the first episode of every copy of ``env`` (no noise).
+
+    Args:
+        learner: Acts by ``μ`` (every neuron, every tick: the forward pass for acyclic networks).
+        env: Evaluation env; its ``num_envs`` copies run one episode each.
+        seed: Reset seed (copy ``i`` gets ``seed + i``).
+        max_ticks: Safety limit for tasks without a time limit.
+
+    Returns:
+        ``[num_envs]`` episodic returns.
+    """
+    voltages, _ = env.reset(seed=seed)
+    returns = np.zeros(env.num_envs)
+    finished = np.zeros(env.num_envs, dtype=bool)
+    for _ in range(max_ticks):
+        step = env.step(learner.act(voltages, explore=False))
+        voltages = step.voltages
+        if step.task_stepped:
+            returns += np.where(finished, 0.0, step.reward.cpu().numpy())
+            finished |= (step.terminated | step.truncated).cpu().numpy()
+            if finished.all():
+                break
+    return returns
+
+
+# ---------------------------------------------------------------------------------- trainer
+class Trainer:
+    """A training run: env, learner, logging and checkpoints (see the module doc).
+
+    Args:
+        config: The run's configuration.
+        resume: A checkpoint payload (``load_checkpoint``) to continue from, or ``None``.
+        on_step: Called with the trainer after every task step (tests use it to interrupt).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        resume: dict[str, Any] | None = None,
+        on_step: Callable[[Trainer], None] | None = None,
+    ) -> None:
+        config.check()
+        self.config = config
+        self.on_step = on_step
+        self.device = resolve_device(config.device)
+        self.out = config.output_dir()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.topology = build_topology(config)
+        self.learner = make_learner(config, self.topology, self.device)
+        self.env = NeuronVecEnv(config.task, self.topology, num_envs=config.num_envs, device=self.device,
+                                validate=False)
+        self._eval_env: NeuronVecEnv | None = None
+        self.task_step = 0
+        self.episodes = 0
+        self.elapsed_before = 0.0
+        self.recent_returns: deque[float] = deque(maxlen=20)
+        self.last_eval: tuple[float, float] | None = None
+        self._stop_requested = False
+        self._writer: Any = None
+        if resume is not None:
+            self.learner.load_state_dict(resume["learner"])
+            state = resume["trainer"]
+            self.task_step = int(state["task_step"])
+            self.episodes = int(state["episodes"])
+            self.elapsed_before = float(state["elapsed"])
+            self.recent_returns.extend(state["recent_returns"])
+            self.last_eval = tuple(state["last_eval"]) if state["last_eval"] is not None else None  # type: ignore
+        with open(self.out / "config.json", "w") as stream:
+            json.dump(asdict(config), stream, indent=2)
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self) -> None:
+        """Stop cleanly after the current task step, writing a checkpoint (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    @property
+    def eval_env(self) -> NeuronVecEnv:
+        """The separate evaluation env (created on first use)."""
+        if self._eval_env is None:
+            self._eval_env = NeuronVecEnv(self.config.task, self.topology, num_envs=self.config.eval_episodes,
+                                          device=self.device, validate=False)
+        return self._eval_env
+
+    # ------------------------------------------------------------------ persistence
+    def checkpoint_payload(self, elapsed: float) -> dict[str, Any]:
+        """What ``save`` writes."""
+        weights = self.learner.weights
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": asdict(self.config),
+            "learner": self.learner.state_dict(),
+            "weights": {"blocks": [b.detach().cpu().clone() for b in weights.blocks],
+                        "biases": [b.detach().cpu().clone() for b in weights.biases]},
+            "trainer": {"task_step": self.task_step, "episodes": self.episodes, "elapsed": elapsed,
+                        "recent_returns": list(self.recent_returns),
+                        "last_eval": list(self.last_eval) if self.last_eval is not None else None},
+        }
+
+    def save(self, elapsed: float) -> None:
+        """Write the checkpoint atomically."""
+        save_checkpoint(self.out / CHECKPOINT_NAME, self.checkpoint_payload(elapsed))
+
+    # ------------------------------------------------------------------ logging
+    def _scalar(self, name: str, value: float) -> None:
+        if self._writer is not None:
+            self._writer.add_scalar(name, value, self.task_step)
+
+    def _metrics_row(self, row: dict[str, Any]) -> None:
+        path = self.out / "metrics.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _write_summary(self, status: str, elapsed: float, eval_returns: np.ndarray | None,
+                       error: str | None = None) -> dict[str, Any]:
+        config = self.config
+        summary = {
+            "status": status,
+            "final_eval_return_mean": float(eval_returns.mean()) if eval_returns is not None else None,
+            "final_eval_return_std": float(eval_returns.std()) if eval_returns is not None else None,
+            "final_eval_returns": eval_returns.tolist() if eval_returns is not None else None,
+            "steps": self.task_step,
+            "transitions": len(self.learner.buffer),
+            "updates": self.learner.num_updates,
+            "episodes": self.episodes,
+            "wall_time_s": elapsed,
+            "steps_per_s": self.task_step * config.num_envs / elapsed if elapsed > 0 else None,
+            "device": str(self.device),
+            "num_agents": self.topology.num_agents,
+            "granularity": self.learner.granularity,
+            "config": asdict(config),
+        }
+        if error is not None:
+            summary["error"] = error
+        with open(self.out / "summary.json", "w") as stream:
+            json.dump(summary, stream, indent=2)
+        return summary
+
+    def _evaluate(self) -> np.ndarray:
+        returns = evaluate(self.learner, self.eval_env, evaluation_seed(self.config.seed))
+        self.last_eval = (float(returns.mean()), float(returns.std()))
+        self._scalar("eval/return_mean", self.last_eval[0])
+        self._scalar("eval/return_std", self.last_eval[1])
+        return returns
+
+    # ------------------------------------------------------------------ the loop
+    def _reset_segment(self) -> torch.Tensor:
+        voltages, _ = self.env.reset(seed=segment_seed(self.config.seed, self.task_step))
+        self.learner.reset_noise()
+        self._episode_return = torch.zeros(self.config.num_envs, dtype=torch.float64)
+        self._episode_length = np.zeros(self.config.num_envs, dtype=np.int64)
+        return voltages
+
+    def _task_step(self, voltages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
+        """One task step of acting, storing and updating; returns (voltages, last update stats, task tick)."""
+        learner, config = self.learner, self.config
+        warm = self.task_step < config.learning_starts
+        uniform = warm and config.warmup == "uniform"
+        stats = None
+        if learner.granularity == "settled":
+            for level in range(1, self.env.delay + 1):
+                actions = learner.act(voltages, level=level, uniform=uniform)
+                previous = voltages
+                step = self.env.step(actions)
+                voltages = step.voltages
+            settled = previous.clone()
+            settled[:, learner.agent_neuron_index] = actions
+            learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated)
+            if not warm:
+                for _ in range(config.updates_per_step):
+                    stats = learner.update()
+        else:
+            for _ in range(self.env.delay):
+                actions = learner.act(voltages, uniform=uniform)
+                step = self.env.step(actions)
+                following = step.info["final_voltages"] if step.task_stepped else step.voltages
+                learner.store(voltages, actions, step.reward, following, step.terminated)
+                voltages = step.voltages
+                if not warm:
+                    for _ in range(config.updates_per_step):
+                        stats = learner.update()
+        return voltages, stats, {"reward": step.reward, "done": step.terminated | step.truncated}
+
+    def run(self) -> dict[str, Any]:
+        """Train to ``config.steps`` task steps; returns the summary (also in ``summary.json``).
+
+        Raises:
+            DivergenceError: On a non-finite TD error or parameter (after recording ``diverged``).
+        """
+        from tqdm.auto import tqdm
+
+        config = self.config
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.out / "tb"))
+        previous_handler = None
+        try:
+            previous_handler = signal.signal(signal.SIGINT, lambda *_: self._on_sigint())
+        except ValueError:  # not the main thread: Ctrl-C raises KeyboardInterrupt as usual
+            previous_handler = None
+        threads_before = torch.get_num_threads()
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        start = time.perf_counter()
+        status, error, eval_returns = "completed", None, None
+        bar = tqdm(total=config.steps, initial=self.task_step, disable=not config.progress, unit="step",
+                   dynamic_ncols=True)
+        window_start, window_step = time.perf_counter(), self.task_step
+        td_sum, td_count, returns_since_row = 0.0, 0, []
+        try:
+            voltages = self._reset_segment()
+            while self.task_step < config.steps:
+                voltages, stats, tick = self._task_step(voltages)
+                self.task_step += 1
+                self._episode_return += tick["reward"].double().cpu()
+                self._episode_length += 1
+                done = tick["done"].cpu()
+                if bool(done.any()):
+                    self.learner.reset_noise(done.to(self.device))
+                    for i in torch.nonzero(done).flatten().tolist():
+                        value = float(self._episode_return[i])
+                        self.recent_returns.append(value)
+                        returns_since_row.append(value)
+                        self.episodes += 1
+                        self._scalar("charts/episodic_return", value)
+                        self._scalar("charts/episodic_length", float(self._episode_length[i]))
+                    self._episode_return[done] = 0.0
+                    self._episode_length[done.numpy()] = 0
+                if stats is not None and self.task_step % config.log_every == 0:
+                    td = float(stats["td_error"])
+                    td_sum, td_count = td_sum + td, td_count + 1
+                    self._scalar("losses/td_error", td)
+                    self._scalar("losses/q_slope", float(stats["q_slope"]))
+                    for name, value in stats.items():
+                        if name.startswith("td_error/"):
+                            self._scalar(f"losses/{name}", float(value))
+                if self.task_step % config.log_every == 0:
+                    now = time.perf_counter()
+                    sps = (self.task_step - window_step) * config.num_envs / max(now - window_start, 1e-9)
+                    window_start, window_step = now, self.task_step
+                    self._scalar("charts/SPS", sps)
+                    bar.set_postfix(ret=f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-",
+                                    eval=f"{self.last_eval[0]:.1f}" if self.last_eval else "-", sps=f"{sps:.0f}")
+                if config.eval_every and self.task_step % config.eval_every == 0 and self.task_step < config.steps:
+                    self._evaluate()
+                    elapsed = self.elapsed_before + time.perf_counter() - start
+                    self._metrics_row(self._row(elapsed, returns_since_row, td_sum, td_count))
+                    returns_since_row, td_sum, td_count = [], 0.0, 0
+                bar.update(1)
+                if self.on_step is not None:
+                    self.on_step(self)
+                if self.task_step % config.checkpoint_every == 0 and self.task_step < config.steps:
+                    self.save(self.elapsed_before + time.perf_counter() - start)
+                    voltages = self._reset_segment()
+                if self._stop_requested:
+                    raise KeyboardInterrupt
+            eval_returns = self._evaluate()
+            elapsed = self.elapsed_before + time.perf_counter() - start
+            self._metrics_row(self._row(elapsed, returns_since_row, td_sum, td_count))
+            self.save(elapsed)
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self.save(self.elapsed_before + time.perf_counter() - start)
+        except DivergenceError as exc:
+            status, error = "diverged", str(exc)
+            self._write_summary(status, self.elapsed_before + time.perf_counter() - start, None, error)
+            raise
+        finally:
+            torch.set_num_threads(threads_before)
+            bar.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+            if self._writer is not None:
+                self._writer.close()
+            self.env.close()
+            if self._eval_env is not None:
+                self._eval_env.close()
+        return self._write_summary(status, self.elapsed_before + time.perf_counter() - start, eval_returns, error)
+
+    def _on_sigint(self) -> None:
+        if self._stop_requested:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+
+    def _row(self, elapsed: float, returns: list[float], td_sum: float, td_count: int) -> dict[str, Any]:
+        return {
+            "step": self.task_step,
+            "wall_time_s": round(elapsed, 3),
+            "sps": round(self.task_step * self.config.num_envs / elapsed, 2) if elapsed > 0 else "",
+            "episodic_return": round(float(np.mean(returns)), 4) if returns else "",
+            "eval_return_mean": round(self.last_eval[0], 4) if self.last_eval else "",
+            "eval_return_std": round(self.last_eval[1], 4) if self.last_eval else "",
+            "td_error": round(td_sum / td_count, 6) if td_count else "",
+            "updates": self.learner.num_updates,
+        }
+
+
+def train(config: TrainConfig, resume: str | Path | None = None,
+          on_step: Callable[[Trainer], None] | None = None) -> dict[str, Any]:
+    """Run (or, with ``resume``, continue) a training run; returns its summary.
+
+    Args:
+        config: The run. With ``resume``, only ``steps``, ``device``, ``progress``, ``tensorboard``
+            and ``threads`` are taken from it; everything else comes from the checkpoint.
+        resume: A run directory (or checkpoint file) to continue from.
+        on_step: Optional callback after every task step.
+
+    Raises:
+        CheckpointError: If ``resume`` holds no readable checkpoint.
+        DivergenceError: If the run diverges.
+    """
+    payload = None
+    if resume is not None:
+        payload = load_checkpoint(resume)
+        stored = config_from_checkpoint(payload)
+        for name in ("steps", "device", "progress", "tensorboard", "threads"):
+            setattr(stored, name, getattr(config, name))
+        resume_path = Path(resume)
+        stored.out = str(resume_path if resume_path.is_dir() else resume_path.parent)
+        config = stored
+    return Trainer(config, resume=payload, on_step=on_step).run()
+

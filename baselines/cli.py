@@ -1,0 +1,232 @@
+"""Subcommands ``neuron-env baseline`` and ``neuron-env experiment NAME``.
+
+``neuron_env.cli`` wires them in with::
+
+    from neuron_env.baselines.cli import add_baseline_parser, add_experiment_parser
+
+    add_baseline_parser(subparsers)
+    add_experiment_parser(subparsers)
+
+Each registered parser sets ``func``: a callable taking the parsed ``argparse.Namespace`` and
+returning the exit status, the convention of ``neuron_env.cli.main``.
+
+Examples::
+
+    neuron-env baseline --algo ddpg --task Pendulum-v1 --hidden 64 64 --steps 20000 --out runs/p/ddpg/0
+    neuron-env baseline --algo td3 --task InvertedPendulum-v5 --zoo-net --steps 50000 --out runs/ip/td3/0
+    neuron-env experiment subcritic-correlation --task Pendulum-v1 --steps 10000 --out runs/e1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, ALGOS, NOISE_TYPES, BaselineConfig
+
+from neuron_env.errors import NeuronEnvError
+
+#: The experiments ``neuron-env experiment`` knows: name -> (adds its arguments, runs it).
+EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 1")
+    return value
+
+
+def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``baseline`` subcommand on an ``argparse`` subparsers object.
+
+    Args:
+        subparsers: What ``parser.add_subparsers()`` returned.
+
+    Returns:
+        The ``baseline`` parser (its ``func`` default is :func:`cmd_baseline`).
+    """
+    parser = subparsers.add_parser(
+        "baseline",
+        help="train the Stable-Baselines3 DDPG/TD3 baseline (same outputs as `train`)",
+        description="Stable-Baselines3 DDPG/TD3 with the local run's network, explicit noise and the rl-zoo's "
+        "hyperparameters; writes metrics.csv, summary.json, config.json, tb/ and model.zip into --out "
+        "(the format of `neuron-env train`).",
+    )
+    parser.add_argument("--algo", choices=ALGOS, default="ddpg")
+    parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
+    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+                        help="hidden sizes of actor and critic (default: 64 64, the local run's)")
+    parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default="tanh")
+    parser.add_argument("--zoo-net", action="store_true",
+                        help="use the zoo's net_arch (400 300) with ReLU instead of --hidden/--activation")
+    parser.add_argument("--steps", type=_positive_int, default=None,
+                        help="task steps (default: the zoo's n_timesteps for the task)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--eval-every", type=_positive_int, default=1000)
+    parser.add_argument("--eval-episodes", type=_positive_int, default=5)
+    overrides = parser.add_argument_group("hyperparameter overrides (default: the rl-zoo's for the task)")
+    overrides.add_argument("--noise-type", choices=NOISE_TYPES, default=None)
+    overrides.add_argument("--noise-std", type=float, default=None)
+    overrides.add_argument("--learning-starts", type=int, default=None)
+    overrides.add_argument("--learning-rate", type=float, default=None)
+    overrides.add_argument("--gamma", type=float, default=None)
+    overrides.add_argument("--batch-size", type=_positive_int, default=None)
+    overrides.add_argument("--buffer-size", type=_positive_int, default=None)
+    overrides.add_argument("--tau", type=float, default=None)
+    overrides.add_argument("--train-freq", type=_positive_int, default=None)
+    overrides.add_argument("--gradient-steps", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--no-tensorboard", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=cmd_baseline)
+    return parser
+
+
+def baseline_config_from_args(args: argparse.Namespace) -> BaselineConfig:
+    """The :class:`BaselineConfig` a parsed ``baseline`` command line describes."""
+    return BaselineConfig(
+        algo=args.algo,
+        task=args.task,
+        hidden=None if args.zoo_net else tuple(args.hidden),
+        activation="relu" if args.zoo_net else args.activation,
+        steps=args.steps,
+        seed=args.seed,
+        out=args.out,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        noise_type=args.noise_type,
+        noise_std=args.noise_std,
+        learning_starts=args.learning_starts,
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        batch_size=args.batch_size,
+        buffer_size=args.buffer_size,
+        tau=args.tau,
+        train_freq=args.train_freq,
+        gradient_steps=args.gradient_steps,
+        device=args.device,
+        threads=args.threads,
+        tensorboard=not args.no_tensorboard,
+        progress=not args.no_progress,
+    )
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    """Run ``neuron-env baseline``: train, then print the final evaluation."""
+    from neuron_env.baselines.sb3_ddpg import run_baseline
+
+    summary = run_baseline(baseline_config_from_args(args))
+    print(f"{summary['method']} on {summary['task']} (seed {summary['seed']}): {summary['steps']} steps in "
+          f"{summary['wall_time_s']:.1f}s ({summary['steps_per_s']:.0f} steps/s); final eval return "
+          f"{summary['final_eval_return_mean']:.2f} ± {summary['final_eval_return_std']:.2f} -> {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ experiments
+def _add_subcritic_arguments(parser: argparse.ArgumentParser) -> None:
+    from neuron_env.baselines.experiments.subcritic_correlation import PROTOCOLS, SubcriticConfig
+
+    defaults = SubcriticConfig()
+    parser.add_argument("--task", default=defaults.task)
+    parser.add_argument("--steps", type=_positive_int, default=defaults.steps, help="DDPG task steps")
+    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=list(defaults.hidden))
+    parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default=defaults.activation)
+    parser.add_argument("--learning-starts", type=int, default=defaults.learning_starts)
+    parser.add_argument("--noise-std", type=float, default=None, help="DDPG noise (default: the zoo's)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--protocol", choices=PROTOCOLS, default=defaults.protocol,
+                        help="joint: sub-critics learn alongside DDPG; two-phase: DDPG, then sub-critics on a "
+                        "frozen actor")
+    parser.add_argument("--subcritic-updates", type=int, default=defaults.subcritic_updates,
+                        help="phase-2 updates (two-phase only)")
+    parser.add_argument("--neurons-per-layer", type=_positive_int, default=defaults.neurons_per_layer)
+    parser.add_argument("--layers", nargs="+", default=None, help="layers to probe (default: all)")
+    parser.add_argument("--subcritic-hidden", type=_positive_int, default=defaults.subcritic_hidden)
+    parser.add_argument("--subcritic-lr", type=float, default=defaults.subcritic_lr)
+    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    parser.add_argument("--holdout-fraction", type=float, default=defaults.holdout_fraction)
+    parser.add_argument("--eval-samples", type=_positive_int, default=defaults.eval_samples)
+    parser.add_argument("--eval-every", type=_positive_int, default=defaults.eval_every)
+    parser.add_argument("--eval-episodes", type=_positive_int, default=defaults.eval_episodes)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _run_subcritic(args: argparse.Namespace) -> int:
+    from neuron_env.baselines.experiments.subcritic_correlation import SubcriticConfig, run_subcritic_correlation
+
+    config = SubcriticConfig(
+        task=args.task, steps=args.steps, hidden=tuple(args.hidden), activation=args.activation,
+        learning_starts=args.learning_starts, noise_std=args.noise_std, seed=args.seed, out=args.out,
+        protocol=args.protocol, subcritic_updates=args.subcritic_updates,
+        neurons_per_layer=args.neurons_per_layer, layers=tuple(args.layers) if args.layers else None,
+        subcritic_hidden=args.subcritic_hidden, subcritic_lr=args.subcritic_lr, batch_size=args.batch_size,
+        holdout_fraction=args.holdout_fraction, eval_samples=args.eval_samples, eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes, threads=args.threads, progress=not args.no_progress,
+    )
+    result = run_subcritic_correlation(config)
+    print(f"E1 subcritic-correlation on {config.task}: DDPG final eval "
+          f"{result['ddpg']['final_eval_return_mean']:.2f}, {result['subcritic_updates']} sub-critic updates "
+          f"({config.protocol}), {result['held_out_samples']} held-out samples")
+    print(f"  {'layer':<6} {'neurons':>7} {'r(Q) mean':>10} {'median':>8} {'r(dQ/da) mean':>14} {'median':>8} "
+          f"{'sign agr.':>9}")
+    for name, figures in result["layers"].items():
+        print(f"  {name:<6} {len(figures['neurons']):>7} {figures['value_r_mean']:>10.3f} "
+              f"{figures['value_r_median']:>8.3f} {figures['derivative_r_mean']:>14.3f} "
+              f"{figures['derivative_r_median']:>8.3f} {figures['derivative_sign_agreement_mean']:>9.3f}")
+    overall = result["overall"]
+    print(f"  {'all':<6} {overall['neurons']:>7} {overall['value_r_mean']:>10.3f} {overall['value_r_median']:>8.3f} "
+          f"{overall['derivative_r_mean']:>14.3f} {overall['derivative_r_median']:>8.3f} "
+          f"{overall['derivative_sign_agreement_mean']:>9.3f}")
+    print(f"  (the draft reported r(Q) = {result['draft_reference_r']} on MountainCarContinuous-v0) -> {config.out}")
+    return 0
+
+
+EXPERIMENTS["subcritic-correlation"] = (_add_subcritic_arguments, _run_subcritic)
+
+
+def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``experiment`` subcommand (one sub-subcommand per entry of :data:`EXPERIMENTS`).
+
+    Args:
+        subparsers: What ``parser.add_subparsers()`` returned.
+
+    Returns:
+        The ``experiment`` parser; each experiment's parser sets ``func``.
+    """
+    parser = subparsers.add_parser(
+        "experiment",
+        help="run one of the seed's experiments (writes a JSON of its figures and a PNG)",
+        description="The seed's experiments: " + ", ".join(EXPERIMENTS),
+    )
+    names = parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
+    helps = {"subcritic-correlation": "E1: per-neuron sub-critics on a DDPG actor vs the global critic"}
+    for name, (add_arguments, run) in EXPERIMENTS.items():
+        sub = names.add_parser(name, help=helps.get(name, name))
+        add_arguments(sub)
+        sub.set_defaults(func=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m neuron_env.baselines.cli``) until ``neuron-env`` wires these in."""
+    parser = argparse.ArgumentParser(prog="neuron-env")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_baseline_parser(subparsers)
+    add_experiment_parser(subparsers)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except NeuronEnvError as error:
+        print(f"neuron-env {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""LocalDDPG: acting, learning where it must, devices, persistence, bad options."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from neuron_env.agents import CRITIC_KINDS, DivergenceError, LearnerConfigError, LocalDDPG, group_levels
+
+from neuron_env import NetworkWeights, NeuronVecEnv, Topology, network_actions
+from neuron_env.dynamics import apply_actions
+
+TARGET = 0.5
+ONE_STEP_ID = "NeuronEnvTest/OneStep-v0"
+
+
+class OneStepTask(gym.Env):
+    """Constant observation 1, one action in [-1, 1], reward −(a − 0.5)², episode length 1."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        return np.ones(1, np.float32), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        reward = -float((float(action[0]) - TARGET) ** 2)
+        return np.ones(1, np.float32), reward, True, False, {}
+
+
+if ONE_STEP_ID not in gym.registry:
+    gym.register(ONE_STEP_ID, entry_point=OneStepTask)
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
+
+
+def test_one_step_task_is_solved_by_a_one_layer_network_with_the_linear_critic() -> None:
+    topology = Topology.mlp(1, [], 1)  # in -> out, one tanh neuron
+    start = NetworkWeights((torch.tensor([[math.atanh(-0.5)]]),), (torch.zeros(1),))
+    learner = LocalDDPG(topology, critic="linear", lr_critic=0.5, lr_actor=0.01, noise_scale=0.2,
+                        buffer_size=100, batch_size=64, seed=0, weights=start)
+    env = NeuronVecEnv(ONE_STEP_ID, topology, validate=False)
+    voltages, _ = env.reset(seed=0)
+    greedy = []
+    for i in range(2500):
+        actions = learner.act(voltages)
+        step = env.step(actions)
+        learner.store(voltages, actions, step.reward, step.info["final_voltages"], step.terminated)
+        voltages = step.voltages
+        if i >= 64:
+            learner.update()
+        if i >= 1500:
+            greedy.append(float(learner.act(voltages, explore=False)[0, 0]))
+    env.close()
+    # The linear critic fits one slope per neuron over the replayed noisy actions; noise clipped at the
+    # tanh bound biases that fit slightly, so the greedy action settles within a few hundredths of the target.
+    assert abs(sum(greedy) / len(greedy) - TARGET) < 0.08, f"mean greedy action {sum(greedy) / len(greedy):.3f}"
+    assert max(abs(a - TARGET) for a in greedy) < 0.25
+
+
+def run_few_updates(critic: str, device: str, topology: Topology) -> LocalDDPG:
+    learner = LocalDDPG(topology, critic=critic, device=device, batch_size=16, buffer_size=256, seed=1,
+                        critic_context="task")
+    env = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, device=device, validate=False)
+    voltages, _ = env.reset(seed=0)
+    for _ in range(40):
+        actions = learner.act(voltages)
+        step = env.step(actions)
+        following = step.info["final_voltages"] if step.task_stepped else step.voltages
+        learner.store(voltages, actions, step.reward, following, step.terminated)
+        voltages = step.voltages
+        learner.update()
+    env.close()
+    return learner
+
+
+@pytest.mark.parametrize("critic", CRITIC_KINDS)
+def test_cpu_run_gives_finite_parameters(critic: str) -> None:
+    learner = run_few_updates(critic, "cpu", Topology.recurrent(3, 6, 1, leak=0.3))
+    assert learner.granularity == "per_tick"
+    assert all(torch.isfinite(w).all() for w in learner.actor)
+    assert all(torch.isfinite(p).all() for params in learner.critic for p in params.values())
+
+
+@CUDA
+@pytest.mark.parametrize("critic", CRITIC_KINDS)
+def test_cuda_run_gives_finite_parameters(critic: str) -> None:
+    learner = run_few_updates(critic, "cuda", Topology.recurrent(3, 6, 1, leak=0.3))
+    assert learner.actor[0].is_cuda and learner.buffer.voltages.is_cuda
+    assert all(torch.isfinite(w).all() for w in learner.actor)
+
+
+def test_settled_acting_without_noise_is_the_forward_pass() -> None:
+    topology = Topology.mlp(3, [5, 4], 2)
+    learner = LocalDDPG(topology, critic="mlp", seed=2)
+    assert learner.granularity == "settled" and group_levels(topology) == {"in": 0, "h1": 1, "h2": 2, "out": 3}
+    voltages = torch.zeros(4, topology.num_neurons)
+    voltages[:, :3] = torch.randn(4, 3)
+    inputs = voltages.clone()
+    for level in (1, 2, 3):
+        actions = learner.act(voltages, explore=False, level=level)
+        voltages = apply_actions(voltages, actions, learner.agent_neuron_index, None)
+    torch.testing.assert_close(voltages, learner.settle(inputs))
+    expected = inputs
+    for _ in range(3):
+        expected = apply_actions(expected, network_actions(expected, topology, learner.weights),
+                                 learner.agent_neuron_index, None)
+    torch.testing.assert_close(voltages, expected)
+
+
+def test_exploration_stays_in_range_and_holds_other_layers() -> None:
+    topology = Topology.mlp(2, [3], 1, activation="relu")
+    learner = LocalDDPG(topology, noise_scale=5.0, noise="ou")
+    voltages = torch.rand(64, topology.num_neurons)
+    actions = learner.act(voltages, level=1)
+    hidden, out = topology.agent_slice["h1"], topology.agent_slice["out"]
+    assert (actions[:, hidden] >= 0).all()
+    torch.testing.assert_close(actions[:, out], voltages[:, learner.agent_neuron_index][:, out])
+    actions = learner.act(voltages, uniform=True)
+    assert (actions[:, out].abs() <= 1).all() and (actions[:, hidden] >= 0).all()
+    learner.reset_noise(torch.tensor([True] + [False] * 63))
+    assert learner.noise.state is not None and (learner.noise.state[0] == 0).all()
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    topology = Topology.mlp(3, [4], 1)
+    a = LocalDDPG(topology, critic="mlp", batch_size=8, seed=4)
+    v = torch.randn(32, topology.num_neurons)
+    a.store(v, torch.rand(32, topology.num_agents), torch.randn(32), v, torch.zeros(32))
+    a.update()
+    b = LocalDDPG(topology, critic="mlp", batch_size=8, seed=99)
+    b.load_state_dict(a.state_dict())
+    a.update()
+    b.update()
+    for wa, wb in zip(a.actor, b.actor, strict=True):
+        assert torch.equal(wa, wb)
+
+
+def test_update_raises_divergence_naming_the_group() -> None:
+    topology = Topology.mlp(3, [4], 1)
+    learner = LocalDDPG(topology, critic="linear", batch_size=4)
+    v = torch.randn(8, topology.num_neurons)
+    learner.store(v, torch.rand(8, topology.num_agents), torch.randn(8), v, torch.zeros(8))
+    learner.actor[1][0, 0] = float("nan")
+    with pytest.raises(DivergenceError, match="'out'") as info:
+        learner.update()
+    assert info.value.group == "out" and info.value.what == "actor"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"critic": "quadratic"}, "critic='quadratic'"), ({"critic_context": "global"}, "critic_context"),
+     ({"granularity": "weekly"}, "granularity"), ({"noise": "pink"}, "noise='pink'"),
+     ({"tau": 2.0}, "tau")],
+)
+def test_bad_options_raise_clear_errors(kwargs: dict, match: str) -> None:
+    with pytest.raises(LearnerConfigError, match=match):
+        LocalDDPG(Topology.mlp(3, [4], 1), **kwargs)
+
+
+def test_settled_needs_an_acyclic_network() -> None:
+    with pytest.raises(LearnerConfigError, match="per_tick"):
+        LocalDDPG(Topology.recurrent(3, 4, 1), granularity="settled")

@@ -1,0 +1,149 @@
+"""The trainer and the train/enjoy CLI: outputs, checkpoints, resume, divergence, interrupts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from neuron_env.agents import CheckpointError, DivergenceError
+from neuron_env.agents.train import TrainConfig, Trainer, load_checkpoint, train
+
+from neuron_env.cli import main
+
+
+def tiny(out: Path, **overrides: object) -> TrainConfig:
+    base = {"task": "Pendulum-v1", "hidden": [4], "critic": "mlp", "critic_hidden": 4, "steps": 200,
+            "learning_starts": 40, "batch_size": 16, "buffer_size": 1000, "eval_every": 0, "eval_episodes": 1,
+            "checkpoint_every": 100, "out": str(out), "progress": False, "tensorboard": False}
+    base.update(overrides)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_cli_train_writes_every_output_then_enjoy_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    code = main(["train", "--task", "Pendulum-v1", "--steps", "300", "--hidden", "8", "8", "--learning-starts", "50",
+                 "--eval-every", "150", "--eval-episodes", "1", "--checkpoint-every", "150", "--out", str(out),
+                 "--no-progress", "--critic", "bilinear"])
+    assert code == 0
+    for name in ("config.json", "metrics.csv", "summary.json", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 300
+    assert summary["config"]["critic"] == "bilinear" and summary["final_eval_return_mean"] < 0
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,") and len(rows) == 3  # header, step 150, step 300
+    assert not list(out.glob(".checkpoint.pt.*"))  # no temporary files left
+    assert main(["enjoy", "--checkpoint", str(out), "--episodes", "1"]) == 0
+    assert "episode 0: return" in capsys.readouterr().out
+    assert main(["train", "--resume", str(out), "--steps", "320", "--no-progress"]) == 0
+    assert json.loads((out / "summary.json").read_text())["steps"] == 320
+
+
+def test_tensorboard_scalars_have_the_fixed_names(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny(tmp_path, steps=220, log_every=50, checkpoint_every=200, tensorboard=True))
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"charts/episodic_return", "charts/SPS", "losses/td_error", "eval/return_mean"} <= tags
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"topology": "recurrent", "critic": "linear", "noise": "ou", "leak": 0.5}],
+    ids=["mlp-settled", "recurrent-per_tick-ou"],
+)
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, overrides: dict) -> None:
+    whole = train(tiny(tmp_path / "whole", steps=300, **overrides))
+    first = train(tiny(tmp_path / "split", steps=200, **overrides))
+    assert first["steps"] == 200
+    resumed = train(tiny(tmp_path / "ignored", steps=300, **overrides), resume=tmp_path / "split")
+    assert resumed["steps"] == 300 and resumed["updates"] == whole["updates"]
+    assert resumed["final_eval_return_mean"] == whole["final_eval_return_mean"]
+    a = load_checkpoint(tmp_path / "whole")["learner"]
+    b = load_checkpoint(tmp_path / "split")["learner"]
+    for wa, wb in zip(a["actor"] + a["target_actor"], b["actor"] + b["target_actor"], strict=True):
+        assert torch.equal(wa, wb)
+    for pa, pb in zip(a["critic"], b["critic"], strict=True):
+        assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert torch.equal(a["buffer"]["voltages"], b["buffer"]["voltages"])
+
+
+def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = torch.save
+    calls = []
+
+    def crashing_save(obj: object, stream: object, *args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            stream.write(b"half a checkpoint")  # type: ignore[attr-defined]
+            raise OSError("disk full (simulated)")
+        real_save(obj, stream, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch, "save", crashing_save)
+    with pytest.raises(OSError, match="simulated"):
+        train(tiny(tmp_path, steps=300))
+    payload = load_checkpoint(tmp_path)
+    assert payload["trainer"]["task_step"] == 100
+    assert not list(tmp_path.glob(".checkpoint.pt.*"))
+
+
+def test_divergence_stops_the_run_naming_the_group_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    def inject_nan(trainer: Trainer) -> None:
+        if trainer.task_step == 150:
+            trainer.learner.actor[0][0, 0] = float("nan")  # group h1
+
+    with pytest.raises(DivergenceError, match="'h1'") as info:
+        train(tiny(tmp_path, steps=300, critic="linear"), on_step=inject_nan)
+    assert info.value.group == "h1"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "diverged" and "h1" in summary["error"]
+    payload = load_checkpoint(tmp_path)
+    assert payload["trainer"]["task_step"] == 100
+    assert all(torch.isfinite(w).all() for w in payload["learner"]["actor"])
+
+
+def test_cli_reports_divergence_with_exit_status_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    import neuron_env.agents.commands as commands
+
+    def diverging(config: TrainConfig, resume: object = None) -> dict:
+        raise DivergenceError("non-finite td error in group 'out' at update 7", group="out", what="td_error")
+
+    monkeypatch.setattr(commands, "train", diverging)
+    assert main(["train", "--steps", "10", "--out", str(tmp_path)]) == 3
+    assert "group 'out'" in capsys.readouterr().err
+
+
+def test_stop_request_writes_a_checkpoint_and_marks_the_run_interrupted(tmp_path: Path) -> None:
+    def stop(trainer: Trainer) -> None:
+        if trainer.task_step == 130:
+            trainer.request_stop()
+
+    summary = train(tiny(tmp_path, steps=300), on_step=stop)
+    assert summary["status"] == "interrupted" and summary["steps"] == 130
+    assert load_checkpoint(tmp_path)["trainer"]["task_step"] == 130
+    resumed = train(tiny(tmp_path, steps=160), resume=tmp_path)
+    assert resumed["status"] == "completed" and resumed["steps"] == 160
+
+
+def test_resume_refuses_to_change_the_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    train(tiny(tmp_path, steps=50, learning_starts=10))
+    assert main(["train", "--resume", str(tmp_path), "--critic", "linear"]) == 2
+    assert "--critic" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checkpoint(tmp_path)
+    assert main(["enjoy", "--checkpoint", str(tmp_path)]) == 2
+
+
+def test_bad_config_values_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="steps=0"):
+        train(tiny(tmp_path, steps=0))
