@@ -87,6 +87,29 @@ def add_enjoy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return parser
 
 
+def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``neuron-env render``."""
+    parser = subparsers.add_parser("render", help="write an episode of a trained network as a GIF/MP4")
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="run directory (train --out)")
+    parser.add_argument("--out", required=True, help="output file: .gif (Pillow) or .mp4 (imageio-ffmpeg)")
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: the run's)")
+    parser.add_argument("--fps", type=int, default=30, help="frames (ticks) per second")
+    parser.add_argument("--max-ticks", type=int, default=3000, help="at most this many frames")
+    parser.set_defaults(func=cmd_render)
+    return parser
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Run ``neuron-env render``."""
+    from neuron_env.agents.enjoy import render_checkpoint
+
+    count = render_checkpoint(args.checkpoint, args.out, episodes=args.episodes, seed=args.seed, fps=args.fps,
+                              max_ticks=args.max_ticks)
+    print(f"wrote {args.out} ({count} frames)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``neuron-env train``."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from neuron_env.agents.errors import LearnerConfigError
 from neuron_env.agents.train import build_topology, config_from_checkpoint, load_checkpoint, weights_from_checkpoint
 
 from neuron_env.dynamics import network_actions
@@ -64,3 +65,64 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
         print(f"mean return over {episodes} episodes: {np.mean(returns):.2f} ± {np.std(returns):.2f} "
               f"({config.task}, critic {config.critic}, {payload['trainer']['task_step']} task steps)")
     return returns
+
+
+def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1, seed: int | None = None,
+                      fps: int = 30, max_ticks: int = 3000) -> int:
+    """Write an episode of a checkpoint's network as a GIF or MP4: task frame beside the network.
+
+    Every neuron acts by ``σ(K^n v + b^n)`` through the PettingZoo env with
+    ``render_mode="rgb_array"``; each tick's frame (see ``neuron_env.rendering``) becomes one
+    video frame. ``.gif`` is written with Pillow; ``.mp4`` needs ``imageio`` with its ffmpeg
+    plugin (``pip install imageio-ffmpeg``).
+
+    Args:
+        checkpoint: A run directory (``--out`` of ``neuron-env train``) or a checkpoint file.
+        out: Output file, ``.gif`` or ``.mp4``.
+        episodes: Episodes to record, one after another.
+        seed: Seed of the first episode; default: the run's seed.
+        fps: Frames (ticks) per second of the video.
+        max_ticks: At most this many frames in all.
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        LearnerConfigError: If ``out`` is neither ``.gif`` nor ``.mp4``.
+        CheckpointError: If the checkpoint cannot be read.
+    """
+    from neuron_env.parallel import NeuronParallelEnv
+    from neuron_env.policy import NetworkPolicy
+
+    out = Path(out)
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        raise LearnerConfigError(f"--out {str(out)!r} must end in .gif or .mp4")
+    payload = load_checkpoint(checkpoint)
+    config = config_from_checkpoint(payload)
+    topology = build_topology(config)
+    policy = NetworkPolicy(topology, weights_from_checkpoint(payload))
+    env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array")
+    seed = config.seed if seed is None else seed
+    frames: list[np.ndarray] = []
+    try:
+        for episode in range(episodes):
+            observations, _ = env.reset(seed=seed + episode)
+            frames.append(env.render())
+            while env.agents and len(frames) < max_ticks:
+                observations, *_ = env.step(policy.act(observations))
+                frames.append(env.render())
+    finally:
+        env.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp{out.suffix}")  # written whole, then renamed
+    if out.suffix.lower() == ".gif":
+        from PIL import Image
+
+        pictures = [Image.fromarray(frame) for frame in frames]
+        pictures[0].save(temporary, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0)
+    else:
+        import imageio.v2 as imageio
+
+        imageio.mimwrite(temporary, frames, fps=fps)
+    temporary.replace(out)
+    return len(frames)

@@ -9,6 +9,7 @@ Subcommands:
   task action equalled the plain network's forward pass.
 * ``neuron-env train``: train every neuron at once with local DDPG (``neuron_env.agents``).
 * ``neuron-env enjoy``: run a trained checkpoint deterministically and print its returns.
+* ``neuron-env render``: write an episode of a trained network (task beside network) as GIF/MP4.
 * ``neuron-env baseline``: Stable-Baselines3 DDPG/TD3 on the same task and network, same outputs.
 * ``neuron-env experiment NAME``: the seed's experiments (``subcritic-correlation``, …).
 
@@ -165,11 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rollout.add_argument("--episodes", type=int, default=1)
     rollout.set_defaults(func=cmd_rollout)
     # Imported here so that `info` and `rollout` start without the learners' and SB3's imports.
-    from neuron_env.agents.commands import add_enjoy_parser, add_train_parser
+    from neuron_env.agents.commands import add_enjoy_parser, add_render_parser, add_train_parser
     from neuron_env.baselines.cli import add_baseline_parser, add_experiment_parser
 
     add_train_parser(sub)
     add_enjoy_parser(sub)
+    add_render_parser(sub)
     add_baseline_parser(sub)
     add_experiment_parser(sub)
     args = parser.parse_args(argv)

@@ -38,6 +38,14 @@ def test_cli_train_writes_every_output_then_enjoy_runs(tmp_path: Path, capsys: p
     assert not list(out.glob(".checkpoint.pt.*"))  # no temporary files left
     assert main(["enjoy", "--checkpoint", str(out), "--episodes", "1"]) == 0
     assert "episode 0: return" in capsys.readouterr().out
+    gif = tmp_path / "episode.gif"
+    assert main(["render", "--checkpoint", str(out), "--out", str(gif), "--max-ticks", "12"]) == 0
+    from PIL import Image
+
+    with Image.open(gif) as picture:
+        assert picture.n_frames == 12 and picture.size[0] > picture.size[1]  # task frame beside the panel
+    assert main(["render", "--checkpoint", str(out), "--out", str(tmp_path / "x.avi")]) == 2
+    assert "must end in .gif or .mp4" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--steps", "320", "--no-progress"]) == 0
     assert json.loads((out / "summary.json").read_text())["steps"] == 320
 
