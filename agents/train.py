@@ -78,8 +78,9 @@ import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.local_ddpg import LocalDDPG
 
+from neuron_env.parallel import task_topology
 from neuron_env.topology import NetworkWeights, Topology
-from neuron_env.vector import NeuronVecEnv, make_task_factory
+from neuron_env.vector import NeuronVecEnv
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -201,18 +202,8 @@ def resolve_device(device: str) -> torch.device:
 
 def build_topology(config: TrainConfig) -> Topology:
     """The network the config describes, sized to its task."""
-    env = make_task_factory(config.task)()
-    try:
-        obs_dim = int(np.prod(env.observation_space.shape or (1,)))
-        act_dim = int(np.prod(env.action_space.shape or (1,)))
-    finally:
-        env.close()
-    if config.topology == "mlp":
-        return Topology.mlp(obs_dim, config.hidden, act_dim, activation=config.activation)
-    if config.topology == "recurrent":
-        return Topology.recurrent(obs_dim, config.hidden[0], act_dim, leak=config.leak, activation=config.activation)
-    return Topology.sparse(obs_dim, config.hidden[0], act_dim, density=config.density, seed=config.seed,
-                           activation=config.activation)
+    return task_topology(config.task, config.topology, config.hidden, config.activation, config.leak,
+                         config.density, config.seed)
 
 
 def make_learner(config: TrainConfig, topology: Topology, device: torch.device) -> LocalDDPG:

@@ -34,7 +34,7 @@ import torch
 
 from neuron_env.dynamics import apply_actions
 from neuron_env.errors import NeuronEnvError
-from neuron_env.parallel import NeuronParallelEnv
+from neuron_env.parallel import NeuronParallelEnv, task_topology
 from neuron_env.policy import NetworkPolicy
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
@@ -56,18 +56,7 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_topology(args: argparse.Namespace) -> Topology:
     """The topology the network arguments describe, sized to the task."""
-    env = make_task_factory(args.task)()
-    try:
-        obs_dim = int(np.prod(env.observation_space.shape or (1,)))
-        act_dim = int(np.prod(env.action_space.shape or (1,)))
-    finally:
-        env.close()
-    if args.topology == "mlp":
-        return Topology.mlp(obs_dim, args.hidden, act_dim, activation=args.activation)
-    if args.topology == "recurrent":
-        return Topology.recurrent(obs_dim, args.hidden[0], act_dim, leak=args.leak, activation=args.activation)
-    return Topology.sparse(obs_dim, args.hidden[0], act_dim, density=args.density, seed=args.seed,
-                           activation=args.activation)
+    return task_topology(args.task, args.topology, args.hidden, args.activation, args.leak, args.density, args.seed)
 
 
 def make_env(args: argparse.Namespace, topology: Topology) -> NeuronParallelEnv:

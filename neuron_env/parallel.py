@@ -9,6 +9,7 @@ shared by the group's agents, fresh every tick) and the dicts point into them. S
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any
@@ -21,24 +22,59 @@ from pettingzoo import ParallelEnv
 from neuron_env.errors import InvalidActionError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
-from neuron_env.vector import NeuronVecEnv, TaskSpec, invalid_action_message, make_task_factory
+from neuron_env.vector import NeuronVecEnv, TaskSpec, check_task_spaces, invalid_action_message, make_task_factory
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+
+
+def task_topology(
+    task: TaskSpec,
+    kind: str = "mlp",
+    hidden: Sequence[int] = DEFAULT_HIDDEN,
+    activation: str = "tanh",
+    leak: float = 0.0,
+    density: float = 0.1,
+    seed: int = 0,
+    task_kwargs: dict[str, Any] | None = None,
+) -> Topology:
+    """A topology of the given kind sized to the task's observation and action.
+
+    Args:
+        task: Gymnasium id or callable returning an env (1-D Box spaces).
+        kind: ``"mlp"`` (``hidden`` layers), ``"recurrent"`` or ``"sparse"`` (``hidden[0]`` neurons).
+        hidden: Hidden sizes.
+        activation: Hidden activation (the output is tanh).
+        leak: Leak of the recurrent layer.
+        density: Connection density of the sparse network.
+        seed: Seed of the sparse network's masks.
+        task_kwargs: Keyword arguments of the task.
+
+    Raises:
+        TaskError: If the task's spaces are not 1-D Boxes.
+    """
+    env = make_task_factory(task, task_kwargs)()
+    try:
+        observation_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    probe = Topology.mlp(1, [1], 1)
+    if not isinstance(observation_space, gym.spaces.Box) or not isinstance(action_space, gym.spaces.Box) \
+            or len(observation_space.shape) != 1 or len(action_space.shape) != 1:
+        check_task_spaces(observation_space, action_space, probe, repr(task))  # raises the precise TaskError
+    obs_dim, act_dim = observation_space.shape[0], action_space.shape[0]
+    if kind == "mlp":
+        return Topology.mlp(obs_dim, list(hidden), act_dim, activation=activation)
+    if kind == "recurrent":
+        return Topology.recurrent(obs_dim, hidden[0], act_dim, leak=leak, activation=activation)
+    if kind == "sparse":
+        return Topology.sparse(obs_dim, hidden[0], act_dim, density=density, seed=seed, activation=activation)
+    raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
 
 
 def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
                      hidden: tuple[int, ...] = DEFAULT_HIDDEN) -> Topology:
     """A tanh MLP with ``hidden`` layers sized to the task's observation and action."""
-    env = make_task_factory(task, task_kwargs)()
-    try:
-        obs_shape, act_shape = env.observation_space.shape, env.action_space.shape
-    finally:
-        env.close()
-    if not obs_shape or not act_shape or len(obs_shape) != 1 or len(act_shape) != 1:
-        from neuron_env.vector import check_task_spaces  # raises the precise TaskError
-
-        check_task_spaces(env.observation_space, env.action_space, Topology.mlp(1, [1], 1), repr(task))
-    return Topology.mlp(obs_shape[0], hidden, act_shape[0])
+    return task_topology(task, "mlp", hidden, task_kwargs=task_kwargs)
 
 
 class NeuronParallelEnv(ParallelEnv):
