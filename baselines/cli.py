@@ -1,10 +1,11 @@
-"""Subcommands ``neuron-env baseline`` and ``neuron-env experiment NAME``.
+"""Subcommands ``neuron-env baseline``, ``neuron-env compare`` and ``neuron-env experiment NAME``.
 
 ``neuron_env.cli`` wires them in with::
 
-    from neuron_env.baselines.cli import add_baseline_parser, add_experiment_parser
+    from neuron_env.baselines.cli import add_baseline_parser, add_compare_parser, add_experiment_parser
 
     add_baseline_parser(subparsers)
+    add_compare_parser(subparsers)
     add_experiment_parser(subparsers)
 
 Each registered parser sets ``func``: a callable taking the parsed ``argparse.Namespace`` and
@@ -14,7 +15,9 @@ Examples::
 
     neuron-env baseline --algo ddpg --task Pendulum-v1 --hidden 64 64 --steps 20000 --out runs/p/ddpg/0
     neuron-env baseline --algo td3 --task InvertedPendulum-v5 --zoo-net --steps 50000 --out runs/ip/td3/0
+    neuron-env compare --tasks Pendulum-v1 --methods random sb3-ddpg local-mlp --steps 20000 --seeds 3 --out runs/c
     neuron-env experiment subcritic-correlation --task Pendulum-v1 --steps 10000 --out runs/e1
+    neuron-env experiment score-table --tasks pendulum cartpoleBalance --steps 20000 --seeds 3 --out runs/e4
 """
 
 from __future__ import annotations
@@ -127,6 +130,87 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ compare
+def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every: int,
+                        methods: tuple[str, ...]) -> None:
+    """The options ``compare`` and ``experiment score-table`` share."""
+    from neuron_env.baselines.compare import ACTIVATIONS, METHODS
+
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(methods), metavar="METHOD",
+                        help=f"methods, from: {' '.join(METHODS)} (default: {' '.join(methods)})")
+    parser.add_argument("--steps", type=_positive_int, default=steps,
+                        help=f"task steps per run, the same for every method (default: {steps})")
+    parser.add_argument("--task-steps", nargs="+", default=None, metavar="TASK=N",
+                        help="per-task budgets overriding --steps, e.g. InvertedPendulum-v5=50000")
+    parser.add_argument("--seeds", type=_positive_int, default=3, help="seeds per task and method: 0..K-1 (default: 3)")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="runs in parallel, one process each")
+    parser.add_argument("--out", required=True, help="output directory (resumable: run the same command again)")
+    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+                        help="hidden sizes of the local networks and of sb3-ddpg (default: 64 64)")
+    parser.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
+    parser.add_argument("--eval-every", type=_positive_int, default=eval_every,
+                        help=f"task steps between evaluations, every method (default: {eval_every})")
+    parser.add_argument("--eval-episodes", type=_positive_int, default=5)
+    parser.add_argument("--learning-starts", type=int, default=None,
+                        help="override learning_starts of every learning method (default: each method's own)")
+    parser.add_argument("--threshold", nargs="+", default=None, metavar="TASK=VALUE",
+                        help="report the step where each mean curve first reaches VALUE, e.g. Pendulum-v1=-200")
+    parser.add_argument("--reference", default="sb3-ddpg", help="the method that scores 1 (default: sb3-ddpg)")
+    parser.add_argument("--ray-address", default=None,
+                        help="dispatch runs to the Ray cluster at ADDR (auto, ray://host:10001, local)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard files in the run folders")
+    parser.add_argument("--quiet", action="store_true", help="no line per finished run")
+
+
+def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``compare`` subcommand on an ``argparse`` subparsers object.
+
+    Args:
+        subparsers: What ``parser.add_subparsers()`` returned.
+
+    Returns:
+        The ``compare`` parser (its ``func`` default is :func:`cmd_compare`).
+    """
+    parser = subparsers.add_parser(
+        "compare",
+        help="tasks × methods × seeds: results.csv, normalized scores.md/json and curves.png",
+        description="Run every (task, method, seed) in its own process at the same step budget and evaluation "
+        "schedule; write results.csv, scores.md / scores.json (random = 0, SB3 DDPG = 1) and curves.png into --out. "
+        "Resumable: finished runs are skipped.",
+    )
+    parser.add_argument("--tasks", nargs="+", required=True, help="Gymnasium ids")
+    _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-mlp"))
+    parser.set_defaults(func=cmd_compare)
+    return parser
+
+
+def compare_config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~neuron_env.baselines.compare.CompareConfig` a parsed ``compare`` command line describes."""
+    from neuron_env.baselines.compare import CompareConfig, parse_assignments
+
+    return CompareConfig(
+        tasks=tuple(args.tasks), methods=tuple(args.methods), steps=args.steps,
+        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds, out=args.out,
+        workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
+        thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
+        ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Run ``neuron-env compare``: the runs, then print ``scores.md``; exit 1 when a run failed."""
+    from pathlib import Path
+
+    from neuron_env.baselines.compare import compare
+
+    config = compare_config_from_args(args)
+    result = compare(config)
+    print((Path(config.out) / "scores.md").read_text(encoding="utf-8"))
+    return 1 if result["failed"] else 0
+
+
+
 # ------------------------------------------------------------------------------------ experiments
 def _add_subcritic_arguments(parser: argparse.ArgumentParser) -> None:
     from neuron_env.baselines.experiments.subcritic_correlation import PROTOCOLS, SubcriticConfig
@@ -191,6 +275,37 @@ def _run_subcritic(args: argparse.Namespace) -> int:
 EXPERIMENTS["subcritic-correlation"] = (_add_subcritic_arguments, _run_subcritic)
 
 
+def _add_score_table_arguments(parser: argparse.ArgumentParser) -> None:
+    from neuron_env.baselines.experiments.score_table import DEFAULT_METHODS, TABLE1_ROWS
+
+    parser.add_argument("--tasks", nargs="+", default=[gym_id for _, gym_id in TABLE1_ROWS],
+                        help="paper row names (" + " ".join(name for name, _ in TABLE1_ROWS) + ") or Gymnasium ids "
+                        "(default: all seven rows)")
+    _add_grid_arguments(parser, steps=50_000, eval_every=5000, methods=DEFAULT_METHODS)
+
+
+def _run_score_table(args: argparse.Namespace) -> int:
+    from neuron_env.baselines.compare import parse_assignments
+    from neuron_env.baselines.experiments.score_table import ScoreTableConfig, render_table, run_score_table
+
+    config = ScoreTableConfig(
+        tasks=tuple(args.tasks), methods=tuple(args.methods), steps=args.steps,
+        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds, workers=args.workers,
+        out=args.out, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
+        thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
+        ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
+    )
+    document = run_score_table(config)
+    print(f"E4 score table (normalized: random = 0, {config.reference} = 1; avg / best over seeds):")
+    print(render_table(document))
+    print(f"  Gymnasium's tasks differ from the paper's DeepMind tasks; see {config.out}/score_table.md")
+    return 0
+
+
+EXPERIMENTS["score-table"] = (_add_score_table_arguments, _run_score_table)
+
+
 def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``experiment`` subcommand (one sub-subcommand per entry of :data:`EXPERIMENTS`).
 
@@ -206,7 +321,8 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="The seed's experiments: " + ", ".join(EXPERIMENTS),
     )
     names = parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
-    helps = {"subcritic-correlation": "E1: per-neuron sub-critics on a DDPG actor vs the global critic"}
+    helps = {"subcritic-correlation": "E1: per-neuron sub-critics on a DDPG actor vs the global critic",
+             "score-table": "E4: the DDPG paper's Table 1 layout (avg/best normalized score) on Gymnasium's rows"}
     for name, (add_arguments, run) in EXPERIMENTS.items():
         sub = names.add_parser(name, help=helps.get(name, name))
         add_arguments(sub)
@@ -219,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="neuron-env")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_baseline_parser(subparsers)
+    add_compare_parser(subparsers)
     add_experiment_parser(subparsers)
     args = parser.parse_args(argv)
     try:

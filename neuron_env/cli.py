@@ -11,6 +11,7 @@ Subcommands:
 * ``neuron-env enjoy``: run a trained checkpoint deterministically and print its returns.
 * ``neuron-env render``: write an episode of a trained network (task beside network) as GIF/MP4.
 * ``neuron-env baseline``: Stable-Baselines3 DDPG/TD3 on the same task and network, same outputs.
+* ``neuron-env compare``: tasks × methods × seeds in a process pool; results.csv, scores.md, curves.png.
 * ``neuron-env experiment NAME``: the seed's experiments (``subcritic-correlation``, …).
 
 Examples::
@@ -156,12 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rollout.set_defaults(func=cmd_rollout)
     # Imported here so that `info` and `rollout` start without the learners' and SB3's imports.
     from neuron_env.agents.commands import add_enjoy_parser, add_render_parser, add_train_parser
-    from neuron_env.baselines.cli import add_baseline_parser, add_experiment_parser
+    from neuron_env.baselines.cli import add_baseline_parser, add_compare_parser, add_experiment_parser
 
     add_train_parser(sub)
     add_enjoy_parser(sub)
     add_render_parser(sub)
     add_baseline_parser(sub)
+    add_compare_parser(sub)
     add_experiment_parser(sub)
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,130 @@
+"""``neuron-env compare`` end to end at a tiny budget: outputs, resuming, failures, the Ray path."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("matplotlib")
+
+from neuron_env.baselines.cli import add_compare_parser  # noqa: E402
+from neuron_env.baselines.compare import RUN_FILE, CompareConfig, RunSpec, compare, plan_runs, read_results  # noqa: E402
+from neuron_env.baselines.errors import BaselineConfigError  # noqa: E402
+
+from tests.conftest import MUJOCO_TASK, has_mujoco  # noqa: E402
+
+SECOND_TASK = MUJOCO_TASK if has_mujoco() else "MountainCarContinuous-v0"
+TINY = ["--steps", "200", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "2", "--learning-starts", "50",
+        "--hidden", "8", "8", "--no-tensorboard"]
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="neuron-env")
+    add_compare_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def metric_steps(folder) -> list[int]:
+    with open(folder / "metrics.csv", newline="") as stream:
+        return [int(row["step"]) for row in csv.DictReader(stream)]
+
+
+def test_tiny_compare_outputs_and_resume(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--tasks", "Pendulum-v1", SECOND_TASK, "--methods", "random", "sb3-ddpg", "local-linear",
+            "--workers", "2", "--threshold", "Pendulum-v1=-1e6", "--out", str(out), *TINY]
+    assert run_cli(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("completed, final eval") == 6  # one line per finished run
+    rows = read_results(out / "results.csv")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
+    assert {(r["task"], r["method"]) for r in rows} == {
+        (t, m) for t in ("Pendulum-v1", SECOND_TASK) for m in ("random", "sb3-ddpg", "local-linear")}
+    for row in rows:
+        assert row["steps"] == ("0" if row["method"] == "random" else "200")
+        assert row["final_eval_mean"] != ""
+    scores_md = (out / "scores.md").read_text()
+    assert "Regenerate with: `neuron-env compare --tasks Pendulum-v1" in scores_md and "CPUs, torch" in scores_md
+    assert "## Normalized score" in scores_md and "| Pendulum-v1 | 200 |" in scores_md
+    assert (out / "curves.png").stat().st_size > 5000
+    scores = json.loads((out / "scores.json").read_text())
+    pendulum = scores["tasks"]["Pendulum-v1"]
+    assert pendulum["methods"]["sb3-ddpg"]["normalized_mean"] == pytest.approx(1.0)
+    assert pendulum["methods"]["random"]["normalized_mean"] == pytest.approx(0.0)
+    assert pendulum["methods"]["local-linear"]["curve"]["steps"] == [100, 200]
+    assert pendulum["methods"]["local-linear"]["steps_to_threshold"] == 100  # every curve beats -1e6 at once
+    assert pendulum["methods"]["random"]["steps_to_threshold"] == 0
+    for spec in plan_runs(CompareConfig(tasks=("Pendulum-v1",), methods=("random", "sb3-ddpg", "local-linear"),
+                                        seeds=1, out=str(out))):
+        folder = spec.folder(out)
+        assert (folder / "summary.json").exists() and (folder / "metrics.csv").exists() and (folder / RUN_FILE).exists()
+
+    # the same command again: every run is skipped, the outputs are rebuilt
+    local = out / "runs" / "Pendulum-v1" / "local-linear" / "seed0"
+    stamp = (local / "summary.json").stat().st_mtime_ns
+    assert run_cli(argv) == 0
+    assert "6 finished earlier, 0 to run" in capsys.readouterr().out
+    assert (local / "summary.json").stat().st_mtime_ns == stamp
+    assert len(read_results(out / "results.csv")) == 6
+
+    # an interrupted local run continues from its checkpoint; an SB3 run without a summary starts over
+    summary = json.loads((local / "summary.json").read_text())
+    (local / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    (out / "runs" / "Pendulum-v1" / "sb3-ddpg" / "seed0" / "summary.json").unlink()
+    assert run_cli(argv) == 0
+    assert "4 finished earlier, 2 to run" in capsys.readouterr().out
+    assert metric_steps(local) == [100, 200]  # no row written twice
+    assert json.loads((local / "summary.json").read_text())["status"] == "completed"
+    rows = read_results(out / "results.csv")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
+
+
+def test_failed_run_is_recorded_and_the_others_continue(tmp_path, capsys):
+    out = tmp_path / "fail"
+    argv = ["compare", "--tasks", "Pendulum-v1", "NoSuchTask-v0", "--methods", "random", "--workers", "1",
+            "--out", str(out), *TINY]
+    assert run_cli(argv) == 1
+    assert "NoSuchTask-v0 random seed0: failed (" in capsys.readouterr().out
+    rows = {r["task"]: r for r in read_results(out / "results.csv")}
+    assert rows["Pendulum-v1"]["status"] == "completed"
+    assert rows["NoSuchTask-v0"]["status"] == "failed" and "NoSuchTask" in rows["NoSuchTask-v0"]["error"]
+    assert (out / "runs" / "NoSuchTask-v0" / "random" / "seed0" / "error.txt").exists()
+    scores_md = (out / "scores.md").read_text()
+    assert "| NoSuchTask-v0 | random | 1 failed |" in scores_md and "n/a" in scores_md
+
+
+def test_folder_of_another_configuration_is_an_error(tmp_path):
+    config = CompareConfig(tasks=("Pendulum-v1",), methods=("random",), seeds=1, steps=100, out=str(tmp_path))
+    spec = plan_runs(config)[0]
+    folder = spec.folder(tmp_path)
+    folder.mkdir(parents=True)
+    other = RunSpec(**{**spec.__dict__, "steps": 999})
+    (folder / RUN_FILE).write_text(json.dumps(other.identity()))
+    with pytest.raises(BaselineConfigError, match=r"steps=999 \(now 100\)"):
+        compare(config)
+    (folder / RUN_FILE).unlink()
+    (folder / "something.txt").write_text("not ours")
+    with pytest.raises(BaselineConfigError, match="did not write"):
+        compare(config)
+
+
+def test_ray_dispatch_on_a_local_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    # a local instance bound to loopback: nothing leaves this machine
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        result = compare(CompareConfig(tasks=("Pendulum-v1",), methods=("random", "local-linear"), steps=200,
+                                       seeds=1, eval_every=100, eval_episodes=1, learning_starts=50, hidden=(4,),
+                                       tensorboard=False, ray_address="local", out=str(tmp_path)))
+    finally:
+        ray.shutdown()
+    assert [r["status"] for r in result["rows"]] == ["completed", "completed"]
+    local = tmp_path / "runs" / "Pendulum-v1" / "local-linear" / "seed0"
+    assert (local / "metrics.csv").exists() and (local / "summary.json").exists()
+    assert not (local / "checkpoint.pt").exists()  # not shipped back
+    assert (tmp_path / "scores.md").exists() and (tmp_path / "curves.png").exists()
