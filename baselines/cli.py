@@ -23,6 +23,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -306,6 +307,23 @@ def _run_score_table(args: argparse.Namespace) -> int:
 EXPERIMENTS["score-table"] = (_add_score_table_arguments, _run_score_table)
 
 
+def _lazy_experiment(module: str) -> tuple[Callable[[argparse.ArgumentParser], None],
+                                           Callable[[argparse.Namespace], int]]:
+    """``(add_arguments, run_from_args)`` of an experiment module, imported only when used."""
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        importlib.import_module(module).add_arguments(parser)
+
+    def run(args: argparse.Namespace) -> int:
+        return importlib.import_module(module).run_from_args(args)
+
+    return add_arguments, run
+
+
+EXPERIMENTS["gradient-agreement"] = _lazy_experiment("neuron_env.baselines.experiments.gradient_agreement")
+EXPERIMENTS["throughput"] = _lazy_experiment("neuron_env.baselines.experiments.throughput")
+
+
 def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``experiment`` subcommand (one sub-subcommand per entry of :data:`EXPERIMENTS`).
 
@@ -322,7 +340,9 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     names = parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
     helps = {"subcritic-correlation": "E1: per-neuron sub-critics on a DDPG actor vs the global critic",
-             "score-table": "E4: the DDPG paper's Table 1 layout (avg/best normalized score) on Gymnasium's rows"}
+             "score-table": "E4: the DDPG paper's Table 1 layout (avg/best normalized score) on Gymnasium's rows",
+             "gradient-agreement": "E2: per-neuron local policy gradient vs rows of ∇_K Q^μ (cosine, sign agreement)",
+             "throughput": "E3: LocalDDPG.update() vs SB3 DDPG train(), updates/s on CPU and CUDA"}
     for name, (add_arguments, run) in EXPERIMENTS.items():
         sub = names.add_parser(name, help=helps.get(name, name))
         add_arguments(sub)

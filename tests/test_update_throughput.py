@@ -1,0 +1,58 @@
+"""benchmarks/update_throughput.py: configuration, memory arithmetic and a tiny CPU run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("psutil")
+
+from neuron_env.baselines.experiments.throughput import load_benchmark  # noqa: E402
+
+bench = load_benchmark()
+
+
+def tiny_args(**overrides):
+    fields = dict(hidden=(16,), critics=("linear", "mlp"), critic_hidden=4, batch_size=32, device=("cpu", "cuda"),
+                  threads=(1,), buffer_fill=200, warmup=1, duration=0.0, min_updates=2, repeats=2,
+                  memory_updates=1, memory_mode="in-process", out="")
+    fields.update(overrides)
+    return bench.Args(**fields)
+
+
+def test_parse_args_and_quick():
+    args = bench.parse_args(["--quick", "--device", "cpu", "--threads", "1", "2", "--critics", "linear"])
+    assert args.device == ("cpu",) and args.threads == (1, 2) and args.critics == ("linear",)
+    assert args.repeats == 1 and args.memory_mode == "in-process" and args.buffer_fill <= 1000
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--repeats", "0"])
+    with pytest.raises(ValueError, match="critics"):
+        tiny_args(critics=("quadratic",)).validate()
+
+
+def test_replay_bytes_match_the_buffer_formula():
+    learner = bench.build_local(tiny_args(), "linear", "cpu", 17, 6)
+    n, a = learner.topology.num_neurons, learner.topology.num_agents
+    assert bench.buffer_bytes_per_transition(learner) == 4 * (2 * n + a + 2)  # float32 rows, see replay.py
+
+
+def test_tiny_run_reports_every_method_and_the_targets():
+    results = bench.run_benchmark(tiny_args(), log=lambda line: None)
+    assert {"config", "machine", "settings", "target_checks", "memory", "skipped", "notes", "wall_time_s"} <= set(
+        results)
+    cpu = [s for s in results["settings"] if s["device"] == "cpu"]
+    assert [s["threads"] for s in cpu] == [1]
+    methods = cpu[0]["methods"]
+    assert set(methods) == {"sb3-ddpg", "local-linear", "local-mlp"}
+    for figures in methods.values():
+        assert figures["updates_per_s"] > 0 and len(figures["repeats_updates_per_s"]) == 2
+        assert figures["transitions_per_s"] == pytest.approx(32 * figures["updates_per_s"])
+    assert methods["sb3-ddpg"]["ratio_vs_sb3"] == pytest.approx(1.0)
+    check = results["target_checks"][0]
+    assert check["target"] == bench.CPU_TARGET and check["met"] == (check["ratio"] >= bench.CPU_TARGET)
+    assert results["memory"]["local_replay_bytes"] == results["memory"]["local_bytes_per_transition"] * 10**6
+    if not torch.cuda.is_available():
+        assert any("cuda" in line for line in results["skipped"])
+    table = bench.format_table(results)
+    assert "local-linear" in table and ("NOT met" in table or "-> met" in table)
