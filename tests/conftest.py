@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
 import pytest
+import torch
 
 from neuron_env import Topology
 
@@ -27,3 +34,25 @@ def small_topologies(obs_dim: int, act_dim: int) -> dict[str, Topology]:
         "recurrent": Topology.recurrent(obs_dim, 6, act_dim, leak=0.3),
         "sparse": Topology.sparse(obs_dim, 8, act_dim, density=0.3, seed=1),
     }
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny networks on a small, shared CPU: one OpenMP thread avoids 10-50x slowdowns."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

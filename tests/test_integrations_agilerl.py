@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
+
+from .conftest import load_example
 
 pytest.importorskip("agilerl.algorithms")  # agilerl 2.58 also needs peft to import this
 
-ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.filterwarnings("ignore:The given NumPy array is not writable:UserWarning")
 
 
 @pytest.fixture(scope="module")
 def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("agilerl_matd3", ROOT / "examples" / "agilerl_matd3.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["agilerl_matd3"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
+    module = load_example("agilerl_matd3")
     return module
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_agents_are_grouped_by_layer(example: ModuleType) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import torch
+
+from .conftest import load_example
 
 pytest.importorskip("benchmarl")  # imports torchvision: needs a matching torch/torchvision pair
 
-ROOT = Path(__file__).resolve().parents[1]
 
 # torchrl 0.11 deprecates its own SyncDataCollector, which BenchMARL 1.5 uses.
 pytestmark = pytest.mark.filterwarnings("ignore:SyncDataCollector has been deprecated:DeprecationWarning")
@@ -21,20 +18,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:SyncDataCollector has been depre
 
 @pytest.fixture(scope="module")
 def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarl_task", ROOT / "examples" / "benchmarl_task.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmarl_task"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
+    module = load_example("benchmarl_task")
     return module
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_task_has_one_group_per_layer_and_a_state(example: ModuleType) -> None:

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-import torch
+
+from .conftest import load_example
 
 pytest.importorskip("supersuit")
 pytest.importorskip("stable_baselines3")
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("supersuit_sb3", ROOT / "examples" / "supersuit_sb3.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["supersuit_sb3"] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
+    module = load_example("supersuit_sb3")
     return module
 
 
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_vec_env_has_one_padded_slot_per_neuron(example: ModuleType) -> None:

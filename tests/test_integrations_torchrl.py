@@ -7,9 +7,7 @@ import itertools
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import ModuleType
+from collections.abc import Callable
 
 import gymnasium as gym
 import pytest
@@ -17,7 +15,8 @@ import torch
 
 from neuron_env import NeuronVecEnv, Topology, neuron_v0
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import load_example
+
 HAS_TORCHRL = importlib.util.find_spec("torchrl") is not None
 requires_torchrl = pytest.mark.skipif(not HAS_TORCHRL, reason="torchrl is not installed")
 
@@ -27,22 +26,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Creating .*WeightUpdater:Depreca
 TOPOLOGY = Topology.mlp(3, [4, 5], 1)  # groups h1 (4), h2 (5), out (1); delay 3
 
 
-def load_example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    """Tiny networks on a small, shared CPU: one OpenMP thread avoids 10-50x slowdowns."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_integrations_package_imports_without_torchrl() -> None:
