@@ -50,7 +50,7 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
         subparsers: What ``parser.add_subparsers()`` returned.
 
     Returns:
-        The ``baseline`` parser (its ``func`` default is :func:`cmd_baseline`).
+        The ``baseline`` parser (its ``func`` default is ``cmd_baseline``).
     """
     parser = subparsers.add_parser(
         "baseline",
@@ -92,7 +92,7 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def baseline_config_from_args(args: argparse.Namespace) -> BaselineConfig:
-    """The :class:`BaselineConfig` a parsed ``baseline`` command line describes."""
+    """The ``BaselineConfig`` a parsed ``baseline`` command line describes."""
     return BaselineConfig(
         algo=args.algo,
         task=args.task,
@@ -170,7 +170,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
         subparsers: What ``parser.add_subparsers()`` returned.
 
     Returns:
-        The ``compare`` parser (its ``func`` default is :func:`cmd_compare`).
+        The ``compare`` parser (its ``func`` default is ``cmd_compare``).
     """
     parser = subparsers.add_parser(
         "compare",
@@ -186,7 +186,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def compare_config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~neuron_env.baselines.compare.CompareConfig` a parsed ``compare`` command line describes."""
+    """The ``baselines.compare.CompareConfig`` a parsed ``compare`` command line describes."""
     from neuron_env.baselines.compare import CompareConfig, parse_assignments
 
     return CompareConfig(
@@ -325,7 +325,7 @@ EXPERIMENTS["throughput"] = _lazy_experiment("neuron_env.baselines.experiments.t
 
 
 def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register the ``experiment`` subcommand (one sub-subcommand per entry of :data:`EXPERIMENTS`).
+    """Register the ``experiment`` subcommand (one sub-subcommand per entry of ``EXPERIMENTS``).
 
     Args:
         subparsers: What ``parser.add_subparsers()`` returned.

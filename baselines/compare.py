@@ -10,7 +10,7 @@ deterministic episodes from the same start states for every method, see
     evaluation episodes; no training. It scores 0.
 ``sb3-ddpg``
     Stable-Baselines3 DDPG with the *local run's* hidden sizes and activation
-    (:mod:`neuron_env.baselines.sb3_ddpg`, the rl-zoo's other hyperparameters). It scores 1.
+    (``baselines.sb3_ddpg``, the rl-zoo's other hyperparameters). It scores 1.
 ``sb3-ddpg-zoo``
     The same with the zoo's ``[400, 300]`` ReLU network.
 ``local-linear``, ``local-compatible``, ``local-bilinear``, ``local-mlp``
@@ -48,7 +48,7 @@ Outputs in ``--out``
     is appended (and flushed) as each run finishes, so a crash loses nothing.
 ``scores.md`` / ``scores.json``
     The normalized score per task and method, ``(R − R_random) / (R_sb3-ddpg − R_random)`` on
-    the mean over seeds of the final evaluation returns (:mod:`neuron_env.baselines.normalize`),
+    the mean over seeds of the final evaluation returns (``baselines.normalize``),
     mean ± std over seeds; the raw returns; with ``--threshold TASK=VALUE``, the task step at
     which each method's mean evaluation curve first reaches ``VALUE`` (sample efficiency); the
     run counts, wall times and steps/s. The header states the command that regenerates the
@@ -148,7 +148,7 @@ class CompareConfig:
     tasks: tuple[str, ...] = ("Pendulum-v1",)
     """Gymnasium ids of the tasks (Box observation and action spaces)."""
     methods: tuple[str, ...] = ("random", "sb3-ddpg", "local-mlp")
-    """Methods to run, from :data:`METHODS`; ``random`` and the ``reference`` are needed for normalized scores."""
+    """Methods to run, from ``METHODS``; ``random`` and the ``reference`` are needed for normalized scores."""
     steps: int = 20_000
     """Task steps per run (the same budget for every method)."""
     task_steps: dict[str, int] = field(default_factory=dict)
@@ -226,7 +226,7 @@ class RunSpec:
     task: str
     """Gymnasium id."""
     method: str
-    """One of :data:`METHODS`."""
+    """One of ``METHODS``."""
     seed: int
     """The run's seed."""
     steps: int

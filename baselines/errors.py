@@ -1,6 +1,6 @@
 """Typed errors of the baselines and experiments.
 
-They subclass :class:`neuron_env.NeuronEnvError` (so ``neuron-env`` prints them cleanly) and
+They subclass ``NeuronEnvError`` (so ``neuron-env`` prints them cleanly) and
 the built-in exception a caller would expect.
 """
 

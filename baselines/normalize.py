@@ -137,7 +137,7 @@ def normalize_task(
         reference: The method that scores 1 (its mean over seeds).
 
     Returns:
-        The task's :class:`TaskScores`; never raises on degenerate input (see the module doc).
+        The task's ``TaskScores``; never raises on degenerate input (see the module doc).
     """
     notes: list[str] = []
     random_mean = mean_std(finite_values(returns.get(random, ())))[0]

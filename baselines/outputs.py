@@ -4,7 +4,7 @@ A run directory (``--out``) holds:
 
 ``metrics.csv``
     One row per evaluation (every ``eval_every`` task steps and at the end, none at step 0),
-    written and flushed as it happens, columns :data:`METRICS_COLUMNS`, the trainer's:
+    written and flushed as it happens, columns ``METRICS_COLUMNS``, the trainer's:
 
     * ``step``: task (environment) steps taken so far;
     * ``wall_time_s``: seconds since the run started;
@@ -19,7 +19,7 @@ A run directory (``--out``) holds:
 
 ``summary.json``
     Written at the end, atomically (temporary file + ``os.replace``), with the trainer's keys
-    :data:`SUMMARY_KEYS` (``status``, ``final_eval_return_mean``, ``final_eval_return_std``,
+    ``SUMMARY_KEYS`` (``status``, ``final_eval_return_mean``, ``final_eval_return_std``,
     ``final_eval_returns``, ``steps``, ``transitions``, ``updates``, ``episodes``, ``wall_time_s``,
     ``steps_per_s``, ``device``, ``num_agents``, ``granularity``, ``config``) plus, for the
     baseline, ``method``, ``task``, ``seed`` and ``hyperparameters``.

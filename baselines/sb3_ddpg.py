@@ -4,7 +4,7 @@ This is the reference the local learners are measured against: SB3's DDPG (or TD
 parameter away) with the **same hidden sizes and activation** as the local run, explicit
 exploration noise and ``learning_starts`` (SB3's own defaults use no action noise at all), and
 the rl-zoo's tuned hyperparameters for the task. It writes the same files as
-``neuron-env train`` (see :mod:`neuron_env.baselines.outputs`), so the two runs compare line by
+``neuron-env train`` (see ``baselines.outputs``), so the two runs compare line by
 line.
 
 Command line::
@@ -21,7 +21,7 @@ Python::
 
 Hyperparameters
 ---------------
-:data:`ZOO_HYPERPARAMS` holds the rl-baselines3-zoo values (``hyperparams/ddpg.yml``), keyed by the
+``ZOO_HYPERPARAMS`` holds the rl-baselines3-zoo values (``hyperparams/ddpg.yml``), keyed by the
 task's name without its version suffix:
 
 * ``Pendulum``: 20k steps, gamma 0.98, buffer 200k, learning_starts 10k, normal noise 0.1,
@@ -35,7 +35,7 @@ task's name without its version suffix:
 
 Any other task gets SB3's defaults plus normal noise 0.1 and ``learning_starts`` 10k
 (``source: "fallback"`` in the summary). Every value is overridable
-(:class:`BaselineConfig` fields, ``--learning-starts`` etc. on the command line). The noise is
+(``BaselineConfig`` fields, ``--learning-starts`` etc. on the command line). The noise is
 added to the *scaled* action in ``[-1, 1]``, as SB3 does. The replay buffer is capped at the run's
 step budget (the same behaviour, less memory).
 
@@ -489,6 +489,6 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = ()) -> tuple[An
 
 
 def run_baseline(config: BaselineConfig) -> dict[str, Any]:
-    """Train one SB3 baseline (see :func:`train_sb3`) and return its summary."""
+    """Train one SB3 baseline (see ``train_sb3``) and return its summary."""
     _, summary = train_sb3(config)
     return summary

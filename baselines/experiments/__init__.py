@@ -1,7 +1,12 @@
 """The seed's experiments, each a module with a config dataclass and a ``run_…`` function.
 
-* :mod:`~neuron_env.baselines.experiments.subcritic_correlation` (E1, ``subcritic-correlation``):
-  per-neuron sub-critics on a DDPG actor against the global critic.
+* ``subcritic_correlation`` (E1, ``subcritic-correlation``): per-neuron sub-critics on a DDPG
+  actor against the global critic.
+* ``gradient_agreement`` (E2, ``gradient-agreement``): local policy gradients against the rows of
+  the true ``∇_K Q^μ``.
+* ``throughput`` (E3, ``throughput``): update throughput, local against SB3 DDPG (wraps
+  ``benchmarks/update_throughput.py``; needs a source checkout).
+* ``score_table`` (E4, ``score-table``): the DDPG paper's Table 1 layout on Gymnasium's rows.
 """
 
 from neuron_env.baselines.experiments.subcritic_correlation import SubcriticConfig, run_subcritic_correlation

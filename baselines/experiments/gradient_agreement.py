@@ -12,7 +12,7 @@ What it does
 1. Trains Stable-Baselines3 DDPG on the task with the local run's network (default Pendulum-v1,
    hidden 64 64 tanh, all of the baseline's outputs in ``OUT/ddpg``). Its critic
    (``model.critic``) is ``Q^μ``.
-2. Loads the trained actor into a :class:`~neuron_env.agents.LocalDDPG` (``settled`` granularity,
+2. Loads the trained actor into a ``agents.LocalDDPG`` (``settled`` granularity,
    ``weights=`` from ``Topology.from_module(model.actor.mu)``) with the actor frozen
    (``lr_actor=0``), one learner per critic kind in ``critics`` (default ``mlp`` and ``linear``).
 3. Fills its replay buffer with network transitions and trains the local critics of all neurons
@@ -147,7 +147,7 @@ class GradientAgreementConfig:
     progress: bool = True
     """Show progress bars."""
     ddpg_extra: dict[str, Any] = field(default_factory=dict)
-    """Further :class:`~neuron_env.baselines.sb3_ddpg.BaselineConfig` overrides for the DDPG run."""
+    """Further ``baselines.sb3_ddpg.BaselineConfig`` overrides for the DDPG run."""
 
     def validate(self) -> None:
         """Check the options.
@@ -376,8 +376,8 @@ def layer_figures(local: np.ndarray, global_: np.ndarray, terms: dict[str, np.nd
     Args:
         local: Local gradients ``[S, P + 1]``.
         global_: Global gradients ``[S, P + 1]``.
-        terms: The local gradient's per-state factors (:func:`local_terms`), for the per-state figures.
-        global_slope: ``∂Q^μ/∂a^n`` per state ``[B, S]`` (:func:`global_slopes`), likewise.
+        terms: The local gradient's per-state factors (``local_terms``), for the per-state figures.
+        global_slope: ``∂Q^μ/∂a^n`` per state ``[B, S]`` (``global_slopes``), likewise.
     """
     cosine = row_cosine(local, global_)
     sign = sign_agreement(local, global_)
@@ -585,7 +585,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> GradientAgreementConfig:
-    """The :class:`GradientAgreementConfig` a parsed command line describes."""
+    """The ``GradientAgreementConfig`` a parsed command line describes."""
     return GradientAgreementConfig(
         task=args.task, steps=args.steps, hidden=tuple(args.hidden), activation=args.activation,
         learning_starts=args.learning_starts, noise_std=args.noise_std, seed=args.seed, out=args.out,

@@ -3,7 +3,7 @@ r"""E4 ``score-table``: the DDPG paper's Table 1, on the rows Gymnasium can run.
 Lillicrap et al. (2015), *Continuous control with deep reinforcement learning*, report in their
 Table 1 the average and the best score over runs of DDPG on each task, normalized so that a
 random policy scores 0 and a reference scores 1. This experiment fills the same layout for the
-local learners: it runs :func:`neuron_env.baselines.compare.compare` on the Gymnasium
+local learners: it runs ``baselines.compare.compare`` on the Gymnasium
 counterparts of the paper's rows that Gymnasium ships,
 
 =======================  ============================
@@ -90,7 +90,7 @@ class ScoreTableConfig:
     """Configuration of E4 (every field has a flag of the same name)."""
 
     tasks: tuple[str, ...] = tuple(gym_id for _, gym_id in TABLE1_ROWS)
-    """Tasks (paper row names or Gymnasium ids); default: every row of :data:`TABLE1_ROWS`."""
+    """Tasks (paper row names or Gymnasium ids); default: every row of ``TABLE1_ROWS``."""
     methods: tuple[str, ...] = DEFAULT_METHODS
     """Methods; must include ``random`` and the reference for normalized scores."""
     steps: int = 50_000
@@ -125,7 +125,7 @@ class ScoreTableConfig:
     """Print one line per finished run."""
 
     def compare_config(self) -> CompareConfig:
-        """The :class:`CompareConfig` this experiment runs (task names resolved to Gymnasium ids).
+        """The ``CompareConfig`` this experiment runs (task names resolved to Gymnasium ids).
 
         Raises:
             BaselineConfigError: On an invalid option.

@@ -8,7 +8,7 @@ r = 0.389 between ``Q^n`` and ``Q^μ`` on MountainCarContinuous.
 
 What it does
 ------------
-1. Trains Stable-Baselines3 DDPG on the task (:func:`neuron_env.baselines.sb3_ddpg.train_sb3`,
+1. Trains Stable-Baselines3 DDPG on the task (``baselines.sb3_ddpg.train_sb3``,
    with all of the baseline's outputs in ``OUT/ddpg``).
 2. Attaches sub-critics to ``neurons_per_layer`` randomly chosen neurons of every layer of the
    actor (``h1``, ``h2``, …, ``out``, the groups of ``Topology.from_module(model.actor.mu)``).
@@ -114,7 +114,7 @@ class SubcriticConfig:
     progress: bool = True
     """Show progress bars."""
     ddpg_extra: dict[str, Any] = field(default_factory=dict)
-    """Further :class:`~neuron_env.baselines.sb3_ddpg.BaselineConfig` overrides for the DDPG run."""
+    """Further ``baselines.sb3_ddpg.BaselineConfig`` overrides for the DDPG run."""
 
     def validate(self) -> None:
         """Check the options.
@@ -144,7 +144,7 @@ class ActorProbe:
 
     A *layer* is a ``Linear`` module and the modules after it up to the next ``Linear``
     (its activation). Layer ``i`` is named after group ``i + 1`` of ``Topology.from_module``:
-    ``h1``, ``h2``, …, ``out``. The hooks record only while :attr:`active` is true.
+    ``h1``, ``h2``, …, ``out``. The hooks record only while ``active`` is true.
 
     Args:
         mu: The actor's ``nn.Sequential`` (``model.actor.mu`` for SB3 DDPG/TD3).

@@ -231,7 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ThroughputConfig:
-    """The :class:`ThroughputConfig` a parsed command line describes."""
+    """The ``ThroughputConfig`` a parsed command line describes."""
     return ThroughputConfig(
         out=args.out, task=args.task, hidden=tuple(args.hidden), critics=tuple(args.critics),
         batch_size=args.batch_size, device=tuple(args.device), threads=tuple(args.threads), duration=args.duration,
