@@ -59,9 +59,7 @@ Every update checks the TD errors and parameters; on a NaN or infinity the run s
 
 from __future__ import annotations
 
-import ast
 import csv
-import inspect
 import json
 import os
 import signal
@@ -78,6 +76,7 @@ import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.local_ddpg import LocalDDPG
 
+from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv
@@ -183,14 +182,7 @@ class TrainConfig:
 
 def field_help() -> dict[str, str]:
     """The docstring of every ``TrainConfig`` field (for ``--help``)."""
-    tree = ast.parse(inspect.getsource(TrainConfig))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-            docs[node.target.id] = str(following.value.value).replace("``", "")
-    return docs
+    return {name: doc.replace("``", "") for name, doc in field_docs(TrainConfig).items()}
 
 
 def resolve_device(device: str) -> torch.device:

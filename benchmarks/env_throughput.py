@@ -75,6 +75,7 @@ import psutil
 import torch
 
 from neuron_env import NeuronVecEnv, Topology, neuron_v0
+from neuron_env.configs import field_docs
 from neuron_env.topology import ACTIVATION_RANGE
 
 PZ_TARGET = 8.0
@@ -125,7 +126,7 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """Build :class:`Args` from the command line (one flag per field, help from the field docs)."""
-    docs = _field_docs()
+    docs = field_docs(Args)
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -144,21 +145,6 @@ def parse_args(argv: list[str] | None = None) -> Args:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be at least 1")
     return args
-
-
-def _field_docs() -> dict[str, str]:
-    """The docstring under each field of :class:`Args`, read from this file's source."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(Args))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, following in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-                docs[node.target.id] = str(following.value.value)
-    return docs
 
 
 # ---------------------------------------------------------------------------- reference

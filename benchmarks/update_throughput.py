@@ -107,6 +107,7 @@ import torch
 from neuron_env.agents import LocalDDPG
 
 from neuron_env import Topology
+from neuron_env.configs import field_docs
 
 CPU_TARGET = 3.0
 GPU_TARGET = 20.0
@@ -195,7 +196,7 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """Build :class:`Args` from the command line (one flag per field, help from the field docs)."""
-    docs = field_docs()
+    docs = field_docs(Args)
     defaults = Args()
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0] if __doc__ else None,
@@ -231,21 +232,6 @@ def parse_args(argv: list[str] | None = None) -> Args:
     except ValueError as error:
         parser.error(str(error))
     return args
-
-
-def field_docs() -> dict[str, str]:
-    """The docstring under each field of :class:`Args`, read from this file's source."""
-    import ast
-    import inspect
-
-    tree = ast.parse(inspect.getsource(Args))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, following in zip(body, body[1:], strict=False):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
-                docs[node.target.id] = str(following.value.value)
-    return docs
 
 
 # ------------------------------------------------------------------------------------ the learners
