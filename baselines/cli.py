@@ -36,11 +36,30 @@ from neuron_env.errors import NeuronEnvError
 EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 1")
     return value
+
+
+def add_ddpg_phase_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    """Options of the DDPG run an experiment starts from (E1, E2): task, budget, network, seed, out.
+
+    Args:
+        parser: The experiment's parser.
+        defaults: Its config instance (fields ``task``, ``steps``, ``hidden``, ``activation``,
+            ``learning_starts``, ``seed``).
+    """
+    parser.add_argument("--task", default=defaults.task)
+    parser.add_argument("--steps", type=positive_int, default=defaults.steps, help="DDPG task steps")
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=list(defaults.hidden))
+    parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default=defaults.activation)
+    parser.add_argument("--learning-starts", type=int, default=defaults.learning_starts)
+    parser.add_argument("--noise-std", type=float, default=None, help="DDPG noise (default: the zoo's)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", required=True)
 
 
 def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,27 +80,27 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--algo", choices=ALGOS, default="ddpg")
     parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
                         help="hidden sizes of actor and critic (default: 64 64, the local run's)")
     parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default="tanh")
     parser.add_argument("--zoo-net", action="store_true",
                         help="use the zoo's net_arch (400 300) with ReLU instead of --hidden/--activation")
-    parser.add_argument("--steps", type=_positive_int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="task steps (default: the zoo's n_timesteps for the task)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
-    parser.add_argument("--eval-every", type=_positive_int, default=1000)
-    parser.add_argument("--eval-episodes", type=_positive_int, default=5)
+    parser.add_argument("--eval-every", type=positive_int, default=1000)
+    parser.add_argument("--eval-episodes", type=positive_int, default=5)
     overrides = parser.add_argument_group("hyperparameter overrides (default: the rl-zoo's for the task)")
     overrides.add_argument("--noise-type", choices=NOISE_TYPES, default=None)
     overrides.add_argument("--noise-std", type=float, default=None)
     overrides.add_argument("--learning-starts", type=int, default=None)
     overrides.add_argument("--learning-rate", type=float, default=None)
     overrides.add_argument("--gamma", type=float, default=None)
-    overrides.add_argument("--batch-size", type=_positive_int, default=None)
-    overrides.add_argument("--buffer-size", type=_positive_int, default=None)
+    overrides.add_argument("--batch-size", type=positive_int, default=None)
+    overrides.add_argument("--buffer-size", type=positive_int, default=None)
     overrides.add_argument("--tau", type=float, default=None)
-    overrides.add_argument("--train-freq", type=_positive_int, default=None)
+    overrides.add_argument("--train-freq", type=positive_int, default=None)
     overrides.add_argument("--gradient-steps", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
@@ -139,19 +158,19 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
 
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(methods), metavar="METHOD",
                         help=f"methods, from: {' '.join(METHODS)} (default: {' '.join(methods)})")
-    parser.add_argument("--steps", type=_positive_int, default=steps,
+    parser.add_argument("--steps", type=positive_int, default=steps,
                         help=f"task steps per run, the same for every method (default: {steps})")
     parser.add_argument("--task-steps", nargs="+", default=None, metavar="TASK=N",
                         help="per-task budgets overriding --steps, e.g. InvertedPendulum-v5=50000")
-    parser.add_argument("--seeds", type=_positive_int, default=3, help="seeds per task and method: 0..K-1 (default: 3)")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="runs in parallel, one process each")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds per task and method: 0..K-1 (default: 3)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="runs in parallel, one process each")
     parser.add_argument("--out", required=True, help="output directory (resumable: run the same command again)")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=[64, 64],
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
                         help="hidden sizes of the local networks and of sb3-ddpg (default: 64 64)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
-    parser.add_argument("--eval-every", type=_positive_int, default=eval_every,
+    parser.add_argument("--eval-every", type=positive_int, default=eval_every,
                         help=f"task steps between evaluations, every method (default: {eval_every})")
-    parser.add_argument("--eval-episodes", type=_positive_int, default=5)
+    parser.add_argument("--eval-episodes", type=positive_int, default=5)
     parser.add_argument("--learning-starts", type=int, default=None,
                         help="override learning_starts of every learning method (default: each method's own)")
     parser.add_argument("--threshold", nargs="+", default=None, metavar="TASK=VALUE",
@@ -217,28 +236,21 @@ def _add_subcritic_arguments(parser: argparse.ArgumentParser) -> None:
     from neuron_env.baselines.experiments.subcritic_correlation import PROTOCOLS, SubcriticConfig
 
     defaults = SubcriticConfig()
-    parser.add_argument("--task", default=defaults.task)
-    parser.add_argument("--steps", type=_positive_int, default=defaults.steps, help="DDPG task steps")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=list(defaults.hidden))
-    parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default=defaults.activation)
-    parser.add_argument("--learning-starts", type=int, default=defaults.learning_starts)
-    parser.add_argument("--noise-std", type=float, default=None, help="DDPG noise (default: the zoo's)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--out", required=True)
+    add_ddpg_phase_arguments(parser, defaults)
     parser.add_argument("--protocol", choices=PROTOCOLS, default=defaults.protocol,
                         help="joint: sub-critics learn alongside DDPG; two-phase: DDPG, then sub-critics on a "
                         "frozen actor")
     parser.add_argument("--subcritic-updates", type=int, default=defaults.subcritic_updates,
                         help="phase-2 updates (two-phase only)")
-    parser.add_argument("--neurons-per-layer", type=_positive_int, default=defaults.neurons_per_layer)
+    parser.add_argument("--neurons-per-layer", type=positive_int, default=defaults.neurons_per_layer)
     parser.add_argument("--layers", nargs="+", default=None, help="layers to probe (default: all)")
-    parser.add_argument("--subcritic-hidden", type=_positive_int, default=defaults.subcritic_hidden)
+    parser.add_argument("--subcritic-hidden", type=positive_int, default=defaults.subcritic_hidden)
     parser.add_argument("--subcritic-lr", type=float, default=defaults.subcritic_lr)
-    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     parser.add_argument("--holdout-fraction", type=float, default=defaults.holdout_fraction)
-    parser.add_argument("--eval-samples", type=_positive_int, default=defaults.eval_samples)
-    parser.add_argument("--eval-every", type=_positive_int, default=defaults.eval_every)
-    parser.add_argument("--eval-episodes", type=_positive_int, default=defaults.eval_episodes)
+    parser.add_argument("--eval-samples", type=positive_int, default=defaults.eval_samples)
+    parser.add_argument("--eval-every", type=positive_int, default=defaults.eval_every)
+    parser.add_argument("--eval-episodes", type=positive_int, default=defaults.eval_episodes)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-progress", action="store_true")
 

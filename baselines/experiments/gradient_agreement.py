@@ -545,41 +545,29 @@ def plot(path: Path, runs: list[dict[str, Any]], title: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- command line
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= 1")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the experiment's options to ``parser`` (``neuron-env experiment gradient-agreement``)."""
+    from neuron_env.baselines.cli import add_ddpg_phase_arguments, positive_int
+
     defaults = GradientAgreementConfig()
-    parser.add_argument("--task", default=defaults.task)
-    parser.add_argument("--steps", type=_positive_int, default=defaults.steps, help="DDPG task steps")
-    parser.add_argument("--hidden", type=_positive_int, nargs="+", default=list(defaults.hidden))
-    parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default=defaults.activation)
-    parser.add_argument("--learning-starts", type=int, default=defaults.learning_starts)
-    parser.add_argument("--noise-std", type=float, default=None, help="DDPG noise (default: the zoo's)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--out", required=True)
+    add_ddpg_phase_arguments(parser, defaults)
     parser.add_argument("--critics", nargs="+", choices=CRITIC_KINDS, default=list(defaults.critics),
                         help="local critic kinds (default: mlp linear)")
     parser.add_argument("--data", nargs="+", choices=DATA_SOURCES, default=list(defaults.data),
                         help="sb3-replay: DDPG's replay; neuron-noise: frozen network with per-neuron noise")
     parser.add_argument("--critic-context", choices=CRITIC_CONTEXTS, default=defaults.critic_context)
-    parser.add_argument("--critic-hidden", type=_positive_int, default=defaults.critic_hidden)
+    parser.add_argument("--critic-hidden", type=positive_int, default=defaults.critic_hidden)
     parser.add_argument("--lr-critic", type=float, default=defaults.lr_critic)
     parser.add_argument("--local-updates", type=int, default=defaults.local_updates)
-    parser.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size)
+    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
     parser.add_argument("--noise-scale", type=float, default=defaults.noise_scale,
                         help="per-neuron noise of the neuron-noise episodes")
-    parser.add_argument("--noise-steps", type=_positive_int, default=None,
+    parser.add_argument("--noise-steps", type=positive_int, default=None,
                         help="task steps of neuron-noise episodes (default: --steps)")
     parser.add_argument("--holdout-fraction", type=float, default=defaults.holdout_fraction)
-    parser.add_argument("--eval-samples", type=_positive_int, default=defaults.eval_samples)
-    parser.add_argument("--eval-every", type=_positive_int, default=defaults.eval_every)
-    parser.add_argument("--eval-episodes", type=_positive_int, default=defaults.eval_episodes)
+    parser.add_argument("--eval-samples", type=positive_int, default=defaults.eval_samples)
+    parser.add_argument("--eval-every", type=positive_int, default=defaults.eval_every)
+    parser.add_argument("--eval-episodes", type=positive_int, default=defaults.eval_episodes)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-progress", action="store_true")
 
