@@ -32,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "noise": ("gaussian", "ou"),
     "warmup": ("uniform", "policy"),
+    "actor_optimizer": ("sgd", "adam"),
 }
 #: Fields a resumed run may change (everything else comes from the checkpoint).
 RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads")

@@ -15,7 +15,9 @@ A critic kind is three pure functions over a ``GroupBatch`` (``B`` transitions):
 * ``action_gradient(params, batch)`` -> ``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))``, ``[B, S]``.
 
 The actor step is the same for every kind (``actor_step``):
-``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1).
+``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1), by plain SGD (the seed's
+rule) or, with ``actor_optimizer="adam"``, through a per-weight Adam (``actor_adam_step``; its
+moments belong to one weight of one neuron, so the step stays local).
 
 Kinds:
 
@@ -91,15 +93,29 @@ def activation_derivative(potential: torch.Tensor, output: torch.Tensor, activat
 
 
 def _targets(reward: torch.Tensor, not_done: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
-    return reward[:, None] + gamma * not_done[:, None] * next_q
+    return torch.addcmul(reward[:, None], not_done[:, None], next_q, value=gamma)
+
+
+def actor_ascent(batch: GroupBatch, dq_da: torch.Tensor) -> torch.Tensor:
+    """The local policy gradient ``mean_i ∂Q/∂a σ'(K v_i + b) [v_i, 1]``, ``[S, P + 1]`` (masked)."""
+    step = (dq_da * batch.dmu).T @ batch.pre1
+    step.mul_(1.0 / batch.pre1.shape[0])
+    if batch.mask1 is not None:
+        step.mul_(batch.mask1)
+    return step
 
 
 def actor_step(weight: torch.Tensor, batch: GroupBatch, dq_da: torch.Tensor, lr: float) -> None:
     """``[K, b] += η_A mean_i ∂Q/∂a σ'(K v_i + b) [v_i, 1]`` in place on ``weight`` ``[S, P + 1]``."""
-    step = (dq_da * batch.dmu).T @ batch.pre1 * (lr / batch.pre1.shape[0])
-    if batch.mask1 is not None:
-        step = step * batch.mask1
-    weight.add_(step)
+    weight.add_(actor_ascent(batch, dq_da), alpha=lr)
+
+
+def actor_adam_step(weight: torch.Tensor, state: Params, batch: GroupBatch, dq_da: torch.Tensor, lr: float) -> None:
+    """The same ascent direction through Adam (moments per weight, so per neuron) in place.
+
+    Masked weights get a zero gradient, hence zero moments and a zero step: they stay zero.
+    """
+    adam_step({"actor": weight}, state, {"actor": actor_ascent(batch, dq_da).neg_()}, lr)
 
 
 # ---------------------------------------------------------------------------------------- linear
@@ -113,13 +129,13 @@ def linear_init(size: int, context: int, pre: int, generator: torch.Generator, d
 
 def linear_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """``Q = θ_vᵀx + θ_a a`` for every neuron: ``[B, S]``."""
-    return x @ params["theta_v"].T + a * params["theta_a"]
+    return (x @ params["theta_v"].T).addcmul_(a, params["theta_a"])
 
 
 def linear_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
     """TD errors ``[B, S]`` of the linear critic."""
     next_q = linear_q(target, batch.x_next, batch.a_next)
-    return _targets(batch.reward, batch.not_done, next_q, gamma) - linear_q(params, batch.x, batch.a)
+    return _targets(batch.reward, batch.not_done, next_q, gamma).sub_(linear_q(params, batch.x, batch.a))
 
 
 def linear_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:

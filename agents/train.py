@@ -124,7 +124,11 @@ class TrainConfig:
     lr_critic: float = 1e-3
     """Critic step size (SGD for linear kinds, Adam for ``mlp``)."""
     lr_actor: float = 5e-3
-    """Actor step size (plain local SGD)."""
+    """Actor step size."""
+    lr_actor_hidden: float | None = None
+    """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
+    actor_optimizer: str = "sgd"
+    """Actor step rule: ``sgd`` (plain local SGD, the seed's rule) or ``adam`` (per-weight Adam, still local)."""
     batch_size: int = 64
     """Transitions per update."""
     buffer_size: int = 100_000
@@ -170,6 +174,8 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every"):
             if int(getattr(self, name)) < 0:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if self.actor_optimizer not in ("sgd", "adam"):
+            raise LearnerConfigError(f"actor_optimizer={self.actor_optimizer!r}; use 'sgd' or 'adam'")
         if self.warmup not in ("uniform", "policy"):
             raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
         if self.topology not in ("mlp", "recurrent", "sparse"):
@@ -202,7 +208,8 @@ def make_learner(config: TrainConfig, topology: Topology, device: torch.device) 
     """The ``LocalDDPG`` the config describes."""
     return LocalDDPG(
         topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
-        lr_critic=config.lr_critic, lr_actor=config.lr_actor, batch_size=config.batch_size,
+        lr_critic=config.lr_critic, lr_actor=config.lr_actor, lr_actor_hidden=config.lr_actor_hidden,
+        actor_optimizer=config.actor_optimizer, batch_size=config.batch_size,
         buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale, seed=config.seed,
         critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,
     )

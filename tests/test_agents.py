@@ -142,6 +142,33 @@ def test_state_dict_round_trip_continues_identically() -> None:
         assert torch.equal(wa, wb)
 
 
+def test_settled_replay_keeps_inputs_and_rebuilds_the_settled_voltages() -> None:
+    topology = Topology.mlp(3, [4, 2], 1)
+    learner = LocalDDPG(topology, batch_size=16, buffer_size=8)
+    assert learner.buffer.voltages.shape[1] == 3 and learner.buffer.next_voltages.shape[1] == 3
+    settled = learner.settle(torch.randn(1, topology.num_neurons))
+    actions = settled[:, learner.agent_neuron_index]
+    following = torch.randn(1, topology.num_neurons)
+    learner.store(settled, actions, torch.ones(1), following, torch.zeros(1))
+    batch = learner.sample()  # the one stored transition, 16 times
+    torch.testing.assert_close(batch.voltages, settled.expand(16, -1))
+    torch.testing.assert_close(batch.actions, actions.expand(16, -1))
+    torch.testing.assert_close(batch.next_voltages, following[:, :3].expand(16, -1))
+    torch.testing.assert_close(learner.settle(batch.next_voltages), learner.settle(following).expand(16, -1))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_frozen_hidden_groups_do_not_move(optimizer: str) -> None:
+    topology = Topology.mlp(3, [4], 1)
+    learner = LocalDDPG(topology, critic="bilinear", batch_size=8, lr_actor_hidden=0.0, actor_optimizer=optimizer)
+    v = torch.randn(32, topology.num_neurons)
+    learner.store(v, torch.rand(32, topology.num_agents) * 2 - 1, torch.randn(32), v, torch.zeros(32))
+    hidden, out = (w.clone() for w in learner.actor)
+    for _ in range(3):
+        learner.update()
+    assert torch.equal(learner.actor[0], hidden) and not torch.equal(learner.actor[1], out)
+
+
 def test_update_raises_divergence_naming_the_group() -> None:
     topology = Topology.mlp(3, [4], 1)
     learner = LocalDDPG(topology, critic="linear", batch_size=4)
@@ -157,7 +184,7 @@ def test_update_raises_divergence_naming_the_group() -> None:
     ("kwargs", "match"),
     [({"critic": "quadratic"}, "critic='quadratic'"), ({"critic_context": "global"}, "critic_context"),
      ({"granularity": "weekly"}, "granularity"), ({"noise": "pink"}, "noise='pink'"),
-     ({"tau": 2.0}, "tau")],
+     ({"tau": 2.0}, "tau"), ({"actor_optimizer": "rmsprop"}, "actor_optimizer='rmsprop'")],
 )
 def test_bad_options_raise_clear_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(LearnerConfigError, match=match):
@@ -167,3 +194,25 @@ def test_bad_options_raise_clear_errors(kwargs: dict, match: str) -> None:
 def test_settled_needs_an_acyclic_network() -> None:
     with pytest.raises(LearnerConfigError, match="per_tick"):
         LocalDDPG(Topology.recurrent(3, 4, 1), granularity="settled")
+
+
+def test_actor_adam_step_is_torch_adam_on_the_negated_local_gradient() -> None:
+    from neuron_env.agents.critics import GroupBatch, actor_adam_step, actor_ascent
+
+    generator = torch.Generator().manual_seed(0)
+    b, s, p = 6, 3, 4
+    pre1 = torch.cat([torch.randn(b, p, generator=generator), torch.ones(b, 1)], 1)
+    mask1 = (torch.rand(s, p + 1, generator=generator) > 0.3).float()
+    batch = GroupBatch(*(torch.zeros(1),) * 6, pre1=pre1, mu=torch.zeros(b, s),
+                       dmu=torch.rand(b, s, generator=generator), mask1=mask1)
+    weight = torch.randn(s, p + 1, generator=generator) * mask1
+    reference = torch.nn.Parameter(weight.clone())
+    optimizer = torch.optim.Adam([reference], lr=0.01)
+    state: dict[str, torch.Tensor] = {}
+    for _ in range(3):
+        dq_da = torch.randn(b, s, generator=generator)
+        reference.grad = -actor_ascent(batch, dq_da)
+        optimizer.step()
+        actor_adam_step(weight, state, batch, dq_da, 0.01)
+        torch.testing.assert_close(weight, reference.detach())
+    assert (weight[mask1 == 0] == 0).all()
