@@ -7,8 +7,11 @@ is not a terminal state: the learner bootstraps from ``v_{τ+1}``, which then ho
 observation). ``ReplayBuffer.add`` writes the ``E`` transitions of one vector step at
 once; ``ReplayBuffer.sample`` draws a uniform batch with an explicit generator.
 
-Memory: ``4 · (2N + num_agents + 2)`` bytes per transition in float32, e.g. 1.6 kB for a
-3-64-64-1 network, so 100 000 transitions take 160 MB.
+The buffer stores whatever voltage columns its owner gives it: ``LocalDDPG`` in ``per_tick``
+mode stores all ``N`` voltages, in ``settled`` mode only the input neurons' (the other voltages of
+a settled transition are its actions, and the next state is settled again at update time).
+Memory in float32: ``4 · (2W + num_agents + 2)`` bytes per transition for ``W`` stored voltage
+columns, e.g. 1.6 kB for a 3-64-64-1 network per tick, 0.55 kB settled.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class ReplayBuffer:
 
     Args:
         capacity: Maximum number of transitions kept (oldest overwritten first).
-        num_neurons: ``N``.
+        num_neurons: Voltage columns stored per transition (``N``, or the input size when settled).
         num_agents: Number of agents (columns of the action).
         device: Where the storage lives.
         dtype: Floating dtype of the storage.
