@@ -47,7 +47,9 @@ Every agent receives the task's reward on the tick where the task steps and 0 on
 ticks, so one task step's reward is counted once per agent per task step. On that tick every
 agent's info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``; on the other
 ticks infos are empty. Each agent has its own info dict; the ``"task"`` dict is shared by the
-agents of the tick (treat it as read-only).
+agents of the tick (treat it as read-only). Between task steps an agent's empty info dict may be
+the same object as on the previous such tick; once anybody writes into one, a fresh set is
+handed out, so a written dict never reappears.
 
 ## Starting state
 

@@ -146,6 +146,7 @@ class NeuronParallelEnv(ParallelEnv):
         self._agent_keys: dict[str, None] = dict.fromkeys(self.possible_agents)
         self._zero_rewards: dict[str, float] = dict.fromkeys(self.possible_agents, 0.0)
         self._all_false: dict[str, bool] = dict.fromkeys(self.possible_agents, False)
+        self._empty_infos: dict[str, dict[str, Any]] = self._fresh_empty_infos()
 
         low, high = self.core.voltage_low, self.core.voltage_high
         self.state_space = gym.spaces.Box(low, high, dtype=np.float32)
@@ -214,7 +215,8 @@ class NeuronParallelEnv(ParallelEnv):
         Returns:
             ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
             reward on a tick where the task steps and 0 otherwise, the same for every agent.
-            Infos are empty between task steps; on a tick where the task steps each agent's
+            Infos are empty between task steps (each agent's empty dict may be the same object
+            as on the previous such tick, until somebody writes into it); on a tick where the task steps each agent's
             info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``: one dict
             per agent (wrappers may add keys), the decoded action and the task's own info, the
             latter shared by all agents of the tick (treat it as read-only).
@@ -256,7 +258,7 @@ class NeuronParallelEnv(ParallelEnv):
         observations = self._observations(voltages)
         # One dict per agent: wrappers (SuperSuit) write per-agent keys into infos.
         if info is None:
-            infos = {agent: {} for agent in self.possible_agents}
+            infos = self._empty_info_dicts()
         else:
             copies = map(dict.copy, repeat(info, len(self.possible_agents)))
             infos = dict(zip(self.possible_agents, copies, strict=True))
@@ -320,6 +322,21 @@ class NeuronParallelEnv(ParallelEnv):
         self.core.close()
 
     # ------------------------------------------------------------------ helpers
+    def _fresh_empty_infos(self) -> dict[str, dict[str, Any]]:
+        return {agent: {} for agent in self.possible_agents}
+
+    def _empty_info_dicts(self) -> dict[str, dict[str, Any]]:
+        """The infos of a tick between task steps: an empty dict per agent.
+
+        The per-agent dicts are handed out again on the next such tick while they stay empty
+        (checking that is cheaper than building 700 dicts); once anyone writes into one (a
+        wrapper adding a key), the whole set is replaced, so a written dict is never returned
+        again and never shows up in a later tick's infos.
+        """
+        if any(map(len, self._empty_infos.values())):
+            self._empty_infos = self._fresh_empty_infos()
+        return self._empty_infos.copy()
+
     def _observations(self, voltages: torch.Tensor) -> dict[str, np.ndarray]:
         values = voltages.cpu().numpy()
         observations: dict[str, np.ndarray] = {}

@@ -1,9 +1,10 @@
 """PettingZoo's own API tests on the parallel and AEC views."""
 
+import numpy as np
 import pytest
 from pettingzoo.test import api_test, parallel_api_test
 
-from neuron_env import neuron_v0
+from neuron_env import Topology, neuron_v0
 
 from .conftest import MUJOCO_TASK, requires_mujoco, small_topologies
 
@@ -58,3 +59,17 @@ def test_metadata_and_spaces_are_cached_per_group():
     assert env.state_space.shape == (env.topology.num_neurons,)
     env.reset(seed=0)
     assert env.state().shape == env.state_space.shape
+
+
+def test_infos_between_task_steps_never_return_a_dict_somebody_wrote_into():
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [4, 4], 1))  # delay 3
+    env.reset(seed=0)
+    actions = {a: np.zeros(1, np.float32) for a in env.possible_agents}
+    first = env.step(actions)[4]
+    assert all(info == {} for info in first.values())
+    first["h1_0"]["terminal_observation"] = np.ones(3)  # what a wrapper may add
+    second = env.step(actions)[4]
+    assert second["h1_0"] == {} and second["h1_0"] is not first["h1_0"]
+    assert all(info == {} for info in second.values()) and second is not first
+    task_tick = env.step(actions)[4]
+    assert task_tick["h1_0"]["task_stepped"] and task_tick["h1_0"] is not task_tick["h1_1"]
