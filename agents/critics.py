@@ -245,14 +245,19 @@ def mlp_init(size: int, context: int, pre: int, generator: torch.Generator, dtyp
     }
 
 
+def _relu_backward(grad: torch.Tensor, preactivation: torch.Tensor) -> torch.Tensor:
+    """``grad`` where ``preactivation > 0``, else 0 (ReLU's backward; one fused kernel, no bool tensor)."""
+    return torch.ops.aten.threshold_backward(grad, preactivation, 0.0)
+
+
 def _mlp_forward(params: Params, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Forward pass; returns ``(q [S, B], z1, h1, z2, h2)`` with hidden tensors ``[S, B, H]``."""
-    z1 = torch.einsum("bc,sch->sbh", x, params["w1x"]) + a.T[:, :, None] * params["w1a"][:, None, :]
-    z1 = z1 + params["b1"][:, None, :]
+    z1 = torch.einsum("bc,sch->sbh", x, params["w1x"])
+    z1.addcmul_(a.T[:, :, None], params["w1a"][:, None, :]).add_(params["b1"][:, None, :])
     h1 = torch.relu(z1)
-    z2 = torch.bmm(h1, params["w2"]) + params["b2"][:, None, :]
+    z2 = torch.baddbmm(params["b2"][:, None, :], h1, params["w2"])
     h2 = torch.relu(z2)
-    q = (h2 * params["w3"][:, None, :]).sum(-1) + params["b3"][:, None]
+    q = torch.baddbmm(params["b3"][:, None, None], h2, params["w3"][:, :, None]).squeeze(-1)
     return q, z1, h1, z2, h2
 
 
@@ -264,7 +269,23 @@ def mlp_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def mlp_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
     """TD errors ``[B, S]`` of the MLP sub-critics."""
     next_q = mlp_q(target, batch.x_next, batch.a_next)
-    return _targets(batch.reward, batch.not_done, next_q, gamma) - mlp_q(params, batch.x, batch.a)
+    return _targets(batch.reward, batch.not_done, next_q, gamma).sub_(mlp_q(params, batch.x, batch.a))
+
+
+def _mlp_backward(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Tensor,
+                  forward: tuple[torch.Tensor, ...]) -> Params:
+    """Gradients of ``mean_i D_i²`` from a forward pass at ``(x, a)`` (see ``mlp_gradients``)."""
+    _, z1, h1, z2, h2 = forward
+    dq = td.T * (-2.0 / td.shape[0])  # [S, B]
+    grads: Params = {"w3": torch.bmm(dq[:, None, :], h2).squeeze(1), "b3": dq.sum(1)}
+    dz2 = _relu_backward(dq[:, :, None] * params["w3"][:, None, :], z2)
+    grads["w2"] = torch.bmm(h1.transpose(1, 2), dz2)
+    grads["b2"] = dz2.sum(1)
+    dz1 = _relu_backward(torch.bmm(dz2, params["w2"].transpose(1, 2)), z1)
+    grads["w1x"] = torch.einsum("bc,sbh->sch", x, dz1)
+    grads["w1a"] = torch.bmm(a.T[:, None, :], dz1).squeeze(1)
+    grads["b1"] = dz1.sum(1)
+    return grads
 
 
 def mlp_gradients(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Tensor) -> Params:
@@ -273,17 +294,7 @@ def mlp_gradients(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Te
     With ``D = y − Q``, ``∂/∂Q mean_i D_i² = −2 D_i / B``; backpropagated through each
     neuron's own MLP only.
     """
-    q, z1, h1, z2, h2 = _mlp_forward(params, x, a)
-    dq = -2.0 * td.T / td.shape[0]  # [S, B]
-    grads: Params = {"w3": torch.einsum("sb,sbh->sh", dq, h2), "b3": dq.sum(1)}
-    dz2 = dq[:, :, None] * params["w3"][:, None, :] * (z2 > 0)
-    grads["w2"] = torch.bmm(h1.transpose(1, 2), dz2)
-    grads["b2"] = dz2.sum(1)
-    dz1 = torch.bmm(dz2, params["w2"].transpose(1, 2)) * (z1 > 0)
-    grads["w1x"] = torch.einsum("bc,sbh->sch", x, dz1)
-    grads["w1a"] = torch.einsum("bs,sbh->sh", a, dz1)
-    grads["b1"] = dz1.sum(1)
-    return grads
+    return _mlp_backward(params, x, a, td, _mlp_forward(params, x, a))
 
 
 def adam_step(params: Params, state: Params, grads: Params, lr: float) -> None:
@@ -318,19 +329,47 @@ def mlp_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.
 def mlp_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
     """``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))`` by the chain rule through each sub-critic: ``[B, S]``."""
     _, z1, _, z2, _ = _mlp_forward(params, batch.x, batch.mu)
-    dz2 = params["w3"][:, None, :] * (z2 > 0)
-    dz1 = torch.bmm(dz2, params["w2"].transpose(1, 2)) * (z1 > 0)
-    return (dz1 * params["w1a"][:, None, :]).sum(-1).T
+    dz2 = _relu_backward(params["w3"][:, None, :].expand_as(z2), z2)
+    dz1 = _relu_backward(torch.bmm(dz2, params["w2"].transpose(1, 2)), z1)
+    return torch.bmm(dz1, params["w1a"][:, :, None]).squeeze(-1).T
+
+
+def mlp_update(params: Params, target: Params, state: Params, batch: GroupBatch, gamma: float,
+               lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mlp_td_error``, ``mlp_critic_step`` and ``mlp_action_gradient`` in one pass.
+
+    The same arithmetic, except that the critic step reuses the TD error's forward pass instead
+    of recomputing it.
+    """
+    next_q = mlp_q(target, batch.x_next, batch.a_next)
+    forward = _mlp_forward(params, batch.x, batch.a)
+    td = _targets(batch.reward, batch.not_done, next_q, gamma).sub_(forward[0].T)
+    adam_step(params, state, _mlp_backward(params, batch.x, batch.a, td, forward), lr)
+    return td, mlp_action_gradient(params, batch)
 
 
 class CriticKind(NamedTuple):
-    """The pure functions of one critic kind."""
+    """The pure functions of one critic kind.
+
+    ``update`` runs ``td_error``, ``critic_step`` and ``action_gradient`` in that order and returns
+    ``(D, ∂Q/∂a)``; a kind may fuse them (``mlp`` shares one forward pass).
+    """
 
     name: str
     init: Callable[..., Params]
     td_error: Callable[[Params, Params, GroupBatch, float], torch.Tensor]
     critic_step: Callable[[Params, Params, GroupBatch, torch.Tensor, float], None]
     action_gradient: Callable[[Params, GroupBatch], torch.Tensor]
+    fused_update: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def update(self, params: Params, target: Params, state: Params, batch: GroupBatch, gamma: float,
+               lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """TD error, one in-place critic step, then ``∂Q/∂a`` from the updated critic."""
+        if self.fused_update is not None:
+            return self.fused_update(params, target, state, batch, gamma, lr)
+        td = self.td_error(params, target, batch, gamma)
+        self.critic_step(params, state, batch, td, lr)
+        return td, self.action_gradient(params, batch)
 
 
 CRITICS: dict[str, CriticKind] = {
@@ -339,5 +378,5 @@ CRITICS: dict[str, CriticKind] = {
                              compatible_action_gradient),
     "bilinear": CriticKind("bilinear", bilinear_init, bilinear_td_error, bilinear_critic_step,
                            bilinear_action_gradient),
-    "mlp": CriticKind("mlp", mlp_init, mlp_td_error, mlp_critic_step, mlp_action_gradient),
+    "mlp": CriticKind("mlp", mlp_init, mlp_td_error, mlp_critic_step, mlp_action_gradient, mlp_update),
 }

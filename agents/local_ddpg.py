@@ -504,9 +504,7 @@ class LocalDDPG:
             finite = []
             for i, gb in enumerate(self.group_batches(batch)):
                 params, target = self.critic[i], self.target_critic[i]
-                td = self._kind.td_error(params, target, gb, self.gamma)
-                self._kind.critic_step(params, self.optimizer_state[i], gb, td, self.lr_critic)
-                dq_da = self._kind.action_gradient(params, gb)
+                td, dq_da = self._kind.update(params, target, self.optimizer_state[i], gb, self.gamma, self.lr_critic)
                 if self.actor_lrs[i] == 0.0:
                     pass  # frozen group: no step, no optimizer state
                 elif self.actor_optimizer == "adam":
