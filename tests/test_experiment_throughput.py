@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("psutil")
 
 from neuron_env.baselines.errors import BaselineConfigError  # noqa: E402
-from neuron_env.baselines.experiments import throughput  # noqa: E402
+from neuron_env.baselines.experiments import throughput, update_benchmark  # noqa: E402
 
 
 def run_cli(argv: list[str]) -> int:
@@ -24,6 +24,27 @@ def run_cli(argv: list[str]) -> int:
 def test_config_errors():
     with pytest.raises(BaselineConfigError, match="repeats"):
         throughput.ThroughputConfig(repeats=0).validate()
+
+
+def test_config_is_the_benchmark_args_with_an_output_directory():
+    config = throughput.ThroughputConfig(hidden=[8], activation="relu", quick=True)
+    args = config.benchmark_args()
+    assert type(args) is update_benchmark.Args and args.out == ""
+    assert args.hidden == (8,) and args.activation == "relu" and args.quick
+    assert config.out == "runs/throughput" and config.hidden == [8]  # a copy: the config is left as it was
+    defaults = update_benchmark.Args()
+    for name in ("task", "hidden", "critics", "batch_size", "device", "threads", "duration", "repeats", "warmup",
+                 "buffer_fill", "memory_updates", "memory_mode", "check_finite", "seed", "quick"):
+        assert getattr(throughput.ThroughputConfig(), name) == getattr(defaults, name)
+
+
+def test_command_line_to_config():
+    parser = argparse.ArgumentParser(prog="throughput")
+    throughput.add_arguments(parser)
+    config = throughput.config_from_args(parser.parse_args(
+        ["--out", "runs/x", "--hidden", "8", "4", "--device", "cpu", "--no-check-finite", "--threads", "1"]))
+    assert config.out == "runs/x" and config.hidden == (8, 4) and config.device == ("cpu",)
+    assert config.threads == (1,) and not config.check_finite and config.repeats == 3
 
 
 def test_tiny_end_to_end(tmp_path, capsys):

@@ -1,6 +1,11 @@
-"""benchmarks/update_throughput.py: configuration, memory arithmetic and a tiny CPU run."""
+"""The update-throughput benchmark (neuron_env.baselines.experiments.update_benchmark): configuration, memory
+arithmetic, a tiny CPU run, the fresh-process memory probe and the thin script in benchmarks/."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,9 +13,9 @@ import torch
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("psutil")
 
-from neuron_env.baselines.experiments.throughput import load_benchmark  # noqa: E402
+from neuron_env.baselines.experiments import update_benchmark as bench  # noqa: E402
 
-bench = load_benchmark()
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "update_throughput.py"
 
 
 def tiny_args(**overrides):
@@ -25,16 +30,25 @@ def test_parse_args_and_quick():
     args = bench.parse_args(["--quick", "--device", "cpu", "--threads", "1", "2", "--critics", "linear"])
     assert args.device == ("cpu",) and args.threads == (1, 2) and args.critics == ("linear",)
     assert args.repeats == 1 and args.memory_mode == "in-process" and args.buffer_fill <= 1000
+    assert args.out == "benchmarks/results/update_throughput.json"
     with pytest.raises(SystemExit):
         bench.parse_args(["--repeats", "0"])
     with pytest.raises(ValueError, match="critics"):
         tiny_args(critics=("quadratic",)).validate()
 
 
+def test_from_dict_makes_tuples_and_rejects_unknown_keys():
+    args = bench.Args.from_dict({"hidden": [8, 4], "device": ["cpu"], "seed": 3})
+    assert args.hidden == (8, 4) and args.device == ("cpu",) and args.seed == 3 and args.threads == (1, 0)
+    with pytest.raises(TypeError):
+        bench.Args.from_dict({"hiden": [8]})
+
+
 def test_replay_bytes_match_the_buffer_formula():
     learner = bench.build_local(tiny_args(), "linear", "cpu", 17, 6)
-    n, a = learner.topology.num_neurons, learner.topology.num_agents
-    assert bench.buffer_bytes_per_transition(learner) == 4 * (2 * n + a + 2)  # float32 rows, see replay.py
+    width, a = learner.buffer.voltages.shape[1], learner.topology.num_agents
+    assert width == 17  # settled granularity stores only the input neurons' voltages (replay.py)
+    assert bench.buffer_bytes_per_transition(learner) == 4 * (2 * width + a + 2)  # float32 rows, see replay.py
 
 
 def test_tiny_run_reports_every_method_and_the_targets():
@@ -56,3 +70,18 @@ def test_tiny_run_reports_every_method_and_the_targets():
         assert any("cuda" in line for line in results["skipped"])
     table = bench.format_table(results)
     assert "local-linear" in table and ("NOT met" in table or "-> met" in table)
+
+
+def test_memory_probe_runs_the_package_module_in_a_fresh_process(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no checkout on the path: the probe imports the installed package
+    figures = bench.peak_memory_in_subprocess(tiny_args(critics=("linear",)), "local-linear")
+    assert isinstance(figures["peak_bytes"], int), figures["method"]
+    assert "fresh process" in figures["method"]
+
+
+def test_the_script_in_benchmarks_is_the_module_command_line():
+    completed = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out"):
+        assert flag in completed.stdout
+    assert "benchmarks/results/update_throughput.json" in completed.stdout

@@ -4,8 +4,8 @@
   actor against the global critic.
 * ``gradient_agreement`` (E2, ``gradient-agreement``): local policy gradients against the rows of
   the true ``∇_K Q^μ``.
-* ``throughput`` (E3, ``throughput``): update throughput, local against SB3 DDPG (wraps
-  ``benchmarks/update_throughput.py``; needs a source checkout).
+* ``throughput`` (E3, ``throughput``): update throughput, local against SB3 DDPG (runs the
+  benchmark in ``update_benchmark``, which ``benchmarks/update_throughput.py`` also calls).
 * ``score_table`` (E4, ``score-table``): the DDPG paper's Table 1 layout on Gymnasium's rows.
 """
 

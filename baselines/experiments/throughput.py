@@ -1,9 +1,9 @@
 """E3 ``throughput``: how many updates per second, local rules against DDPG, same network, same run.
 
 The seed claims that the local rule beats DDPG's speed. This experiment measures it: it runs the
-update-throughput benchmark (``benchmarks/update_throughput.py``, whose module documentation
-describes the measurement in full) with the experiment's configuration and writes its figures
-and a bar chart.
+update-throughput benchmark (:mod:`neuron_env.baselines.experiments.update_benchmark`, whose
+module documentation describes the measurement in full; ``benchmarks/update_throughput.py`` runs
+it from a checkout) with the experiment's configuration and writes its figures and a bar chart.
 
 What it measures
 ----------------
@@ -26,66 +26,38 @@ Command line (wired as ``neuron-env experiment throughput``)::
     neuron-env experiment throughput --quick --device cpu --out runs/e3-smoke
     neuron-env experiment throughput --device cuda --critics linear mlp --out runs/e3-gpu
 
-The benchmark script lives in the source tree (``benchmarks/``), not in the installed package,
-so this experiment runs from a checkout of the repository (an editable install).
+Python::
+
+    from neuron_env.baselines.experiments.throughput import ThroughputConfig, run_throughput
+
+    results = run_throughput(ThroughputConfig(quick=True, device=("cpu",), out="runs/e3-smoke"))
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
+from neuron_env.baselines.experiments.update_benchmark import Args, format_table, run_benchmark
 from neuron_env.baselines.outputs import atomic_write_json
-
-#: Where the benchmark script lives, relative to the repository root.
-BENCHMARK_PATH = Path("benchmarks") / "update_throughput.py"
 
 
 @dataclass
-class ThroughputConfig:
-    """Configuration of the throughput experiment (E3); each field is the benchmark flag of the same name."""
+class ThroughputConfig(Args):
+    """Configuration of the throughput experiment (E3): the benchmark's :class:`Args`, ``out`` an output directory.
+
+    Every other field is the benchmark's option of the same name, with the same default and
+    meaning (see :class:`~neuron_env.baselines.experiments.update_benchmark.Args`).
+    """
 
     out: str = "runs/throughput"
-    """Output directory."""
-    task: str = "HalfCheetah-v5"
-    """Task SB3's model is built on (sets the network's input and output sizes)."""
-    hidden: tuple[int, ...] = (400, 300)
-    """Hidden sizes of the network."""
-    critics: tuple[str, ...] = CRITIC_KINDS
-    """LocalDDPG critic kinds to time."""
-    batch_size: int = 256
-    """Transitions per update."""
-    device: tuple[str, ...] = ("cpu", "cuda")
-    """Devices (``cuda`` is skipped with a note where absent)."""
-    threads: tuple[int, ...] = (1, 0)
-    """CPU torch thread counts (0: all)."""
-    duration: float = 1.0
-    """Minimum seconds per timed window."""
-    repeats: int = 3
-    """Timed windows per method and setting (median reported)."""
-    warmup: int = 10
-    """Untimed updates per method and setting."""
-    buffer_fill: int = 10_000
-    """Random transitions pre-filled into each replay buffer."""
-    memory_updates: int = 5
-    """Updates over which peak memory is measured."""
-    memory_mode: str = "subprocess"
-    """CPU peak memory: ``subprocess`` (fresh process per method) or ``in-process``."""
-    check_finite: bool = True
-    """``LocalDDPG.update(check_finite=...)`` (the trainer's default)."""
-    seed: int = 0
-    """Seed of the learners and of the random transitions."""
-    quick: bool = False
-    """Smoke run (short windows, one repeat, small buffer)."""
+    """Output directory (``throughput.json``, ``throughput.png``); the benchmark's own JSON file is not written."""
 
     def validate(self) -> None:
         """Check the options.
@@ -94,48 +66,17 @@ class ThroughputConfig:
             BaselineConfigError: Naming the bad option.
         """
         try:
-            self.benchmark_args(load_benchmark()).validate()
+            self.benchmark_args().validate()
         except ValueError as error:
             raise BaselineConfigError(str(error)) from error
 
-    def benchmark_args(self, benchmark: ModuleType) -> Any:
-        """The benchmark's ``Args`` for this configuration (JSON written by the experiment, not the benchmark)."""
-        fields = {k: v for k, v in asdict(self).items() if k != "out"}
-        fields["hidden"] = tuple(fields["hidden"])
-        fields["critics"] = tuple(fields["critics"])
-        fields["device"] = tuple(fields["device"])
-        fields["threads"] = tuple(fields["threads"])
-        return benchmark.Args(**fields, out="")
+    def benchmark_args(self) -> Args:
+        """A copy of this configuration as the benchmark's own :class:`Args`, with ``out=""``.
 
-
-def load_benchmark(root: Path | None = None) -> ModuleType:
-    """Import ``benchmarks/update_throughput.py`` from the source tree.
-
-    Args:
-        root: Repository root (default: two folders above this package, the editable install's).
-
-    Raises:
-        MissingDependencyError: When the file is not there (a non-editable install).
-    """
-    if "update_throughput" in sys.modules:
-        return sys.modules["update_throughput"]
-    root = root or Path(__file__).resolve().parents[2]
-    path = root / BENCHMARK_PATH
-    if not path.is_file():
-        raise MissingDependencyError(
-            f"the throughput experiment runs benchmarks/update_throughput.py, which is not at {path}: run it from a "
-            "checkout of the repository (pip install -e .)"
-        )
-    spec = importlib.util.spec_from_file_location("update_throughput", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["update_throughput"] = module  # dataclasses and inspect look the module up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules["update_throughput"]
-        raise
-    return module
+        The experiment writes its JSON itself, so the benchmark writes none; ``run_benchmark``
+        applies ``quick`` to the copy, not to this configuration.
+        """
+        return Args.from_dict({**asdict(self), "out": ""})
 
 
 def run_throughput(config: ThroughputConfig) -> dict[str, Any]:
@@ -148,14 +89,13 @@ def run_throughput(config: ThroughputConfig) -> dict[str, Any]:
 
     Raises:
         BaselineConfigError: On an invalid option.
-        MissingDependencyError: When the benchmark script is not in the source tree.
+        MissingDependencyError: When matplotlib (the plot) is missing.
     """
     config.validate()
-    benchmark = load_benchmark()
     start = time.perf_counter()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = benchmark.run_benchmark(config.benchmark_args(benchmark))
+    results = run_benchmark(config.benchmark_args())
     results = {"experiment": "throughput", "experiment_config": asdict(config), **results,
                "wall_time_s": time.perf_counter() - start}
     atomic_write_json(out / "throughput.json", results)
@@ -231,19 +171,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ThroughputConfig:
-    """The ``ThroughputConfig`` a parsed command line describes."""
-    return ThroughputConfig(
-        out=args.out, task=args.task, hidden=tuple(args.hidden), critics=tuple(args.critics),
-        batch_size=args.batch_size, device=tuple(args.device), threads=tuple(args.threads), duration=args.duration,
-        repeats=args.repeats, warmup=args.warmup, buffer_fill=args.buffer_fill, memory_updates=args.memory_updates,
-        memory_mode=args.memory_mode, check_finite=not args.no_check_finite, seed=args.seed, quick=args.quick,
-    )
+    """The ``ThroughputConfig`` a parsed command line describes (options it lacks keep their defaults)."""
+    names = {f.name for f in fields(ThroughputConfig)}
+    values = {name: value for name, value in vars(args).items() if name in names}
+    return ThroughputConfig.from_dict({**values, "check_finite": not args.no_check_finite})
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run E3 from a parsed command line and print the benchmark's table; returns the exit status."""
     config = config_from_args(args)
     results = run_throughput(config)
-    print(load_benchmark().format_table(results))
+    print(format_table(results))
     print(f"-> {config.out}")
     return 0
