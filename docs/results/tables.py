@@ -6,6 +6,7 @@ it, so the page shows exactly the committed figures. Rerun after regenerating a 
     python docs/results/tables.py
 
 Inputs (each written by the command named on the results page): ``e1/subcritic_correlation.json``,
+``e1-mountaincar/subcritic_correlation.json``,
 ``e2/gradient_agreement.json`` and ``e3/update_throughput_*.json``.
 """
 
@@ -21,9 +22,9 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def e1_table() -> str:
-    """Per-layer means of E1 (sub-critic vs global critic)."""
-    data = _load(HERE / "e1" / "subcritic_correlation.json")
+def e1_table(folder: str = "e1") -> str:
+    """Per-layer means of E1 (sub-critic vs global critic) from ``folder/subcritic_correlation.json``."""
+    data = _load(HERE / folder / "subcritic_correlation.json")
     config = data["config"]
     lines = [
         f"Task {config['task']}, DDPG {config['steps']} steps (final eval "
@@ -90,7 +91,8 @@ def e3_table() -> str:
 
 def main() -> None:
     """Write every table next to its JSON."""
-    outputs = {HERE / "e1" / "table.md": e1_table(), HERE / "e2" / "table.md": e2_table(),
+    outputs = {HERE / "e1" / "table.md": e1_table(), HERE / "e1-mountaincar" / "table.md": e1_table("e1-mountaincar"),
+               HERE / "e2" / "table.md": e2_table(),
                HERE / "e3" / "table.md": e3_table()}
     for path, text in outputs.items():
         path.write_text(text + "\n")
