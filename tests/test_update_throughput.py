@@ -85,3 +85,8 @@ def test_the_script_in_benchmarks_is_the_module_command_line():
     for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out"):
         assert flag in completed.stdout
     assert "benchmarks/results/update_throughput.json" in completed.stdout
+
+
+def test_matmul_flops_counts_the_products_of_one_update() -> None:
+    a, b, c = torch.ones(4, 5), torch.ones(5, 6), torch.ones(3, 4, 5)
+    assert bench.matmul_flops(lambda: (a @ b, torch.bmm(c, c.transpose(1, 2)))) == 2 * 4 * 5 * 6 + 2 * 3 * 4 * 5 * 4

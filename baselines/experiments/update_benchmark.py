@@ -19,6 +19,11 @@ methods (so a slow spell of the shared machine hits every method), and the media
 reported: **updates/s** and **transitions/s** (updates/s × batch size; one transition is one
 task step of the whole network for both). The ratio local / SB3 is printed per critic kind.
 
+**Work per update.** ``torch.profiler`` (``with_flops``) counts the floating-point operations
+of every matrix product in an update (``GFLOP/upd``), and ``GFLOP/s`` is that count at the
+measured rate. The ratio of two methods' counts is what one can gain over the other when both
+run their products equally fast; a method far below the other's GFLOP/s has overhead to cut.
+
 Settings, all in the same run:
 
 * CPU with 1 torch thread and with all threads (``torch.set_num_threads``; ``--threads 1 0``,
@@ -464,6 +469,21 @@ def _task_dims(args: Args) -> tuple[int, int]:
     return dims
 
 
+def matmul_flops(update: Callable[[], Any], updates: int = 2) -> float:
+    """Floating-point operations of the matrix products (mm, addmm, bmm, …) in one update.
+
+    Counted by ``torch.profiler`` (``with_flops``) over ``updates`` updates, so the figure is
+    what the kernels were asked to compute, whatever their speed: the ratio of two methods'
+    counts bounds how much faster one can be when both run their products equally fast.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as prof:
+        for _ in range(updates):
+            update()
+    return sum(event.flops for event in prof.key_averages()) / updates
+
+
 def _time_setting(
     args: Args, device: str, threads: int, updates: dict[str, Callable[[], Any]], log: Callable[[str], None],
     memory: dict[str, dict[str, Any]] | None = None,
@@ -484,6 +504,7 @@ def _time_setting(
         for name, update in updates.items():
             rate = statistics.median(rates[name])
             peak = (memory or {}).get(name) or peak_update_memory(update, device, args.memory_updates)
+            flops = matmul_flops(update)
             methods[name] = {
                 "updates_per_s": rate,
                 "transitions_per_s": rate * args.batch_size,
@@ -491,6 +512,8 @@ def _time_setting(
                 "repeats_updates_per_s": rates[name],
                 "peak_update_memory_bytes": peak["peak_bytes"],
                 "peak_memory_method": peak["method"],
+                "matmul_gflop_per_update": flops / 1e9,
+                "matmul_gflop_per_s": flops * rate / 1e9,
             }
         sb3_rate = methods[SB3]["updates_per_s"]
         for figures in methods.values():
@@ -627,12 +650,14 @@ def _mib(value: int | None) -> str:
 def format_table(results: dict[str, Any]) -> str:
     """The results as a plain-text table (one row per method and setting), targets and memory below."""
     batch = results["config"]["batch_size"]
-    rows = [("setting", "method", "updates/s", "transitions/s", "ms/update", "x SB3", "peak MiB")]
+    rows = [("setting", "method", "updates/s", "transitions/s", "ms/update", "x SB3", "peak MiB", "GFLOP/upd",
+             "GFLOP/s")]
     for setting in results["settings"]:
         for name, m in setting["methods"].items():
             rows.append((setting["label"], name, f"{m['updates_per_s']:,.1f}", f"{m['transitions_per_s']:,.0f}",
                          f"{m['ms_per_update']:.2f}", f"{m['ratio_vs_sb3']:.2f}x",
-                         _mib(m["peak_update_memory_bytes"])))
+                         _mib(m["peak_update_memory_bytes"]), f"{m.get('matmul_gflop_per_update', 0):.3f}",
+                         f"{m.get('matmul_gflop_per_s', 0):.1f}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for k, row in enumerate(rows):
@@ -643,7 +668,8 @@ def format_table(results: dict[str, Any]) -> str:
     hidden = "-".join(str(h) for h in results["config"]["hidden"])
     lines.append(f"\nnetwork: {results['config']['task']} actor obs-{hidden}-act ({results['config']['activation']}), "
                  f"batch {batch}; local = LocalDDPG.update() (settled, all neurons), "
-                 "sb3-ddpg = DDPG.train(gradient_steps=1)")
+                 "sb3-ddpg = DDPG.train(gradient_steps=1); GFLOP/upd: matrix products per update "
+                 "(torch.profiler), GFLOP/s: at the measured rate")
     for check in results["target_checks"]:
         lines.append(f"target local-linear >= {check['target']:g}x SB3 DDPG on {check['setting']}: "
                      f"{check['ratio']:.2f}x -> {'met' if check['met'] else 'NOT met'}")
