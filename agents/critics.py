@@ -252,7 +252,7 @@ def _relu_backward(grad: torch.Tensor, preactivation: torch.Tensor) -> torch.Ten
 
 def _mlp_forward(params: Params, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Forward pass; returns ``(q [S, B], z1, h1, z2, h2)`` with hidden tensors ``[S, B, H]``."""
-    z1 = torch.einsum("bc,sch->sbh", x, params["w1x"])
+    z1 = torch.matmul(x, params["w1x"])  # [S, B, H], contiguous (einsum's result is a permuted view)
     z1.addcmul_(a.T[:, :, None], params["w1a"][:, None, :]).add_(params["b1"][:, None, :])
     h1 = torch.relu(z1)
     z2 = torch.baddbmm(params["b2"][:, None, :], h1, params["w2"])
@@ -282,7 +282,7 @@ def _mlp_backward(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Te
     grads["w2"] = torch.bmm(h1.transpose(1, 2), dz2)
     grads["b2"] = dz2.sum(1)
     dz1 = _relu_backward(torch.bmm(dz2, params["w2"].transpose(1, 2)), z1)
-    grads["w1x"] = torch.einsum("bc,sbh->sch", x, dz1)
+    grads["w1x"] = torch.matmul(x.T, dz1)
     grads["w1a"] = torch.bmm(a.T[:, None, :], dz1).squeeze(1)
     grads["b1"] = dz1.sum(1)
     return grads
@@ -328,8 +328,8 @@ def mlp_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.
 
 def mlp_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
     """``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))`` by the chain rule through each sub-critic: ``[B, S]``."""
-    _, z1, _, z2, _ = _mlp_forward(params, batch.x, batch.mu)
-    dz2 = _relu_backward(params["w3"][:, None, :].expand_as(z2), z2)
+    _, z1, _, _, h2 = _mlp_forward(params, batch.x, batch.mu)
+    dz2 = h2.sign_().mul_(params["w3"][:, None, :])  # relu'(z2) w3, in place of the unused h2
     dz1 = _relu_backward(torch.bmm(dz2, params["w2"].transpose(1, 2)), z1)
     return torch.bmm(dz1, params["w1a"][:, :, None]).squeeze(-1).T
 
