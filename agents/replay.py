@@ -109,6 +109,15 @@ class ReplayBuffer:
             from neuron_env.agents.errors import CheckpointError
 
             raise CheckpointError(f"checkpoint buffer capacity {state['capacity']} != buffer_size {self.capacity}")
+        for name in ("voltages", "actions", "next_voltages"):
+            stored, expected = tuple(state[name].shape[1:]), tuple(getattr(self, name).shape[1:])  # type: ignore[union-attr]
+            if stored != expected:
+                from neuron_env.agents.errors import CheckpointError
+
+                raise CheckpointError(
+                    f"checkpoint buffer rows hold {name} of shape {stored}; this learner stores {expected} (settled "
+                    "learners keep only the input voltages since the second 0.1 round): resume is not possible; "
+                    "start a new run (the checkpoint's network weights still load, e.g. for neuron-env enjoy)")
         n = int(state["size"])
         for name in ("voltages", "actions", "rewards", "next_voltages", "terminated"):
             getattr(self, name)[:n] = state[name].to(self.device, self.voltages.dtype)  # type: ignore[union-attr]

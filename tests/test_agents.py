@@ -216,3 +216,15 @@ def test_actor_adam_step_is_torch_adam_on_the_negated_local_gradient() -> None:
         actor_adam_step(weight, state, batch, dq_da, 0.01)
         torch.testing.assert_close(weight, reference.detach())
     assert (weight[mask1 == 0] == 0).all()
+
+
+def test_a_buffer_of_another_row_width_is_a_checkpoint_error() -> None:
+    from neuron_env.agents import CheckpointError
+
+    topology = Topology.mlp(3, [4], 1)
+    per_tick = LocalDDPG(topology, granularity="per_tick", buffer_size=8)
+    v = torch.randn(2, topology.num_neurons)
+    per_tick.store(v, torch.rand(2, topology.num_agents), torch.randn(2), v, torch.zeros(2))
+    settled = LocalDDPG(topology, granularity="settled", buffer_size=8)
+    with pytest.raises(CheckpointError, match="voltages of shape"):
+        settled.buffer.load_state_dict(per_tick.buffer.state_dict())
