@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from neuron_env.agents.critics import mlp_q
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
 from neuron_env.baselines.outputs import atomic_write_json
 from neuron_env.baselines.sb3_ddpg import BaselineConfig, train_sb3
@@ -236,11 +237,12 @@ class LayerSubcritics(nn.Module):
         self.b3 = uniform((k,), h)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """``Q^n(x, a^n)`` for every neuron: ``x`` ``[B, d]``, ``a`` ``[B, k]`` → ``[B, k]``."""
-        hidden = torch.einsum("bd,kdh->kbh", x, self.w1x) + a.T[:, :, None] * self.w1a[:, None, :]
-        hidden = torch.relu(hidden + self.b1[:, None, :])
-        hidden = torch.relu(torch.baddbmm(self.b2[:, None, :], hidden, self.w2))
-        return torch.einsum("kbh,kh->bk", hidden, self.w3) + self.b3
+        """``Q^n(x, a^n)`` for every neuron: ``x`` ``[B, d]``, ``a`` ``[B, k]`` → ``[B, k]``.
+
+        The same batched forward pass as ``LocalDDPG``'s ``mlp`` sub-critics (``critics.mlp_q``);
+        here autograd trains it, for measurement only.
+        """
+        return mlp_q(dict(self.named_parameters()), x, a)
 
 
 class SubcriticProbe:
