@@ -504,7 +504,7 @@ def run_gradient_agreement(config: GradientAgreementConfig) -> dict[str, Any]:
     }
     atomic_write_json(out / "gradient_agreement.json", result)
     title = (f"E2 gradient agreement: {config.task}, DDPG {config.steps} steps (final eval "
-             f"{ddpg_summary['final_eval_return_mean']:.1f}), {config.local_updates} local critic updates, "
+             f"{ddpg_summary['final_eval_return_mean']:.1f}), {config.local_updates} local critic updates,\n"
              f"{len(held_out)} held-out states")
     plot(out / "gradient_agreement.png", runs, title)
     return result

@@ -583,7 +583,7 @@ def run_subcritic_correlation(config: SubcriticConfig) -> dict[str, Any]:
     overall = result["overall"]
     title = (f"E1 sub-critic correlation: {config.task}, DDPG {config.steps} steps "
              f"(final eval {ddpg_summary['final_eval_return_mean']:.1f}), {config.protocol}, "
-             f"{probe.updates} sub-critic updates; overall r(Q) = {overall['value_r_mean']:.3f}, "
+             f"{probe.updates} sub-critic updates;\noverall r(Q) = {overall['value_r_mean']:.3f}, "
              f"r(dQ/da) = {overall['derivative_r_mean']:.3f}")
     _plot(out / "subcritic_correlation.png", layers, measured["q_mu"], title)
     for figures in layers.values():
