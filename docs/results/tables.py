@@ -71,17 +71,21 @@ def e2_table() -> str:
 
 def e3_table() -> str:
     """Updates/s of every method and setting, and the ratio to SB3 DDPG."""
-    lines = ["| machine | setting | method | updates/s | transitions/s | × SB3 DDPG |", "|---|---|---|---|---|---|"]
+    lines = ["| machine (date) | setting | method | updates/s | transitions/s | × SB3 DDPG | GFLOP/update |",
+             "|---|---|---|---|---|---|---|"]
     memory = None
     for path in sorted((HERE / "e3").glob("update_throughput*.json")):
         data = _load(path)
         memory = memory or data.get("memory")
         machine = data.get("machine", {})
         label = f"{machine.get('cpu_count', '?')} CPUs" + (f", {machine['cuda']}" if machine.get("cuda") else "")
+        label += f" ({str(machine.get('date', '?'))[:10]})"
         for setting in data["settings"]:
             for method, row in setting["methods"].items():
+                flops = row.get("matmul_gflop_per_update")
                 lines.append(f"| {label} | {setting['label']} | {method} | {row['updates_per_s']:.1f} | "
-                             f"{row['transitions_per_s']:,.0f} | {row['ratio_vs_sb3']:.2f} |")
+                             f"{row['transitions_per_s']:,.0f} | {row['ratio_vs_sb3']:.2f} | "
+                             f"{'n/a' if flops is None else f'{flops:.3f}'} |")
     if memory:
         lines += ["", f"Replay memory for 10^6 transitions: local {memory['local_replay_bytes'] / 1e9:.2f} GB "
                       f"({memory['neurons']} neurons), SB3 DDPG {memory['sb3_replay_bytes'] / 1e9:.2f} GB "

@@ -1,0 +1,50 @@
+"""docs/results/sample-efficiency/sweep.py on a tiny budget: outputs, light copies, resume."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "sweep.py"
+
+
+def load_sweep() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sample_efficiency_sweep", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_efficiency_sweep"] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_writes_outputs_and_resume_skips_finished_runs(tmp_path: Path) -> None:
+    sweep = load_sweep()
+    argv = ["--variants", "defaults", "frozen-hidden", "--seeds", "7", "--steps", "300", "--learning-starts", "100",
+            "--eval-every", "150", "--eval-episodes", "1", "--reference-step", "20000", "--tuning-seeds", "7",
+            "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    first = sweep.main(argv)
+    assert [(v, s, o) for v, s, o in first["runs"]] == [("defaults", 7, "trained"), ("frozen-hidden", 7, "trained")]
+    out = tmp_path / "out"
+    for name in ("results.csv", "table.md", "table-fresh.md", "curves.png"):
+        assert (out / name).is_file(), name
+    with open(out / "results.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [(r["variant"], r["seed"], r["status"]) for r in rows] == [("defaults", "7", "completed"),
+                                                                      ("frozen-hidden", "7", "completed")]
+    assert '"lr_actor_hidden": 0.0' in rows[1]["overrides"] and rows[0]["eval_10k"] == ""
+    assert float(rows[0]["final_eval_mean"]) < 0
+    for variant in ("defaults", "frozen-hidden"):
+        data = out / "data" / variant / "seed7"
+        assert {p.name for p in data.iterdir()} == {"metrics.csv", "summary.json", "config.json", "provenance.json"}
+        assert not (tmp_path / "work" / variant / "seed7" / "checkpoint.pt").exists()
+    table = (out / "table.md").read_text()
+    assert "| frozen-hidden | 7 |" in table and "sb3-ddpg eval mean at step 20000" in table
+
+    again = sweep.main(argv)
+    assert [o for _, _, o in again["runs"]] == ["skipped", "skipped"]
+
+    fresh = sweep.main(argv[:4] + ["8"] + argv[5:] + ["--report-only"])  # report only: trains nothing
+    assert fresh["runs"] == [] and len(fresh["rows"]) == 2
