@@ -21,6 +21,7 @@ import typing
 from dataclasses import MISSING, fields
 
 from neuron_env.agents.errors import DivergenceError, LearnerConfigError
+from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS
 from neuron_env.agents.train import TrainConfig, field_help, train
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -32,7 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "noise": ("gaussian", "ou"),
     "warmup": ("uniform", "policy"),
-    "actor_optimizer": ("sgd", "adam"),
+    "actor_optimizer": ACTOR_OPTIMIZERS,
 }
 #: Fields a resumed run may change (everything else comes from the checkpoint).
 RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads")

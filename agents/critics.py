@@ -266,10 +266,15 @@ def mlp_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return _mlp_forward(params, x, a)[0].T
 
 
+def _mlp_td(target: Params, batch: GroupBatch, gamma: float, q: torch.Tensor) -> torch.Tensor:
+    """TD errors ``[B, S]`` given the current sub-critics' values ``q`` ``[S, B]``."""
+    next_q = mlp_q(target, batch.x_next, batch.a_next)
+    return _targets(batch.reward, batch.not_done, next_q, gamma).sub_(q.T)
+
+
 def mlp_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
     """TD errors ``[B, S]`` of the MLP sub-critics."""
-    next_q = mlp_q(target, batch.x_next, batch.a_next)
-    return _targets(batch.reward, batch.not_done, next_q, gamma).sub_(mlp_q(params, batch.x, batch.a))
+    return _mlp_td(target, batch, gamma, _mlp_forward(params, batch.x, batch.a)[0])
 
 
 def _mlp_backward(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Tensor,
@@ -341,9 +346,8 @@ def mlp_update(params: Params, target: Params, state: Params, batch: GroupBatch,
     The same arithmetic, except that the critic step reuses the TD error's forward pass instead
     of recomputing it.
     """
-    next_q = mlp_q(target, batch.x_next, batch.a_next)
     forward = _mlp_forward(params, batch.x, batch.a)
-    td = _targets(batch.reward, batch.not_done, next_q, gamma).sub_(forward[0].T)
+    td = _mlp_td(target, batch, gamma, forward[0])
     adam_step(params, state, _mlp_backward(params, batch.x, batch.a, td, forward), lr)
     return td, mlp_action_gradient(params, batch)
 

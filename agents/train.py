@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
-from neuron_env.agents.local_ddpg import LocalDDPG
+from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, LocalDDPG
 
 from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
@@ -174,8 +174,8 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every"):
             if int(getattr(self, name)) < 0:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if self.actor_optimizer not in ("sgd", "adam"):
-            raise LearnerConfigError(f"actor_optimizer={self.actor_optimizer!r}; use 'sgd' or 'adam'")
+        if self.actor_optimizer not in ACTOR_OPTIMIZERS:
+            raise LearnerConfigError(f"actor_optimizer={self.actor_optimizer!r}; use one of {ACTOR_OPTIMIZERS}")
         if self.warmup not in ("uniform", "policy"):
             raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
         if self.topology not in ("mlp", "recurrent", "sparse"):
