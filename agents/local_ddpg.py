@@ -219,6 +219,9 @@ class LocalDDPG:
             them, e.g. to measure what the hidden neurons' local learning contributes).
         actor_optimizer: ``"sgd"`` (plain local SGD, the seed's rule) or ``"adam"`` (the same local
             gradient through a per-weight Adam; no state is shared across neurons).
+        policy_delay: Critic updates per actor update (TD3's delayed policy updates): the actor
+            steps, and the target actor and critics move, on every ``policy_delay``-th
+            ``update()`` only; ``1`` (default) updates everything every time, as DDPG does.
         batch_size: Transitions per update.
         buffer_size: Replay capacity in transitions.
         noise: ``"gaussian"`` or ``"ou"`` exploration noise, independent per neuron.
@@ -246,6 +249,7 @@ class LocalDDPG:
         lr_actor: float = 5e-3,
         lr_actor_hidden: float | None = None,
         actor_optimizer: str = "sgd",
+        policy_delay: int = 1,
         batch_size: int = 64,
         buffer_size: int = 100_000,
         noise: str = "gaussian",
@@ -277,6 +281,9 @@ class LocalDDPG:
         for name, value in (("gamma", gamma), ("tau", tau)):
             if not 0.0 <= value <= 1.0:
                 raise LearnerConfigError(f"{name}={value!r} must lie in [0, 1]")
+        if not isinstance(policy_delay, int) or policy_delay < 1:
+            raise LearnerConfigError(
+                f"policy_delay={policy_delay!r} must be an integer >= 1 (critic updates per actor update)")
         if batch_size < 1 or critic_hidden < 1:
             raise LearnerConfigError(f"batch_size={batch_size!r} and critic_hidden={critic_hidden!r} must be >= 1")
         self.topology = topology
@@ -289,6 +296,7 @@ class LocalDDPG:
         self.lr_actor = float(lr_actor)
         self.lr_actor_hidden = self.lr_actor if lr_actor_hidden is None else float(lr_actor_hidden)
         self.actor_optimizer = actor_optimizer
+        self.policy_delay = policy_delay
         self.batch_size = int(batch_size)
         self.critic_context = critic_context
         self.granularity = granularity
@@ -502,11 +510,12 @@ class LocalDDPG:
             stats: dict[str, torch.Tensor] = {}
             td_means, slopes = [], []
             finite = []
+            actor_turn = self.num_updates % self.policy_delay == 0
             for i, gb in enumerate(self.group_batches(batch)):
                 params, target = self.critic[i], self.target_critic[i]
                 td, dq_da = self._kind.update(params, target, self.optimizer_state[i], gb, self.gamma, self.lr_critic)
-                if self.actor_lrs[i] == 0.0:
-                    pass  # frozen group: no step, no optimizer state
+                if self.actor_lrs[i] == 0.0 or not actor_turn:
+                    pass  # frozen group (no step, no optimizer state), or a delayed actor update
                 elif self.actor_optimizer == "adam":
                     actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, dq_da, self.actor_lrs[i])
                 else:
@@ -519,11 +528,12 @@ class LocalDDPG:
                     finite.append(torch.stack([
                         td.sum(), self.actor[i].sum(), torch.stack([p.sum() for p in params.values()]).sum(),
                     ]))
-            for w, w_target in zip(self.actor, self.target_actor, strict=True):
-                w_target.lerp_(w, self.tau)
-            for params, target in zip(self.critic, self.target_critic, strict=True):
-                for name, p in params.items():
-                    target[name].lerp_(p, self.tau)
+            if actor_turn:  # TD3 moves the targets with the actor
+                for w, w_target in zip(self.actor, self.target_actor, strict=True):
+                    w_target.lerp_(w, self.tau)
+                for params, target in zip(self.critic, self.target_critic, strict=True):
+                    for name, p in params.items():
+                        target[name].lerp_(p, self.tau)
             self.num_updates += 1
             stats["td_error"] = torch.stack(td_means).sum() / self.topology.num_agents
             stats["q_slope"] = torch.stack(slopes).sum() / self.topology.num_agents

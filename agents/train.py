@@ -129,6 +129,8 @@ class TrainConfig:
     """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
     actor_optimizer: str = "sgd"
     """Actor step rule: ``sgd`` (plain local SGD, the seed's rule) or ``adam`` (per-weight Adam, still local)."""
+    policy_delay: int = 1
+    """Critic updates per actor (and target) update, as TD3's delayed policy updates; 1 = DDPG."""
     batch_size: int = 64
     """Transitions per update."""
     buffer_size: int = 100_000
@@ -167,7 +169,7 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ``LearnerConfigError`` naming the first invalid field."""
         positive = ("steps", "num_envs", "batch_size", "buffer_size", "eval_episodes", "checkpoint_every",
-                    "log_every", "updates_per_step", "critic_hidden")
+                    "log_every", "updates_per_step", "critic_hidden", "policy_delay")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
@@ -209,7 +211,7 @@ def make_learner(config: TrainConfig, topology: Topology, device: torch.device) 
     return LocalDDPG(
         topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
         lr_critic=config.lr_critic, lr_actor=config.lr_actor, lr_actor_hidden=config.lr_actor_hidden,
-        actor_optimizer=config.actor_optimizer, batch_size=config.batch_size,
+        actor_optimizer=config.actor_optimizer, policy_delay=config.policy_delay, batch_size=config.batch_size,
         buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale, seed=config.seed,
         critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,
     )

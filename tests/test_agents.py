@@ -169,6 +169,34 @@ def test_frozen_hidden_groups_do_not_move(optimizer: str) -> None:
     assert torch.equal(learner.actor[0], hidden) and not torch.equal(learner.actor[1], out)
 
 
+def test_policy_delay_steps_actor_and_targets_on_every_dth_update_only() -> None:
+    topology = Topology.mlp(3, [4], 1)
+    delayed = LocalDDPG(topology, critic="mlp", batch_size=8, policy_delay=2, seed=3)
+    every = LocalDDPG(topology, critic="mlp", batch_size=8, seed=3)
+    v = torch.randn(32, topology.num_neurons)
+    a = torch.rand(32, topology.num_agents) * 2 - 1
+    batch_data = (v, a, torch.randn(32), v, torch.zeros(32))
+    delayed.store(*batch_data)
+    batch = delayed.sample()
+    every.store(*batch_data)
+    before = [w.clone() for w in delayed.actor], [w.clone() for w in delayed.target_actor]
+    delayed.update(batch)  # update 0: the actor's turn, as every DDPG update
+    every.update(batch)
+    for w, w_every in zip(delayed.actor + delayed.target_actor, every.actor + every.target_actor, strict=True):
+        torch.testing.assert_close(w, w_every)
+    moved = [w.clone() for w in delayed.actor], [w.clone() for w in delayed.target_actor]
+    assert not torch.equal(moved[0][1], before[0][1]) and not torch.equal(moved[1][1], before[1][1])
+    critic_before = {k: p.clone() for k, p in delayed.critic[1].items()}
+    target_critic_before = {k: p.clone() for k, p in delayed.target_critic[1].items()}
+    delayed.update(batch)  # update 1: critics only; actor and every target stay
+    for w, w_moved in zip(delayed.actor + delayed.target_actor, moved[0] + moved[1], strict=True):
+        assert torch.equal(w, w_moved)
+    assert all(torch.equal(p, target_critic_before[k]) for k, p in delayed.target_critic[1].items())
+    assert not all(torch.equal(p, critic_before[k]) for k, p in delayed.critic[1].items())
+    delayed.update(batch)  # update 2: the actor's turn again
+    assert not torch.equal(delayed.actor[1], moved[0][1])
+
+
 def test_update_raises_divergence_naming_the_group() -> None:
     topology = Topology.mlp(3, [4], 1)
     learner = LocalDDPG(topology, critic="linear", batch_size=4)
@@ -184,7 +212,8 @@ def test_update_raises_divergence_naming_the_group() -> None:
     ("kwargs", "match"),
     [({"critic": "quadratic"}, "critic='quadratic'"), ({"critic_context": "global"}, "critic_context"),
      ({"granularity": "weekly"}, "granularity"), ({"noise": "pink"}, "noise='pink'"),
-     ({"tau": 2.0}, "tau"), ({"actor_optimizer": "rmsprop"}, "actor_optimizer='rmsprop'")],
+     ({"tau": 2.0}, "tau"), ({"actor_optimizer": "rmsprop"}, "actor_optimizer='rmsprop'"),
+     ({"policy_delay": 0}, "policy_delay=0")],
 )
 def test_bad_options_raise_clear_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(LearnerConfigError, match=match):

@@ -29,6 +29,7 @@ The study of ``README.md`` beside this file is three phases, run from the reposi
     python docs/results/sample-efficiency/sweep.py --phase B   # the chosen variant and the defaults, seeds 0 1 2
     python docs/results/sample-efficiency/sweep.py --phase C   # the frozen-hidden diagnostic, seeds 0 1 2
     python docs/results/sample-efficiency/sweep.py --phase check   # the defaults on seed 100 again
+    python docs/results/sample-efficiency/sweep.py --phase D   # two stabilizers of gamma-0.98, seeds 0-4
 
 and ``--report-only`` rewrites ``results.csv``, ``table.md`` and ``curves.png`` from what is there.
 """
@@ -80,17 +81,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "frozen-hidden": {"lr_actor_hidden": 0.0},
     # the defaults again under another name: a rerun of the seed-100 timing run on later code
     "defaults-rerun": {},
+    # Phase D (third round): the best variant plus one stabilizer each, chosen from the diagnosis
+    # (instability of the learned policy), not tuned on any seed
+    "gamma-0.98-delay-2": {"gamma": 0.98, "policy_delay": 2},
+    "gamma-0.98-hidden-lr-1.25e-3": {"gamma": 0.98, "lr_actor_hidden": 1.25e-3},
 }
 
 #: The phases of the study: (variants, seeds). Phase A: one change at a time on the tuning seed;
 #: Phase B: the best Phase A variant by the selection score (mean eval return over the last three
 #: evaluations on seed 100) and the defaults, on fresh seeds; Phase C: the frozen-hidden diagnostic
-#: on the same fresh seeds (added once Phase B had left compute for it; not a selection).
+#: on the same fresh seeds (added once Phase B had left compute for it; not a selection). Phase D
+#: (third round): two stabilizers on top of gamma-0.98 (TD3's delayed actor updates; a 4x smaller
+#: actor step in the hidden layers), and gamma-0.98 and the defaults on two more seeds, so every
+#: row has five fresh seeds (0-4; B's runs of seeds 0-2 are reused).
 PHASES: dict[str, tuple[list[str], list[int]]] = {
     "A": (["defaults", "adam-1e-3", "gamma-0.98", "frozen-hidden", "noise-0.2", "ups2"], [100]),
     "B": (["gamma-0.98", "defaults"], [0, 1, 2]),
     "C": (["frozen-hidden"], [0, 1, 2]),
     "check": (["defaults-rerun"], [100]),
+    "D": (["gamma-0.98-delay-2", "gamma-0.98-hidden-lr-1.25e-3", "gamma-0.98", "defaults"], [0, 1, 2, 3, 4]),
 }
 
 
@@ -103,7 +112,9 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [100])
     """Seeds to run every variant with; ignored with ``phase``."""
     phase: str | None = None
-    """``A``, ``B``, ``C`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
+    """``A``, ``B``, ``C``, ``D`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
+    shard: str = "0/1"
+    """``K/N``: run only planned runs K, K+N, K+2N, ... (split a phase over N processes on N cores)."""
     steps: int | None = None
     """Task steps per run; default the base's 20 000."""
     eval_every: int | None = None
@@ -160,6 +171,12 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
         else:
             parser.add_argument(flag, type=str, default=default, help=docs.get(f.name))
     config = SweepConfig(**vars(parser.parse_args(argv)))
+    try:
+        shard_index, shard_count = (int(x) for x in config.shard.split("/"))
+        if not 0 <= shard_index < shard_count:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--shard {config.shard!r}; use K/N with 0 <= K < N, e.g. 0/2 and 1/2 for two processes")
     unknown = [v for v in config.variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {sorted(VARIANTS)}")
@@ -169,7 +186,8 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
 def plan(config: SweepConfig) -> list[tuple[str, int]]:
     """The (variant, seed) runs the config asks for, in order."""
     variants, seeds = PHASES[config.phase] if config.phase else (config.variants, config.seeds)
-    return [(variant, seed) for variant in variants for seed in seeds]
+    shard_index, shard_count = (int(x) for x in config.shard.split("/"))
+    return [(variant, seed) for variant in variants for seed in seeds][shard_index::shard_count]
 
 
 def train_config(config: SweepConfig, variant: str, seed: int) -> dict[str, Any]:
