@@ -226,6 +226,9 @@ class LocalDDPG:
         buffer_size: Replay capacity in transitions.
         noise: ``"gaussian"`` or ``"ou"`` exploration noise, independent per neuron.
         noise_scale: Its ``σ`` (in voltage units).
+        noise_scale_hidden: ``σ`` of the hidden groups' noise; ``None``: ``noise_scale``. Larger
+            hidden noise identifies the hidden neurons' slopes ``∂Q^n/∂a`` better (E2), at the
+            cost of noisier inputs downstream.
         seed: Seed of the initial weights (when ``weights`` is ``None``), the critics' init, the
             noise and the replay sampling.
         critic_context: ``"presynaptic"``, ``"task"``, ``"observation"`` or ``"all"`` (module doc).
@@ -254,6 +257,7 @@ class LocalDDPG:
         buffer_size: int = 100_000,
         noise: str = "gaussian",
         noise_scale: float = 0.1,
+        noise_scale_hidden: float | None = None,
         seed: int = 0,
         critic_context: str = "presynaptic",
         granularity: str | None = None,
@@ -284,6 +288,13 @@ class LocalDDPG:
         if not isinstance(policy_delay, int) or policy_delay < 1:
             raise LearnerConfigError(
                 f"policy_delay={policy_delay!r} must be an integer >= 1 (critic updates per actor update)")
+        if noise_scale < 0 or (noise_scale_hidden is not None and noise_scale_hidden < 0):
+            raise LearnerConfigError(
+                f"noise_scale={noise_scale!r} and noise_scale_hidden={noise_scale_hidden!r} must be >= 0")
+        if noise_scale == 0 and noise_scale_hidden:
+            raise LearnerConfigError(
+                f"noise_scale_hidden={noise_scale_hidden!r} needs noise_scale > 0 (the hidden noise is the "
+                "output noise's process, rescaled)")
         if batch_size < 1 or critic_hidden < 1:
             raise LearnerConfigError(f"batch_size={batch_size!r} and critic_hidden={critic_hidden!r} must be >= 1")
         self.topology = topology
@@ -310,6 +321,12 @@ class LocalDDPG:
         self._kind = CRITICS[critic]
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.noise = make_noise(noise, topology.num_agents, noise_scale, self.generator)
+        # Gain on the shared process per group: σ_hidden / σ for hidden groups (both processes are
+        # linear in σ), exactly 1 where no separate hidden scale is set.
+        hidden_gain = 1.0 if noise_scale_hidden is None or noise_scale == 0 else noise_scale_hidden / noise_scale
+        #: Noise gain of each group (1 for outputs; ``noise_scale_hidden / noise_scale`` for the others).
+        self.noise_gains = [1.0 if topology.group[lay.name].role == "output" else hidden_gain
+                            for lay in self.layouts]
         self._input = topology.group_slice[topology.input_group.name]
         self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
         self._agent_neurons = _as_index(topology.agent_neuron_index, self.device)
@@ -420,7 +437,8 @@ class LocalDDPG:
                     continue
                 out = self._group_output(voltages, i, self.actor)
                 if explore or uniform:
-                    out = out + self.noise.sample(num_envs, lay.agent_slice, self.dtype)
+                    noise = self.noise.sample(num_envs, lay.agent_slice, self.dtype)
+                    out = out + (noise if self.noise_gains[i] == 1.0 else self.noise_gains[i] * noise)
                     out = out.clamp(lay.low, lay.high)
                 actions[:, lay.agent_slice] = out
             return actions

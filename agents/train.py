@@ -139,6 +139,8 @@ class TrainConfig:
     """Exploration noise per neuron: ``gaussian`` or ``ou``."""
     noise_scale: float = 0.1
     """Standard deviation (scale) of the exploration noise, in voltage units."""
+    noise_scale_hidden: float | None = None
+    """Noise scale of the hidden neurons; default ``noise_scale``."""
     learning_starts: int = 1000
     """Task steps of warm-up acting (see ``warmup``) before updates start."""
     warmup: str = "uniform"
@@ -212,7 +214,8 @@ def make_learner(config: TrainConfig, topology: Topology, device: torch.device) 
         topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
         lr_critic=config.lr_critic, lr_actor=config.lr_actor, lr_actor_hidden=config.lr_actor_hidden,
         actor_optimizer=config.actor_optimizer, policy_delay=config.policy_delay, batch_size=config.batch_size,
-        buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale, seed=config.seed,
+        buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale,
+        noise_scale_hidden=config.noise_scale_hidden, seed=config.seed,
         critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,
     )
 

@@ -9,7 +9,10 @@ What it measures
    agents that builds a fresh observation array and fresh dict entries for every agent and
    validates every action one by one. Both step the same MuJoCo task; a short equivalence
    check before timing makes sure they produce the same observations and rewards. Reported:
-   ticks per second of each and the ratio ours / naive. **Target: >= 8x.**
+   ticks per second of each and the ratio ours / naive. **Target: >= 8x.** A third row times
+   the *adapter floor* (``AdapterFloor``): the env's own action checks and dict building with the
+   raw task and no network, i.e. the ratio any adapter with these outputs could reach if the
+   network and the core cost nothing.
 2. **NeuronVecEnv overhead.** ``NeuronVecEnv`` with 16 copies of ``HalfCheetah-v5``, the same
    MLP and ``delay=1`` (every tick steps the task), stepped with random ``[16, 706]`` action
    tensors, against a raw ``gymnasium.vector.SyncVectorEnv`` of 16 ``HalfCheetah-v5`` stepped
@@ -232,6 +235,53 @@ class NaiveNeuronParallelEnv:
         return observations, rewards, terminations, truncations, infos
 
 
+class AdapterFloor:
+    """``neuron_v0.parallel_env``'s per-agent work alone: the floor of any adapter with its outputs.
+
+    Each tick it reads and checks the actions (the env's own ``_action_array``) and builds the
+    five dicts (the env's own ``_outputs``) of the same tick kinds, and steps the raw task every
+    ``delay`` ticks with a fixed action, but runs no network: no voltage update, no decoder or
+    encoder, no tensors, no vector-env wrapper. ``naive / floor`` is the ratio an adapter with
+    the same outputs would reach if the network and the core cost nothing; the gap between the
+    env and this floor is what the core costs.
+    """
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.task = gym.make("HalfCheetah-v5")
+        self.action = np.zeros(self.task.action_space.shape, dtype=self.task.action_space.dtype)
+        self.delay = env.core.delay
+        self.tick = 0
+
+    @property
+    def agents(self) -> list[str]:
+        """The wrapped env's live agents (empty once an episode ended)."""
+        return self.env.agents
+
+    def reset(self, seed: int | None = None) -> tuple[dict, dict]:
+        """Reset the wrapped env (its state is what the floor observes) and the raw task."""
+        self.task.reset(seed=seed)
+        self.tick = 0
+        return self.env.reset(seed=seed)
+
+    def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
+        """Check the actions, step the raw task every ``delay`` ticks, build the dicts."""
+        env = self.env
+        env._action_array(actions)
+        env._cycles += 1
+        self.tick += 1
+        if self.tick % self.delay:
+            return env._outputs(env._state, 0.0, False, False, None)
+        _, reward, terminated, truncated, task_info = self.task.step(self.action)  # reset() restarts it
+        info = {"task_stepped": True, "task_action": self.action, "task": task_info}
+        return env._outputs(env._state, float(reward), terminated, truncated, info)
+
+    def close(self) -> None:
+        """Close the raw task and the wrapped env."""
+        self.task.close()
+        self.env.close()
+
+
 # ---------------------------------------------------------------------------- helpers
 def action_pool(agents: list[str], size: int, rng: np.random.Generator) -> list[dict[str, np.ndarray]]:
     """``size`` dicts ``{agent: float32 array of shape (1,)}`` uniform in ``[-1, 1]`` (tanh range)."""
@@ -300,13 +350,16 @@ def bench_pettingzoo(args: Args) -> dict[str, Any]:
     naive = NaiveNeuronParallelEnv("HalfCheetah-v5", topology, delay=ours.core.delay)
     pool = action_pool(ours.possible_agents, args.pool, np.random.default_rng(args.seed))
     check_equivalent(ours, naive, pool, args.seed)
-    ours_tps, naive_tps = alternate(
+    floor = AdapterFloor(neuron_v0.parallel_env(task="HalfCheetah-v5", topology=topology))
+    ours_tps, naive_tps, floor_tps = alternate(
         args.repeats,
         lambda: time_ticks(ours, pool, args.ticks, args.warmup, args.seed),
         lambda: time_ticks(naive, pool, args.ticks, args.warmup, args.seed),
+        lambda: time_ticks(floor, pool, args.ticks, args.warmup, args.seed),
     )
     ours.close()
     naive.task.close()
+    floor.close()
     ratio = ours_tps / naive_tps
     return {
         "task": "HalfCheetah-v5",
@@ -318,6 +371,8 @@ def bench_pettingzoo(args: Args) -> dict[str, Any]:
         "ours_ticks_per_s": ours_tps,
         "naive_ticks_per_s": naive_tps,
         "ratio": ratio,
+        "floor_ticks_per_s": floor_tps,
+        "floor_ratio": floor_tps / naive_tps,
         "target": f">= {PZ_TARGET}",
         "met": ratio >= PZ_TARGET,
     }
@@ -459,6 +514,14 @@ def print_table(results: dict[str, Any]) -> None:
             f"{pz['ratio']:.2f}x",
             pz["target"],
             ok[pz["met"]],
+        ),
+        (
+            "  floor: the same dicts and action checks, raw task, no network (ticks/s)",
+            f"{pz['floor_ticks_per_s']:,.0f}",
+            f"{pz['naive_ticks_per_s']:,.0f}",
+            f"{pz['floor_ratio']:.2f}x",
+            "(bound)",
+            "",
         ),
         (
             f"NeuronVecEnv, {vec['num_envs']} x {vec['task']} (us/task step)",

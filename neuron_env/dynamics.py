@@ -105,7 +105,7 @@ class AffineMap:
         """Apply the map to ``[..., dim]`` values."""
         if self.is_identity:
             return x
-        return torch.clamp(x * self.scale + self.offset, self.low, self.high)
+        return torch.addcmul(self.offset, x, self.scale).clamp_(self.low, self.high)
 
     @property
     def is_identity(self) -> bool:

@@ -234,32 +234,37 @@ class NeuronParallelEnv(ParallelEnv):
         action_array = self._action_array(actions)
         result = self.core.step(torch.from_numpy(action_array).to(self.core.device).reshape(1, -1))
         self._cycles += 1
-        out_of_cycles = self.max_cycles is not None and self._cycles >= self.max_cycles
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.
-            voltages = result.info["final_voltages"][0]
-            terminated = bool(result.terminated[0])
-            truncated = bool(result.truncated[0]) or out_of_cycles
-            self._last_reward = float(result.reward[0])
-            rewards = dict.fromkeys(self._agent_keys, self._last_reward)
-            terminations = dict.fromkeys(self._agent_keys, True) if terminated else self._all_false.copy()
-            truncations = dict.fromkeys(self._agent_keys, True) if truncated else self._all_false.copy()
-            # The task's info is one dict shared by every agent of the tick (like the observations).
             info: dict[str, Any] | None = {"task_stepped": True, "task_action": result.info["task_action"][0],
                                            "task": self._task_info(result.info)}
+            # E = 1: ``item()`` reads the one element without indexing first
+            return self._outputs(result.info["final_voltages"][0], result.reward.item(),
+                                 bool(result.terminated.item()), bool(result.truncated.item()), info)
+        return self._outputs(result.voltages[0], 0.0, False, False, None)
+
+    def _outputs(self, voltages: torch.Tensor, reward: float, terminated: bool, truncated: bool,
+                 info: dict[str, Any] | None) -> tuple[dict, dict, dict, dict, dict]:
+        """The five dicts of a tick (``info is None``: a tick between task steps); ends the episode if due.
+
+        This is all the per-agent work of a tick besides reading the actions
+        (``benchmarks/env_throughput.py`` times it alone as the adapter's floor).
+        """
+        truncated = truncated or (self.max_cycles is not None and self._cycles >= self.max_cycles)
+        if info is not None:
+            self._last_reward = reward
+            rewards = dict.fromkeys(self._agent_keys, reward)
+            terminations = dict.fromkeys(self._agent_keys, True) if terminated else self._all_false.copy()
         else:  # between task steps nothing but the voltages changes: copy prepared dicts
-            voltages = result.voltages[0]
-            terminated, truncated = False, out_of_cycles
             rewards = self._zero_rewards.copy()
             terminations = self._all_false.copy()
-            truncations = dict.fromkeys(self._agent_keys, True) if truncated else self._all_false.copy()
-            info = None
+        truncations = dict.fromkeys(self._agent_keys, True) if truncated else self._all_false.copy()
         self._state = voltages
         observations = self._observations(voltages)
         # One dict per agent: wrappers (SuperSuit) write per-agent keys into infos.
         if info is None:
             infos = self._empty_info_dicts()
-        else:
+        else:  # the task's info is one dict shared by every agent of the tick (like the observations)
             copies = map(dict.copy, repeat(info, len(self.possible_agents)))
             # equal lengths by construction; strict=True would cost ~20% of this line
             infos = dict(zip(self.possible_agents, copies, strict=False))

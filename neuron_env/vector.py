@@ -239,6 +239,7 @@ class NeuronVecEnv:
         largest = float(np.finfo(np.float32).max)
         self._check_low = self.action_low.clamp(-largest, largest)
         self._check_high = self.action_high.clamp(-largest, largest)
+        self._range_spans = _range_spans(self._check_low.cpu().numpy(), self._check_high.cpu().numpy())
         leak = np.concatenate([np.full(g.size, g.leak, dtype=np.float32) for g in topology.agent_groups])
         self.leak: torch.Tensor | None = torch.as_tensor(leak, device=self.device) if leak.any() else None
         self._input = topology.group_slice[topology.input_group.name]
@@ -246,6 +247,7 @@ class NeuronVecEnv:
         self._input_mask = torch.zeros(topology.num_neurons, device=self.device)
         self._input_mask[self._input] = 1.0
         self._task_action_dtype = act_space.dtype
+        self._inputs_by_numpy = self.device.type == "cpu" and self.encoder.is_identity
         self._voltages: torch.Tensor | None = None
         #: Ticks since the last ``reset``.
         self.tick = 0
@@ -316,7 +318,10 @@ class NeuronVecEnv:
 
         task_action = self.decoder(new[:, self._output]).cpu().numpy().astype(self._task_action_dtype, copy=False)
         observations, reward, terminated, truncated, info = self.task.step(task_action)
-        new[:, self._input] = self.encoder(self._to_tensor(observations))
+        if self._inputs_by_numpy:  # numpy's float64 -> float32 cast is astype's, without tensor ops
+            new.numpy()[:, self._input] = observations
+        else:
+            new[:, self._input] = self.encoder(self._to_tensor(observations))
         done = np.logical_or(terminated, truncated)
         final = new
         if done.any():
@@ -329,11 +334,13 @@ class NeuronVecEnv:
         info = dict(info)
         info["final_voltages"] = final
         info["task_action"] = task_action
+        # The vector env returns fresh arrays: sharing their memory is safe, and casting in numpy
+        # is cheaper than torch's casting copy.
         return VecStep(
             new,
-            torch.as_tensor(reward, dtype=torch.float32, device=self.device),
-            torch.as_tensor(terminated, dtype=torch.bool, device=self.device),
-            torch.as_tensor(truncated, dtype=torch.bool, device=self.device),
+            self._to_tensor(reward),
+            torch.from_numpy(np.asarray(terminated, dtype=np.bool_)).to(self.device),
+            torch.from_numpy(np.asarray(truncated, dtype=np.bool_)).to(self.device),
             True,
             info,
         )
@@ -351,8 +358,8 @@ class NeuronVecEnv:
                 "columns in topology.agent_ids order"
             )
         if self.validate and self.out_of_range == "error":
-            within = (actions >= self._check_low) & (actions <= self._check_high)  # False for NaN and inf
-            if not bool(within.all()):
+            if not self._within_range(actions):
+                within = (actions >= self._check_low) & (actions <= self._check_high)  # False for NaN and inf
                 self._raise_bad_action(actions, ~within)
         elif self.validate or self.out_of_range == "clip":
             finite = torch.isfinite(actions)
@@ -361,6 +368,20 @@ class NeuronVecEnv:
         if self.out_of_range == "clip":
             actions = torch.clamp(actions, self.action_low, self.action_high)
         return actions
+
+    def _within_range(self, actions: torch.Tensor) -> bool:
+        """Whether every action lies within its agent's (finite stand-in) bounds; ``False`` on NaN.
+
+        Agents in order share a range within each of a few spans (one per run of groups with the
+        same activation), so the extremes of each span decide: one ``aminmax`` per span and one
+        device read, several times cheaper than two elementwise comparisons over all actions.
+        ``aminmax`` propagates NaN, and a NaN extreme fails every comparison.
+        """
+        if len(self._range_spans) > _MAX_RANGE_SPANS:
+            return bool(((actions >= self._check_low) & (actions <= self._check_high)).all())
+        extremes = torch.stack([torch.stack(torch.aminmax(actions[:, span])) for span, _, _ in self._range_spans])
+        return all(low <= smallest and largest <= high
+                   for (smallest, largest), (_, low, high) in zip(extremes.tolist(), self._range_spans, strict=True))
 
     def _raise_bad_action(self, actions: torch.Tensor, bad: torch.Tensor) -> None:
         env_index, agent_index = (int(i) for i in torch.nonzero(bad)[0])
@@ -379,11 +400,23 @@ class NeuronVecEnv:
         return frames[0] if isinstance(frames, (tuple, list)) else frames
 
     def _to_tensor(self, array: Any) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
+        return torch.from_numpy(np.asarray(array, dtype=np.float32)).to(self.device)
 
     def __repr__(self) -> str:
         return (f"NeuronVecEnv(task={self.task_name!r}, {self.topology!r}, num_envs={self.num_envs}, "
                 f"delay={self.delay}, device={self.device})")
+
+
+#: Above this many spans of equal action range, ``check_actions`` compares elementwise instead.
+_MAX_RANGE_SPANS = 4
+
+
+def _range_spans(low: np.ndarray, high: np.ndarray) -> list[tuple[slice, float, float]]:
+    """Maximal runs of consecutive agents with the same ``(low, high)`` action bounds."""
+    changes = np.flatnonzero((low[1:] != low[:-1]) | (high[1:] != high[:-1])) + 1
+    starts = [0, *changes.tolist()]
+    stops = [*changes.tolist(), len(low)]
+    return [(slice(a, b), float(low[a]), float(high[a])) for a, b in zip(starts, stops, strict=True)]
 
 
 def invalid_action_message(agent: str, value: float, topology: Topology, where: str = "") -> str:

@@ -197,6 +197,24 @@ def test_policy_delay_steps_actor_and_targets_on_every_dth_update_only() -> None
     assert not torch.equal(delayed.actor[1], moved[0][1])
 
 
+def test_hidden_noise_scale_rescales_only_hidden_groups() -> None:
+    topology = Topology.mlp(3, [6], 2, activation="identity", output_activation="identity")  # no clipping
+    voltages = torch.randn(5, topology.num_neurons)
+    plain = LocalDDPG(topology, noise_scale=0.1, seed=4)
+    louder = LocalDDPG(topology, noise_scale=0.1, noise_scale_hidden=0.3, seed=4)
+    same = LocalDDPG(topology, noise_scale=0.1, noise_scale_hidden=0.1, seed=4)
+    greedy = plain.act(voltages, explore=False)
+    noise_plain = plain.act(voltages) - greedy
+    noise_louder = louder.act(voltages) - greedy
+    hidden = topology.agent_slice["h1"]
+    out = topology.agent_slice["out"]
+    torch.testing.assert_close(noise_louder[:, hidden], 3 * noise_plain[:, hidden])
+    torch.testing.assert_close(noise_louder[:, out], noise_plain[:, out])
+    assert torch.equal(same.act(voltages) - greedy, noise_plain)
+    with pytest.raises(LearnerConfigError, match="needs noise_scale > 0"):
+        LocalDDPG(topology, noise_scale=0.0, noise_scale_hidden=0.2)
+
+
 def test_update_raises_divergence_naming_the_group() -> None:
     topology = Topology.mlp(3, [4], 1)
     learner = LocalDDPG(topology, critic="linear", batch_size=4)

@@ -123,6 +123,29 @@ def test_vec_env_errors_name_agent_and_copy():
         core.step(bad)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1.5, -1.5])
+def test_vec_env_range_check_catches_every_position(activation, value):
+    # relu hidden + tanh output: two spans of equal range; identity: infinite bounds
+    topology = Topology.mlp(3, [4, 3], 1, activation=activation)
+    core = NeuronVecEnv("Pendulum-v1", topology, num_envs=3)
+    core.reset(seed=0)
+    low = 0.0 if activation == "relu" else -1.0
+    valid = torch.full((3, topology.num_agents), low + 0.5)
+    core.step(valid)  # in range everywhere: accepted
+    for env_index, agent_index in [(0, 0), (1, 4), (2, topology.num_agents - 1)]:
+        bad = valid.clone()
+        bad[env_index, agent_index] = value
+        agent = topology.agent_ids[agent_index]
+        rejected = not np.isfinite(value) or agent.startswith("out") or activation != "identity"
+        rejected = rejected and not (activation == "relu" and agent.startswith("h") and value == 1.5)
+        if rejected:
+            with pytest.raises(InvalidActionError, match=f"agent '{agent}' in env copy {env_index}"):
+                core.step(bad)
+        else:
+            core.step(bad)  # within the agent's range (identity is unbounded; relu allows 1.5)
+
+
 def test_invalid_constructor_arguments():
     with pytest.raises(ValueError, match="delay=0"):
         NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), delay=0)

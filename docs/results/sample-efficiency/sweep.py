@@ -30,6 +30,7 @@ The study of ``README.md`` beside this file is three phases, run from the reposi
     python docs/results/sample-efficiency/sweep.py --phase C   # the frozen-hidden diagnostic, seeds 0 1 2
     python docs/results/sample-efficiency/sweep.py --phase check   # the defaults on seed 100 again
     python docs/results/sample-efficiency/sweep.py --phase D   # two stabilizers of gamma-0.98, seeds 0-4
+    python docs/results/sample-efficiency/sweep.py --phase E   # hidden noise 0.2, 2 updates/step; seeds 0-4
 
 and ``--report-only`` rewrites ``results.csv``, ``table.md`` and ``curves.png`` from what is there.
 """
@@ -85,6 +86,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # (instability of the learned policy), not tuned on any seed
     "gamma-0.98-delay-2": {"gamma": 0.98, "policy_delay": 2},
     "gamma-0.98-hidden-lr-1.25e-3": {"gamma": 0.98, "lr_actor_hidden": 1.25e-3},
+    # Phase E (third round): the two levers of the issue's list not yet combined with gamma-0.98,
+    # fixed before Phase D's results: more hidden exploration (to identify the hidden slopes, E2)
+    # and a replay ratio of 2 (updates are cheap when local)
+    "gamma-0.98-hidden-noise-0.2": {"gamma": 0.98, "noise_scale_hidden": 0.2},
+    "gamma-0.98-ups2": {"gamma": 0.98, "updates_per_step": 2},
 }
 
 #: The phases of the study: (variants, seeds). Phase A: one change at a time on the tuning seed;
@@ -93,13 +99,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: on the same fresh seeds (added once Phase B had left compute for it; not a selection). Phase D
 #: (third round): two stabilizers on top of gamma-0.98 (TD3's delayed actor updates; a 4x smaller
 #: actor step in the hidden layers), and gamma-0.98 and the defaults on two more seeds, so every
-#: row has five fresh seeds (0-4; B's runs of seeds 0-2 are reused).
+#: row has five fresh seeds (0-4; B's runs of seeds 0-2 are reused). Phase E: hidden noise 0.2
+#: and two updates per task step on top of gamma-0.98, seeds 0-4.
 PHASES: dict[str, tuple[list[str], list[int]]] = {
     "A": (["defaults", "adam-1e-3", "gamma-0.98", "frozen-hidden", "noise-0.2", "ups2"], [100]),
     "B": (["gamma-0.98", "defaults"], [0, 1, 2]),
     "C": (["frozen-hidden"], [0, 1, 2]),
     "check": (["defaults-rerun"], [100]),
     "D": (["gamma-0.98-delay-2", "gamma-0.98-hidden-lr-1.25e-3", "gamma-0.98", "defaults"], [0, 1, 2, 3, 4]),
+    "E": (["gamma-0.98-ups2", "gamma-0.98-hidden-noise-0.2"], [0, 1, 2, 3, 4]),
 }
 
 
@@ -112,7 +120,7 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [100])
     """Seeds to run every variant with; ignored with ``phase``."""
     phase: str | None = None
-    """``A``, ``B``, ``C``, ``D`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
+    """``A`` to ``E`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
     shard: str = "0/1"
     """``K/N``: run only planned runs K, K+N, K+2N, ... (split a phase over N processes on N cores)."""
     steps: int | None = None
