@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "sweep.py"
 
 
@@ -48,3 +50,13 @@ def test_sweep_writes_outputs_and_resume_skips_finished_runs(tmp_path: Path) -> 
 
     fresh = sweep.main(argv[:4] + ["8"] + argv[5:] + ["--report-only"])  # report only: trains nothing
     assert fresh["runs"] == [] and len(fresh["rows"]) == 2
+
+
+def test_shards_split_a_phase_into_disjoint_parts() -> None:
+    sweep = load_sweep()
+    whole = sweep.plan(sweep.parse_args(["--phase", "D"]))
+    parts = [sweep.plan(sweep.parse_args(["--phase", "D", "--shard", f"{k}/3"])) for k in range(3)]
+    assert sorted(run for part in parts for run in part) == sorted(whole)
+    assert len(set(whole)) == len(whole)
+    with pytest.raises(SystemExit):
+        sweep.parse_args(["--shard", "3/3"])
