@@ -273,7 +273,7 @@ class AdapterFloor:
         if self.tick % self.delay:
             return env._outputs(env._state, 0.0, False, False, None)
         _, reward, terminated, truncated, task_info = self.task.step(self.action)  # reset() restarts it
-        info = {"task_stepped": True, "task_action": self.action, "task": task_info}
+        info = env._stepped_info(self.action, task_info)
         return env._outputs(env._state, float(reward), terminated, truncated, info)
 
     def close(self) -> None:

@@ -236,12 +236,16 @@ class NeuronParallelEnv(ParallelEnv):
         self._cycles += 1
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.
-            info: dict[str, Any] | None = {"task_stepped": True, "task_action": result.info["task_action"][0],
-                                           "task": self._task_info(result.info)}
+            info = self._stepped_info(result.info["task_action"][0], self._task_info(result.info))
             # E = 1: ``item()`` reads the one element without indexing first
             return self._outputs(result.info["final_voltages"][0], result.reward.item(),
                                  bool(result.terminated.item()), bool(result.truncated.item()), info)
         return self._outputs(result.voltages[0], 0.0, False, False, None)
+
+    @staticmethod
+    def _stepped_info(task_action: np.ndarray, task_info: dict[str, Any]) -> dict[str, Any]:
+        """The info every agent gets (as its own copy) on a tick where the task steps."""
+        return {"task_stepped": True, "task_action": task_action, "task": task_info}
 
     def _outputs(self, voltages: torch.Tensor, reward: float, terminated: bool, truncated: bool,
                  info: dict[str, Any] | None) -> tuple[dict, dict, dict, dict, dict]:

@@ -359,8 +359,7 @@ class NeuronVecEnv:
             )
         if self.validate and self.out_of_range == "error":
             if not self._within_range(actions):
-                within = (actions >= self._check_low) & (actions <= self._check_high)  # False for NaN and inf
-                self._raise_bad_action(actions, ~within)
+                self._raise_bad_action(actions, ~self._within(actions))
         elif self.validate or self.out_of_range == "clip":
             finite = torch.isfinite(actions)
             if not bool(finite.all()):
@@ -378,10 +377,14 @@ class NeuronVecEnv:
         ``aminmax`` propagates NaN, and a NaN extreme fails every comparison.
         """
         if len(self._range_spans) > _MAX_RANGE_SPANS:
-            return bool(((actions >= self._check_low) & (actions <= self._check_high)).all())
+            return bool(self._within(actions).all())
         extremes = torch.stack([torch.stack(torch.aminmax(actions[:, span])) for span, _, _ in self._range_spans])
         return all(low <= smallest and largest <= high
                    for (smallest, largest), (_, low, high) in zip(extremes.tolist(), self._range_spans, strict=True))
+
+    def _within(self, actions: torch.Tensor) -> torch.Tensor:
+        """Elementwise: whether each action lies within its agent's bounds (``False`` for NaN and inf)."""
+        return (actions >= self._check_low) & (actions <= self._check_high)
 
     def _raise_bad_action(self, actions: torch.Tensor, bad: torch.Tensor) -> None:
         env_index, agent_index = (int(i) for i in torch.nonzero(bad)[0])
