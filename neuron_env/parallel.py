@@ -22,7 +22,15 @@ from pettingzoo import ParallelEnv
 from neuron_env.errors import InvalidActionError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
-from neuron_env.vector import NeuronVecEnv, TaskSpec, check_task_spaces, invalid_action_message, make_task_factory
+from neuron_env.vector import (
+    ArrayStep,
+    NeuronVecEnv,
+    TaskSpec,
+    _SameStepSyncVectorEnv,
+    check_task_spaces,
+    invalid_action_message,
+    make_task_factory,
+)
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
 
@@ -132,6 +140,9 @@ class NeuronParallelEnv(ParallelEnv):
             # The task renders into an array; this env composes it with the network panel.
             render_mode=None if render_mode is None else "rgb_array",
         )  # this adapter validates actions itself, naming agents, before they reach the core
+        # One sync copy always runs on the lean vector env: its raw step info is read directly.
+        self._task: _SameStepSyncVectorEnv = self.core.task
+        self._task.batch_infos = False
         self.topology = topology
         self.observe = observe
         self.max_cycles = max_cycles
@@ -142,6 +153,8 @@ class NeuronParallelEnv(ParallelEnv):
         self._getter = itemgetter(*self.possible_agents)
         self._check_low = self.core._check_low.cpu().numpy()
         self._check_high = self.core._check_high.cpu().numpy()
+        self._action_low = self.core.action_low.cpu().numpy()
+        self._action_high = self.core.action_high.cpu().numpy()
         # Prepared per-tick dicts (``dict.fromkeys`` from a dict, and ``dict.copy``, are the fast paths).
         self._agent_keys: dict[str, None] = dict.fromkeys(self.possible_agents)
         self._zero_rewards: dict[str, float] = dict.fromkeys(self.possible_agents, 0.0)
@@ -167,7 +180,7 @@ class NeuronParallelEnv(ParallelEnv):
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index,
                                    dict.fromkeys(ids)))
         self._cycles = 0
-        self._state: torch.Tensor | None = None
+        self._state: np.ndarray | None = None
         self._last_reward = 0.0
         self._task_renders = render_mode is not None
         self._window: tuple[Any, Any] | None = None
@@ -201,8 +214,8 @@ class NeuronParallelEnv(ParallelEnv):
         self.agents = self.possible_agents[:]
         self._cycles = 0
         self._last_reward = 0.0
-        self._state = voltages[0]
-        observations = self._observations(voltages[0])
+        self._state = voltages[0].cpu().numpy()
+        observations = self._observations(self._state)
         return observations, {agent: {} for agent in self.agents}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -232,14 +245,20 @@ class NeuronParallelEnv(ParallelEnv):
                 + (" (the episode has ended)" if self._cycles else "")
             )
         action_array = self._action_array(actions)
-        result = self.core.step(torch.from_numpy(action_array).to(self.core.device).reshape(1, -1))
+        if self.core._numpy:  # CPU: the core's numpy tick, no tensors at all
+            result = self.core._step_arrays(action_array[None])
+        else:
+            step = self.core.step(torch.from_numpy(action_array).to(self.core.device).reshape(1, -1))
+            info = dict(step.info, final_voltages=step.info["final_voltages"].cpu().numpy()) if step.task_stepped \
+                else step.info
+            result = ArrayStep(step.voltages.cpu().numpy(), step.reward.cpu().numpy(), step.terminated.cpu().numpy(),
+                               step.truncated.cpu().numpy(), step.task_stepped, info)
         self._cycles += 1
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.
-            info = self._stepped_info(result.info["task_action"][0], self._task_info(result.info))
-            # E = 1: ``item()`` reads the one element without indexing first
-            return self._outputs(result.info["final_voltages"][0], result.reward.item(),
-                                 bool(result.terminated.item()), bool(result.truncated.item()), info)
+            info = self._stepped_info(result.info["task_action"][0], self._task_info())
+            return self._outputs(result.info["final_voltages"][0], float(result.reward[0]),
+                                 bool(result.terminated[0]), bool(result.truncated[0]), info)
         return self._outputs(result.voltages[0], 0.0, False, False, None)
 
     @staticmethod
@@ -247,7 +266,7 @@ class NeuronParallelEnv(ParallelEnv):
         """The info every agent gets (as its own copy) on a tick where the task steps."""
         return {"task_stepped": True, "task_action": task_action, "task": task_info}
 
-    def _outputs(self, voltages: torch.Tensor, reward: float, terminated: bool, truncated: bool,
+    def _outputs(self, voltages: np.ndarray, reward: float, terminated: bool, truncated: bool,
                  info: dict[str, Any] | None) -> tuple[dict, dict, dict, dict, dict]:
         """The five dicts of a tick (``info is None``: a tick between task steps); ends the episode if due.
 
@@ -280,7 +299,7 @@ class NeuronParallelEnv(ParallelEnv):
         """All ``N`` voltages (the global state of the network; the final one after an episode end)."""
         if self._state is None:
             raise ResetNeeded("call reset() before state()")
-        return self._state.cpu().numpy().copy()
+        return self._state.copy()
 
     def render(self) -> np.ndarray | None:
         """The task's frame beside a picture of the network's activity.
@@ -302,7 +321,7 @@ class NeuronParallelEnv(ParallelEnv):
                 gym.logger.warn(f"task {self.core.task_name!r} cannot render ({error}); drawing the network only")
                 self._task_renders = False
         height = task_frame.shape[0] if task_frame is not None else 320
-        panel = network_panel(self._state.cpu().numpy(), self.topology, self.core.voltage_low,
+        panel = network_panel(self._state, self.topology, self.core.voltage_low,
                               self.core.voltage_high, self.core.tick, self.core.delay, self._last_reward, height)
         frame = compose(task_frame, panel)
         if self.render_mode == "rgb_array":
@@ -343,12 +362,11 @@ class NeuronParallelEnv(ParallelEnv):
         wrapper adding a key), the whole set is replaced, so a written dict is never returned
         again and never shows up in a later tick's infos.
         """
-        if any(map(len, self._empty_infos.values())):
+        if any(self._empty_infos.values()):  # a dict is true when it has a key
             self._empty_infos = self._fresh_empty_infos()
         return self._empty_infos.copy()
 
-    def _observations(self, voltages: torch.Tensor) -> dict[str, np.ndarray]:
-        values = voltages.cpu().numpy()
+    def _observations(self, values: np.ndarray) -> dict[str, np.ndarray]:
         observations: dict[str, np.ndarray] = {}
         for index, keys in self._observed:
             array = values[index].copy() if isinstance(index, slice) else values[index]
@@ -379,6 +397,8 @@ class NeuronParallelEnv(ParallelEnv):
             position = int(np.flatnonzero(~within if self.core.out_of_range == "error" else ~np.isfinite(array))[0])
             raise InvalidActionError(invalid_action_message(self.possible_agents[position], float(array[position]),
                                                             self.topology))
+        if self.core.out_of_range == "clip":
+            np.clip(array, self._action_low, self._action_high, out=array)
         return array
 
     def _slow_action_array(self, actions: dict[str, Any]) -> np.ndarray:
@@ -411,32 +431,12 @@ class NeuronParallelEnv(ParallelEnv):
             "in env.agents (every neuron acts every tick)"
         )
 
-    @staticmethod
-    def _task_info(info: dict[str, Any]) -> dict[str, Any]:
-        """The task's step info of copy 0, without the vector env's bookkeeping keys."""
-        ended = info.get("_final_obs")
-        if ended is not None and ended[0]:
-            info = info["final_info"]  # the step's own info; the top level holds the reset's
-        return _first_copy(info)
+    def _task_info(self) -> dict[str, Any]:
+        """The task's own info of the last step (not the autoreset's), as a fresh dict."""
+        return dict(self._task.step_infos[0])
 
     def __repr__(self) -> str:
         return f"NeuronParallelEnv(task={self.core.task_name!r}, {self.topology!r}, delay={self.core.delay})"
-
-
-def _first_copy(info: dict[str, Any]) -> dict[str, Any]:
-    """Copy 0's entries of a batched vector-env info dict (nested dicts included)."""
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        if key.startswith("_") or key in ("final_voltages", "final_obs", "final_info", "task_action"):
-            continue
-        mask = info.get(f"_{key}")
-        if mask is not None and not mask[0]:
-            continue
-        if isinstance(value, dict):
-            out[key] = _first_copy(value)
-        else:
-            out[key] = value[0] if isinstance(value, np.ndarray) and value.shape[:1] == (1,) else value
-    return out
 
 
 def parallel_env(task: TaskSpec = "Pendulum-v1", topology: Topology | None = None, **kwargs: Any) -> NeuronParallelEnv:

@@ -3,7 +3,9 @@
 ``E`` copies of a Gymnasium task run through ``gymnasium.vector`` (a single copy through a
 lean equivalent that skips the vector env's per-step bookkeeping); the network's voltages
 are one torch tensor ``[E, N]`` on the chosen device, and every agent's action is one column
-of a ``[E, num_agents]`` tensor. Nothing in ``NeuronVecEnv.step`` loops over neurons.
+of a ``[E, num_agents]`` tensor. Nothing in ``NeuronVecEnv.step`` loops over neurons. On
+CPU a tick's arithmetic runs in numpy, on memory the returned tensors share (at a few task
+copies torch's per-call dispatch costs more than the arithmetic); on other devices in torch.
 
 The clock
 ---------
@@ -34,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from neuron_env.dynamics import apply_actions, make_decoder, make_encoder, voltage_bounds
+from neuron_env.dynamics import apply_actions, apply_actions_numpy, make_decoder, make_encoder, voltage_bounds
 from neuron_env.errors import InvalidActionError, ResetNeeded, TaskError, TopologyError
 from neuron_env.topology import ACTIVATION_RANGE, Topology
 
@@ -66,6 +68,17 @@ class VecStep(NamedTuple):
     reward: torch.Tensor
     terminated: torch.Tensor
     truncated: torch.Tensor
+    task_stepped: bool
+    info: dict[str, Any]
+
+
+class ArrayStep(NamedTuple):
+    """``VecStep`` in numpy (the CPU tick, ``NeuronVecEnv._step_arrays``); ``final_voltages`` too."""
+
+    voltages: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
     task_stepped: bool
     info: dict[str, Any]
 
@@ -119,6 +132,13 @@ class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
         self.num_envs = len(self.envs)
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
+        #: Batch the copies' infos as gymnasium's vector envs do. With ``False`` the step info
+        #: holds only ``final_obs`` (a list, ``None`` for copies that did not end) and the
+        #: copies' own infos are read from ``step_infos``: the PettingZoo view does that, since
+        #: batching a MuJoCo task's info and un-batching it again costs more than its core.
+        self.batch_infos = True
+        #: Every copy's own info of the last ``step`` (the step's, not the autoreset's).
+        self.step_infos: list[dict[str, Any]] = []
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         observations, infos = [], {}
@@ -131,18 +151,24 @@ class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         observations, rewards, terminations, truncations = [], [], [], []
         infos: dict[str, Any] = {}
+        self.step_infos = []
         for i, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
             obs, reward, terminated, truncated, info = env.step(action)
+            self.step_infos.append(info)
             if terminated or truncated:  # as gymnasium's SAME_STEP: step info moves to final_info
-                infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                if self.batch_infos:
+                    infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                else:
+                    infos.setdefault("final_obs", [None] * self.num_envs)[i] = obs
                 obs, info = env.reset()
-            if info:
+            if info and self.batch_infos:
                 infos = self._add_info(infos, info, i)
             observations.append(obs)
             rewards.append(reward)
             terminations.append(terminated)
             truncations.append(truncated)
-        return (np.stack(observations), np.asarray(rewards, dtype=np.float64),
+        # np.array stacks equal-shaped arrays as np.stack does, in C (np.stack is Python-level)
+        return (np.array(observations), np.asarray(rewards, dtype=np.float64),
                 np.asarray(terminations), np.asarray(truncations), infos)
 
     def render(self) -> Any:
@@ -246,9 +272,16 @@ class NeuronVecEnv:
         self._output = topology.group_slice[topology.output_group.name]
         self._input_mask = torch.zeros(topology.num_neurons, device=self.device)
         self._input_mask[self._input] = 1.0
+        self._input_mask_numpy = self._input_mask.cpu().numpy()
         self._task_action_dtype = act_space.dtype
-        self._inputs_by_numpy = self.device.type == "cpu" and self.encoder.is_identity
-        self._voltages: torch.Tensor | None = None
+        # On CPU the per-tick arithmetic runs in numpy on views of the voltage tensor: at a few
+        # task copies torch's per-call dispatch would cost more than the arithmetic.
+        self._numpy = self.device.type == "cpu"
+        self._agent_span_numpy = span if isinstance(span, slice) else np.asarray(topology.agent_neuron_index)
+        self._leak_numpy = None if self.leak is None else self.leak.cpu().numpy()
+        # The voltages: a tensor, or on CPU after a tick the numpy array the tick wrote (read as
+        # a tensor sharing its memory): the PettingZoo view's ticks then make no tensor at all.
+        self._voltages: torch.Tensor | np.ndarray | None = None
         #: Ticks since the last ``reset``.
         self.tick = 0
 
@@ -268,9 +301,10 @@ class NeuronVecEnv:
     @property
     def voltages(self) -> torch.Tensor:
         """Current ``[E, N]`` voltages (raises ``ResetNeeded`` before the first reset)."""
-        if self._voltages is None:
+        voltages = self._voltages
+        if voltages is None:
             raise ResetNeeded("call reset() before reading voltages or stepping")
-        return self._voltages
+        return torch.from_numpy(voltages) if isinstance(voltages, np.ndarray) else voltages
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict]:
         """Reset every task copy; hidden and output voltages start at 0.
@@ -308,6 +342,63 @@ class NeuronVecEnv:
         actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
         if self.validate or self.out_of_range == "clip":
             actions = self.check_actions(actions)
+        if not self._numpy:
+            return self._step_tensors(voltages, actions)
+        tick = self._step_arrays(actions.detach().numpy())
+        info = tick.info
+        if tick.task_stepped:
+            info["final_voltages"] = torch.from_numpy(info["final_voltages"])
+        voltages, reward, terminated, truncated = map(torch.from_numpy, tick[:4])
+        return VecStep(voltages, reward, terminated, truncated, tick.task_stepped, info)
+
+    def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
+        """One tick on CPU, in numpy: what ``step`` does there, without checking ``actions``.
+
+        At one or a few task copies every array of a tick is small, and torch's per-call
+        dispatch would cost more than the arithmetic; ``step`` wraps this in tensors (sharing
+        memory) and the PettingZoo view, which checks actions itself, calls it directly. Tested
+        equal to ``_step_tensors``, the path of every other device.
+
+        Args:
+            actions: ``[E, num_agents]`` float32 actions, already checked.
+        """
+        if self._voltages is None:
+            raise ResetNeeded("call reset() before stepping")
+        voltages = self._voltages if isinstance(self._voltages, np.ndarray) else self._voltages.numpy()
+        values = apply_actions_numpy(voltages, actions, self._agent_span_numpy, self._leak_numpy)
+        self._voltages = values
+        self.tick += 1
+        if self.tick % self.delay:
+            flags = np.zeros(self.num_envs, dtype=np.bool_)
+            return ArrayStep(values, np.zeros(self.num_envs, dtype=np.float32), flags, flags.copy(), False, {})
+
+        task_action = self.decoder.apply_numpy(values[:, self._output]).astype(self._task_action_dtype, copy=False)
+        observations, reward, terminated, truncated, info = self.task.step(task_action)
+        self._clamp_inputs_numpy(values, observations)
+        done = np.logical_or(terminated, truncated)
+        final = values
+        if done.any():
+            final = values.copy()
+            for i in np.flatnonzero(done):  # loop over ended task copies, not neurons
+                self._clamp_inputs_numpy(final[i:i + 1], info["final_obs"][i][None])
+            # An ended copy restarts from 0 with only its inputs clamped to the reset observation.
+            values[done] *= self._input_mask_numpy
+        info = dict(info)
+        info["final_voltages"] = final
+        info["task_action"] = task_action
+        # The vector env returns fresh arrays: sharing their memory is safe.
+        return ArrayStep(values, np.asarray(reward, dtype=np.float32), np.asarray(terminated, dtype=np.bool_),
+                         np.asarray(truncated, dtype=np.bool_), True, info)
+
+    def _clamp_inputs_numpy(self, values: np.ndarray, observations: np.ndarray) -> None:
+        """Write the encoded ``[E', obs_dim]`` observations into the input neurons of ``values``."""
+        if self.encoder.is_identity:  # the assignment casts float64 -> float32
+            values[:, self._input] = observations
+        else:
+            values[:, self._input] = self.encoder.apply_numpy(np.asarray(observations, dtype=np.float32))
+
+    def _step_tensors(self, voltages: torch.Tensor, actions: torch.Tensor) -> VecStep:
+        """One tick in torch on the env's device (every device but CPU; see ``_step_arrays``)."""
         new = apply_actions(voltages, actions, self.agent_span, self.leak)
         self.tick += 1
         if self.tick % self.delay:
@@ -318,10 +409,7 @@ class NeuronVecEnv:
 
         task_action = self.decoder(new[:, self._output]).cpu().numpy().astype(self._task_action_dtype, copy=False)
         observations, reward, terminated, truncated, info = self.task.step(task_action)
-        if self._inputs_by_numpy:  # numpy's float64 -> float32 cast is astype's, without tensor ops
-            new.numpy()[:, self._input] = observations
-        else:
-            new[:, self._input] = self.encoder(self._to_tensor(observations))
+        new[:, self._input] = self.encoder(self._to_tensor(observations))
         done = np.logical_or(terminated, truncated)
         final = new
         if done.any():
@@ -334,8 +422,6 @@ class NeuronVecEnv:
         info = dict(info)
         info["final_voltages"] = final
         info["task_action"] = task_action
-        # The vector env returns fresh arrays: sharing their memory is safe, and casting in numpy
-        # is cheaper than torch's casting copy.
         return VecStep(
             new,
             self._to_tensor(reward),

@@ -67,7 +67,7 @@ def test_policy_tensor_and_dict_paths_agree():
     env = neuron_v0.parallel_env(task="Pendulum-v1", topology=topology)
     env.reset(seed=0)
     env.core._voltages = voltages.clone()
-    observations = env._observations(voltages[0])
+    observations = env._observations(voltages[0].numpy())
     dict_actions = policy.act(observations)
     np.testing.assert_allclose([dict_actions[a][0] for a in topology.agent_ids], tensor_actions, atol=1e-6)
 
@@ -177,3 +177,99 @@ def test_parallel_env_passes_task_info():
     assert infos_per_tick[1]["task"]["nested"] == {"x": 1}
     assert "reset_count" not in infos_per_tick[-1]["task"]  # the final step's info, not the autoreset's
     assert infos_per_tick[-1]["task_stepped"] and "torque" in infos_per_tick[-1]["task"]
+
+
+def _hidden_first_topology() -> Topology:
+    """Input group in the middle, so the agents' voltage positions are not one slice."""
+    from neuron_env import NeuronGroup, Projection
+
+    groups = [NeuronGroup("h", 4, "relu", leak=0.3), NeuronGroup("in", 3, "identity", "input"),
+              NeuronGroup("out", 1, "tanh", "output")]
+    return Topology(groups, [Projection("in", "h"), Projection("h", "h"), Projection("h", "out")])
+
+
+@pytest.mark.parametrize(("topology", "encoder", "num_envs"), [
+    (Topology.mlp(3, [5, 4], 1), "identity", 1),
+    (Topology.recurrent(3, 6, 1, leak=0.4), "affine", 3),
+    (_hidden_first_topology(), "affine", 2),
+])
+def test_cpu_numpy_path_equals_torch_path(topology, encoder, num_envs):
+    """On CPU the tick runs in numpy; the torch path (used on other devices) must agree with it."""
+    assert not isinstance(_hidden_first_topology().agent_span, slice)
+    policy = NetworkPolicy(topology, seed=1)
+    traces = []
+    for numpy_path in (True, False):
+        core = NeuronVecEnv("Pendulum-v1", topology, num_envs=num_envs, encoder=encoder, out_of_range="clip",
+                            task_kwargs={"max_episode_steps": 5})
+        assert core._numpy
+        core._numpy = numpy_path
+        voltages, _ = core.reset(seed=4)
+        trace = []
+        for tick in range(40):  # several autoresets
+            actions = policy(voltages) * (1.5 if tick % 4 == 0 else 1.0)  # some outside the range: clipped
+            result = core.step(actions)
+            voltages = result.voltages
+            trace.append(result)
+        traces.append(trace)
+    for ours, reference in zip(*traces, strict=True):
+        torch.testing.assert_close(ours.voltages, reference.voltages, rtol=0, atol=1e-6)
+        torch.testing.assert_close(ours.reward, reference.reward)
+        assert torch.equal(ours.terminated, reference.terminated) and torch.equal(ours.truncated, reference.truncated)
+        assert ours.task_stepped == reference.task_stepped
+        if ours.task_stepped:
+            torch.testing.assert_close(ours.info["final_voltages"], reference.info["final_voltages"], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(ours.info["task_action"], reference.info["task_action"], rtol=0, atol=1e-6)
+    assert any(step.truncated.any() for step in traces[0])
+
+
+def test_lean_vector_env_raw_infos_match_batched():
+    """With ``batch_infos=False`` the lean env keeps only ``final_obs`` and the copies' raw infos."""
+    factories = [lambda: gym.make("Pendulum-v1", max_episode_steps=3)] * 2
+    batched, raw = vector_module._SameStepSyncVectorEnv(factories), vector_module._SameStepSyncVectorEnv(factories)
+    raw.batch_infos = False
+    batched.reset(seed=0)
+    raw.reset(seed=0)
+    for _ in range(3):
+        step_b = batched.step(np.zeros((2, 1), np.float32))
+        step_r = raw.step(np.zeros((2, 1), np.float32))
+        np.testing.assert_array_equal(step_b[0], step_r[0])
+    assert step_r[4].keys() == {"final_obs"}
+    for i in range(2):
+        np.testing.assert_array_equal(step_r[4]["final_obs"][i], step_b[4]["final_obs"][i])
+    assert raw.step_infos == [{}, {}] and len(batched.step_infos) == 2
+
+
+def test_affine_map_numpy_equals_torch():
+    from neuron_env.dynamics import make_decoder, make_encoder
+
+    maps = [make_decoder("tanh", np.array([-2.0, 0.0, -np.inf]), np.array([2.0, 1.0, np.inf])),
+            make_encoder(np.array([-1.0, -8.0, -np.inf]), np.array([1.0, 8.0, np.inf]), "affine")]
+    x = np.array([[-3.0, 0.2, 5.0], [0.5, -1.5, np.nan], [np.inf, -np.inf, 0.0]], dtype=np.float32)
+    for affine in maps:
+        np.testing.assert_allclose(affine.apply_numpy(x), affine(torch.from_numpy(x)).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_parallel_env_tensor_path_equals_numpy_path():
+    """The PettingZoo view on a GPU core goes through tensors; forced on CPU it must agree."""
+    from neuron_env import neuron_v0
+
+    topology = Topology.mlp(3, [4], 1)
+    policy = NetworkPolicy(topology, seed=2)
+    runs = []
+    for numpy_path in (True, False):
+        env = neuron_v0.parallel_env("Pendulum-v1", topology, max_cycles=30, out_of_range="clip")
+        env.core._numpy = numpy_path
+        observations, _ = env.reset(seed=7)
+        run = []
+        while env.agents:
+            actions = {agent: np.clip(action * 1.2, -1.5, 1.5) for agent, action in policy.act(observations).items()}
+            observations, rewards, terminations, truncations, infos = env.step(actions)
+            run.append((observations, rewards, terminations, truncations, infos, env.state()))
+        runs.append(run)
+    assert len(runs[0]) == len(runs[1]) == 30
+    for ours, reference in zip(*runs, strict=True):
+        for agent in topology.agent_ids:
+            np.testing.assert_allclose(ours[0][agent], reference[0][agent], rtol=0, atol=1e-6)
+        assert ours[1:4] == reference[1:4]
+        assert ours[4].keys() == reference[4].keys() and str(ours[4]["h1_0"]) == str(reference[4]["h1_0"])
+        np.testing.assert_allclose(ours[5], reference[5], rtol=0, atol=1e-6)
