@@ -46,8 +46,9 @@ or a scalar.
 Every agent receives the task's reward on the tick where the task steps and 0 on the other
 ticks, so one task step's reward is counted once per agent per task step. On that tick every
 agent's info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``; on the other
-ticks infos are empty. Each agent has its own info dict; the ``"task"`` dict is shared by the
-agents of the tick (treat it as read-only). Between task steps an agent's empty info dict may be
+ticks infos are empty. ``task_info`` is a shallow copy of the info the task's ``step`` returned
+(at an episode end the last step's, not the autoreset's). Each agent has its own info dict; the
+``"task"`` dict is shared by the agents of the tick (treat it as read-only). Between task steps an agent's empty info dict may be
 the same object as on the previous such tick; once anybody writes into one, a fresh set is
 handed out, so a written dict never reappears.
 
