@@ -60,3 +60,22 @@ def test_shards_split_a_phase_into_disjoint_parts() -> None:
     assert len(set(whole)) == len(whole)
     with pytest.raises(SystemExit):
         sweep.parse_args(["--shard", "3/3"])
+
+
+def test_a_longer_run_is_scored_at_the_budget(tmp_path: Path) -> None:
+    """Phase F's 30 000-step runs: return and last-3 mean at 20 000, steps to threshold over the whole run."""
+    import json
+
+    sweep = load_sweep()
+    sweep.TRAIN_DEFAULTS.update(sweep._train_defaults())
+    data = tmp_path / "data" / "gamma-0.98-hidden-noise-0.2-ups2-30k" / "seed0"
+    data.mkdir(parents=True)
+    curve = [(step, -1000.0 + step / 35) for step in range(2_000, 30_001, 2_000)]  # -200 first at 28 000
+    (data / "metrics.csv").write_text("step,eval_return_mean\n" + "".join(f"{s},{v}\n" for s, v in curve))
+    (data / "summary.json").write_text(json.dumps({
+        "status": "completed", "steps": 30_000, "final_eval_return_mean": curve[-1][1], "final_eval_return_std": 0.0,
+        "config": {"gamma": 0.98, "steps": 30_000}, "wall_time_s": 1.0, "steps_per_s": 1.0}))
+    [row] = sweep.collect(sweep.parse_args(["--out", str(tmp_path)]))
+    assert row["eval_budget"] == pytest.approx(-1000 + 20_000 / 35) and row["final_eval_mean"] == curve[-1][1]
+    assert row["last3_mean"] == pytest.approx(-1000 + 18_000 / 35)  # mean of 16k, 18k, 20k
+    assert row["steps_to_threshold"] == 28_000
