@@ -48,9 +48,9 @@ ticks, so one task step's reward is counted once per agent per task step. On tha
 agent's info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``; on the other
 ticks infos are empty. ``task_info`` is a shallow copy of the info the task's ``step`` returned
 (at an episode end the last step's, not the autoreset's). Each agent has its own info dict; the
-``"task"`` dict is shared by the agents of the tick (treat it as read-only). Between task steps an agent's empty info dict may be
-the same object as on the previous such tick; once anybody writes into one, a fresh set is
-handed out, so a written dict never reappears.
+``"task"`` dict is shared by the agents of the tick (treat it as read-only). Between task steps
+an agent's empty info dict may be the same object as on the previous such tick; once anybody
+writes into one, a fresh set is handed out, so a written dict never reappears.
 
 ## Starting state
 

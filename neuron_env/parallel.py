@@ -23,7 +23,6 @@ from neuron_env.errors import InvalidActionError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
 from neuron_env.vector import (
-    ArrayStep,
     NeuronVecEnv,
     TaskSpec,
     _SameStepSyncVectorEnv,
@@ -245,14 +244,7 @@ class NeuronParallelEnv(ParallelEnv):
                 + (" (the episode has ended)" if self._cycles else "")
             )
         action_array = self._action_array(actions)
-        if self.core._numpy:  # CPU: the core's numpy tick, no tensors at all
-            result = self.core._step_arrays(action_array[None])
-        else:
-            step = self.core.step(torch.from_numpy(action_array).to(self.core.device).reshape(1, -1))
-            info = dict(step.info, final_voltages=step.info["final_voltages"].cpu().numpy()) if step.task_stepped \
-                else step.info
-            result = ArrayStep(step.voltages.cpu().numpy(), step.reward.cpu().numpy(), step.terminated.cpu().numpy(),
-                               step.truncated.cpu().numpy(), step.task_stepped, info)
+        result = self.core._step_arrays(action_array[None])  # on CPU without making a tensor
         self._cycles += 1
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.

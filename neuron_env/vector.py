@@ -344,7 +344,7 @@ class NeuronVecEnv:
             actions = self.check_actions(actions)
         if not self._numpy:
             return self._step_tensors(voltages, actions)
-        tick = self._step_arrays(actions.detach().numpy())
+        tick = self._step_numpy(actions.detach().numpy())
         info = tick.info
         if tick.task_stepped:
             info["final_voltages"] = torch.from_numpy(info["final_voltages"])
@@ -352,12 +352,29 @@ class NeuronVecEnv:
         return VecStep(voltages, reward, terminated, truncated, tick.task_stepped, info)
 
     def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
+        """One tick from checked numpy actions, with numpy results, on any device.
+
+        The PettingZoo view's entry (it checks actions itself, naming agents): on CPU the numpy
+        tick without any tensor, elsewhere the torch tick with its results copied to the host.
+
+        Args:
+            actions: ``[E, num_agents]`` float32 actions, already checked.
+        """
+        if self._numpy:
+            return self._step_numpy(actions)
+        step = self._step_tensors(self.voltages, torch.from_numpy(actions).to(self.device))
+        info = step.info
+        if step.task_stepped:
+            info["final_voltages"] = info["final_voltages"].cpu().numpy()
+        voltages, reward, terminated, truncated = (t.cpu().numpy() for t in step[:4])
+        return ArrayStep(voltages, reward, terminated, truncated, step.task_stepped, info)
+
+    def _step_numpy(self, actions: np.ndarray) -> ArrayStep:
         """One tick on CPU, in numpy: what ``step`` does there, without checking ``actions``.
 
         At one or a few task copies every array of a tick is small, and torch's per-call
         dispatch would cost more than the arithmetic; ``step`` wraps this in tensors (sharing
-        memory) and the PettingZoo view, which checks actions itself, calls it directly. Tested
-        equal to ``_step_tensors``, the path of every other device.
+        memory). Tested equal to ``_step_tensors``, the path of every other device.
 
         Args:
             actions: ``[E, num_agents]`` float32 actions, already checked.
@@ -398,7 +415,7 @@ class NeuronVecEnv:
             values[:, self._input] = self.encoder.apply_numpy(np.asarray(observations, dtype=np.float32))
 
     def _step_tensors(self, voltages: torch.Tensor, actions: torch.Tensor) -> VecStep:
-        """One tick in torch on the env's device (every device but CPU; see ``_step_arrays``)."""
+        """One tick in torch on the env's device (every device but CPU; see ``_step_numpy``)."""
         new = apply_actions(voltages, actions, self.agent_span, self.leak)
         self.tick += 1
         if self.tick % self.delay:
