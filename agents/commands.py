@@ -20,16 +20,20 @@ import types
 import typing
 from dataclasses import MISSING, fields
 
+from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.errors import DivergenceError, LearnerConfigError
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS
+from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, CRITIC_CONTEXTS, GRANULARITIES
 from neuron_env.agents.train import TrainConfig, field_help, train
 
+from neuron_env.topology import ACTIVATIONS
+
+#: Allowed values of the flags that take one of a few names (the learner's own tuples where it has one).
 CHOICES: dict[str, tuple[str, ...]] = {
     "topology": ("mlp", "recurrent", "sparse"),
-    "activation": ("tanh", "relu", "sigmoid", "identity"),
-    "critic": ("linear", "compatible", "bilinear", "mlp"),
-    "critic_context": ("presynaptic", "task", "observation", "all"),
-    "granularity": ("per_tick", "settled"),
+    "activation": ACTIVATIONS,
+    "critic": CRITIC_KINDS,
+    "critic_context": CRITIC_CONTEXTS,
+    "granularity": GRANULARITIES,
     "device": ("auto", "cpu", "cuda"),
     "noise": ("gaussian", "ou"),
     "warmup": ("uniform", "policy"),

@@ -49,7 +49,7 @@ reused, and the table is rebuilt.
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -134,14 +134,13 @@ class ScoreTableConfig:
         if "random" not in self.methods or self.reference not in self.methods:
             raise BaselineConfigError(f"methods {list(self.methods)} must include 'random' and the reference "
                                       f"{self.reference!r}: the table is normalized against them")
-        config = CompareConfig(
-            tasks=tasks, methods=tuple(self.methods), steps=self.steps,
-            task_steps={resolve_task(t): int(n) for t, n in self.task_steps.items()}, seeds=self.seeds,
-            out=self.out, workers=self.workers, hidden=tuple(self.hidden), activation=self.activation,
-            eval_every=self.eval_every, eval_episodes=self.eval_episodes, learning_starts=self.learning_starts,
-            thresholds={resolve_task(t): float(v) for t, v in self.thresholds.items()}, reference=self.reference,
-            ray_address=self.ray_address, tensorboard=self.tensorboard, verbose=self.verbose,
-        )
+        # every field of the same name carries over; task names are resolved to Gymnasium ids
+        shared = {f.name: getattr(self, f.name) for f in fields(CompareConfig) if hasattr(self, f.name)}
+        config = CompareConfig(**{
+            **shared, "tasks": tasks, "methods": tuple(self.methods), "hidden": tuple(self.hidden),
+            "task_steps": {resolve_task(t): int(n) for t, n in self.task_steps.items()},
+            "thresholds": {resolve_task(t): float(v) for t, v in self.thresholds.items()},
+        })
         config.validate()
         return config
 
