@@ -32,6 +32,7 @@ The study of ``README.md`` beside this file is three phases, run from the reposi
     python docs/results/sample-efficiency/sweep.py --phase D   # two stabilizers of gamma-0.98, seeds 0-4
     python docs/results/sample-efficiency/sweep.py --phase E   # hidden noise 0.2, 2 updates/step; seeds 0-4
     python docs/results/sample-efficiency/sweep.py --phase F   # both together, to 30 000 steps; seeds 0-4
+    python docs/results/sample-efficiency/sweep.py --phase G   # hidden noise 0.2 and gamma-0.98, seeds 5-9
 
 and ``--report-only`` rewrites ``results.csv``, ``table.md`` and ``curves.png`` from what is there.
 """
@@ -105,7 +106,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: (third round): two stabilizers on top of gamma-0.98 (TD3's delayed actor updates; a 4x smaller
 #: actor step in the hidden layers), and gamma-0.98 and the defaults on two more seeds, so every
 #: row has five fresh seeds (0-4; B's runs of seeds 0-2 are reused). Phase E: hidden noise 0.2
-#: and two updates per task step on top of gamma-0.98, seeds 0-4.
+#: and two updates per task step on top of gamma-0.98, seeds 0-4. Phase F (fourth round): both
+#: levers together, to 30 000 steps, seeds 0-4. Phase G: the highest-mean variant and its base on
+#: five more fresh seeds (5-9), so that pair is compared on ten.
 PHASES: dict[str, tuple[list[str], list[int]]] = {
     "A": (["defaults", "adam-1e-3", "gamma-0.98", "frozen-hidden", "noise-0.2", "ups2"], [100]),
     "B": (["gamma-0.98", "defaults"], [0, 1, 2]),
@@ -114,6 +117,7 @@ PHASES: dict[str, tuple[list[str], list[int]]] = {
     "D": (["gamma-0.98-delay-2", "gamma-0.98-hidden-lr-1.25e-3", "gamma-0.98", "defaults"], [0, 1, 2, 3, 4]),
     "E": (["gamma-0.98-ups2", "gamma-0.98-hidden-noise-0.2"], [0, 1, 2, 3, 4]),
     "F": (["gamma-0.98-hidden-noise-0.2-ups2-30k"], [0, 1, 2, 3, 4]),
+    "G": (["gamma-0.98-hidden-noise-0.2", "gamma-0.98"], [5, 6, 7, 8, 9]),
 }
 
 
@@ -126,7 +130,7 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [100])
     """Seeds to run every variant with; ignored with ``phase``."""
     phase: str | None = None
-    """``A`` to ``F`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
+    """``A`` to ``G`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
     shard: str = "0/1"
     """``K/N``: run only planned runs K, K+N, K+2N, ... (split a phase over N processes on N cores)."""
     steps: int | None = None
