@@ -73,7 +73,7 @@ class VecStep(NamedTuple):
 
 
 class ArrayStep(NamedTuple):
-    """``VecStep`` in numpy (the CPU tick, ``NeuronVecEnv._step_arrays``); ``final_voltages`` too."""
+    """``VecStep`` in numpy, ``final_voltages`` too: what ``NeuronVecEnv._step_arrays`` returns."""
 
     voltages: np.ndarray
     reward: np.ndarray
@@ -274,8 +274,8 @@ class NeuronVecEnv:
         self._input_mask[self._input] = 1.0
         self._input_mask_numpy = self._input_mask.cpu().numpy()
         self._task_action_dtype = act_space.dtype
-        # On CPU the per-tick arithmetic runs in numpy on views of the voltage tensor: at a few
-        # task copies torch's per-call dispatch would cost more than the arithmetic.
+        # On CPU a tick runs in numpy (``_step_numpy``): at a few task copies torch's per-call
+        # dispatch would cost more than the arithmetic.
         self._numpy = self.device.type == "cpu"
         self._agent_span_numpy = span if isinstance(span, slice) else np.asarray(topology.agent_neuron_index)
         self._leak_numpy = None if self.leak is None else self.leak.cpu().numpy()
