@@ -279,8 +279,8 @@ class NeuronVecEnv:
         self._numpy = self.device.type == "cpu"
         self._agent_span_numpy = span if isinstance(span, slice) else np.asarray(topology.agent_neuron_index)
         self._leak_numpy = None if self.leak is None else self.leak.cpu().numpy()
-        # The voltages: a tensor, or on CPU after a tick the numpy array the tick wrote (read as
-        # a tensor sharing its memory): the PettingZoo view's ticks then make no tensor at all.
+        # The voltages: on CPU the numpy array the last reset or tick wrote (read as a tensor
+        # sharing its memory, so the PettingZoo view's ticks make no tensor at all), else a tensor.
         self._voltages: torch.Tensor | np.ndarray | None = None
         #: Ticks since the last ``reset``.
         self.tick = 0
@@ -304,7 +304,7 @@ class NeuronVecEnv:
         voltages = self._voltages
         if voltages is None:
             raise ResetNeeded("call reset() before reading voltages or stepping")
-        return torch.from_numpy(voltages) if isinstance(voltages, np.ndarray) else voltages
+        return torch.from_numpy(voltages) if self._numpy else voltages
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict]:
         """Reset every task copy; hidden and output voltages start at 0.
@@ -319,7 +319,7 @@ class NeuronVecEnv:
         observations, info = self.task.reset(seed=seed, options=options)
         voltages = torch.zeros(self.num_envs, self.topology.num_neurons, device=self.device)
         voltages[:, self._input] = self.encoder(self._to_tensor(observations))
-        self._voltages = voltages
+        self._voltages = voltages.numpy() if self._numpy else voltages
         self.tick = 0
         return voltages, info
 
@@ -381,8 +381,7 @@ class NeuronVecEnv:
         """
         if self._voltages is None:
             raise ResetNeeded("call reset() before stepping")
-        voltages = self._voltages if isinstance(self._voltages, np.ndarray) else self._voltages.numpy()
-        values = apply_actions_numpy(voltages, actions, self._agent_span_numpy, self._leak_numpy)
+        values = apply_actions_numpy(self._voltages, actions, self._agent_span_numpy, self._leak_numpy)
         self._voltages = values
         self.tick += 1
         if self.tick % self.delay:
