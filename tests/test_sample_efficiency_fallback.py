@@ -1,0 +1,86 @@
+"""docs/results/sample-efficiency/fallback.py: the instrumented run on a tiny budget, and its analysis."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "fallback.py"
+
+
+def load_fallback() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sample_efficiency_fallback", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sample_efficiency_fallback"] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_instrumented_run_writes_probes_and_analysis_and_is_the_sweeps_run(tmp_path: Path) -> None:
+    fallback = load_fallback()
+    argv = ["--variant", "defaults", "--seeds", "3", "--steps", "400", "--learning-starts", "100",
+            "--probe-every", "100", "--probe-episodes", "2", "--probe-states", "16",
+            "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    result = fallback.main(argv)
+    out = tmp_path / "out"
+    for name in ("fallback.json", "fallback.md", "fallback.png", "seed3/probes.csv", "seed3/metrics.csv",
+                 "seed3/summary.json", "seed3/provenance.json"):
+        assert (out / name).is_file(), name
+    rows = fallback.read_probes(out / "seed3" / "probes.csv")
+    assert [r["step"] for r in rows] == [0, 100, 200, 300, 400]
+    assert rows[0]["q_slope"] is None and rows[1]["q_slope"] is None  # warm-up: no update before step 100
+    assert rows[2]["q_slope"] > 0 and rows[2]["td/out"] > 0
+    assert rows[0]["drift/out"] == 0.0 and rows[3]["drift/h1"] > 0 and rows[3]["action_change"] > 0
+    assert len(rows[4]["eval_returns"]) == 2 and rows[4]["eval_mean"] == pytest.approx(np.mean(rows[4]["eval_returns"]),
+                                                                                      abs=0.01)
+    assert result["intervals"] == 3  # the intervals ending at 200, 300 and 400 contain updates
+    # the probes only read the learner: the run equals the plain trainer's run of the same config
+    from neuron_env.agents.train import TrainConfig, train
+
+    sweep = sys.modules["sample_efficiency_sweep"]
+    fields = dict(sweep.BASE) | {"steps": 400, "learning_starts": 100, "seed": 3}
+    plain = train(TrainConfig(**fields, out=str(tmp_path / "plain")))
+    instrumented = json.loads((out / "seed3" / "summary.json").read_text())
+    assert instrumented["final_eval_returns"] == plain["final_eval_returns"]
+    # a second call skips the finished seed and rewrites the analysis only
+    again = fallback.main(argv)
+    assert again["intervals"] == 3
+    with open(out / "seed3" / "probes.csv", newline="") as stream:
+        assert len(list(csv.DictReader(stream))) == 5
+
+
+def _row(step: int, returns: list[float], drift: float, td: float | None) -> dict:
+    return {"step": step, "eval_mean": float(np.mean(returns)), "eval_returns": returns, "drift/out": drift,
+            "action_change": drift / 10, "td/out": td, "q_slope": None if td is None else 1.0}
+
+
+def test_analysis_finds_the_fall_and_ranks_its_cause() -> None:
+    fallback = load_fallback()
+    rows = [_row(0, [-1500, -1500], 0.0, None), _row(1000, [-1400, -1450], 0.01, None),  # warm-up interval
+            _row(2000, [-150, -1400], 0.02, 1.0), _row(3000, [-140, -130], 0.01, 1.2),
+            _row(4000, [-1300, -1350], 0.30, 4.0), _row(5000, [-1250, -1300], 0.02, 2.0)]
+    result = fallback.analyze({0: rows}, drop=200.0, failed_return=-600.0)
+    assert result["intervals"] == 4  # the warm-up interval (no TD statistics) is left out
+    assert result["counts"] == {"falls": 1, "rises": 2, "steady": 1}
+    (fall,) = result["falls"]
+    assert (fall["start"], fall["end"], fall["newly_failed"], fall["recovered"]) == (3000, 4000, 2, 0)
+    assert fall["previous_td/out"] == 1.2 and fall["td/out"] == 4.0
+    # the largest drift is in the fall: the rank correlation with the change is negative
+    assert result["correlations"]["drift/out"] < 0
+    assert result["seeds"][0] == {"probes": 6, "best": -135.0, "best_step": 3000, "final": -1275.0, "falls": 1}
+
+
+def test_spearman_handles_ties_and_degenerate_input() -> None:
+    fallback = load_fallback()
+    assert fallback.spearman(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
+    assert fallback.spearman(np.array([1.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0, 3.0])) == pytest.approx(1.0)
+    assert fallback.spearman(np.array([1.0, 2.0]), np.array([1.0, 2.0])) is None
+    assert fallback.spearman(np.array([1.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0])) is None
