@@ -1,0 +1,60 @@
+"""docs/results/regeneration.py: comparing a committed results tree with a regenerated one."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "regeneration.py"
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("results_regeneration", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["results_regeneration"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _scores(returns: dict[str, list[float]]) -> dict:
+    return {"tasks": {"Pendulum-v1": {"methods": {m: {"returns": r} for m, r in returns.items()}}}}
+
+
+def test_verdicts_on_hand_made_returns() -> None:
+    regeneration = load()
+    assert regeneration.verdict([-100.0, -120.0], [-100.0, -120.0], 2.0) == "identical"
+    # means -110 and -115, sample stds 14.14 and 7.07: SE = sqrt(100 + 25) = 11.18, 5 / 11.18 = 0.4 SE
+    assert regeneration.verdict([-100.0, -120.0], [-110.0, -120.0], 2.0) == "within seed noise (0.4 SE)"
+    assert regeneration.verdict([-100.0, -102.0], [-900.0, -902.0], 2.0).startswith("differs")
+    assert regeneration.verdict([-100.0], [-101.0], 2.0) == "differs (no spread to compare against)"
+
+
+def test_trees_compare_every_folder_present_in_both(tmp_path: Path) -> None:
+    regeneration = load()
+    committed, regenerated = tmp_path / "committed", tmp_path / "regenerated"
+    for tree in (committed, regenerated):
+        (tree / "pendulum").mkdir(parents=True)
+    both = {"local-mlp": [-150.0, -140.0, -160.0], "sb3-ddpg": [-99.0, -98.0]}
+    (committed / "pendulum" / "scores.json").write_text(json.dumps(_scores(both)))
+    (regenerated / "pendulum" / "scores.json").write_text(json.dumps(_scores({"local-mlp": [-150.0, -140.0, -160.0]})))
+    e1 = {"ddpg": {"final_eval_return_mean": -125.2}, "overall": {"value_r_mean": 0.975, "derivative_r_mean": 0.056},
+          "layers": {"out": {"derivative_r_mean": 0.666}}}
+    (committed / "e1").mkdir()
+    (committed / "e1" / "subcritic_correlation.json").write_text(json.dumps(e1))
+    (regenerated / "e1").mkdir()
+    e1["overall"]["derivative_r_mean"] = 0.06
+    (regenerated / "e1" / "subcritic_correlation.json").write_text(json.dumps(e1))
+    (regenerated / "only-new").mkdir()  # nothing committed to compare with: left out
+    out = tmp_path / "table.md"
+    rows = regeneration.main(["--regenerated", str(regenerated), "--committed", str(committed), "--out", str(out)])
+    verdicts = {(r.result, r.figure): r.verdict for r in rows}
+    assert verdicts[("pendulum", "Pendulum-v1 local-mlp final return")] == "identical"
+    assert verdicts[("pendulum", "Pendulum-v1 sb3-ddpg")] == "n/a"  # not regenerated
+    assert verdicts[("e1", "all neurons value_r_mean")] == "identical"
+    assert verdicts[("e1", "all neurons derivative_r_mean")] == "changed by +0.004"
+    assert {r.result for r in rows} == {"pendulum", "e1"}
+    assert out.read_text().startswith("| result | figure |")
