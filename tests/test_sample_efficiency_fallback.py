@@ -42,6 +42,21 @@ def test_instrumented_run_writes_probes_and_analysis_and_is_the_sweeps_run(tmp_p
     assert len(rows[4]["eval_returns"]) == 2 and rows[4]["eval_mean"] == pytest.approx(np.mean(rows[4]["eval_returns"]),
                                                                                       abs=0.01)
     assert result["intervals"] == 3  # the intervals ending at 200, 300 and 400 contain updates
+    assert rows[4]["norm/h1"] > 0
+    starts = result["seeds"][3]["starts"]
+    assert len(starts) == 2 and all(-180 <= s["angle_deg"] <= 180 for s in starts)
+    # the recorded starts are the evaluation env's own (read here from its task copy's state)
+    from neuron_env.agents.train import evaluation_seed
+
+    from neuron_env import NeuronVecEnv, Topology
+
+    env = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [64, 64], 1), num_envs=2)
+    env.reset(seed=evaluation_seed(3))
+    angle, velocity = env.task.envs[1].unwrapped.state
+    env.close()
+    assert starts[1]["angle_deg"] == pytest.approx(np.degrees(np.arctan2(np.sin(angle), np.cos(angle))), abs=0.1)
+    assert starts[1]["angular_velocity"] == pytest.approx(velocity, abs=1e-3)
+    assert starts[1]["final_return"] == rows[4]["eval_returns"][1]
     # the probes only read the learner: the run equals the plain trainer's run of the same config
     from neuron_env.agents.train import TrainConfig, train
 

@@ -16,6 +16,8 @@ the learner and never touch its random state) and, every ``--probe-every`` task 
     mean ``|μ(s) − μ_prev(s)|`` of the output neuron and of each hidden group over
     ``--probe-states`` fixed task states (the task's own reset distribution): how much the policy
     itself changed, in voltage units.
+``norm/<group>``
+    the Frobenius norm of the group's actor weights (bias column included).
 ``saturation/<group>``
     fraction of the group's voltages within 0.01 of its activation's bound on those states.
 ``td/<group>``, ``q_slope``
@@ -170,6 +172,7 @@ class Probe:
         for i, layout in enumerate(learner.layouts):
             before, now = self._previous_actor[i], learner.actor[i]
             row[f"drift/{layout.name}"] = float(torch.linalg.norm(now - before) / torch.linalg.norm(before))
+            row[f"norm/{layout.name}"] = float(torch.linalg.norm(now))
             change = float((settled[:, layout.neuron_slice] - self._previous_settled[:, layout.neuron_slice])
                            .abs().mean())
             row["action_change" if layout is learner.layouts[-1] else f"hidden_change/{layout.name}"] = change
@@ -275,7 +278,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 #: Interval quantities correlated with the change of the evaluation mean (prefixes match per-group keys).
-FEATURES = ("drift/", "action_change", "hidden_change/", "td/", "q_slope", "saturation/")
+FEATURES = ("drift/", "action_change", "hidden_change/", "td/", "q_slope", "saturation/", "norm/")
 
 
 def intervals(rows: list[dict[str, Any]], failed_return: float) -> list[dict[str, Any]]:
@@ -350,6 +353,35 @@ def analyze(per_seed: dict[int, list[dict[str, Any]]], drop: float, failed_retur
             "feature_means": feature_means, "seeds": seeds, "drop": drop, "failed_return": failed_return}
 
 
+def start_states(task: str, seed: int, episodes: int) -> list[list[float]]:
+    """The task's first observation of every probe evaluation episode (copy ``i`` resets with seed ``+ i``)."""
+    import gymnasium as gym
+    from neuron_env.agents.train import evaluation_seed
+
+    env = gym.make(task)
+    try:
+        first = evaluation_seed(seed)
+        return [[round(float(x), 4) for x in env.reset(seed=first + i)[0]] for i in range(episodes)]
+    finally:
+        env.close()
+
+
+def starts_summary(rows: list[dict[str, Any]], observations: list[list[float]], failed_return: float) -> list[dict]:
+    """Per evaluation start: its first observation, final return, and how often it failed in the run's second half."""
+    second_half = rows[len(rows) // 2:]
+    result = []
+    for i, observation in enumerate(observations):
+        record: dict[str, Any] = {"start": i, "observation": observation,
+                                  "final_return": rows[-1]["eval_returns"][i],
+                                  "failed_fraction_second_half": float(np.mean(
+                                      [r["eval_returns"][i] < failed_return for r in second_half]))}
+        if len(observation) == 3:  # Pendulum-v1: (cos θ, sin θ, θ̇); θ = 0 is upright
+            record["angle_deg"] = round(float(np.degrees(np.arctan2(observation[1], observation[0]))), 1)
+            record["angular_velocity"] = observation[2]
+        result.append(record)
+    return result
+
+
 # ------------------------------------------------------------------------------------ writing
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -373,9 +405,29 @@ def write_markdown(result: dict[str, Any], config: FallbackConfig, path: Path) -
     for feature, r in result["correlations"].items():
         lines.append(f"| `{feature}` | {_fmt(r, 2)} | {_fmt(means['falls'].get(feature), 4)} | "
                      f"{_fmt(means['rises'].get(feature), 4)} | {_fmt(means['steady'].get(feature), 4)} |")
-    lines += ["", "| seed | best eval (step) | final eval | falls |", "|---:|---:|---:|---:|"]
+    lines += ["", "| seed | best eval (step) | final eval | falls | starts failed at the end | "
+              "starts failed in every probe of the second half |", "|---:|---:|---:|---:|---:|---:|"]
     for seed, s in result["seeds"].items():
-        lines.append(f"| {seed} | {s['best']:.1f} ({s['best_step']}) | {s['final']:.1f} | {s['falls']} |")
+        starts = s.get("starts", [])
+        failed_end = sum(1 for st in starts if st["final_return"] < result["failed_return"])
+        always = sum(1 for st in starts if st["failed_fraction_second_half"] == 1.0)
+        lines.append(f"| {seed} | {s['best']:.1f} ({s['best_step']}) | {s['final']:.1f} | {s['falls']} | "
+                     f"{failed_end} of {len(starts)} | {always} |")
+    if any("angle_deg" in st for s in result["seeds"].values() for st in s.get("starts", [])):
+        lines += ["", "Pendulum-v1 starts (θ = 0 upright, from the task's reset seeds): the mean |θ| and |θ̇| of the "
+                  "starts that failed at the end against those that did not.", "",
+                  "| seed | failed: mean abs θ (deg) | failed: mean abs θ̇ | solved: mean abs θ (deg) "
+                  "| solved: mean abs θ̇ |", "|---:|---:|---:|---:|---:|"]
+        for seed, s in result["seeds"].items():
+            groups = {kind: [st for st in s.get("starts", []) if (st["final_return"] < result["failed_return"]) == kind]
+                      for kind in (True, False)}
+
+            def mean_of(items: list[dict], key: str) -> str:
+                return f"{np.mean([abs(st[key]) for st in items]):.1f}" if items else "n/a"
+
+            failed, solved = groups[True], groups[False]
+            lines.append(f"| {seed} | {mean_of(failed, 'angle_deg')} | {mean_of(failed, 'angular_velocity')} | "
+                         f"{mean_of(solved, 'angle_deg')} | {mean_of(solved, 'angular_velocity')} |")
     if result["falls"]:
         groups = sorted(k[len("drift/"):] for k in result["falls"][0] if k.startswith("drift/"))
         lines += ["", "Falls, one by one (`drift`: relative weight change of each group over the interval):", "",
@@ -436,6 +488,10 @@ def report(config: FallbackConfig) -> dict[str, Any]:
     if not per_seed:
         raise FileNotFoundError(f"no seed*/probes.csv under {out}: train first (drop --report-only)")
     result = analyze(per_seed, config.drop, config.failed_return)
+    for seed, rows in per_seed.items():
+        task = json.loads((out / f"seed{seed}" / "config.json").read_text())["task"]
+        observations = start_states(task, seed, len(rows[0]["eval_returns"]))
+        result["seeds"][seed]["starts"] = starts_summary(rows, observations, config.failed_return)
     result["config"] = dataclasses.asdict(config) | {"out": str(Path(config.out).relative_to(REPO))
                                                      if Path(config.out).is_relative_to(REPO) else config.out,
                                                      "work": "(git-ignored)"}
