@@ -41,6 +41,13 @@ def test_trees_compare_every_folder_present_in_both(tmp_path: Path) -> None:
     both = {"local-mlp": [-150.0, -140.0, -160.0], "sb3-ddpg": [-99.0, -98.0]}
     (committed / "pendulum" / "scores.json").write_text(json.dumps(_scores(both)))
     (regenerated / "pendulum" / "scores.json").write_text(json.dumps(_scores({"local-mlp": [-150.0, -140.0, -160.0]})))
+    header = "task,method,seed,final_eval_mean\n"
+    (committed / "pendulum" / "results.csv").write_text(
+        header + "Pendulum-v1,local-mlp,0,-150.0\nPendulum-v1,local-mlp,1,-140.0\nPendulum-v1,local-mlp,2,-160.0\n")
+    (regenerated / "pendulum" / "results.csv").write_text(header + "Pendulum-v1,local-mlp,0,-150.0\n")
+    run = regenerated / "pendulum" / "runs" / "Pendulum-v1" / "local-mlp" / "seed1"  # finished, not in results.csv
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"final_eval_return_mean": -141.0}))
     e1 = {"ddpg": {"final_eval_return_mean": -125.2}, "overall": {"value_r_mean": 0.975, "derivative_r_mean": 0.056},
           "layers": {"out": {"derivative_r_mean": 0.666}}}
     (committed / "e1").mkdir()
@@ -54,6 +61,7 @@ def test_trees_compare_every_folder_present_in_both(tmp_path: Path) -> None:
     verdicts = {(r.result, r.figure): r.verdict for r in rows}
     assert verdicts[("pendulum", "Pendulum-v1 local-mlp final return")] == "identical"
     assert verdicts[("pendulum", "Pendulum-v1 sb3-ddpg")] == "n/a"  # not regenerated
+    assert verdicts[("pendulum", "Pendulum-v1 local-mlp: runs repeated bit for bit")] == "1 of 2 identical (seeds 0)"
     assert verdicts[("e1", "all neurons value_r_mean")] == "identical"
     assert verdicts[("e1", "all neurons derivative_r_mean")] == "changed by +0.004"
     assert {r.result for r in rows} == {"pendulum", "e1"}

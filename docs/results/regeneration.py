@@ -14,6 +14,11 @@ For every result folder present in both trees it compares the headline figures:
   return over seeds. ``identical`` when every seed's return is equal (to 1e-6), ``within seed
   noise`` when the two means differ by at most ``--z`` standard errors of their difference
   (``sqrt(s₁²/n₁ + s₂²/n₂)``, sample standard deviations over seeds), else ``differs``.
+- the same folders run by run (``results.csv`` committed; the regenerated tree's ``results.csv``
+  and run folders ``runs/<task>/<method>/seed<S>/summary.json``, so a run finished before its
+  command was cut short counts too): how many runs regenerated bit for bit (to 1e-6). Runs
+  repeat exactly on the same machine and code; on another CPU the floating-point kernels differ
+  and a run's trajectory soon departs, so there only the seed-noise verdict applies.
 - ``subcritic-correlation`` (E1) and ``gradient-agreement`` (E2) folders: their overall figures
   (single-seed experiments: ``identical`` or the change, with no noise estimate).
 
@@ -82,6 +87,39 @@ def compare_scores(name: str, committed: dict[str, Any], regenerated: dict[str, 
     return rows
 
 
+def read_runs(folder: Path) -> dict[tuple[str, str, int], float]:
+    """``{(task, method, seed): final eval return}`` of a compare folder's ``results.csv`` and run folders."""
+    import csv
+
+    runs: dict[tuple[str, str, int], float] = {}
+    if (folder / "results.csv").is_file():
+        with open(folder / "results.csv", newline="") as stream:
+            for row in csv.DictReader(stream):
+                if row.get("final_eval_mean"):
+                    runs[(row["task"], row["method"], int(row["seed"]))] = float(row["final_eval_mean"])
+    for path in folder.glob("runs/*/*/seed*/summary.json"):
+        summary = json.loads(path.read_text())
+        method = path.parent.parent.name
+        if summary.get("final_eval_return_mean") is not None:
+            runs.setdefault((path.parents[2].name, method, int(path.parent.name[4:])),
+                            float(summary["final_eval_return_mean"]))
+    return runs
+
+
+def compare_runs(name: str, committed: Path, regenerated: Path) -> list[Row]:
+    """One row per method: how many of its committed runs the regenerated tree repeats bit for bit."""
+    old, new = read_runs(committed), read_runs(regenerated)
+    rows = []
+    for task, method in dict.fromkeys((t, m) for t, m, _ in old):  # in the committed file's order
+        seeds = sorted(s for t, m, s in old if (t, m) == (task, method))
+        both = [s for s in seeds if (task, method, s) in new]
+        same = [s for s in both if abs(old[(task, method, s)] - new[(task, method, s)]) <= 1e-6]
+        rows.append(Row(name, f"{task} {method}: runs repeated bit for bit", f"{len(seeds)} runs",
+                        f"{len(both)} regenerated", f"{len(same)} of {len(both)} identical"
+                        + (f" (seeds {', '.join(map(str, same))})" if same and len(same) < len(both) else "")))
+    return rows
+
+
 def _returns_text(returns: list[float]) -> str:
     if not returns:
         return "n/a"
@@ -144,8 +182,11 @@ def compare_trees(config: RegenerationConfig) -> list[Row]:
     rows: list[Row] = []
     for folder in sorted(p for p in regenerated.iterdir() if p.is_dir()):
         old = committed / folder.name
-        if (folder / "scores.json").is_file() and (old / "scores.json").is_file():
-            rows += compare_scores(folder.name, _load(old / "scores.json"), _load(folder / "scores.json"), config.z)
+        if (old / "scores.json").is_file():
+            if (folder / "scores.json").is_file():
+                rows += compare_scores(folder.name, _load(old / "scores.json"), _load(folder / "scores.json"),
+                                       config.z)
+            rows += compare_runs(folder.name, old, folder)
         elif (folder / "subcritic_correlation.json").is_file() and (old / "subcritic_correlation.json").is_file():
             rows += compare_e1(folder.name, _load(old / "subcritic_correlation.json"),
                                _load(folder / "subcritic_correlation.json"))
