@@ -110,6 +110,19 @@ def actor_step(weight: torch.Tensor, batch: GroupBatch, dq_da: torch.Tensor, lr:
     weight.add_(actor_ascent(batch, dq_da), alpha=lr)
 
 
+def max_norm_(weight: torch.Tensor, max_norm: float) -> None:
+    """Rescale in place every row of ``weight`` ``[S, P + 1]`` whose input weights exceed ``max_norm``.
+
+    Max-norm regularization (Srebro and Shraibman 2005; Srivastava et al. 2014) per neuron: row
+    ``n``'s input weights ``K^n`` (the bias column excluded) are scaled down to L2 norm
+    ``max_norm`` when longer; shorter rows are untouched. A neuron reads only its own row, so the
+    constraint is as local as the step. Masked (zero) weights stay zero.
+    """
+    inputs = weight[:, :-1]
+    norms = torch.linalg.vector_norm(inputs, dim=1, keepdim=True)
+    inputs.mul_(norms.clamp_min_(max_norm).reciprocal_().mul_(max_norm))
+
+
 def actor_adam_step(weight: torch.Tensor, state: Params, batch: GroupBatch, dq_da: torch.Tensor, lr: float) -> None:
     """The same ascent direction through Adam (moments per weight, so per neuron) in place.
 

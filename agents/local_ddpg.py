@@ -77,6 +77,7 @@ from neuron_env.agents.critics import (
     activation_derivative,
     actor_adam_step,
     actor_step,
+    max_norm_,
 )
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.noise import make_noise
@@ -219,6 +220,10 @@ class LocalDDPG:
             them, e.g. to measure what the hidden neurons' local learning contributes).
         actor_optimizer: ``"sgd"`` (plain local SGD, the seed's rule) or ``"adam"`` (the same local
             gradient through a per-weight Adam; no state is shared across neurons).
+        actor_max_norm: Cap on the L2 norm of each neuron's input weights, applied after every
+            actor step (max-norm regularization; the bias is not capped); ``None``: no cap. Bounds
+            the weight growth that saturates the hidden layers over a run (see
+            ``docs/results/sample-efficiency``).
         policy_delay: Critic updates per actor update (TD3's delayed policy updates): the actor
             steps, and the target actor and critics move, on every ``policy_delay``-th
             ``update()`` only; ``1`` (default) updates everything every time, as DDPG does.
@@ -252,6 +257,7 @@ class LocalDDPG:
         lr_actor: float = 5e-3,
         lr_actor_hidden: float | None = None,
         actor_optimizer: str = "sgd",
+        actor_max_norm: float | None = None,
         policy_delay: int = 1,
         batch_size: int = 64,
         buffer_size: int = 100_000,
@@ -285,6 +291,9 @@ class LocalDDPG:
         for name, value in (("gamma", gamma), ("tau", tau)):
             if not 0.0 <= value <= 1.0:
                 raise LearnerConfigError(f"{name}={value!r} must lie in [0, 1]")
+        if actor_max_norm is not None and not (math.isfinite(actor_max_norm) and actor_max_norm > 0):
+            raise LearnerConfigError(
+                f"actor_max_norm={actor_max_norm!r} must be a finite number > 0 (or None for no cap)")
         if not isinstance(policy_delay, int) or policy_delay < 1:
             raise LearnerConfigError(
                 f"policy_delay={policy_delay!r} must be an integer >= 1 (critic updates per actor update)")
@@ -308,6 +317,7 @@ class LocalDDPG:
         self.lr_actor_hidden = self.lr_actor if lr_actor_hidden is None else float(lr_actor_hidden)
         self.actor_optimizer = actor_optimizer
         self.policy_delay = policy_delay
+        self.actor_max_norm = None if actor_max_norm is None else float(actor_max_norm)
         self.batch_size = int(batch_size)
         self.critic_context = critic_context
         self.granularity = granularity
@@ -538,6 +548,8 @@ class LocalDDPG:
                     actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, dq_da, self.actor_lrs[i])
                 else:
                     actor_step(self.actor[i], gb, dq_da, self.actor_lrs[i])
+                if self.actor_max_norm is not None and self.actor_lrs[i] != 0.0 and actor_turn:
+                    max_norm_(self.actor[i], self.actor_max_norm)
                 td_abs = td.abs().mean()
                 stats[f"td_error/{self.layouts[i].name}"] = td_abs
                 td_means.append(td_abs * self.layouts[i].size)

@@ -129,6 +129,8 @@ class TrainConfig:
     """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
     actor_optimizer: str = "sgd"
     """Actor step rule: ``sgd`` (plain local SGD, the seed's rule) or ``adam`` (per-weight Adam, still local)."""
+    actor_max_norm: float | None = None
+    """Cap on the L2 norm of each neuron's input weights after every actor step (max-norm); default no cap."""
     policy_delay: int = 1
     """Critic updates per actor (and target) update, as TD3's delayed policy updates; 1 = DDPG."""
     batch_size: int = 64
@@ -213,7 +215,8 @@ def make_learner(config: TrainConfig, topology: Topology, device: torch.device) 
     return LocalDDPG(
         topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
         lr_critic=config.lr_critic, lr_actor=config.lr_actor, lr_actor_hidden=config.lr_actor_hidden,
-        actor_optimizer=config.actor_optimizer, policy_delay=config.policy_delay, batch_size=config.batch_size,
+        actor_optimizer=config.actor_optimizer, actor_max_norm=config.actor_max_norm,
+        policy_delay=config.policy_delay, batch_size=config.batch_size,
         buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale,
         noise_scale_hidden=config.noise_scale_hidden, seed=config.seed,
         critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,

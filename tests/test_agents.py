@@ -197,6 +197,34 @@ def test_policy_delay_steps_actor_and_targets_on_every_dth_update_only() -> None
     assert not torch.equal(delayed.actor[1], moved[0][1])
 
 
+def test_max_norm_caps_long_rows_only_and_keeps_bias_and_zeros() -> None:
+    from neuron_env.agents.critics import max_norm_
+
+    weight = torch.tensor([[3.0, 4.0, 0.0, 7.0],    # input norm 5: scaled to 2
+                           [0.6, 0.0, 0.8, -9.0],   # input norm 1: untouched
+                           [0.0, 0.0, 0.0, 1.0]])   # all-zero inputs (masked): untouched, no NaN
+    max_norm_(weight, 2.0)
+    torch.testing.assert_close(weight, torch.tensor([[1.2, 1.6, 0.0, 7.0], [0.6, 0.0, 0.8, -9.0],
+                                                     [0.0, 0.0, 0.0, 1.0]]))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_actor_max_norm_bounds_every_neurons_input_weights(optimizer: str) -> None:
+    topology = Topology.mlp(3, [6], 2)
+    v = torch.randn(64, topology.num_neurons) * 3
+    data = (v, torch.rand(64, topology.num_agents) * 2 - 1, torch.randn(64) * 10, v, torch.zeros(64))
+    capped, free = (LocalDDPG(topology, critic="mlp", batch_size=32, lr_actor=0.5, actor_optimizer=optimizer,
+                              actor_max_norm=cap, seed=2) for cap in (0.3, None))
+    for learner in (capped, free):
+        learner.store(*data)
+        for _ in range(20):
+            learner.update()
+    capped_norms = torch.cat([torch.linalg.vector_norm(w[:, :-1], dim=1) for w in capped.actor])
+    free_norms = torch.cat([torch.linalg.vector_norm(w[:, :-1], dim=1) for w in free.actor])
+    assert capped_norms.max() <= 0.3 + 1e-6
+    assert free_norms.max() > 0.3  # without the cap the same updates leave some row longer
+
+
 def test_hidden_noise_scale_rescales_only_hidden_groups() -> None:
     topology = Topology.mlp(3, [6], 2, activation="identity", output_activation="identity")  # no clipping
     voltages = torch.randn(5, topology.num_neurons)
@@ -231,7 +259,8 @@ def test_update_raises_divergence_naming_the_group() -> None:
     [({"critic": "quadratic"}, "critic='quadratic'"), ({"critic_context": "global"}, "critic_context"),
      ({"granularity": "weekly"}, "granularity"), ({"noise": "pink"}, "noise='pink'"),
      ({"tau": 2.0}, "tau"), ({"actor_optimizer": "rmsprop"}, "actor_optimizer='rmsprop'"),
-     ({"policy_delay": 0}, "policy_delay=0")],
+     ({"policy_delay": 0}, "policy_delay=0"), ({"actor_max_norm": 0.0}, "actor_max_norm=0.0"),
+     ({"actor_max_norm": float("nan")}, "actor_max_norm=nan")],
 )
 def test_bad_options_raise_clear_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(LearnerConfigError, match=match):

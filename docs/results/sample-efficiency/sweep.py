@@ -33,6 +33,7 @@ The study of ``README.md`` beside this file is three phases, run from the reposi
     python docs/results/sample-efficiency/sweep.py --phase E   # hidden noise 0.2, 2 updates/step; seeds 0-4
     python docs/results/sample-efficiency/sweep.py --phase F   # both together, to 30 000 steps; seeds 0-4
     python docs/results/sample-efficiency/sweep.py --phase G   # hidden noise 0.2 and gamma-0.98, seeds 5-9
+    python docs/results/sample-efficiency/sweep.py --phase H   # max-norm 3 on the actor's weights, seeds 0-4
 
 and ``--report-only`` rewrites ``results.csv``, ``table.md`` and ``curves.png`` from what is there.
 """
@@ -97,6 +98,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # DDPG's steps to -200) so the steps-to-threshold half of the bar is measured; scored at 20 000
     "gamma-0.98-hidden-noise-0.2-ups2-30k": {"gamma": 0.98, "noise_scale_hidden": 0.2, "updates_per_step": 2,
                                              "steps": 30_000},
+    # Phase H (fifth round): a per-neuron max-norm cap on the actor's input weights (3, the usual value
+    # of max-norm regularization for inputs of unit scale), fixed after fallback.py had measured the
+    # defaults' weight norms growing 5-10x over a run while the hidden layers saturate; not tuned
+    "max-norm-3": {"actor_max_norm": 3.0},
 }
 
 #: The phases of the study: (variants, seeds). Phase A: one change at a time on the tuning seed;
@@ -108,7 +113,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 #: row has five fresh seeds (0-4; B's runs of seeds 0-2 are reused). Phase E: hidden noise 0.2
 #: and two updates per task step on top of gamma-0.98, seeds 0-4. Phase F (fourth round): both
 #: levers together, to 30 000 steps, seeds 0-4. Phase G: the highest-mean variant and its base on
-#: five more fresh seeds (5-9), so that pair is compared on ten.
+#: five more fresh seeds (5-9), so that pair is compared on ten. Phase H (fifth round): the actor
+#: max-norm cap against the defaults on seeds 0-4.
 PHASES: dict[str, tuple[list[str], list[int]]] = {
     "A": (["defaults", "adam-1e-3", "gamma-0.98", "frozen-hidden", "noise-0.2", "ups2"], [100]),
     "B": (["gamma-0.98", "defaults"], [0, 1, 2]),
@@ -118,6 +124,7 @@ PHASES: dict[str, tuple[list[str], list[int]]] = {
     "E": (["gamma-0.98-ups2", "gamma-0.98-hidden-noise-0.2"], [0, 1, 2, 3, 4]),
     "F": (["gamma-0.98-hidden-noise-0.2-ups2-30k"], [0, 1, 2, 3, 4]),
     "G": (["gamma-0.98-hidden-noise-0.2", "gamma-0.98"], [5, 6, 7, 8, 9]),
+    "H": (["max-norm-3"], [0, 1, 2, 3, 4]),
 }
 
 
@@ -130,7 +137,7 @@ class SweepConfig:
     seeds: list[int] = field(default_factory=lambda: [100])
     """Seeds to run every variant with; ignored with ``phase``."""
     phase: str | None = None
-    """``A`` to ``G`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
+    """``A`` to ``H`` or ``check``: run that phase's variants and seeds (``PHASES``) instead."""
     shard: str = "0/1"
     """``K/N``: run only planned runs K, K+N, K+2N, ... (split a phase over N processes on N cores)."""
     steps: int | None = None
