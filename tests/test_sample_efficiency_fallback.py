@@ -73,7 +73,8 @@ def test_instrumented_run_writes_probes_and_analysis_and_is_the_sweeps_run(tmp_p
 
 
 def _row(step: int, returns: list[float], drift: float, td: float | None) -> dict:
-    return {"step": step, "eval_mean": float(np.mean(returns)), "eval_returns": returns, "drift/out": drift,
+    return {"step": step, "updates": max(step - 1000, 0), "eval_mean": float(np.mean(returns)),
+            "eval_returns": returns, "drift/out": drift,
             "action_change": drift / 10, "td/out": td, "q_slope": None if td is None else 1.0}
 
 
@@ -83,7 +84,7 @@ def test_analysis_finds_the_fall_and_ranks_its_cause() -> None:
             _row(2000, [-150, -1400], 0.02, 1.0), _row(3000, [-140, -130], 0.01, 1.2),
             _row(4000, [-1300, -1350], 0.30, 4.0), _row(5000, [-1250, -1300], 0.02, 2.0)]
     result = fallback.analyze({0: rows}, drop=200.0, failed_return=-600.0)
-    assert result["intervals"] == 4  # the warm-up interval (no TD statistics) is left out
+    assert result["intervals"] == 4  # the warm-up interval (no update in it) is left out
     assert result["counts"] == {"falls": 1, "rises": 2, "steady": 1}
     (fall,) = result["falls"]
     assert (fall["start"], fall["end"], fall["newly_failed"], fall["recovered"]) == (3000, 4000, 2, 0)
@@ -99,3 +100,18 @@ def test_spearman_handles_ties_and_degenerate_input() -> None:
     assert fallback.spearman(np.array([1.0, 1.0, 2.0, 3.0]), np.array([1.0, 1.0, 2.0, 3.0])) == pytest.approx(1.0)
     assert fallback.spearman(np.array([1.0, 2.0]), np.array([1.0, 2.0])) is None
     assert fallback.spearman(np.array([1.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0])) is None
+
+
+def test_sb3_reference_is_probed_the_same_way(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    fallback = load_fallback()
+    argv = ["--method", "sb3-ddpg", "--seeds", "3", "--steps", "300", "--learning-starts", "100",
+            "--probe-every", "100", "--probe-episodes", "2", "--probe-states", "16",
+            "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work")]
+    result = fallback.main(argv)
+    rows = fallback.read_probes(tmp_path / "out" / "seed3" / "probes.csv")
+    assert [r["step"] for r in rows] == [0, 100, 200, 300]
+    assert rows[1]["updates"] == 0 and rows[3]["updates"] > rows[2]["updates"] > 0
+    assert rows[3]["drift/out"] > 0 and rows[3]["action_change"] > 0 and rows[3]["q_slope"] > 0
+    assert rows[3]["td/out"] is None  # SB3 keeps no TD statistics
+    assert result["intervals"] == 2 and "SB3 DDPG" in (tmp_path / "out" / "fallback.md").read_text()

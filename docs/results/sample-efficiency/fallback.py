@@ -41,6 +41,8 @@ Run from the repository root (about 5 min per 20 000-step seed on one core, more
 are shared)::
 
     python docs/results/sample-efficiency/fallback.py --variant defaults --seeds 0 1 2
+    python docs/results/sample-efficiency/fallback.py --method sb3-ddpg --seeds 0 1 2 \
+        --out docs/results/sample-efficiency/fallback-sb3   # the reference, probed the same way
     python docs/results/sample-efficiency/fallback.py --report-only   # rewrite the analysis
 
 A seed whose ``summary.json`` says ``completed`` is skipped; an interrupted seed starts over (the
@@ -85,7 +87,11 @@ class FallbackConfig:
     """Everything that defines an instrumented study (one dataclass, a docstring per field)."""
 
     variant: str = "defaults"
-    """The sweep variant to train (a key of ``sweep.VARIANTS``)."""
+    """The sweep variant to train (a key of ``sweep.VARIANTS``); ignored with ``--method sb3-ddpg``."""
+    method: str = "local"
+    """``local`` (the sweep variant) or ``sb3-ddpg`` (the reference: SB3 DDPG with the 64-64 tanh network,
+    as ``neuron-env compare`` runs it), probed the same way, as the yardstick of how much a policy that
+    has converged still moves."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     """Seeds to train, one run each, one after the other."""
     steps: int | None = None
@@ -194,6 +200,112 @@ class Probe:
         self.eval_env.close()
 
 
+def _sb3_probe_callback(config: FallbackConfig, seed: int, task: str) -> Any:
+    """An SB3 callback recording the same probe rows for SB3 DDPG's actor (``mu``: Linear/Tanh layers).
+
+    Groups are named as the local network's (``h1``, ``h2``, ``out``); voltages are the actor's
+    activations, its output the action in SB3's scaled space ``[-1, 1]`` (the local output
+    neuron's voltage range). ``q_slope`` is ``|∂Q/∂a|`` of SB3's critic at the actor's action on
+    the probe states; SB3 keeps no TD statistics, so ``td/*`` stay empty.
+    """
+    import gymnasium as gym
+    from neuron_env.baselines.sb3_ddpg import evaluate, evaluation_seed
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class SB3Probe(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[dict[str, Any]] = []
+            self.eval_env = gym.make(task)
+            env = gym.make(task)
+            self.states = np.stack([env.reset(seed=123_456_789 + i)[0] for i in range(config.probe_states)])
+            env.close()
+
+        def _layers(self) -> list[torch.nn.Linear]:
+            return [m for m in self.model.actor.mu if isinstance(m, torch.nn.Linear)]
+
+        def _weights(self) -> list[torch.Tensor]:
+            return [torch.cat([m.weight, m.bias[:, None]], 1).detach().clone() for m in self._layers()]
+
+        def _activations(self) -> list[torch.Tensor]:
+            with torch.no_grad():
+                x = torch.as_tensor(self.states, dtype=torch.float32)
+                outputs = []
+                for module in self.model.actor.mu:
+                    x = module(x)
+                    if not isinstance(module, torch.nn.Linear):
+                        outputs.append(x.clone())
+                return outputs
+
+        def _on_training_start(self) -> None:
+            self._previous = self._weights()
+            self._previous_activations = self._activations()
+            self.record()
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps % config.probe_every == 0:
+                self.record()
+            return True
+
+        def record(self) -> None:
+            returns = evaluate(self.model, self.eval_env, config.probe_episodes, evaluation_seed(seed))
+            weights, activations = self._weights(), self._activations()
+            row: dict[str, Any] = {"step": self.num_timesteps, "updates": int(self.model._n_updates),
+                                   "eval_mean": float(returns.mean()), "eval_std": float(returns.std()),
+                                   "failed": int((returns < config.failed_return).sum()),
+                                   "eval_returns": [round(float(r), 2) for r in returns]}
+            names = ["h1", "h2", "out"] if len(weights) == 3 else [f"layer{i}" for i in range(len(weights))]
+            for name, now, before, act, act_before in zip(names, weights, self._previous, activations,
+                                                          self._previous_activations, strict=True):
+                row[f"drift/{name}"] = float(torch.linalg.norm(now - before) / torch.linalg.norm(before))
+                row[f"norm/{name}"] = float(torch.linalg.norm(now))
+                change = float((act - act_before).abs().mean())
+                row["action_change" if name == names[-1] else f"hidden_change/{name}"] = change
+                row[f"saturation/{name}"] = float((act.abs() >= 0.99).float().mean())
+            for name in names:
+                row[f"td/{name}"] = None
+            observations = torch.as_tensor(self.states, dtype=torch.float32)
+            with torch.no_grad():
+                actions = self.model.actor(observations)
+            actions.requires_grad_(True)
+            q = self.model.critic.q1_forward(observations, actions)
+            (slope,) = torch.autograd.grad(q.sum(), actions)
+            row["q_slope"] = float(slope.abs().mean())
+            self._previous, self._previous_activations = weights, activations
+            self.rows.append(row)
+
+    return SB3Probe()
+
+
+def run_sb3_seed(config: FallbackConfig, seed: int) -> str:
+    """Train SB3 DDPG (64-64 tanh, as ``compare``'s ``sb3-ddpg``) with the probe; ``trained`` or ``skipped``."""
+    from neuron_env.baselines.sb3_ddpg import BaselineConfig, train_sb3
+
+    sweep = _load_sweep()
+    data = Path(config.out) / f"seed{seed}"
+    if (data / "summary.json").is_file() and (data / "probes.csv").is_file():
+        return "skipped"
+    work = Path(config.work) / "sb3-ddpg" / f"seed{seed}"
+    if work.exists():
+        shutil.rmtree(work)
+    base = sweep.BASE
+    steps = config.steps or int(base["steps"])
+    probe = _sb3_probe_callback(config, seed, base["task"])
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "provenance.json").write_text(json.dumps(sweep.provenance(), indent=2))
+    baseline = BaselineConfig(algo="ddpg", task=base["task"], hidden=tuple(base["hidden"]), activation="tanh",
+                              steps=steps, seed=seed, out=str(work), eval_every=int(base["eval_every"]),
+                              eval_episodes=int(base["eval_episodes"]), learning_starts=config.learning_starts,
+                              threads=1, tensorboard=False, save_model=False, progress=False)
+    train_sb3(baseline, callbacks=[probe])
+    probe.eval_env.close()
+    write_probes(probe.rows, data / "probes.csv")
+    for name in ("metrics.csv", "summary.json", "config.json"):
+        shutil.copy2(work / name, data / name)
+    sweep._relative_out(data)
+    return "trained"
+
+
 def write_probes(rows: list[dict[str, Any]], path: Path) -> None:
     """``probes.csv``: one line per probe, the per-episode returns as a JSON list."""
     fields = list(rows[0])
@@ -282,7 +394,7 @@ FEATURES = ("drift/", "action_change", "hidden_change/", "td/", "q_slope", "satu
 
 
 def intervals(rows: list[dict[str, Any]], failed_return: float) -> list[dict[str, Any]]:
-    """One record per pair of consecutive probes with learning in between (TD statistics present).
+    """One record per pair of consecutive probes with learning in between (the update count grew).
 
     Each holds the step range, the change of the evaluation mean, the number of starts that failed
     newly and that recovered, the interval's quantities (``FEATURES``) and the TD errors of the
@@ -290,7 +402,7 @@ def intervals(rows: list[dict[str, Any]], failed_return: float) -> list[dict[str
     """
     result = []
     for before, after in zip(rows, rows[1:], strict=False):
-        if after.get("q_slope") is None:
+        if after["updates"] <= before["updates"]:
             continue  # warm-up: no update in this interval
         failed_before = np.asarray(before["eval_returns"]) < failed_return
         failed_after = np.asarray(after["eval_returns"]) < failed_return
@@ -390,8 +502,9 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def write_markdown(result: dict[str, Any], config: FallbackConfig, path: Path) -> None:
     """``fallback.md``: the correlations, the feature means by kind of interval, and the falls."""
     means = result["feature_means"]
+    subject = f"Variant `{config.variant}`" if config.method == "local" else "SB3 DDPG (64-64 tanh)"
     lines = [
-        f"Variant `{config.variant}`, seeds {', '.join(str(s) for s in result['seeds'])}; probes every "
+        f"{subject}, seeds {', '.join(str(s) for s in result['seeds'])}; probes every "
         f"{config.probe_every} task steps, {config.probe_episodes} evaluation episodes and "
         f"{config.probe_states} probe states each; {result['intervals']} intervals with learning. "
         f"A fall: the evaluation mean drops by ≥ {result['drop']:.0f} within one interval "
@@ -461,7 +574,7 @@ def write_figure(per_seed: dict[int, list[dict[str, Any]]], config: FallbackConf
         for start in range(returns.shape[1]):
             top.plot(steps, returns[:, start], color="0.75", linewidth=0.6)
         top.plot(steps, returns.mean(axis=1), color="C0", linewidth=2, label="mean")
-        top.set_title(f"{config.variant}, seed {seed}")
+        top.set_title(f"{config.variant if config.method == 'local' else config.method}, seed {seed}")
         top.set_ylabel("eval return (every start, mean)")
         for key in rows[0]:
             if key.startswith("drift/"):
@@ -523,6 +636,8 @@ def parse_args(argv: list[str] | None = None) -> FallbackConfig:
             parser.add_argument(flag, type=types.get(f.name, str), default=default, help=docs.get(f.name))
     config = FallbackConfig(**vars(parser.parse_args(argv)))
     variants = _load_sweep().VARIANTS
+    if config.method not in ("local", "sb3-ddpg"):
+        parser.error(f"--method {config.method!r}; use 'local' or 'sb3-ddpg'")
     if config.variant not in variants:
         parser.error(f"unknown variant {config.variant!r}; choose from {sorted(variants)}")
     if config.probe_every < 1 or config.probe_episodes < 1 or config.probe_states < 1:
@@ -537,10 +652,11 @@ def main(config: FallbackConfig | list[str] | None = None) -> dict[str, Any]:
     Path(config.out).mkdir(parents=True, exist_ok=True)
     if not config.report_only:
         for i, seed in enumerate(config.seeds, 1):
-            print(f"[{i}/{len(config.seeds)}] {config.variant} seed {seed} ...", flush=True)
-            outcome = run_seed(config, seed)
+            name = config.variant if config.method == "local" else config.method
+            print(f"[{i}/{len(config.seeds)}] {name} seed {seed} ...", flush=True)
+            outcome = run_sb3_seed(config, seed) if config.method == "sb3-ddpg" else run_seed(config, seed)
             rows = read_probes(Path(config.out) / f"seed{seed}" / "probes.csv")
-            print(f"[{i}/{len(config.seeds)}] {config.variant} seed {seed}: {outcome}; best probe eval "
+            print(f"[{i}/{len(config.seeds)}] {name} seed {seed}: {outcome}; best probe eval "
                   f"{max(r['eval_mean'] for r in rows):.1f}, final {rows[-1]['eval_mean']:.1f}", flush=True)
     result = report(config)
     print(f"{result['intervals']} intervals, {result['counts']['falls']} falls of >= {config.drop:.0f}; "
