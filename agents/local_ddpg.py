@@ -221,9 +221,9 @@ class LocalDDPG:
         actor_optimizer: ``"sgd"`` (plain local SGD, the seed's rule) or ``"adam"`` (the same local
             gradient through a per-weight Adam; no state is shared across neurons).
         actor_max_norm: Cap on the L2 norm of each neuron's input weights, applied after every
-            actor step (max-norm regularization; the bias is not capped); ``None``: no cap. Bounds
-            the weight growth that saturates the hidden layers over a run (see
-            ``docs/results/sample-efficiency``).
+            actor step (max-norm regularization; the bias is not capped); ``None``: no cap. It
+            bounds the several-fold weight growth of a run; on Pendulum-v1 it did not raise the
+            score (``docs/results/sample-efficiency``, Phase H).
         policy_delay: Critic updates per actor update (TD3's delayed policy updates): the actor
             steps, and the target actor and critics move, on every ``policy_delay``-th
             ``update()`` only; ``1`` (default) updates everything every time, as DDPG does.
