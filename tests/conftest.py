@@ -39,14 +39,19 @@ def small_topologies(obs_dim: int, act_dim: int) -> dict[str, Topology]:
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def load_example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` as module ``name``."""
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import the Python file ``path`` (a script outside the package) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as module ``name``."""
+    return load_script(EXAMPLES / f"{name}.py", name)
 
 
 @pytest.fixture

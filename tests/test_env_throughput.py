@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,16 +10,13 @@ import pytest
 pytest.importorskip("mujoco")
 pytest.importorskip("psutil")
 
+from .conftest import load_script  # noqa: E402
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "env_throughput.py"
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("env_throughput_benchmark", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["env_throughput_benchmark"] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "env_throughput_benchmark")
 
 
 def test_profile_splits_the_tick_into_adapter_core_and_task(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from .conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "regeneration.py"
 
 
 def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("results_regeneration", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["results_regeneration"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "results_regeneration")
 
 
 def _scores(returns: dict[str, list[float]]) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -12,16 +11,13 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from .conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "fallback.py"
 
 
 def load_fallback() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_efficiency_fallback", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_efficiency_fallback"] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "sample_efficiency_fallback")
 
 
 def test_instrumented_run_writes_probes_and_analysis_and_is_the_sweeps_run(tmp_path: Path) -> None:

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from .conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "sweep.py"
 
 
 def load_sweep() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sample_efficiency_sweep", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sample_efficiency_sweep"] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "sample_efficiency_sweep")
 
 
 def test_sweep_writes_outputs_and_resume_skips_finished_runs(tmp_path: Path) -> None:

@@ -277,6 +277,14 @@ def _sb3_probe_callback(config: FallbackConfig, seed: int, task: str) -> Any:
     return SB3Probe()
 
 
+def _keep_light_files(rows: list[dict[str, Any]], work: Path, data: Path) -> None:
+    """Write ``probes.csv`` and copy the run's light files from ``work`` to ``data`` (paths repo-relative)."""
+    write_probes(rows, data / "probes.csv")
+    for name in ("metrics.csv", "summary.json", "config.json"):
+        shutil.copy2(work / name, data / name)
+    _load_sweep()._relative_out(data)
+
+
 def run_sb3_seed(config: FallbackConfig, seed: int) -> str:
     """Train SB3 DDPG (64-64 tanh, as ``compare``'s ``sb3-ddpg``) with the probe; ``trained`` or ``skipped``."""
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, train_sb3
@@ -299,10 +307,7 @@ def run_sb3_seed(config: FallbackConfig, seed: int) -> str:
                               threads=1, tensorboard=False, save_model=False, progress=False)
     train_sb3(baseline, callbacks=[probe])
     probe.eval_env.close()
-    write_probes(probe.rows, data / "probes.csv")
-    for name in ("metrics.csv", "summary.json", "config.json"):
-        shutil.copy2(work / name, data / name)
-    sweep._relative_out(data)
+    _keep_light_files(probe.rows, work, data)
     return "trained"
 
 
@@ -361,10 +366,7 @@ def run_seed(config: FallbackConfig, seed: int) -> str:
         trainer.run()
     finally:
         probe.close()
-    write_probes(probe.rows, data / "probes.csv")
-    for name in ("metrics.csv", "summary.json", "config.json"):
-        shutil.copy2(work / name, data / name)
-    sweep._relative_out(data)
+    _keep_light_files(probe.rows, work, data)
     return "trained"
 
 
