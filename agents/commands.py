@@ -5,6 +5,7 @@ Every ``TrainConfig`` field is a flag (``lr_actor`` ->
 
     neuron-env train --task Pendulum-v1 --hidden 64 64 --critic mlp --steps 30000 --out runs/pendulum
     neuron-env train --resume runs/pendulum --steps 50000     # continue the same run further
+    neuron-env train --resume runs/pendulum                   # finish an interrupted run (its own --steps)
     neuron-env enjoy --checkpoint runs/pendulum --episodes 3
 
 Exit status: 0 on success, 2 on a bad option or checkpoint, 3 when training diverged, 130 when
@@ -19,16 +20,28 @@ import sys
 import types
 import typing
 from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
 
 from neuron_env.agents.critics import CRITIC_KINDS
-from neuron_env.agents.errors import DivergenceError, LearnerConfigError
+from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, CRITIC_CONTEXTS, GRANULARITIES
-from neuron_env.agents.train import TrainConfig, field_help, train
+from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
+from neuron_env.agents.train import (
+    NothingToDo,
+    TrainConfig,
+    config_from_checkpoint,
+    field_help,
+    load_checkpoint,
+    train,
+)
 
+from neuron_env.configs import field_docs
 from neuron_env.topology import ACTIVATIONS
 
 #: Allowed values of the flags that take one of a few names (the learner's own tuples where it has one).
 CHOICES: dict[str, tuple[str, ...]] = {
+    "learner": LEARNERS,
     "topology": ("mlp", "recurrent", "sparse"),
     "activation": ACTIVATIONS,
     "critic": CRITIC_KINDS,
@@ -41,6 +54,30 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 #: Fields a resumed run may change (everything else comes from the checkpoint).
 RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads")
+#: ``TrainConfig`` fields that belong to the trainer, whatever the learner.
+TRAINER_FIELDS = ("task", "learner", "topology", "hidden", "activation", "leak", "density", "steps", "num_envs",
+                  "device", "seed", "learning_starts", "warmup", "updates_per_step", "eval_every", "eval_episodes",
+                  "checkpoint_every", "log_every", "out", "progress", "tensorboard", "threads")
+
+
+def learner_only_options() -> dict[str, tuple[Any, str, str]]:
+    """Options of the registered learners that are not ``TrainConfig`` fields: ``name -> (type, help, learners)``."""
+    own = {f.name for f in fields(TrainConfig)}
+    options: dict[str, tuple[Any, str, str]] = {}
+    for name in LEARNERS:
+        config_class = learner_class(name).config_class
+        hints, docs = typing.get_type_hints(config_class), field_docs(config_class)
+        for f in fields(config_class):
+            if f.name in own:
+                continue
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+            if f.name in options:
+                kind, text, users = options[f.name]
+                options[f.name] = (kind, text, f"{users}, {name}")
+            else:
+                text = f"{docs.get(f.name, '').replace('``', '')} (default: {default})"
+                options[f.name] = (hints[f.name], text, name)
+    return options
 
 
 def _scalar_type(annotation: object) -> type:
@@ -56,17 +93,27 @@ def _scalar_type(annotation: object) -> type:
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``neuron-env train``."""
-    parser = subparsers.add_parser("train", help="train every neuron with local DDPG (no backprop)",
+    parser = subparsers.add_parser("train", help="train every neuron with a local learner (--learner NAME)",
                                    description=(sys.modules[train.__module__].__doc__ or "").split("\n\n")[0])
     docs = field_help()
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
+        if f.name == "learner_options":
+            continue
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
         text = f"{docs.get(f.name, '')} (default: {default})"
+        users = [name for name in LEARNERS if f.name in learner_options(name)]
+        if f.name not in TRAINER_FIELDS and f.name != "freeze_hidden" and users:
+            # a field left at its default leaves each other learner at its own (train.learner_settings)
+            text = f"[{', '.join(users)}] {docs.get(f.name, '')} (default: {default} for ddpg; others: their own)"
         if f.name == "progress":
             parser.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
                                 help="hide the progress bar")
+            continue
+        if f.name == "freeze_hidden":
+            parser.add_argument("--freeze-hidden", dest="freeze_hidden", action="store_true",
+                                default=argparse.SUPPRESS, help=docs.get(f.name, ""))
             continue
         if f.name == "tensorboard":
             parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
@@ -76,6 +123,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         nargs = "+" if typing.get_origin(hints[f.name]) is list else None
         parser.add_argument(flag, dest=f.name, type=kind, nargs=nargs, choices=CHOICES.get(f.name),
                             default=argparse.SUPPRESS, help=text)
+    for name, (hint, text, users) in learner_only_options().items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=_scalar_type(hint),
+                            default=argparse.SUPPRESS, help=f"[{users}] {text}")
     parser.add_argument("--resume", metavar="DIR", default=None,
                         help=f"continue the run in DIR (may change only: {', '.join(RESUMABLE)})")
     parser.set_defaults(func=cmd_train)
@@ -116,9 +166,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_directory(path: str) -> str:
+    """``path`` if it is a run directory; a file is refused in one line (``CheckpointError``)."""
+    if Path(path).is_file():
+        raise CheckpointError(f"--resume takes a run directory (the --out of a train run), not the file {path!r}; "
+                              f"pass {str(Path(path).parent)!r}")
+    return path
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``neuron-env train``."""
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    extra = {name: getattr(args, name) for name in learner_only_options() if hasattr(args, name)}
     if args.resume is not None:
         fixed = sorted(set(given) - set(RESUMABLE))
         if fixed:
@@ -127,9 +186,27 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"--resume continues the stored run; it cannot change {flags} (only {', '.join(RESUMABLE)}). "
                 "Start a new run with --out instead"
             )
-    config = TrainConfig(**given)
+    learner = given.get("learner", TrainConfig.learner)
+    if args.resume is None:
+        foreign = sorted(name for name in (*given, *extra)
+                         if name not in TRAINER_FIELDS and name not in learner_options(learner))
+        if foreign:
+            flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+            raise LearnerConfigError(
+                f"{flags} {'is not an option' if len(foreign) == 1 else 'are not options'} of --learner {learner}; "
+                f"its options: {', '.join('--' + n.replace('_', '-') for n in learner_options(learner))}")
+    elif extra:
+        raise LearnerConfigError("--resume continues the stored run; it cannot change learner options "
+                                 f"({', '.join('--' + n.replace('_', '-') for n in extra)})")
+    if args.resume is not None and "steps" not in given:
+        # without --steps a resumed run continues to the target it was started with
+        given["steps"] = config_from_checkpoint(load_checkpoint(_resume_directory(args.resume))).steps
+    config = TrainConfig(**given, learner_options=extra)
     try:
         summary = train(config, resume=args.resume)
+    except NothingToDo as message:
+        print(f"neuron-env train: {message}")
+        return 0
     except DivergenceError as error:
         print(f"neuron-env train: diverged: {error}", file=sys.stderr)
         return 3

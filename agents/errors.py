@@ -18,7 +18,7 @@ class DivergenceError(NeuronEnvError, ArithmeticError):
 
     Attributes:
         group: Name of the agent group (layer) where the non-finite value appeared.
-        what: Which quantity: ``"td_error"``, ``"actor"`` or ``"critic"``.
+        what: Which quantity: ``"td_error"``, ``"actor"``, ``"critic"``, ``"feedback_slope"`` or ``"return"``.
     """
 
     def __init__(self, message: str, group: str, what: str) -> None:

@@ -80,6 +80,7 @@ from neuron_env.agents.critics import (
     max_norm_,
 )
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.learner import LearnerConfig, NetworkActor
 from neuron_env.agents.noise import make_noise
 from neuron_env.agents.replay import Batch, ReplayBuffer
 
@@ -89,6 +90,7 @@ from neuron_env.topology import ACTIVATION_RANGE, NetworkWeights, Topology
 CRITIC_CONTEXTS: tuple[str, ...] = ("presynaptic", "task", "observation", "all")
 GRANULARITIES: tuple[str, ...] = ("per_tick", "settled")
 ACTOR_OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+REPLAY_VOLTAGES: tuple[str, ...] = ("stored", "current")
 
 Index = slice | torch.Tensor
 
@@ -204,7 +206,49 @@ def build_layouts(
     return layouts
 
 
-class LocalDDPG:
+@dataclass
+class LocalDDPGConfig(LearnerConfig):
+    """Options of ``LocalDDPG`` (``neuron-env train --learner ddpg``); see the class for each."""
+
+    critic: str = "mlp"
+    """Per-neuron critic: ``linear`` (the draft's rule), ``compatible``, ``bilinear`` or ``mlp``."""
+    critic_context: str = "task"
+    """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
+    granularity: str | None = None
+    """``per_tick`` or ``settled``; default settled for acyclic leak-free networks, else per_tick."""
+    critic_hidden: int = 32
+    """Hidden units per layer of each ``mlp`` sub-critic."""
+    gamma: float = 0.99
+    """Discount per transition."""
+    tau: float = 0.005
+    """Polyak rate of the target networks."""
+    lr_critic: float = 1e-3
+    """Critic step size (SGD for linear kinds, Adam for ``mlp``)."""
+    lr_actor: float = 5e-3
+    """Actor step size."""
+    lr_actor_hidden: float | None = None
+    """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
+    actor_optimizer: str = "sgd"
+    """Actor step rule: ``sgd`` (plain local SGD) or ``adam`` (per-weight Adam, still local)."""
+    actor_max_norm: float | None = None
+    """Cap on the L2 norm of each neuron's input weights after every actor step; default no cap."""
+    policy_delay: int = 1
+    """Critic updates per actor (and target) update, as TD3's delayed policy updates; 1 = DDPG."""
+    batch_size: int = 64
+    """Transitions per update."""
+    buffer_size: int = 100_000
+    """Replay capacity in transitions."""
+    noise: str = "gaussian"
+    """Exploration noise per neuron: ``gaussian`` or ``ou``."""
+    noise_scale: float = 0.1
+    """Standard deviation (scale) of the exploration noise, in voltage units."""
+    noise_scale_hidden: float | None = None
+    """Noise scale of the hidden neurons; default ``noise_scale``."""
+    replay_voltages: str = "stored"
+    """Settled replay: ``stored`` (the voltages as acted) or ``current`` (the stored observation re-settled)."""
+
+
+class LocalDDPG(NetworkActor):
     """Per-neuron DDPG with local critics, all neurons batched per group.
 
     Args:
@@ -239,12 +283,31 @@ class LocalDDPG:
         critic_context: ``"presynaptic"``, ``"task"``, ``"observation"`` or ``"all"`` (module doc).
         granularity: ``"per_tick"``, ``"settled"`` or ``None`` (settled when acyclic and leak-free).
         critic_hidden: Hidden units per layer of the ``mlp`` sub-critics.
+        replay_voltages: In ``settled`` mode, the voltages a replayed transition is learned on:
+            ``"stored"`` (as acted, the exploration noise of every neuron included) or
+            ``"current"`` (its stored observation settled by the current network, as DDPG
+            evaluates its actor on replayed states; a neuron still reads only its presynaptic
+            voltages, now those its neighbours emit for that observation).
         weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
         dtype: Floating dtype of every tensor (float64 for exact tests).
 
     Raises:
         LearnerConfigError: On an unknown option or ``settled`` on a cyclic or leaky topology.
     """
+
+    name = "ddpg"
+    config_class = LocalDDPGConfig
+    off_policy = True
+
+    @classmethod
+    def from_config(cls, topology: Topology, config: LocalDDPGConfig, *, device: str | torch.device = "cpu",
+                    seed: int = 0, weights: NetworkWeights | None = None,
+                    dtype: torch.dtype = torch.float32) -> LocalDDPG:
+        """The learner ``config`` describes (``freeze_hidden`` sets ``lr_actor_hidden = 0``)."""
+        options = {name: getattr(config, name) for name in config.field_names() if name != "freeze_hidden"}
+        if config.freeze_hidden:
+            options["lr_actor_hidden"] = 0.0
+        return cls(topology, device=device, seed=seed, weights=weights, dtype=dtype, **options)
 
     def __init__(
         self,
@@ -268,6 +331,7 @@ class LocalDDPG:
         critic_context: str = "presynaptic",
         granularity: str | None = None,
         critic_hidden: int = 32,
+        replay_voltages: str = "stored",
         weights: NetworkWeights | None = None,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -304,6 +368,11 @@ class LocalDDPG:
             raise LearnerConfigError(
                 f"noise_scale_hidden={noise_scale_hidden!r} needs noise_scale > 0 (the hidden noise is the "
                 "output noise's process, rescaled)")
+        if replay_voltages not in REPLAY_VOLTAGES:
+            raise LearnerConfigError(f"replay_voltages={replay_voltages!r} is unknown; choose one of {REPLAY_VOLTAGES}")
+        if replay_voltages == "current" and granularity != "settled":
+            raise LearnerConfigError("replay_voltages='current' re-settles stored observations: it needs "
+                                     "granularity='settled' (an acyclic, leak-free topology)")
         if batch_size < 1 or critic_hidden < 1:
             raise LearnerConfigError(f"batch_size={batch_size!r} and critic_hidden={critic_hidden!r} must be >= 1")
         self.topology = topology
@@ -322,6 +391,7 @@ class LocalDDPG:
         self.critic_context = critic_context
         self.granularity = granularity
         self.critic_hidden = int(critic_hidden)
+        self.replay_voltages = replay_voltages
         self.seed = int(seed)
         self.layouts = build_layouts(topology, critic_context, granularity == "settled", self.device, dtype)
         #: Actor step size of each group (``lr_actor`` for outputs, ``lr_actor_hidden`` for the others).
@@ -348,10 +418,7 @@ class LocalDDPG:
         weights = (weights if weights is not None else NetworkWeights.init(topology, seed)).checked(topology)
         weights = weights.to(self.device, dtype)
         #: Actor tensor ``[S, P + 1]`` per group (blocks side by side, bias last).
-        self.actor: list[torch.Tensor] = []
-        for lay, bias in zip(self.layouts, weights.biases, strict=True):
-            blocks = [weights.blocks[i] for i, _ in lay.projection_columns]
-            self.actor.append(torch.cat(blocks + [bias[:, None]], 1).contiguous())
+        self.actor: list[torch.Tensor] = self.actor_tensors(self.layouts, weights)
         self.target_actor = [w.clone() for w in self.actor]
         critic_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.critic: list[Params] = [
@@ -364,55 +431,6 @@ class LocalDDPG:
         self.actor_optimizer_state: list[Params] = [{} for _ in self.layouts]
         #: Number of ``update`` calls so far.
         self.num_updates = 0
-
-    # ------------------------------------------------------------------ the network
-    @property
-    def weights(self) -> NetworkWeights:
-        """The current network as ``NetworkWeights`` (views into the actor tensors)."""
-        return self._network(self.actor)
-
-    @property
-    def target_weights(self) -> NetworkWeights:
-        """The target network as ``NetworkWeights`` (views)."""
-        return self._network(self.target_actor)
-
-    def _network(self, actor: list[torch.Tensor]) -> NetworkWeights:
-        blocks: list[torch.Tensor | None] = [None] * len(self.topology.projections)
-        for lay, w in zip(self.layouts, actor, strict=True):
-            for i, columns in lay.projection_columns:
-                blocks[i] = w[:, columns]
-        return NetworkWeights(tuple(b for b in blocks if b is not None),
-                              tuple(w[:, -1] for w in actor))
-
-    def _pre1(self, voltages: torch.Tensor, lay: GroupLayout) -> torch.Tensor:
-        ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
-        return torch.cat([voltages[:, lay.pre], ones], 1)
-
-    def _group_output(self, voltages: torch.Tensor, index: int, actor: list[torch.Tensor]) -> torch.Tensor:
-        lay = self.layouts[index]
-        w = actor[index]
-        return activate(torch.addmm(w[:, -1], voltages[:, lay.pre], w[:, :-1].T), lay.activation)
-
-    def settle(self, voltages: torch.Tensor, target: bool = False) -> torch.Tensor:
-        """Settled voltages of an acyclic network: one forward pass from the input voltages.
-
-        Args:
-            voltages: ``[B, N]`` (only the input neurons are read) or the input voltages alone.
-            target: Use the target network instead of the current one.
-
-        Returns:
-            ``[B, N]`` with every group set to its output on the inputs.
-        """
-        actor = self.target_actor if target else self.actor
-        num_inputs = self._input.stop - self._input.start
-        inputs = voltages if voltages.shape[1] == num_inputs else voltages[:, self._input]
-        settled = torch.empty(voltages.shape[0], self.topology.num_neurons, device=voltages.device,
-                              dtype=voltages.dtype)
-        settled[:, self._input] = inputs
-        order = sorted(range(len(self.layouts)), key=lambda i: self.layouts[i].level or 0)
-        for i in order:
-            settled[:, self.layouts[i].neuron_slice] = self._group_output(settled, i, actor)
-        return settled
 
     # ------------------------------------------------------------------ acting
     def act(
@@ -465,8 +483,11 @@ class LocalDDPG:
         rewards: torch.Tensor,
         next_voltages: torch.Tensor,
         terminated: torch.Tensor,
+        truncated: torch.Tensor | None = None,
     ) -> None:
         """Add ``E`` transitions to the replay buffer (see ``neuron_env.agents.replay``).
+
+        ``truncated`` is not stored: a truncated transition bootstraps from ``next_voltages``.
 
         In ``settled`` mode only the input voltages of ``voltages`` and ``next_voltages`` are
         kept: a settled transition's other voltages are its ``actions`` (each group holds the
@@ -476,6 +497,15 @@ class LocalDDPG:
         if self.granularity == "settled":
             voltages, next_voltages = voltages[:, self._input], next_voltages[:, self._input]
         self.buffer.add(voltages, actions, rewards, next_voltages, terminated)
+
+    def ready(self) -> bool:
+        """Whether the replay buffer holds a transition to learn from."""
+        return len(self.buffer) > 0
+
+    @property
+    def num_transitions(self) -> int:
+        """Transitions in the replay buffer."""
+        return len(self.buffer)
 
     def sample(self) -> Batch:
         """A replay batch of ``batch_size`` transitions.
@@ -491,6 +521,10 @@ class LocalDDPG:
         voltages = torch.empty(batch.voltages.shape[0], self.topology.num_neurons, device=self.device,
                                dtype=self.dtype)
         voltages[:, self._input] = batch.voltages
+        if self.replay_voltages == "current":
+            # the stored observation through the current network: each neuron's presynaptic voltages
+            # are what its neighbours emit now (the stored actions stay the actions the critics score)
+            return batch._replace(voltages=self.settle(voltages))
         voltages[:, self._agent_neurons] = batch.actions
         return batch._replace(voltages=voltages)
 
@@ -513,6 +547,14 @@ class LocalDDPG:
                 pre1=pre1, mu=mu, dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
             ))
         return result
+
+    def action_slopes(self, voltages: torch.Tensor) -> list[torch.Tensor]:
+        """Each group's ``∂Q^n/∂a`` ``[B, S]`` at ``μ^n`` on settled ``voltages`` (its actor step's slope)."""
+        with torch.no_grad():
+            zeros = voltages.new_zeros(voltages.shape[0])
+            batch = Batch(voltages, voltages[:, self.agent_neuron_index], zeros, voltages, zeros)
+            return [self._kind.action_gradient(params, gb)
+                    for params, gb in zip(self.critic, self.group_batches(batch), strict=True)]
 
     def update(self, batch: Batch | None = None, check_finite: bool = True) -> dict[str, torch.Tensor]:
         """Train every neuron once on one replay batch.
@@ -605,6 +647,7 @@ class LocalDDPG:
             return {k: v.detach().cpu().clone() for k, v in params.items()}
 
         state: dict[str, Any] = {
+            "learner": self.name,
             "critic_kind": self.critic_kind,
             "groups": [lay.name for lay in self.layouts],
             "actor": [w.cpu().clone() for w in self.actor],
@@ -627,6 +670,9 @@ class LocalDDPG:
         Raises:
             CheckpointError: If the state belongs to another critic kind or topology.
         """
+        if state.get("learner", "ddpg") != self.name:  # checkpoints before the learner interface hold no name
+            raise CheckpointError(f"checkpoint holds a {state['learner']!r} learner's state; this learner is "
+                                  f"{self.name!r}: load it with the learner that wrote it")
         if state["critic_kind"] != self.critic_kind or list(state["groups"]) != [lay.name for lay in self.layouts]:
             raise CheckpointError(
                 f"checkpoint holds a {state['critic_kind']!r} learner for groups {state['groups']}; this learner is "

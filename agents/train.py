@@ -59,11 +59,8 @@ Every update checks the TD errors and parameters; on a NaN or infinity the run s
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -74,10 +71,14 @@ from typing import Any
 import numpy as np
 import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, LocalDDPG
+from neuron_env.agents.learner import Learner
+from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS
+from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
+from neuron_env.agents.registry import make_learner as build_learner
 
 from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
+from neuron_env.run_output import append_csv_row, atomic_write, atomic_write_json
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv
 
@@ -91,6 +92,12 @@ class TrainConfig:
 
     task: str = "Pendulum-v1"
     """Gymnasium id of the task (1-D Box observation and action spaces)."""
+    learner: str = "ddpg"
+    """Learner, by name (``neuron_env.agents.registry``): ddpg, feedback, coagent, weight-max or es."""
+    freeze_hidden: bool = False
+    """Keep the hidden groups at their random init; only the output neurons learn (the floor control)."""
+    learner_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the chosen learner that are not fields here (``{"feedback": "weights"}``)."""
     topology: str = "mlp"
     """Network kind: ``mlp``, ``recurrent`` (one leaky recurrent layer) or ``sparse``."""
     hidden: list[int] = field(default_factory=lambda: [64, 64])
@@ -168,7 +175,8 @@ class TrainConfig:
 
     def output_dir(self) -> Path:
         """The run's output directory."""
-        return Path(self.out if self.out else f"runs/{self.task}-{self.critic}-seed{self.seed}")
+        name = self.critic if self.learner == "ddpg" else self.learner
+        return Path(self.out if self.out else f"runs/{self.task}-{name}-seed{self.seed}")
 
     def check(self) -> None:
         """Raise ``LearnerConfigError`` naming the first invalid field."""
@@ -180,6 +188,13 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every"):
             if int(getattr(self, name)) < 0:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if self.learner not in LEARNERS:
+            raise LearnerConfigError(f"learner={self.learner!r} is unknown; choose one of {LEARNERS}")
+        unknown = sorted(set(self.learner_options) - set(learner_options(self.learner)))
+        if unknown:
+            raise LearnerConfigError(
+                f"learner_options {unknown} are not options of learner {self.learner!r}; "
+                f"its options: {', '.join(learner_options(self.learner))}")
         if self.actor_optimizer not in ACTOR_OPTIMIZERS:
             raise LearnerConfigError(f"actor_optimizer={self.actor_optimizer!r}; use one of {ACTOR_OPTIMIZERS}")
         if self.warmup not in ("uniform", "policy"):
@@ -210,17 +225,30 @@ def build_topology(config: TrainConfig) -> Topology:
                          config.density, config.seed)
 
 
-def make_learner(config: TrainConfig, topology: Topology, device: torch.device) -> LocalDDPG:
-    """The ``LocalDDPG`` the config describes."""
-    return LocalDDPG(
-        topology, critic=config.critic, device=device, gamma=config.gamma, tau=config.tau,
-        lr_critic=config.lr_critic, lr_actor=config.lr_actor, lr_actor_hidden=config.lr_actor_hidden,
-        actor_optimizer=config.actor_optimizer, actor_max_norm=config.actor_max_norm,
-        policy_delay=config.policy_delay, batch_size=config.batch_size,
-        buffer_size=config.buffer_size, noise=config.noise, noise_scale=config.noise_scale,
-        noise_scale_hidden=config.noise_scale_hidden, seed=config.seed,
-        critic_context=config.critic_context, granularity=config.granularity, critic_hidden=config.critic_hidden,
-    )
+def learner_settings(config: TrainConfig) -> dict[str, Any]:
+    """The option values the config sets for its learner: changed same-named fields, then ``learner_options``.
+
+    A field left at its ``TrainConfig`` default is not passed on, so each learner keeps its own
+    default (``lr_actor`` is 5e-3 for ``ddpg`` and ``feedback``, whose defaults these fields are,
+    but 1e-5 for ``coagent``); the resolved options are in ``summary.json`` (``learner_config``).
+    """
+    defaults = TrainConfig()
+    settings = {f.name: getattr(config, f.name) for f in fields(config)
+                if f.name != "learner_options" and getattr(config, f.name) != getattr(defaults, f.name)}
+    settings.update(config.learner_options)
+    return settings
+
+
+def learner_config(config: TrainConfig) -> Any:
+    """The learner's resolved config dataclass (every option, defaults filled in)."""
+    cls = learner_class(config.learner)
+    known = set(cls.config_class.field_names())
+    return cls.config_class(**{k: v for k, v in learner_settings(config).items() if k in known and v is not None})
+
+
+def make_learner(config: TrainConfig, topology: Topology, device: torch.device) -> Learner:
+    """The learner the config describes (its same-named fields carried over by the registry)."""
+    return build_learner(config.learner, topology, learner_settings(config), device=device, seed=config.seed)
 
 
 def segment_seed(seed: int, task_step: int) -> int:
@@ -236,17 +264,7 @@ def evaluation_seed(seed: int) -> int:
 # ---------------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda stream: torch.save(payload, stream))
 
 
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:
@@ -282,7 +300,7 @@ def weights_from_checkpoint(payload: dict[str, Any]) -> NetworkWeights:
 
 
 # ---------------------------------------------------------------------------------- evaluation
-def evaluate(learner: LocalDDPG, env: NeuronVecEnv, seed: int, max_ticks: int = 1_000_000) -> np.ndarray:
+def evaluate(learner: Learner, env: NeuronVecEnv, seed: int, max_ticks: int = 1_000_000) -> np.ndarray:
     """Deterministic returns of the first episode of every copy of ``env`` (no noise).
 
     Args:
@@ -329,11 +347,12 @@ class Trainer:
         self.on_step = on_step
         self.device = resolve_device(config.device)
         self.out = config.output_dir()
-        self.out.mkdir(parents=True, exist_ok=True)
         self.topology = build_topology(config)
         self.learner = make_learner(config, self.topology, self.device)
         self.env = NeuronVecEnv(config.task, self.topology, num_envs=config.num_envs, device=self.device,
                                 validate=False)
+        # created only once the task, network and learner are valid: a bad option leaves no folder behind
+        self.out.mkdir(parents=True, exist_ok=True)
         self._eval_env: NeuronVecEnv | None = None
         self.task_step = 0
         self.episodes = 0
@@ -350,8 +369,7 @@ class Trainer:
             self.elapsed_before = float(state["elapsed"])
             self.recent_returns.extend(state["recent_returns"])
             self.last_eval = tuple(state["last_eval"]) if state["last_eval"] is not None else None  # type: ignore
-        with open(self.out / "config.json", "w") as stream:
-            json.dump(asdict(config), stream, indent=2)
+        atomic_write_json(self.out / "config.json", asdict(config))
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -391,13 +409,7 @@ class Trainer:
             self._writer.add_scalar(name, value, self.task_step)
 
     def _metrics_row(self, row: dict[str, Any]) -> None:
-        path = self.out / "metrics.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_csv_row(self.out / "metrics.csv", row)
 
     def _write_summary(self, status: str, elapsed: float, eval_returns: np.ndarray | None,
                        error: str | None = None) -> dict[str, Any]:
@@ -408,7 +420,9 @@ class Trainer:
             "final_eval_return_std": float(eval_returns.std()) if eval_returns is not None else None,
             "final_eval_returns": eval_returns.tolist() if eval_returns is not None else None,
             "steps": self.task_step,
-            "transitions": len(self.learner.buffer),
+            "learner": config.learner,
+            "learner_config": asdict(learner_config(config)),
+            "transitions": self.learner.num_transitions,
             "updates": self.learner.num_updates,
             "episodes": self.episodes,
             "wall_time_s": elapsed,
@@ -420,8 +434,7 @@ class Trainer:
         }
         if error is not None:
             summary["error"] = error
-        with open(self.out / "summary.json", "w") as stream:
-            json.dump(summary, stream, indent=2)
+        atomic_write_json(self.out / "summary.json", summary)
         return summary
 
     def _evaluate(self) -> np.ndarray:
@@ -442,7 +455,8 @@ class Trainer:
     def _task_step(self, voltages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
         """One task step of acting, storing and updating; returns (voltages, last update stats, task tick)."""
         learner, config = self.learner, self.config
-        warm = self.task_step < config.learning_starts
+        # on-policy learners learn from their own actions from the first step: no warm-up
+        warm = self.task_step < config.learning_starts and learner.off_policy
         uniform = warm and config.warmup == "uniform"
         stats = None
         if learner.granularity == "settled":
@@ -453,20 +467,23 @@ class Trainer:
                 voltages = step.voltages
             settled = previous.clone()
             settled[:, learner.agent_neuron_index] = actions
-            learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated)
+            learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated,
+                          step.truncated)
             if not warm:
                 for _ in range(config.updates_per_step):
-                    stats = learner.update()
+                    if learner.ready():
+                        stats = learner.update()
         else:
             for _ in range(self.env.delay):
                 actions = learner.act(voltages, uniform=uniform)
                 step = self.env.step(actions)
                 following = step.info["final_voltages"] if step.task_stepped else step.voltages
-                learner.store(voltages, actions, step.reward, following, step.terminated)
+                learner.store(voltages, actions, step.reward, following, step.terminated, step.truncated)
                 voltages = step.voltages
                 if not warm:
                     for _ in range(config.updates_per_step):
-                        stats = learner.update()
+                        if learner.ready():
+                            stats = learner.update()
         return voltages, stats, {"reward": step.reward, "done": step.terminated | step.truncated}
 
     def run(self) -> dict[str, Any]:
@@ -496,10 +513,13 @@ class Trainer:
                    dynamic_ncols=True)
         window_start, window_step = time.perf_counter(), self.task_step
         td_sum, td_count, returns_since_row = 0.0, 0, []
+        stats: dict[str, torch.Tensor] | None = None
         try:
             voltages = self._reset_segment()
             while self.task_step < config.steps:
-                voltages, stats, tick = self._task_step(voltages)
+                voltages, update_stats, tick = self._task_step(voltages)
+                # on-policy learners update once per rollout: log the latest statistics at the next interval
+                stats = update_stats if update_stats is not None else stats
                 self.task_step += 1
                 self._episode_return += tick["reward"].double().cpu()
                 self._episode_length += 1
@@ -516,13 +536,11 @@ class Trainer:
                     self._episode_return[done] = 0.0
                     self._episode_length[done.numpy()] = 0
                 if stats is not None and self.task_step % config.log_every == 0:
-                    td = float(stats["td_error"])
-                    td_sum, td_count = td_sum + td, td_count + 1
-                    self._scalar("losses/td_error", td)
-                    self._scalar("losses/q_slope", float(stats["q_slope"]))
+                    if "td_error" in stats:
+                        td_sum, td_count = td_sum + float(stats["td_error"]), td_count + 1
                     for name, value in stats.items():
-                        if name.startswith("td_error/"):
-                            self._scalar(f"losses/{name}", float(value))
+                        self._scalar(f"losses/{name}", float(value))
+                    stats = None
                 if self.task_step % config.log_every == 0:
                     now = time.perf_counter()
                     sps = (self.task_step - window_step) * config.num_envs / max(now - window_start, 1e-9)
@@ -595,17 +613,32 @@ def train(config: TrainConfig, resume: str | Path | None = None,
         on_step: Optional callback after every task step.
 
     Raises:
-        CheckpointError: If ``resume`` holds no readable checkpoint.
+        CheckpointError: If ``resume`` holds no readable checkpoint or is a file.
+        NothingToDo: If the resumed run is already at or past ``config.steps`` (no file changed).
         DivergenceError: If the run diverges.
     """
     payload = None
     if resume is not None:
-        payload = load_checkpoint(resume)
+        resume_path = Path(resume)
+        if resume_path.is_file():
+            raise CheckpointError(f"resume takes a run directory (the --out of a train run), not the file "
+                                  f"{str(resume_path)!r}; pass {str(resume_path.parent)!r}")
+        payload = load_checkpoint(resume_path)
         stored = config_from_checkpoint(payload)
         for name in ("steps", "device", "progress", "tensorboard", "threads"):
             setattr(stored, name, getattr(config, name))
-        resume_path = Path(resume)
-        stored.out = str(resume_path if resume_path.is_dir() else resume_path.parent)
+        stored.out = str(resume_path)
         config = stored
+        done = int(payload["trainer"]["task_step"])
+        summary_path = resume_path / "summary.json"
+        finished = summary_path.is_file() and json.loads(summary_path.read_text()).get("status") == "completed"
+        # a run stopped at its last step before its final evaluation is finished by resuming it
+        if done > config.steps or (done == config.steps and finished):
+            raise NothingToDo(f"nothing to do: the run in {str(resume_path)!r} is at task step {done}, "
+                              f"at or past steps={config.steps}; pass a larger --steps to continue it")
     return Trainer(config, resume=payload, on_step=on_step).run()
+
+
+class NothingToDo(LearnerConfigError):
+    """A resumed run is already at or past the requested number of steps (no file was changed)."""
 

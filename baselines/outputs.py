@@ -4,7 +4,8 @@ A run directory (``--out``) holds:
 
 ``metrics.csv``
     One row per evaluation (every ``eval_every`` task steps and at the end, none at step 0),
-    written and flushed as it happens, columns ``METRICS_COLUMNS``, the trainer's:
+    written atomically as it happens (``neuron_env.run_output.append_csv_row``: a crash never
+    leaves half a row), columns ``METRICS_COLUMNS``, the trainer's:
 
     * ``step``: task (environment) steps taken so far;
     * ``wall_time_s``: seconds since the run started;
@@ -35,13 +36,15 @@ A run directory (``--out``) holds:
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+# The atomic writers live in neuron_env.run_output (the trainer uses them too); re-exported here for
+# the baselines' callers.
+from neuron_env.run_output import append_csv_row, atomic_write_json, atomic_write_text, write_csv
+
+__all__ = ["METRICS_COLUMNS", "SUMMARY_KEYS", "MetricsWriter", "atomic_write_json", "atomic_write_text"]
 
 METRICS_COLUMNS: tuple[str, ...] = (
     "step",
@@ -71,40 +74,8 @@ SUMMARY_KEYS: tuple[str, ...] = (
 )
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` with NaN/inf floats replaced by ``None`` (strict JSON), recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
-    """Write ``data`` as indented strict JSON (NaN becomes ``null``) to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-
-
 class MetricsWriter:
-    """Appends evaluation rows to ``metrics.csv`` (flushed each row) and scalars to ``tb/``.
+    """Appends evaluation rows to ``metrics.csv`` (atomically, one row at a time) and scalars to ``tb/``.
 
     Args:
         out: Run directory (created if missing).
@@ -114,10 +85,8 @@ class MetricsWriter:
     def __init__(self, out: str | os.PathLike[str], tensorboard: bool = True) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self._csv_file = open(self.out / "metrics.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=METRICS_COLUMNS)
-        self._csv.writeheader()
-        self._csv_file.flush()
+        self._metrics = self.out / "metrics.csv"
+        write_csv(self._metrics, [], METRICS_COLUMNS)  # a new run starts a new file: the header alone
         self._tb: Any = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -134,8 +103,8 @@ class MetricsWriter:
         updates: int,
         td_error: float | None = None,
     ) -> None:
-        """Write one ``metrics.csv`` row (and its ``eval/…`` scalars) and flush it to disk."""
-        self._csv.writerow({
+        """Append one ``metrics.csv`` row atomically (and log its ``eval/…`` scalars)."""
+        append_csv_row(self._metrics, {
             "step": int(step),
             "wall_time_s": round(wall_time_s, 3),
             "sps": round(step / wall_time_s, 2) if wall_time_s > 0 else "",
@@ -144,8 +113,7 @@ class MetricsWriter:
             "eval_return_std": round(float(eval_std), 4),
             "td_error": "" if td_error is None else round(float(td_error), 6),
             "updates": int(updates),
-        })
-        self._csv_file.flush()
+        }, METRICS_COLUMNS)
         self.scalar("eval/return_mean", eval_mean, step)
         self.scalar("eval/return_std", eval_std, step)
 
@@ -155,9 +123,7 @@ class MetricsWriter:
             self._tb.add_scalar(name, float(value), int(step))
 
     def close(self) -> None:
-        """Flush and close the CSV file and the TensorBoard writer."""
-        if not self._csv_file.closed:
-            self._csv_file.close()
+        """Flush and close the TensorBoard writer (every CSV row is already on disk)."""
         if self._tb is not None:
             self._tb.flush()
             self._tb.close()

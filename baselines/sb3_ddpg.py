@@ -476,6 +476,8 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = ()) -> tuple[An
         "device": str(model.device),
         "num_agents": int(Topology.from_module(model.actor.mu)[0].num_agents),
         "granularity": None,
+        "learner": None,  # a local run names its learner and its resolved options here
+        "learner_config": None,
         "config": asdict(config),
         "method": f"sb3-{config.algo}",
         "task": config.task,

@@ -63,11 +63,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import gc
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -78,12 +75,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import pettingzoo
 import psutil
 import torch
 
 from neuron_env import NeuronVecEnv, Topology, neuron_v0
 from neuron_env.configs import field_docs
+from neuron_env.run_output import atomic_write_text, load_average_1min, machine_info
 from neuron_env.topology import ACTIVATION_RANGE
 
 PZ_TARGET = 8.0
@@ -246,7 +243,8 @@ class NaiveNeuronParallelEnv:
 class AdapterFloor:
     """``neuron_v0.parallel_env``'s per-agent work alone: the floor of any adapter with its outputs.
 
-    Each tick it reads and checks the actions (the env's own ``_action_array``) and builds the
+    Each tick it reads and checks the actions (the env's own ``_action_array`` and its core's
+    ``check_actions``, as ``step`` does) and builds the
     five dicts (the env's own ``_outputs``) of the same tick kinds, and steps the raw task every
     ``delay`` ticks with a fixed action, but runs no network: no voltage update, no decoder or
     encoder, no tensors, no vector-env wrapper. ``naive / floor`` is the ratio an adapter with
@@ -275,7 +273,7 @@ class AdapterFloor:
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """Check the actions, step the raw task every ``delay`` ticks, build the dicts."""
         env = self.env
-        env._action_array(actions)
+        env.core.check_actions(env._action_array(actions)[None])
         env._cycles += 1
         self.tick += 1
         if self.tick % self.delay:
@@ -407,8 +405,9 @@ def profile_pettingzoo(args: Args) -> dict[str, Any]:
     """Where a tick of ``neuron_v0.parallel_env`` on HalfCheetah-v5 goes, in microseconds per tick.
 
     Times ``--ticks`` ticks (after ``--warmup``) with timers inside the stepping loop around the
-    core's tick (``NeuronVecEnv._step_arrays``) and around the task's own ``step``; the adapter's
-    share is the rest of ``parallel_env.step`` (action reads and checks, the five dicts). Timing
+    core's tick (``NeuronVecEnv.step_arrays``, which checks the action values) and around the
+    task's own ``step``; the adapter's share is the rest of ``parallel_env.step`` (reading the
+    action dict, the five dicts). Timing
     in the loop, not in isolation, is the point: each call pays the cache and dispatcher state the
     rest of the tick leaves behind. The timers add about 0.1 us per timed call.
 
@@ -418,8 +417,8 @@ def profile_pettingzoo(args: Args) -> dict[str, Any]:
     """
     env = neuron_v0.parallel_env(task="HalfCheetah-v5", topology=hidden_topology())
     pool = action_pool(env.possible_agents, args.pool, np.random.default_rng(args.seed))
-    core = _Timed(env.core._step_arrays)
-    env.core._step_arrays = core  # type: ignore[method-assign]
+    core = _Timed(env.core.step_arrays)
+    env.core.step_arrays = core  # type: ignore[method-assign]
     task_envs = env.core.task.envs
     tasks = [_Timed(task.step) for task in task_envs]
     for task, timed in zip(task_envs, tasks, strict=True):
@@ -549,30 +548,6 @@ def bench_memory(args: Args) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- report
-def machine_info() -> dict[str, Any]:
-    """Versions and hardware of this run."""
-    try:
-        import mujoco
-
-        mujoco_version = mujoco.__version__
-    except ImportError:  # pragma: no cover - HalfCheetah needs it anyway
-        mujoco_version = None
-    return {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "gymnasium": gym.__version__,
-        "pettingzoo": pettingzoo.__version__,
-        "numpy": np.__version__,
-        "mujoco": mujoco_version,
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "load_average_1min": os.getloadavg()[0],
-        "processor": platform.processor() or platform.machine(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def print_table(results: dict[str, Any]) -> None:
     """Print the results as a plain-text table."""
     pz, vec, mem = results["pettingzoo"], results["vector"], results["memory"]
@@ -658,16 +633,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         profile = profile_pettingzoo(args)
         print_profile(profile)
         return {"config": dataclasses.asdict(args), "profile": profile}
-    results: dict[str, Any] = {"config": dataclasses.asdict(args), "machine": machine_info()}
+    results: dict[str, Any] = {"config": dataclasses.asdict(args), "machine": machine_info("pettingzoo", "mujoco")}
     for key, bench in (("pettingzoo", bench_pettingzoo), ("vector", bench_vector), ("memory", bench_memory)):
         start = time.perf_counter()
         results[key] = bench(args)
         print(f"[{key}] done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    results["load_average_1min_end"] = os.getloadavg()[0]
+    results["load_average_1min_end"] = load_average_1min()
     print_table(results)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out, json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
     return results
 

@@ -39,6 +39,7 @@ from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 import neuron_env
 from neuron_env import NeuronVecEnv, Topology, neuron_v0
 from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+from neuron_env.run_output import atomic_write_text
 
 
 @dataclass
@@ -149,8 +150,7 @@ def main(args: Args) -> dict[str, Any]:
         "machine": {"platform": platform.platform(), "processor": platform.processor()},
     }
     path = Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return result
 

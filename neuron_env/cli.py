@@ -30,6 +30,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+import gymnasium
 import numpy as np
 import torch
 
@@ -170,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except NeuronEnvError as error:
         print(f"neuron-env {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except gymnasium.error.Error as error:  # e.g. a misspelled task id: Gymnasium's message has a suggestion
+        task = getattr(args, "task", None) or getattr(args, "tasks", None)
+        print(f"neuron-env {args.command}: error: task {task!r} cannot be made: {error}", file=sys.stderr)
         return 2
 
 

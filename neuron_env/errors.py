@@ -26,3 +26,7 @@ class TaskError(NeuronEnvError, ValueError):
 
 class ResetNeeded(NeuronEnvError, RuntimeError):
     """``step`` was called before ``reset`` or after the episode ended."""
+
+
+class RunOutputError(NeuronEnvError, ValueError):
+    """A run file cannot take the write asked for (e.g. a CSV row whose columns differ from the file's)."""

@@ -9,6 +9,7 @@ shared by the group's agents, fresh every tick) and the dicts point into them. S
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from itertools import repeat
 from operator import itemgetter
@@ -22,14 +23,7 @@ from pettingzoo import ParallelEnv
 from neuron_env.errors import InvalidActionError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
-from neuron_env.vector import (
-    NeuronVecEnv,
-    TaskSpec,
-    _SameStepSyncVectorEnv,
-    check_task_spaces,
-    invalid_action_message,
-    make_task_factory,
-)
+from neuron_env.vector import NeuronVecEnv, TaskSpec, check_task_spaces, make_task_factory
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
 
@@ -76,6 +70,13 @@ def task_topology(
     if kind == "sparse":
         return Topology.sparse(obs_dim, hidden[0], act_dim, density=density, seed=seed, activation=activation)
     raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
+
+
+def _frozen_box(space: gym.spaces.Box) -> gym.spaces.Box:
+    """``space`` with read-only bounds, so that shallow copies of it can share them safely."""
+    for array in (space.low, space.high, space.bounded_below, space.bounded_above):
+        array.setflags(write=False)
+    return space
 
 
 def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
@@ -133,15 +134,15 @@ class NeuronParallelEnv(ParallelEnv):
             raise ValueError(f"max_cycles={max_cycles!r} must be a positive integer or None")
         if topology is None:
             topology = default_topology(task, task_kwargs, tuple(hidden))
+        # The core checks every action (``NeuronVecEnv.check_actions``, naming the agent): one rule for
+        # both views. Its one task copy keeps its raw step info (``task_step_infos``): batching a
+        # MuJoCo task's info and un-batching it again would cost more than the core's tick.
         self.core = NeuronVecEnv(
             task, topology, num_envs=1, device=device, delay=delay, encoder=encoder,
-            out_of_range=out_of_range, validate=False, task_kwargs=task_kwargs,
+            out_of_range=out_of_range, task_kwargs=task_kwargs, batch_task_infos=False,
             # The task renders into an array; this env composes it with the network panel.
             render_mode=None if render_mode is None else "rgb_array",
-        )  # this adapter validates actions itself, naming agents, before they reach the core
-        # One sync copy always runs on the lean vector env: its raw step info is read directly.
-        self._task: _SameStepSyncVectorEnv = self.core.task
-        self._task.batch_infos = False
+        )
         self.topology = topology
         self.observe = observe
         self.max_cycles = max_cycles
@@ -150,10 +151,6 @@ class NeuronParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._agent_set = frozenset(self.possible_agents)
         self._getter = itemgetter(*self.possible_agents)
-        self._check_low = self.core._check_low.cpu().numpy()
-        self._check_high = self.core._check_high.cpu().numpy()
-        self._action_low = self.core.action_low.cpu().numpy()
-        self._action_high = self.core.action_high.cpu().numpy()
         # Prepared per-tick dicts (``dict.fromkeys`` from a dict, and ``dict.copy``, are the fast paths).
         self._agent_keys: dict[str, None] = dict.fromkeys(self.possible_agents)
         self._zero_rewards: dict[str, float] = dict.fromkeys(self.possible_agents, 0.0)
@@ -162,19 +159,20 @@ class NeuronParallelEnv(ParallelEnv):
 
         low, high = self.core.voltage_low, self.core.voltage_high
         self.state_space = gym.spaces.Box(low, high, dtype=np.float32)
-        # One space object per group, shared by its agents.
+        # One space object per agent, equal within a group but not shared: seeding one agent's
+        # space (to sample its actions) must not reseed its neighbours'.
         self.observation_spaces: dict[str, gym.spaces.Box] = {}
         self.action_spaces: dict[str, gym.spaces.Box] = {}
         self._observed: list[tuple[np.ndarray | slice, dict[str, None]]] = []
         for group in topology.agent_groups:
             index = topology.presynaptic_index[group.name] if observe == "presynaptic" else np.arange(len(low))
-            obs_space = gym.spaces.Box(low[index], high[index], dtype=np.float32)
-            a_low, a_high = low[topology.agent_neuron_index[topology.agent_slice[group.name]][0]], \
-                high[topology.agent_neuron_index[topology.agent_slice[group.name]][0]]
-            act_space = gym.spaces.Box(a_low, a_high, shape=(1,), dtype=np.float32)
+            neuron = topology.agent_neuron_index[topology.agent_slice[group.name]][0]
             ids = topology.agent_ids[topology.agent_slice[group.name]]
-            self.observation_spaces.update(dict.fromkeys(ids, obs_space))
-            self.action_spaces.update(dict.fromkeys(ids, act_space))
+            obs_space = _frozen_box(gym.spaces.Box(low[index], high[index], dtype=np.float32))
+            act_space = _frozen_box(gym.spaces.Box(low[neuron], high[neuron], shape=(1,), dtype=np.float32))
+            for agent in ids:  # a shallow copy is 10x cheaper than a new Box; each gets its own RNG when seeded
+                self.observation_spaces[agent] = copy.copy(obs_space)
+                self.action_spaces[agent] = copy.copy(act_space)
             contiguous = len(index) > 0 and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index,
                                    dict.fromkeys(ids)))
@@ -186,14 +184,18 @@ class NeuronParallelEnv(ParallelEnv):
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> gym.spaces.Box:
-        """The (cached) observation space of ``agent``."""
+        """The observation space of ``agent``: the same object on every call, its own (equal to its group's)."""
         try:
             return self.observation_spaces[agent]
         except KeyError:
             raise KeyError(self._unknown_agent(agent)) from None
 
     def action_space(self, agent: str) -> gym.spaces.Box:
-        """The (cached) action space of ``agent``: ``Box(1,)`` within its activation's range."""
+        """The action space of ``agent``: ``Box(1,)`` within its activation's range; one cached object per agent.
+
+        Agents of a group have equal spaces but not the same object, so ``action_space(a).seed(s)``
+        seeds ``a``'s sampling alone.
+        """
         try:
             return self.action_spaces[agent]
         except KeyError:
@@ -243,8 +245,8 @@ class NeuronParallelEnv(ParallelEnv):
                 "step() called with no live agents: call reset() first"
                 + (" (the episode has ended)" if self._cycles else "")
             )
-        action_array = self._action_array(actions)
-        result = self.core._step_arrays(action_array[None])  # on CPU without making a tensor
+        # the core checks the values (NaN, inf, range) with its one rule; on CPU it makes no tensor
+        result = self.core.step_arrays(self._action_array(actions)[None])
         self._cycles += 1
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.
@@ -367,6 +369,11 @@ class NeuronParallelEnv(ParallelEnv):
         return observations
 
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
+        """The actions as one float32 array in agent order, naming a missing, unknown or misshaped agent.
+
+        Only keys and shapes are checked here; the values (NaN, ±inf, range) are checked by the
+        core's ``check_actions`` inside ``step_arrays``, the same rule ``NeuronVecEnv.step`` applies.
+        """
         if not isinstance(actions, dict):
             raise InvalidActionError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
         try:
@@ -380,17 +387,6 @@ class NeuronParallelEnv(ParallelEnv):
             array = np.fromiter(map(np.ndarray.item, values), np.float32, len(values))
         except (ValueError, TypeError):  # scalars, tensors, lists or a misshaped action
             array = self._slow_action_array(actions)
-        if self.core.out_of_range == "error":
-            bad = not ((array >= self._check_low) & (array <= self._check_high)).all()  # NaN/inf fail too
-        else:
-            bad = not np.isfinite(array).all()
-        if bad:
-            within = (array >= self._check_low) & (array <= self._check_high)
-            position = int(np.flatnonzero(~within if self.core.out_of_range == "error" else ~np.isfinite(array))[0])
-            raise InvalidActionError(invalid_action_message(self.possible_agents[position], float(array[position]),
-                                                            self.topology))
-        if self.core.out_of_range == "clip":
-            np.clip(array, self._action_low, self._action_high, out=array)
         return array
 
     def _slow_action_array(self, actions: dict[str, Any]) -> np.ndarray:
@@ -425,7 +421,7 @@ class NeuronParallelEnv(ParallelEnv):
 
     def _task_info(self) -> dict[str, Any]:
         """The task's own info of the last step (not the autoreset's), as a fresh dict."""
-        return dict(self._task.step_infos[0])
+        return dict(self.core.task_step_infos[0])
 
     def __repr__(self) -> str:
         return f"NeuronParallelEnv(task={self.core.task_name!r}, {self.topology!r}, delay={self.core.delay})"

@@ -30,7 +30,7 @@ for bootstrapping. Seeding goes through ``reset(seed=...)``: copy ``i`` gets ``s
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -48,6 +48,8 @@ except ImportError:  # pragma: no cover - gymnasium 1.0
     _SAME_STEP = None
 
 TaskSpec = str | Callable[[], gym.Env]
+#: A batch of actions ``[E, num_agents]``: a torch tensor (``step``) or a numpy array (``step_arrays``).
+ActionBatch = TypeVar("ActionBatch", torch.Tensor, np.ndarray)
 
 
 class VecStep(NamedTuple):
@@ -73,7 +75,7 @@ class VecStep(NamedTuple):
 
 
 class ArrayStep(NamedTuple):
-    """``VecStep`` in numpy, ``final_voltages`` too: what ``NeuronVecEnv._step_arrays`` returns."""
+    """``VecStep`` in numpy, ``final_voltages`` too: what ``NeuronVecEnv.step_arrays`` returns."""
 
     voltages: np.ndarray
     reward: np.ndarray
@@ -199,6 +201,10 @@ class NeuronVecEnv:
             a few small tensor reductions per tick for trusted callers (learners).
         task_kwargs: Keyword arguments for ``gym.make`` or the task callable.
         render_mode: Passed to the task (the first copy is rendered).
+        batch_task_infos: Batch the task copies' infos into the step's ``info`` as
+            ``gymnasium.vector`` does. ``False`` (one ``"sync"`` copy only) leaves them out and
+            keeps each copy's own info in ``task_step_infos``: batching a MuJoCo task's info
+            costs more than the core's whole tick (the PettingZoo view reads it raw).
 
     Raises:
         TaskError: If the task's spaces are not 1-D Boxes.
@@ -218,6 +224,7 @@ class NeuronVecEnv:
         validate: bool = True,
         task_kwargs: dict[str, Any] | None = None,
         render_mode: str | None = None,
+        batch_task_infos: bool = True,
     ) -> None:
         if not isinstance(topology, Topology):
             raise TopologyError(f"topology must be a neuron_env.Topology, got {type(topology).__name__}")
@@ -246,6 +253,12 @@ class NeuronVecEnv:
         self.task_observation_space: gym.spaces.Box = self.task.single_observation_space
         self.task_action_space: gym.spaces.Box = self.task.single_action_space
         check_task_spaces(self.task_observation_space, self.task_action_space, topology, repr(self.task_name))
+        if not batch_task_infos:
+            if not isinstance(self.task, _SameStepSyncVectorEnv):
+                self.task.close()
+                raise ValueError(f"batch_task_infos=False needs num_envs=1 and vectorization='sync' (got num_envs="
+                                 f"{num_envs}, vectorization={vectorization!r}); keep batch_task_infos=True")
+            self.task.batch_infos = False
 
         obs_space, act_space = self.task_observation_space, self.task_action_space
         self.encoder = make_encoder(obs_space.low, obs_space.high, encoder).to(self.device)
@@ -261,11 +274,15 @@ class NeuronVecEnv:
         self.agent_span: slice | torch.Tensor = span if isinstance(span, slice) else self.agent_neuron_index
         self.action_low = torch.as_tensor(low[topology.agent_neuron_index], device=self.device)
         self.action_high = torch.as_tensor(high[topology.agent_neuron_index], device=self.device)
-        # Finite stand-ins for infinite bounds: one comparison then rejects NaN and inf too.
-        largest = float(np.finfo(np.float32).max)
-        self._check_low = self.action_low.clamp(-largest, largest)
-        self._check_high = self.action_high.clamp(-largest, largest)
-        self._range_spans = _range_spans(self._check_low.cpu().numpy(), self._check_high.cpu().numpy())
+        # Finite stand-ins for infinite bounds: one comparison then rejects NaN and inf too. Kept as
+        # tensors (for ``step``) and as arrays (for ``step_arrays``): the same bounds, one rule.
+        self._check_low = self.action_low.clamp(-_LARGEST, _LARGEST)
+        self._check_high = self.action_high.clamp(-_LARGEST, _LARGEST)
+        self._check_low_numpy = self._check_low.cpu().numpy()
+        self._check_high_numpy = self._check_high.cpu().numpy()
+        self._action_low_numpy = self.action_low.cpu().numpy()
+        self._action_high_numpy = self.action_high.cpu().numpy()
+        self._range_spans = _range_spans(self._check_low_numpy, self._check_high_numpy)
         leak = np.concatenate([np.full(g.size, g.leak, dtype=np.float32) for g in topology.agent_groups])
         self.leak: torch.Tensor | None = torch.as_tensor(leak, device=self.device) if leak.any() else None
         self._input = topology.group_slice[topology.input_group.name]
@@ -305,6 +322,19 @@ class NeuronVecEnv:
         if voltages is None:
             raise ResetNeeded("call reset() before reading voltages or stepping")
         return torch.from_numpy(voltages) if self._numpy else voltages
+
+    @property
+    def task_step_infos(self) -> list[dict[str, Any]]:
+        """Each task copy's own info of the last task step (the step's, not an autoreset's).
+
+        Raises:
+            RuntimeError: Unless the env was made with ``batch_task_infos=False`` (the infos are
+                then in the step's ``info``, batched).
+        """
+        if not isinstance(self.task, _SameStepSyncVectorEnv) or self.task.batch_infos:
+            raise RuntimeError("task_step_infos is kept only with batch_task_infos=False; read the step's info "
+                               "instead, or construct NeuronVecEnv(..., batch_task_infos=False)")
+        return self.task.step_infos
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[torch.Tensor, dict]:
         """Reset every task copy; hidden and output voltages start at 0.
@@ -351,15 +381,27 @@ class NeuronVecEnv:
         voltages, reward, terminated, truncated = map(torch.from_numpy, tick[:4])
         return VecStep(voltages, reward, terminated, truncated, tick.task_stepped, info)
 
-    def _step_arrays(self, actions: np.ndarray) -> ArrayStep:
-        """One tick from checked numpy actions, with numpy results, on any device.
+    def step_arrays(self, actions: np.ndarray) -> ArrayStep:
+        """``step`` in numpy: one tick from numpy actions, with numpy results, on any device.
 
-        The PettingZoo view's entry (it checks actions itself, naming agents): on CPU the numpy
-        tick without any tensor, elsewhere the torch tick with its results copied to the host.
+        The entry point for callers that hold their actions in numpy (the PettingZoo view does):
+        the same checks as ``step`` (``check_actions``), then on CPU the numpy tick without any
+        tensor, elsewhere the torch tick with its results copied to the host. The returned arrays
+        may share memory with the env's own state: copy what you keep past the next tick.
 
         Args:
-            actions: ``[E, num_agents]`` float32 actions, already checked.
+            actions: ``[E, num_agents]`` actions in agent order (``topology.agent_ids``), float32.
+
+        Returns:
+            An ``ArrayStep`` (``VecStep``'s fields as numpy arrays, ``info["final_voltages"]`` too).
+
+        Raises:
+            ResetNeeded: Before the first ``reset``.
+            InvalidActionError: As ``step``, naming the agent (and copy, when ``E > 1``).
         """
+        actions = np.asarray(actions, dtype=np.float32)
+        if self.validate or self.out_of_range == "clip":
+            actions = self.check_actions(actions)
         if self._numpy:
             return self._step_numpy(actions)
         step = self._step_tensors(self.voltages, torch.from_numpy(actions).to(self.device))
@@ -447,11 +489,19 @@ class NeuronVecEnv:
             info,
         )
 
-    def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """Validate ``[E, num_agents]`` actions; clip them if ``out_of_range="clip"``.
+    def check_actions(self, actions: ActionBatch) -> ActionBatch:
+        """Validate ``[E, num_agents]`` actions, a tensor or a numpy array; clip them if ``out_of_range="clip"``.
+
+        The one action check of neuron-env: ``step``, ``step_arrays`` and the PettingZoo view
+        all go through it. With ``validate`` and ``out_of_range="error"`` every action must lie
+        within its agent's range (NaN and ±inf fail); otherwise every action must be finite.
+
+        Returns:
+            ``actions`` (clipped into range with ``out_of_range="clip"``), of the type given.
 
         Raises:
-            InvalidActionError: Naming the first offending agent (and copy, when ``E > 1``).
+            InvalidActionError: On a wrong shape, or naming the first offending agent (and copy,
+                when ``E > 1``) and its value.
         """
         expected = (self.num_envs, self.topology.num_agents)
         if tuple(actions.shape) != expected:
@@ -459,15 +509,19 @@ class NeuronVecEnv:
                 f"actions have shape {tuple(actions.shape)}; expected (num_envs, num_agents) = {expected}, "
                 "columns in topology.agent_ids order"
             )
+        tensor = isinstance(actions, torch.Tensor)
         if self.validate and self.out_of_range == "error":
-            if not self._within_range(actions):
-                self._raise_bad_action(actions, ~self._within(actions))
-        elif self.validate or self.out_of_range == "clip":
-            finite = torch.isfinite(actions)
-            if not bool(finite.all()):
-                self._raise_bad_action(actions, ~finite)
+            # tensors: a few reductions per span decide first (see _within_range); the rule is below
+            if not (tensor and self._within_range(actions)):
+                low, high = (self._check_low, self._check_high) if tensor else \
+                    (self._check_low_numpy, self._check_high_numpy)
+                self._raise_if_bad(actions, outside(actions, low, high))
+        else:
+            self._raise_if_bad(actions, outside(actions, -_LARGEST, _LARGEST))  # only non-finite values fail
         if self.out_of_range == "clip":
-            actions = torch.clamp(actions, self.action_low, self.action_high)
+            if tensor:
+                return torch.clamp(actions, self.action_low, self.action_high)
+            return np.clip(actions, self._action_low_numpy, self._action_high_numpy)
         return actions
 
     def _within_range(self, actions: torch.Tensor) -> bool:
@@ -479,17 +533,17 @@ class NeuronVecEnv:
         ``aminmax`` propagates NaN, and a NaN extreme fails every comparison.
         """
         if len(self._range_spans) > _MAX_RANGE_SPANS:
-            return bool(self._within(actions).all())
+            return not bool(outside(actions, self._check_low, self._check_high).any())
         extremes = torch.stack([torch.stack(torch.aminmax(actions[:, span])) for span, _, _ in self._range_spans])
         return all(low <= smallest and largest <= high
                    for (smallest, largest), (_, low, high) in zip(extremes.tolist(), self._range_spans, strict=True))
 
-    def _within(self, actions: torch.Tensor) -> torch.Tensor:
-        """Elementwise: whether each action lies within its agent's bounds (``False`` for NaN and inf)."""
-        return (actions >= self._check_low) & (actions <= self._check_high)
-
-    def _raise_bad_action(self, actions: torch.Tensor, bad: torch.Tensor) -> None:
-        env_index, agent_index = (int(i) for i in torch.nonzero(bad)[0])
+    def _raise_if_bad(self, actions: ActionBatch, bad: ActionBatch) -> None:
+        """Raise ``InvalidActionError`` naming the first action ``bad`` marks, if any."""
+        if not bool(bad.any()):
+            return
+        bad_numpy = bad.cpu().numpy() if isinstance(bad, torch.Tensor) else bad
+        env_index, agent_index = (int(i) for i in np.argwhere(bad_numpy)[0])
         agent = self.topology.agent_ids[agent_index]
         value = float(actions[env_index, agent_index])
         where = f" in env copy {env_index}" if self.num_envs > 1 else ""
@@ -514,6 +568,17 @@ class NeuronVecEnv:
 
 #: Above this many spans of equal action range, ``check_actions`` compares elementwise instead.
 _MAX_RANGE_SPANS = 4
+#: The largest float32: the finite stand-in for an infinite bound.
+_LARGEST = float(np.finfo(np.float32).max)
+
+
+def outside(actions: ActionBatch, low: ActionBatch | float, high: ActionBatch | float) -> ActionBatch:
+    """Elementwise: whether each action lies outside ``[low, high]``; NaN always does, ±inf unless a bound is.
+
+    Written once for numpy arrays and torch tensors alike (the same comparisons), so the core's
+    tensor path and its numpy path apply one rule.
+    """
+    return ~((actions >= low) & (actions <= high))
 
 
 def _range_spans(low: np.ndarray, high: np.ndarray) -> list[tuple[slice, float, float]]:

@@ -51,6 +51,8 @@ def test_wrong_shape(env):
 
 def test_scalars_are_accepted(env):
     env.step(dict.fromkeys(env.agents, 0.5))
+    # 3 inputs, then 4 hidden and 1 output neuron: one tick sets every agent's voltage to its action
+    np.testing.assert_array_equal(env.state()[3:], np.full(5, 0.5, dtype=np.float32))
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])
@@ -73,6 +75,80 @@ def test_out_of_range_clip_is_documented_option():
     env.reset(seed=0)
     env.step({a: np.array([5.0]) for a in env.agents})
     assert env.state()[3:7].max() == pytest.approx(1.0)
+
+
+def _bad_action_cases(activation: str, value: float, topology: Topology) -> list[tuple[str, bool]]:
+    """``(agent, rejected)`` at the first, a middle and the last agent (the output neuron)."""
+    cases = []
+    for index in (0, topology.num_agents // 2, topology.num_agents - 1):
+        agent = topology.agent_ids[index]
+        hidden = agent.startswith("h")
+        # identity hidden neurons are unbounded; relu's range [0, inf) allows 1.5; NaN and inf never pass
+        in_range = np.isfinite(value) and hidden and (activation == "identity" or (activation == "relu" and value > 0))
+        cases.append((agent, not in_range))
+    return cases
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "identity"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1.5, -1.5])
+def test_parallel_env_bad_action_at_every_position(activation, value):
+    """Through the PettingZoo view: NaN, ±inf and out-of-range values at the first, middle and last agent."""
+    topology = Topology.mlp(3, [4, 3], 1, activation=activation)  # agents h1_0..h1_3, h2_0..h2_2, out_0
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=topology)
+    env.reset(seed=0)
+    valid = {a: np.array([0.5], dtype=np.float32) for a in env.agents}
+    for agent, rejected in _bad_action_cases(activation, value, topology):
+        actions = {**valid, agent: np.array([value], dtype=np.float32)}
+        before = env.state()
+        if rejected:
+            with pytest.raises(InvalidActionError, match=f"action of agent '{agent}' is "):
+                env.step(actions)
+            np.testing.assert_array_equal(env.state(), before)  # a rejected tick changes nothing
+            assert env.agents  # and the episode goes on
+        else:
+            env.step(actions)
+            assert env.state()[3 + topology.agent_ids.index(agent)] == np.float32(value)
+    env.close()
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_parallel_env_clip_mode_still_rejects_non_finite_everywhere(value):
+    topology = Topology.mlp(3, [4, 3], 1)
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=topology, out_of_range="clip")
+    env.reset(seed=0)
+    for index in (0, topology.num_agents // 2, topology.num_agents - 1):
+        agent = topology.agent_ids[index]
+        actions = {a: np.array([0.0], dtype=np.float32) for a in env.agents} | {agent: np.array([value])}
+        with pytest.raises(InvalidActionError, match=f"agent '{agent}' is (nan|inf|-inf); actions must be finite"):
+            env.step(actions)
+    env.close()
+
+
+def test_parallel_env_and_core_name_the_same_error():
+    """The view and the core share one check: the same bad action gives the same message."""
+    topology = Topology.mlp(3, [4], 1)
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=topology)
+    core = NeuronVecEnv("Pendulum-v1", topology)
+    env.reset(seed=0)
+    core.reset(seed=0)
+    actions = np.zeros((1, topology.num_agents), dtype=np.float32)
+    actions[0, 2] = 3.0
+    with pytest.raises(InvalidActionError) as from_view:
+        env.step({a: actions[0, i:i + 1] for i, a in enumerate(env.agents)})
+    with pytest.raises(InvalidActionError) as from_tensor:
+        core.step(torch.from_numpy(actions))
+    with pytest.raises(InvalidActionError) as from_arrays:
+        core.step_arrays(actions)
+    assert str(from_view.value) == str(from_tensor.value) == str(from_arrays.value)
+    assert "agent 'h1_2' is 3" in str(from_view.value)
+
+
+def test_task_step_infos_needs_unbatched_infos():
+    core = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1))
+    with pytest.raises(RuntimeError, match="batch_task_infos=False"):
+        core.task_step_infos  # noqa: B018 - the property raises
+    with pytest.raises(ValueError, match=r"batch_task_infos=False needs num_envs=1 .*num_envs=2"):
+        NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), num_envs=2, batch_task_infos=False)
 
 
 def test_step_before_reset():

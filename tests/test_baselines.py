@@ -110,9 +110,11 @@ def test_tiny_baseline_run_writes_every_output(tmp_path):
 
 
 def test_same_columns_and_keys_as_the_local_trainer(tmp_path):
-    train = pytest.importorskip("neuron_env.agents.train")
+    # the project's own module: imported plainly, so a broken import fails the test instead of skipping it
+    from neuron_env.agents.train import TrainConfig, train
+
     local_out, sb3_out = tmp_path / "local", tmp_path / "sb3"
-    train.train(train.TrainConfig(
+    train(TrainConfig(
         task="Pendulum-v1", hidden=[4], critic="linear", steps=200, learning_starts=40, batch_size=16,
         buffer_size=1000, eval_every=100, eval_episodes=2, checkpoint_every=100, out=str(local_out), progress=False,
         tensorboard=False, seed=3,

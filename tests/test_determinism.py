@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from neuron_env import neuron_v0
+from neuron_env import NetworkPolicy, Topology, neuron_v0
 
 from .conftest import small_topologies
 
@@ -51,3 +51,52 @@ def test_pettingzoo_parallel_seed_test():
 
     topology = small_topologies(3, 1)["mlp"]
     parallel_seed_test(lambda: neuron_v0.parallel_env(task="Pendulum-v1", topology=topology), num_cycles=50)
+
+
+def test_agent_spaces_are_cached_per_agent_and_seeded_alone():
+    """Each agent has its own space object (equal within its group): seeding one leaves its neighbours alone."""
+    env = neuron_v0.parallel_env(task="Pendulum-v1", topology=small_topologies(3, 1)["mlp"])
+    first, second = env.possible_agents[0], env.possible_agents[1]  # both in group h1
+    for space in (env.action_space, env.observation_space):
+        assert space(first) is space(first)  # cached: the same object on every call
+        assert space(first) == space(second) and space(first) is not space(second)
+    env.action_space(second).seed(5)
+    reference = [env.action_space(second).sample() for _ in range(3)]
+    env.action_space(second).seed(5)
+    env.action_space(first).seed(6)  # reseeding a neighbour ...
+    assert [env.action_space(second).sample() for _ in range(3)] == reference  # ... leaves this one alone
+    env.close()
+
+
+def episodes(task: str, seed: int, count: int = 2) -> list[tuple[list, list]]:
+    """``count`` whole episodes (reset with ``seed`` first, then unseeded), actions from one fixed stream."""
+    topology = Topology.mlp(3 if task == "Pendulum-v1" else 2, [4], 1)
+    env = neuron_v0.parallel_env(task=task, topology=topology, task_kwargs={"max_episode_steps": 60})
+    # The network's own policy plus noise from one fixed stream (the same whatever the seed): the
+    # actions, and so the rewards, follow the task's state (MountainCar's reward is -0.1 a² alone).
+    policy, rng = NetworkPolicy(topology, seed=1), np.random.default_rng(0)
+    trace = []
+    for episode in range(count):
+        observations, _ = env.reset(seed=seed if episode == 0 else None)
+        states, rewards = [env.state()], []
+        while env.agents:
+            actions = {a: np.clip(action + rng.normal(0, 0.3, 1), -1, 1).astype(np.float32)
+                       for a, action in policy.act(observations).items()}
+            observations, reward, _, _, _ = env.step(actions)
+            states.append(env.state())
+            rewards.append(reward[env.possible_agents[0]])
+        trace.append((np.stack(states).tolist(), rewards))
+    env.close()
+    return trace
+
+
+@pytest.mark.parametrize("task", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_multi_episode_determinism(task):
+    """Same seed: identical voltages and rewards over whole episodes, the second one unseeded; other seed: not."""
+    first, again, other = episodes(task, 3), episodes(task, 3), episodes(task, 4)
+    delay = 2  # Topology.mlp(obs, [4], 1) has depth 2: the task steps every second tick
+    assert len(first) == 2 and all(len(rewards) == 60 * delay for _, rewards in first)  # two whole episodes
+    assert first == again
+    for episode in range(2):
+        assert first[episode][0] != other[episode][0]
+        assert first[episode][1] != other[episode][1]

@@ -107,3 +107,30 @@ def test_tiny_end_to_end(tmp_path, capsys):
         assert run["overall"]["neurons"] == 17
     assert result["runs"][2]["transitions"] == 100
     assert (out / "gradient_agreement.png").stat().st_size > 1000
+
+
+def test_feedback_slopes_through_the_true_weights_are_the_output_critics_chain_rule(model):
+    """E2's feedback runs: with ``weights``, a hidden slope is autograd's ∂Q_out/∂a_n through the network."""
+    from neuron_env.agents.feedback import FeedbackDDPG
+
+    topology, weights = Topology.from_module(model.actor.mu)
+    learner = FeedbackDDPG(topology, critic="bilinear", lr_actor=0.0, granularity="settled", weights=weights,
+                           feedback="weights", critic_context="observation", dtype=torch.float64)
+    generator = torch.Generator().manual_seed(3)
+    for value in learner.critic[2].values():
+        value.copy_(torch.randn(value.shape, generator=generator, dtype=torch.float64))
+    obs = torch.as_tensor(model.replay_buffer.observations[:9, 0], dtype=torch.float64)
+    settled = learner.settle(e2.input_voltages(learner, obs))
+    slopes = learner.action_slopes(settled)
+    hidden = settled[:, topology.group_slice["h2"]].clone().requires_grad_(True)
+    w_out = learner.actor[2]
+    with torch.enable_grad():
+        out = torch.tanh(hidden @ w_out[:, :-1].T + w_out[:, -1])
+        params = learner.critic[2]
+        x = settled[:, learner.layouts[2].context]
+        q = (x @ params["theta_v"].T + out * (params["theta_a"] + x @ params["w"].T)).sum()
+        (expected,) = torch.autograd.grad(q, hidden)
+    assert expected.abs().max() > 1e-3  # a real slope, not zeros
+    torch.testing.assert_close(slopes[1], expected, rtol=1e-10, atol=1e-12)
+    terms = e2.local_terms(learner, obs)
+    assert terms["h1"]["gradient"].shape == (6, 4)

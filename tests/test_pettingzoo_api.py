@@ -51,11 +51,14 @@ def test_registered_in_pettingzoo():
     assert aec.agent_selection == "h1_0"
 
 
-def test_metadata_and_spaces_are_cached_per_group():
+def test_metadata_and_spaces_are_cached_per_agent():
     env = neuron_v0.parallel_env(task="Pendulum-v1", topology=small_topologies(3, 1)["mlp"])
     assert neuron_v0.metadata["name"] == "neuron_v0" and neuron_v0.metadata["is_parallelizable"]
-    assert env.observation_space("h2_0") is env.observation_space("h2_3")
-    assert env.action_space("h1_0") is env.action_space("h1_4")
+    assert env.observation_space("h2_0") is env.observation_space("h2_0")  # cached
+    assert env.observation_space("h2_0") == env.observation_space("h2_3")  # equal within a group ...
+    assert env.observation_space("h2_0") is not env.observation_space("h2_3")  # ... but each agent's own
+    assert env.action_space("h1_0") == env.action_space("h1_4")
+    assert env.action_space("h1_0") is not env.action_space("h1_4")
     assert env.state_space.shape == (env.topology.num_neurons,)
     env.reset(seed=0)
     assert env.state().shape == env.state_space.shape

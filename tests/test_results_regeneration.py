@@ -1,4 +1,4 @@
-"""docs/results/regeneration.py: comparing a committed results tree with a regenerated one."""
+"""studies/regeneration.py: comparing a committed results tree with a regenerated one."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import ModuleType
 
 from .conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "regeneration.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "regeneration.py"
 
 
 def load() -> ModuleType:

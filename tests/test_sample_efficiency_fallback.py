@@ -1,4 +1,4 @@
-"""docs/results/sample-efficiency/fallback.py: the instrumented run on a tiny budget, and its analysis."""
+"""studies/sample_efficiency_fallback.py: the instrumented run on a tiny budget, and its analysis."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "fallback.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "sample_efficiency_fallback.py"
 
 
 def load_fallback() -> ModuleType:

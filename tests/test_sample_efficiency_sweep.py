@@ -1,4 +1,4 @@
-"""docs/results/sample-efficiency/sweep.py on a tiny budget: outputs, light copies, resume."""
+"""studies/sample_efficiency_sweep.py on a tiny budget: outputs, light copies, resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "results" / "sample-efficiency" / "sweep.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "sample_efficiency_sweep.py"
 
 
 def load_sweep() -> ModuleType:

@@ -155,3 +155,50 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_config_values_are_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="steps=0"):
         train(tiny(tmp_path, steps=0))
+
+
+def test_resume_without_steps_continues_to_the_stored_target(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(tmp_path, steps=160, checkpoint_every=80), on_step=lambda t: (
+        t.request_stop() if t.task_step == 80 else None))
+    assert trainer.run()["status"] == "interrupted"
+    assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 160
+
+
+def test_resume_refuses_a_file_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    train(tiny(tmp_path, steps=50, learning_starts=10))
+    assert main(["train", "--resume", str(tmp_path / "checkpoint.pt")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "run directory" in error and len(error.splitlines()) == 1
+    with pytest.raises(CheckpointError, match="not the file"):
+        train(tiny(tmp_path, steps=60), resume=tmp_path / "checkpoint.pt")
+
+
+def test_resume_of_a_finished_run_says_nothing_to_do_and_changes_no_file(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    train(tiny(tmp_path, steps=50, learning_starts=10))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert main(["train", "--resume", str(tmp_path), "--steps", "50", "--no-progress"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_resume_with_adam_round_trips_its_moments(tmp_path: Path) -> None:
+    overrides = {"actor_optimizer": "adam", "steps": 200}
+    whole = train(tiny(tmp_path / "whole", **overrides))
+    train(tiny(tmp_path / "split", **{**overrides, "steps": 100}))
+    state = load_checkpoint(tmp_path / "split")["learner"]["actor_optimizer"]
+    assert any(len(group) for group in state)  # the moments are in the checkpoint
+    resumed = train(tiny(tmp_path / "ignored", **overrides), resume=tmp_path / "split")
+    assert resumed["final_eval_return_mean"] == whole["final_eval_return_mean"]
+    a, b = load_checkpoint(tmp_path / "whole")["learner"], load_checkpoint(tmp_path / "split")["learner"]
+    for ga, gb in zip(a["actor_optimizer"], b["actor_optimizer"], strict=True):
+        assert all(torch.equal(ga[k], gb[k]) for k in ga)
+
+
+def test_a_misspelled_task_is_one_line_and_creates_no_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--task", "Pendulm-v1", "--out", str(out), "--no-progress"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "Pendulm-v1" in error and len(error.splitlines()) == 1
+    assert not out.exists()

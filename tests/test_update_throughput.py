@@ -1,5 +1,6 @@
 """The update-throughput benchmark (neuron_env.baselines.experiments.update_benchmark): configuration, memory
-arithmetic, a tiny CPU run, the fresh-process memory probe and the thin script in benchmarks/."""
+arithmetic, a tiny CPU run, the fresh-process memory probe, and the script in benchmarks/ (the module's command
+line plus the rows of neuron-env train's default configuration)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ pytest.importorskip("stable_baselines3")
 pytest.importorskip("psutil")
 
 from neuron_env.baselines.experiments import update_benchmark as bench  # noqa: E402
+
+from .conftest import load_script  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "update_throughput.py"
 
@@ -82,7 +85,7 @@ def test_memory_probe_runs_the_package_module_in_a_fresh_process(tmp_path, monke
 def test_the_script_in_benchmarks_is_the_module_command_line():
     completed = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
-    for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out"):
+    for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out", "--learners", "--no-train-default"):
         assert flag in completed.stdout
     assert "benchmarks/results/update_throughput.json" in completed.stdout
 
@@ -90,3 +93,51 @@ def test_the_script_in_benchmarks_is_the_module_command_line():
 def test_matmul_flops_counts_the_products_of_one_update() -> None:
     a, b, c = torch.ones(4, 5), torch.ones(5, 6), torch.ones(3, 4, 5)
     assert bench.matmul_flops(lambda: (a @ b, torch.bmm(c, c.transpose(1, 2)))) == 2 * 4 * 5 * 6 + 2 * 3 * 4 * 5 * 4
+
+
+def load_script_module():
+    return load_script(SCRIPT, "update_throughput_script")
+
+
+def test_script_parses_its_flags_and_the_modules() -> None:
+    script = load_script_module()
+    args = script.parse_args(["--quick", "--device", "cpu", "--learners", "ddpg", "feedback", "--critics", "linear"])
+    assert args.learners == ("ddpg", "feedback") and args.train_default and args.critics == ("linear",)
+    assert args.repeats == 1 and args.device == ("cpu",)  # the module's --quick applied
+    assert isinstance(args.base(), bench.Args) and not isinstance(args.base(), script.Args)
+    assert script.parse_args(["--no-train-default"]).train_default is False
+    with pytest.raises(SystemExit):
+        script.parse_args(["--learners", "sgd"])
+
+
+def test_script_times_the_train_default_configuration_beside_the_benchmarks() -> None:
+    script = load_script_module()
+    fields = dict(hidden=(16,), critics=("linear",), critic_hidden=4, batch_size=32, device=("cpu",), threads=(1,),
+                  buffer_fill=200, warmup=1, duration=0.0, min_updates=2, repeats=1, memory_updates=1,
+                  memory_mode="in-process", out="", learners=("ddpg", "es"))
+    results = script.run(script.Args(**fields), log=lambda line: None)
+    by_configuration = {s["configuration"]: s for s in results["settings"]}
+    assert set(by_configuration) == {script.BENCHMARK, script.TRAIN_DEFAULT}
+    benchmark, default = by_configuration[script.BENCHMARK], by_configuration[script.TRAIN_DEFAULT]
+    assert set(benchmark["methods"]) == {"sb3-ddpg", "local-linear"} and benchmark["batch_size"] == 32
+    assert set(default["methods"]) == {"sb3-ddpg", "local-ddpg"} and default["batch_size"] == 64
+    assert default["label"].startswith("train default") and benchmark["label"].startswith("benchmark")
+    for figures in default["methods"].values():
+        assert figures["updates_per_s"] > 0
+        assert figures["transitions_per_s"] == pytest.approx(64 * figures["updates_per_s"])
+    assert default["methods"]["sb3-ddpg"]["ratio_vs_sb3"] == pytest.approx(1.0)
+    described = results["configurations"][script.TRAIN_DEFAULT]
+    assert (described["critic"], described["critic_context"], described["critic_hidden"], described["batch_size"]) \
+        == ("mlp", "task", 32, 64)
+    assert results["configurations"][script.BENCHMARK]["critic_context"] == "presynaptic"
+    assert any("'es' is not off-policy" in note for note in results["notes"])
+    table = script.format_table(results)
+    assert "train default: cpu, 1 thread" in table and "benchmark: cpu, 1 thread" in table
+
+
+def test_train_default_learner_is_the_one_the_trainer_builds() -> None:
+    script = load_script_module()
+    args = bench.Args(hidden=(8,), buffer_fill=10)
+    learner = script.build_train_default(args, "ddpg", "cpu", 3, 1)
+    assert (learner.critic_kind, learner.critic_context, learner.batch_size) == ("mlp", "task", 64)
+    assert len(learner.buffer) == 10

@@ -82,14 +82,15 @@ from typing import Any
 import numpy as np
 import torch
 from neuron_env.agents import LocalDDPG
-from neuron_env.agents.critics import CRITIC_KINDS, CRITICS
+from neuron_env.agents.critics import CRITIC_KINDS, activation_derivative
+from neuron_env.agents.feedback import FEEDBACK_KINDS, FeedbackDDPG
 from neuron_env.agents.local_ddpg import CRITIC_CONTEXTS
-from neuron_env.agents.replay import Batch
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
-from neuron_env.baselines.outputs import atomic_write_json
 from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, BaselineConfig, train_sb3
 from torch import nn
 
+from neuron_env.dynamics import activate
+from neuron_env.run_output import atomic_write_json
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
 
@@ -118,6 +119,8 @@ class GradientAgreementConfig:
     """Output directory (the DDPG run's files go to ``OUT/ddpg``)."""
     critics: tuple[str, ...] = ("mlp", "linear")
     """Local critic kinds to train and compare (one LocalDDPG each)."""
+    feedback: tuple[str, ...] = ()
+    """Feedback kinds to measure too (one ``FeedbackDDPG`` each, output critic ``critics[0]``; e.g. ``random``)."""
     data: tuple[str, ...] = ("sb3-replay",)
     """Data sources of the local critics: ``sb3-replay`` and/or ``neuron-noise`` (module docstring)."""
     critic_context: str = "presynaptic"
@@ -158,6 +161,8 @@ class GradientAgreementConfig:
         unknown = [k for k in self.critics if k not in CRITIC_KINDS]
         if unknown or not self.critics:
             raise BaselineConfigError(f"critics {list(self.critics)} must be one or more of {CRITIC_KINDS}")
+        if any(kind not in FEEDBACK_KINDS for kind in self.feedback):
+            raise BaselineConfigError(f"feedback {list(self.feedback)} must be kinds from {FEEDBACK_KINDS}")
         bad = [d for d in self.data if d not in DATA_SOURCES]
         if bad or not self.data:
             raise BaselineConfigError(f"data {list(self.data)} must be one or more of {DATA_SOURCES}")
@@ -272,26 +277,29 @@ def local_gradients(learner: LocalDDPG, obs: torch.Tensor) -> dict[str, np.ndarr
 def local_terms(learner: LocalDDPG, obs: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
     """Per layer: the local gradient ``[S, P + 1]`` and its per-state factors.
 
+    The slope is whatever the learner's actor step uses (``learner.action_slopes``): a neuron's
+    own critic's ``∂Q^n/∂a`` for ``LocalDDPG``, its neighbours' feedback for ``FeedbackDDPG``.
+
     Returns:
-        ``{layer: {"gradient": [S, P + 1], "slope": ∂Q^n/∂a [B, S], "dmu": σ'(K^n v) [B, S],
+        ``{layer: {"gradient": [S, P + 1], "slope": [B, S], "dmu": σ'(K^n v) [B, S],
         "pre_norm": ‖[v, 1]‖ [B]}}``; a state's gradient is ``slope · dmu · [v, 1]``.
     """
-    kind = CRITICS[learner.critic_kind]
     with torch.no_grad():
         settled = learner.settle(input_voltages(learner, obs))
-        zeros = torch.zeros(obs.shape[0], dtype=learner.dtype, device=learner.device)
-        batch = Batch(settled, settled[:, learner.agent_neuron_index], zeros, settled, zeros)
+        slopes = learner.action_slopes(settled)
         result = {}
-        for i, (lay, gb) in enumerate(zip(learner.layouts, learner.group_batches(batch), strict=True)):
-            dq_da = kind.action_gradient(learner.critic[i], gb)
-            gradient = (dq_da * gb.dmu).T @ gb.pre1 / obs.shape[0]
-            if gb.mask1 is not None:
-                gradient = gradient * gb.mask1
+        for i, lay in enumerate(learner.layouts):
+            pre1 = learner._pre1(settled, lay)
+            potential = pre1 @ learner.actor[i].T
+            dmu = activation_derivative(potential, activate(potential, lay.activation), lay.activation)
+            gradient = (slopes[i] * dmu).T @ pre1 / obs.shape[0]
+            if lay.mask1 is not None:
+                gradient = gradient * lay.mask1
             result[lay.name] = {
                 "gradient": gradient.cpu().double().numpy(),
-                "slope": dq_da.cpu().double().numpy(),
-                "dmu": gb.dmu.cpu().double().numpy(),
-                "pre_norm": gb.pre1.norm(dim=1).cpu().double().numpy(),
+                "slope": slopes[i].cpu().double().numpy(),
+                "dmu": dmu.cpu().double().numpy(),
+                "pre_norm": pre1.norm(dim=1).cpu().double().numpy(),
             }
     return result
 
@@ -415,14 +423,16 @@ def layer_figures(local: np.ndarray, global_: np.ndarray, terms: dict[str, np.nd
 
 # ---------------------------------------------------------------------------------------------- run
 def _train_local(config: GradientAgreementConfig, model: Any, critic: str, source: str,
-                 data: dict[str, np.ndarray], train_index: np.ndarray) -> tuple[LocalDDPG, dict[str, Any]]:
+                 data: dict[str, np.ndarray], train_index: np.ndarray,
+                 feedback: str | None = None) -> tuple[LocalDDPG, dict[str, Any]]:
     topology, weights = Topology.from_module(model.actor.mu)
     transitions = len(train_index) if source == "sb3-replay" else int(config.noise_steps or config.steps)
-    learner = LocalDDPG(
+    options: dict[str, Any] = {"feedback": feedback} if feedback is not None else {}
+    learner = (FeedbackDDPG if feedback is not None else LocalDDPG)(
         topology, critic=critic, gamma=float(model.gamma), tau=float(model.tau), lr_critic=config.lr_critic,
         lr_actor=0.0, batch_size=config.batch_size, buffer_size=max(transitions, 1), noise_scale=config.noise_scale,
         seed=config.seed, critic_context=config.critic_context, granularity="settled",
-        critic_hidden=config.critic_hidden, weights=weights,
+        critic_hidden=config.critic_hidden, weights=weights, **options,
     )
     if source == "sb3-replay":
         stored = store_replay(learner, data, train_index)
@@ -477,9 +487,10 @@ def run_gradient_agreement(config: GradientAgreementConfig) -> dict[str, Any]:
     global_grad = global_gradients(model, obs)
     global_slope = global_slopes(model, obs)
     runs = []
+    kinds = [(critic, None) for critic in config.critics] + [(config.critics[0], kind) for kind in config.feedback]
     for source in config.data:
-        for critic in config.critics:
-            learner, info = _train_local(config, model, critic, source, data, train_index)
+        for critic, feedback in kinds:
+            learner, info = _train_local(config, model, critic, source, data, train_index, feedback)
             frozen = all(torch.equal(w, w0) for w, w0 in zip(
                 learner.weights.blocks, Topology.from_module(model.actor.mu)[1].blocks, strict=True))
             terms = local_terms(learner, obs)
@@ -489,7 +500,8 @@ def run_gradient_agreement(config: GradientAgreementConfig) -> dict[str, Any]:
             sign = np.concatenate([np.asarray(f["sign_agreement"], dtype=float) for f in layers.values()])
             slope = np.concatenate([np.asarray(f["slope_sign_agreement"], dtype=float) for f in layers.values()])
             runs.append({
-                "critic": critic, "data": source, **info, "actor_unchanged": bool(frozen), "layers": layers,
+                "critic": critic if feedback is None else f"feedback-{feedback}", "data": source, **info,
+                "actor_unchanged": bool(frozen), "layers": layers,
                 "overall": {"neurons": int(len(cosine)), "cosine_mean": _stats(cosine)["mean"],
                             "cosine_median": _stats(cosine)["median"], "sign_agreement_mean": _stats(sign)["mean"],
                             "slope_sign_agreement_mean": _stats(slope)["mean"]},
@@ -553,6 +565,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_ddpg_phase_arguments(parser, defaults)
     parser.add_argument("--critics", nargs="+", choices=CRITIC_KINDS, default=list(defaults.critics),
                         help="local critic kinds (default: mlp linear)")
+    parser.add_argument("--feedback", nargs="*", choices=FEEDBACK_KINDS, default=list(defaults.feedback),
+                        help="feedback learner kinds to measure too, e.g. random weights (default: none)")
     parser.add_argument("--data", nargs="+", choices=DATA_SOURCES, default=list(defaults.data),
                         help="sb3-replay: DDPG's replay; neuron-noise: frozen network with per-neuron noise")
     parser.add_argument("--critic-context", choices=CRITIC_CONTEXTS, default=defaults.critic_context)
@@ -577,8 +591,9 @@ def config_from_args(args: argparse.Namespace) -> GradientAgreementConfig:
     return GradientAgreementConfig(
         task=args.task, steps=args.steps, hidden=tuple(args.hidden), activation=args.activation,
         learning_starts=args.learning_starts, noise_std=args.noise_std, seed=args.seed, out=args.out,
-        critics=tuple(args.critics), data=tuple(args.data), critic_context=args.critic_context,
-        critic_hidden=args.critic_hidden, lr_critic=args.lr_critic, local_updates=args.local_updates,
+        critics=tuple(args.critics), feedback=tuple(args.feedback), data=tuple(args.data),
+        critic_context=args.critic_context, critic_hidden=args.critic_hidden, lr_critic=args.lr_critic,
+        local_updates=args.local_updates,
         batch_size=args.batch_size, noise_scale=args.noise_scale, noise_steps=args.noise_steps,
         holdout_fraction=args.holdout_fraction, eval_samples=args.eval_samples, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, threads=args.threads, progress=not args.no_progress,

@@ -53,10 +53,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from neuron_env.baselines.compare import METHODS, CompareConfig, compare, machine_info
+from neuron_env.baselines.compare import METHODS, CompareConfig, compare
 from neuron_env.baselines.errors import BaselineConfigError
 from neuron_env.baselines.normalize import format_score
-from neuron_env.baselines.outputs import atomic_write_json, atomic_write_text
+
+from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, machine_line
 
 #: The DDPG paper's Table 1 rows that Gymnasium can run: (paper row name, Gymnasium id).
 TABLE1_ROWS: tuple[tuple[str, str], ...] = (
@@ -214,8 +215,7 @@ def render_markdown(config: ScoreTableConfig, compare_config: CompareConfig, tab
         "",
         f"Regenerate with: `{command}`",
         "",
-        f"Machine: {machine['cpu_count']} CPUs, torch {machine['torch']}, Python {machine['python']}, "
-        f"{machine['platform']}; date {machine['date']}.",
+        machine_line(machine),
         "",
         f"Normalized final evaluation return: random policy = 0, {reference} = 1 (means over seeds); "
         "avg = mean over seeds of each seed's normalized score, best = the best seed. Budgets (task steps per run × "

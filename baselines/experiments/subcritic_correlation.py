@@ -57,10 +57,10 @@ import numpy as np
 import torch
 from neuron_env.agents.critics import mlp_q
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
-from neuron_env.baselines.outputs import atomic_write_json
 from neuron_env.baselines.sb3_ddpg import BaselineConfig, train_sb3
 from torch import nn
 
+from neuron_env.run_output import atomic_write_json
 from neuron_env.topology import Topology
 
 PROTOCOLS: tuple[str, ...] = ("joint", "two-phase")

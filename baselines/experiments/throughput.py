@@ -45,7 +45,8 @@ import numpy as np
 from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
 from neuron_env.baselines.experiments.update_benchmark import Args, format_table, run_benchmark
-from neuron_env.baselines.outputs import atomic_write_json
+
+from neuron_env.run_output import atomic_write_json
 
 
 @dataclass

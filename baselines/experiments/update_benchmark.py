@@ -96,10 +96,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -116,6 +114,7 @@ from neuron_env.agents.critics import CRITIC_KINDS
 
 from neuron_env import Topology
 from neuron_env.configs import field_docs
+from neuron_env.run_output import atomic_write_text, load_average_1min, machine_info
 
 CPU_TARGET = 3.0
 GPU_TARGET = 20.0
@@ -548,8 +547,8 @@ def run_benchmark(args: Args, log: Callable[[str], None] | None = None) -> dict[
     args.validate()
     start = time.perf_counter()
     all_threads = os.cpu_count() or 1
-    results: dict[str, Any] = {"config": dataclasses.asdict(args), "machine": machine_info(), "settings": [],
-                               "skipped": [], "notes": []}
+    results: dict[str, Any] = {"config": dataclasses.asdict(args), "machine": machine_info("stable_baselines3"),
+                               "settings": [], "skipped": [], "notes": []}
     memory: dict[str, Any] = {}
     for device in dict.fromkeys(args.device):
         if device == "cuda" and not torch.cuda.is_available():
@@ -603,46 +602,12 @@ def run_benchmark(args: Args, log: Callable[[str], None] | None = None) -> dict[
         checks.append({"setting": setting["label"], "device": setting["device"], "threads": setting["threads"],
                        "ratio": ratio, "target": target, "met": bool(ratio >= target)})
     results["target_checks"] = checks
-    results["load_average_1min_end"] = _load_average()
+    results["load_average_1min_end"] = load_average_1min()
     results["wall_time_s"] = time.perf_counter() - start
     return results
 
 
 # ------------------------------------------------------------------------------------ reporting
-def _load_average() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:  # pragma: no cover - not on every platform
-        return None
-
-
-def machine_info() -> dict[str, Any]:
-    """Versions and hardware of this run."""
-    import gymnasium as gym
-
-    try:
-        import stable_baselines3
-
-        sb3_version = stable_baselines3.__version__
-    except ImportError:  # pragma: no cover - needed anyway
-        sb3_version = None
-    info = {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "stable_baselines3": sb3_version,
-        "gymnasium": gym.__version__,
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-        "torch_threads_default": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "load_average_1min": _load_average(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    return info
-
-
 def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:.1f}"
 
@@ -693,10 +658,9 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def write_json(results: dict[str, Any], path: str | Path) -> Path:
-    """Write ``results`` as indented JSON (parent folders created)."""
+    """Write ``results`` as indented JSON, atomically (parent folders created)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(results, indent=2) + "\n")
     return path
 
 

@@ -3,7 +3,7 @@
 Nothing here measures anything: it reads the JSON each experiment or benchmark wrote and formats
 it, so the page shows exactly the committed figures. Rerun after regenerating a result::
 
-    python docs/results/tables.py
+    python studies/tables.py
 
 Inputs (each written by the command named on the results page): ``e1/subcritic_correlation.json``,
 ``e1-mountaincar/subcritic_correlation.json``,
@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from neuron_env.run_output import atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"  # the committed result JSONs and tables (the code lives in studies/)
 
 
 def _load(path: Path) -> dict:
@@ -24,7 +27,7 @@ def _load(path: Path) -> dict:
 
 def e1_table(folder: str = "e1") -> str:
     """Per-layer means of E1 (sub-critic vs global critic) from ``folder/subcritic_correlation.json``."""
-    data = _load(HERE / folder / "subcritic_correlation.json")
+    data = _load(RESULTS / folder / "subcritic_correlation.json")
     config = data["config"]
     lines = [
         f"Task {config['task']}, DDPG {config['steps']} steps (final eval "
@@ -46,7 +49,7 @@ def e1_table(folder: str = "e1") -> str:
 
 def e2_table() -> str:
     """Per-layer cosine / sign agreement of E2 for every (critic, data) run."""
-    data = _load(HERE / "e2" / "gradient_agreement.json")
+    data = _load(RESULTS / "e2" / "gradient_agreement.json")
     config = data["config"]
     runs = data["runs"]
     layers = list(runs[0]["layers"])
@@ -74,7 +77,7 @@ def e3_table() -> str:
     lines = ["| machine (date) | setting | method | updates/s | transitions/s | × SB3 DDPG | GFLOP/update |",
              "|---|---|---|---|---|---|---|"]
     memory = None
-    for path in sorted((HERE / "e3").glob("update_throughput*.json")):
+    for path in sorted((RESULTS / "e3").glob("update_throughput*.json")):
         data = _load(path)
         memory = memory or data.get("memory")
         machine = data.get("machine", {})
@@ -95,12 +98,13 @@ def e3_table() -> str:
 
 def main() -> None:
     """Write every table next to its JSON."""
-    outputs = {HERE / "e1" / "table.md": e1_table(), HERE / "e1-mountaincar" / "table.md": e1_table("e1-mountaincar"),
-               HERE / "e2" / "table.md": e2_table(),
-               HERE / "e3" / "table.md": e3_table()}
+    outputs = {RESULTS / "e1" / "table.md": e1_table(),
+               RESULTS / "e1-mountaincar" / "table.md": e1_table("e1-mountaincar"),
+               RESULTS / "e2" / "table.md": e2_table(),
+               RESULTS / "e3" / "table.md": e3_table()}
     for path, text in outputs.items():
-        path.write_text(text + "\n")
-        print(f"wrote {path.relative_to(HERE.parent.parent)}")
+        atomic_write_text(path, text + "\n")
+        print(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

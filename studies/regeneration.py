@@ -6,7 +6,7 @@ overwritten), then compare the two trees::
 
     mkdir -p /tmp/regen && cd /tmp/regen
     neuron-env compare ... --out docs/results/pendulum          # the command in scores.md
-    cd - && python docs/results/regeneration.py --regenerated /tmp/regen/docs/results
+    cd - && python studies/regeneration.py --regenerated /tmp/regen/docs/results
 
 For every result folder present in both trees it compares the headline figures:
 
@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"  # the committed results (the code lives in studies/)
 
 
 @dataclass
@@ -46,7 +47,7 @@ class RegenerationConfig:
 
     regenerated: str = ""
     """The regenerated results tree (the folder that holds the regenerated result folders)."""
-    committed: str = str(HERE)
+    committed: str = str(RESULTS)
     """The committed results tree."""
     z: float = 2.0
     """Standard errors within which two means count as the same up to seed noise."""
@@ -209,7 +210,7 @@ def render(rows: list[Row]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> RegenerationConfig:
     """Build a ``RegenerationConfig`` from the command line."""
-    sys.path.insert(0, str(HERE.parents[1]))
+    sys.path.insert(0, str(REPO))
     from neuron_env.configs import field_docs
 
     docs = field_docs(RegenerationConfig)
@@ -231,7 +232,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     table = render(rows)
     print(table, end="")
     if config.out:
-        Path(config.out).write_text(table)
+        from neuron_env.run_output import atomic_write_text  # after parse_args put the repository on sys.path
+
+        atomic_write_text(config.out, table)
     return rows
 
 

@@ -1,6 +1,6 @@
 """What makes a learned policy fall back? Instrumented runs of the local ``mlp`` critic (issue #4).
 
-The sweep beside this file (``sweep.py``) found that the local learner's policies on Pendulum-v1
+The sweep beside this file (``sample_efficiency_sweep.py``) found that the local learner's policies on Pendulum-v1
 reach good returns and lose them again a few thousand steps later. This script trains one sweep
 variant with the trainer's own loop (the same run as the sweep's, seed for seed: the probes read
 the learner and never touch its random state) and, every ``--probe-every`` task steps, records:
@@ -40,10 +40,10 @@ Outputs, under ``--out`` (default ``fallback/`` beside this file)::
 Run from the repository root (about 5 min per 20 000-step seed on one core, more when the cores
 are shared)::
 
-    python docs/results/sample-efficiency/fallback.py --variant defaults --seeds 0 1 2
-    python docs/results/sample-efficiency/fallback.py --method sb3-ddpg --seeds 0 1 2 \
+    python studies/sample_efficiency_fallback.py --variant defaults --seeds 0 1 2
+    python studies/sample_efficiency_fallback.py --method sb3-ddpg --seeds 0 1 2 \
         --out docs/results/sample-efficiency/fallback-sb3   # the reference, probed the same way
-    python docs/results/sample-efficiency/fallback.py --report-only   # rewrite the analysis
+    python studies/sample_efficiency_fallback.py --report-only   # rewrite the analysis
 
 A seed whose ``summary.json`` says ``completed`` is skipped; an interrupted seed starts over (the
 probes live in memory until its run ends).
@@ -66,15 +66,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuron_env.run_output import atomic_write_text, write_csv
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
+REPO = HERE.parent
+RESULTS = REPO / "docs" / "results" / "sample-efficiency"  # where the outputs live (the code lives in studies/)
 
 
 def _load_sweep() -> Any:
-    """``sweep.py`` beside this file (its ``BASE``, ``VARIANTS`` and ``provenance``)."""
+    """``sample_efficiency_sweep.py`` beside this file (its ``BASE``, ``VARIANTS`` and ``provenance``)."""
     if "sample_efficiency_sweep" in sys.modules:
         return sys.modules["sample_efficiency_sweep"]
-    spec = importlib.util.spec_from_file_location("sample_efficiency_sweep", HERE / "sweep.py")
+    spec = importlib.util.spec_from_file_location("sample_efficiency_sweep", HERE / "sample_efficiency_sweep.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["sample_efficiency_sweep"] = module  # dataclasses look their module up while it executes
@@ -108,7 +111,7 @@ class FallbackConfig:
     """A fall: the probe evaluation mean drops by at least this much between two probes."""
     failed_return: float = -600.0
     """An episode below this return counts as failed (Pendulum-v1: it never swung up and balanced)."""
-    out: str = str(HERE / "fallback")
+    out: str = str(RESULTS / "fallback")
     """Folder of the per-seed data and the analysis."""
     work: str = str(REPO / "runs" / "sample-efficiency-fallback")
     """Folder the runs train in (checkpoints; git-ignored)."""
@@ -300,7 +303,7 @@ def run_sb3_seed(config: FallbackConfig, seed: int) -> str:
     steps = config.steps or int(base["steps"])
     probe = _sb3_probe_callback(config, seed, base["task"])
     data.mkdir(parents=True, exist_ok=True)
-    (data / "provenance.json").write_text(json.dumps(sweep.provenance(), indent=2))
+    atomic_write_text(data / "provenance.json", json.dumps(sweep.provenance(), indent=2))
     baseline = BaselineConfig(algo="ddpg", task=base["task"], hidden=tuple(base["hidden"]), activation="tanh",
                               steps=steps, seed=seed, out=str(work), eval_every=int(base["eval_every"]),
                               eval_episodes=int(base["eval_episodes"]), learning_starts=config.learning_starts,
@@ -312,14 +315,9 @@ def run_sb3_seed(config: FallbackConfig, seed: int) -> str:
 
 
 def write_probes(rows: list[dict[str, Any]], path: Path) -> None:
-    """``probes.csv``: one line per probe, the per-episode returns as a JSON list."""
-    fields = list(rows[0])
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: json.dumps(v) if isinstance(v, list) else ("" if v is None else v)
-                             for k, v in row.items()})
+    """``probes.csv``: one line per probe, the per-episode returns as a JSON list (written atomically)."""
+    write_csv(path, ({k: json.dumps(v) if isinstance(v, list) else ("" if v is None else v) for k, v in row.items()}
+                     for row in rows), list(rows[0]))
 
 
 def read_probes(path: Path) -> list[dict[str, Any]]:
@@ -361,7 +359,7 @@ def run_seed(config: FallbackConfig, seed: int) -> str:
     probe = Probe(trainer, config)
     trainer.on_step = probe
     data.mkdir(parents=True, exist_ok=True)
-    (data / "provenance.json").write_text(json.dumps(sweep.provenance(), indent=2))
+    atomic_write_text(data / "provenance.json", json.dumps(sweep.provenance(), indent=2))
     try:
         trainer.run()
     finally:
@@ -556,7 +554,7 @@ def write_markdown(result: dict[str, Any], config: FallbackConfig, path: Path) -
                 f"{f['newly_failed']} / {f['recovered']} of {f['episodes']} | {_fmt(f.get('action_change'), 4)} | "
                 + " | ".join(_fmt(f.get(f"drift/{g}"), 4) for g in groups)
                 + f" | {_fmt(f.get(f'previous_td/{out}'))} → {_fmt(f.get(f'td/{out}'))} |")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def write_figure(per_seed: dict[int, list[dict[str, Any]]], config: FallbackConfig, path: Path) -> None:
@@ -610,7 +608,7 @@ def report(config: FallbackConfig) -> dict[str, Any]:
     result["config"] = dataclasses.asdict(config) | {"out": str(Path(config.out).relative_to(REPO))
                                                      if Path(config.out).is_relative_to(REPO) else config.out,
                                                      "work": "(git-ignored)"}
-    (out / "fallback.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(out / "fallback.json", json.dumps(result, indent=2))
     write_markdown(result, config, out / "fallback.md")
     write_figure(per_seed, config, out / "fallback.png")
     return result

@@ -25,15 +25,15 @@ is skipped; a run interrupted mid-way continues from its checkpoint under ``<wor
 
 The study of ``README.md`` beside this file is three phases, run from the repository root::
 
-    python docs/results/sample-efficiency/sweep.py --phase A   # one change at a time, tuning seed 100
-    python docs/results/sample-efficiency/sweep.py --phase B   # the chosen variant and the defaults, seeds 0 1 2
-    python docs/results/sample-efficiency/sweep.py --phase C   # the frozen-hidden diagnostic, seeds 0 1 2
-    python docs/results/sample-efficiency/sweep.py --phase check   # the defaults on seed 100 again
-    python docs/results/sample-efficiency/sweep.py --phase D   # two stabilizers of gamma-0.98, seeds 0-4
-    python docs/results/sample-efficiency/sweep.py --phase E   # hidden noise 0.2, 2 updates/step; seeds 0-4
-    python docs/results/sample-efficiency/sweep.py --phase F   # both together, to 30 000 steps; seeds 0-4
-    python docs/results/sample-efficiency/sweep.py --phase G   # hidden noise 0.2 and gamma-0.98, seeds 5-9
-    python docs/results/sample-efficiency/sweep.py --phase H   # max-norm 3 on the actor's weights, seeds 0-4
+    python studies/sample_efficiency_sweep.py --phase A   # one change at a time, tuning seed 100
+    python studies/sample_efficiency_sweep.py --phase B   # the chosen variant and the defaults, seeds 0 1 2
+    python studies/sample_efficiency_sweep.py --phase C   # the frozen-hidden diagnostic, seeds 0 1 2
+    python studies/sample_efficiency_sweep.py --phase check   # the defaults on seed 100 again
+    python studies/sample_efficiency_sweep.py --phase D   # two stabilizers of gamma-0.98, seeds 0-4
+    python studies/sample_efficiency_sweep.py --phase E   # hidden noise 0.2, 2 updates/step; seeds 0-4
+    python studies/sample_efficiency_sweep.py --phase F   # both together, to 30 000 steps; seeds 0-4
+    python studies/sample_efficiency_sweep.py --phase G   # hidden noise 0.2 and gamma-0.98, seeds 5-9
+    python studies/sample_efficiency_sweep.py --phase H   # max-norm 3 on the actor's weights, seeds 0-4
 
 and ``--report-only`` rewrites ``results.csv``, ``table.md`` and ``curves.png`` from what is there.
 """
@@ -54,8 +54,11 @@ from typing import Any
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[2]
+from neuron_env.run_output import atomic_write_text
+from neuron_env.run_output import write_csv as write_csv_file
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results" / "sample-efficiency"  # where the outputs live (the code lives in studies/)
 
 #: What every variant starts from (the other fields keep TrainConfig's defaults).
 BASE: dict[str, Any] = {
@@ -99,7 +102,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gamma-0.98-hidden-noise-0.2-ups2-30k": {"gamma": 0.98, "noise_scale_hidden": 0.2, "updates_per_step": 2,
                                              "steps": 30_000},
     # Phase H (fifth round): a per-neuron max-norm cap on the actor's input weights (3, the usual value
-    # of max-norm regularization for inputs of unit scale), fixed after fallback.py had measured the
+    # of max-norm regularization for inputs of unit scale), fixed after sample_efficiency_fallback.py had measured the
     # defaults' weight norms growing 5-10x over a run while the hidden layers saturate; not tuned
     "max-norm-3": {"actor_max_norm": 3.0},
 }
@@ -148,7 +151,7 @@ class SweepConfig:
     """Episodes per evaluation; default the base's 5."""
     learning_starts: int | None = None
     """Warm-up task steps; default TrainConfig's (1 000)."""
-    out: str = str(HERE)
+    out: str = str(RESULTS)
     """Folder of ``data/``, ``results.csv``, ``table.md`` and ``curves.png``."""
     work: str = str(REPO / "runs" / "sample-efficiency")
     """Folder the runs train in (checkpoints; git-ignored)."""
@@ -267,7 +270,7 @@ def run_one(config: SweepConfig, variant: str, seed: int) -> str:
     outcome = "adopted" if resume == "finished" else "resumed" if resume else "trained"
     data.mkdir(parents=True, exist_ok=True)
     if resume != "finished":
-        (data / "provenance.json").write_text(json.dumps(provenance(), indent=2))
+        atomic_write_text(data / "provenance.json", json.dumps(provenance(), indent=2))
         try:
             train(train_cfg, resume=resume)
         except DivergenceError:
@@ -307,7 +310,7 @@ def _relative_out(data: Path) -> None:
         out = Path(config.get("out") or "")
         if out.is_absolute() and out.is_relative_to(REPO):
             config["out"] = str(out.relative_to(REPO))
-            path.write_text(json.dumps(content, indent=2))
+            atomic_write_text(path, json.dumps(content, indent=2))
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -410,13 +413,9 @@ CSV_FIELDS = ("variant", "seed", "overrides", "status", "steps", "final_eval_mea
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    """``results.csv``: one line per run."""
-    with open(path, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=CSV_FIELDS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if row[k] is None else (round(row[k], 3) if isinstance(row[k], float) else row[k])
-                             for k in CSV_FIELDS})
+    """``results.csv``: one line per run (written atomically)."""
+    write_csv_file(path, ({k: "" if row[k] is None else (round(row[k], 3) if isinstance(row[k], float) else row[k])
+                           for k in CSV_FIELDS} for row in rows), CSV_FIELDS)
 
 
 def normalized(value: float | None, ref: dict[str, Any]) -> float | None:
@@ -546,9 +545,9 @@ def write_table(rows: list[dict[str, Any]], ref: dict[str, Any], config: SweepCo
                 f"{_fmt(float(np.mean([r['steps_per_s'] or 0 for r in group])), 0)} |")
         lines.append("")
         fresh_lines = lines[fresh_start:]
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     # the fresh-seed section alone, for the results page (docs/results.md includes it)
-    path.with_name(path.stem + "-fresh.md").write_text("\n".join(fresh_lines))
+    atomic_write_text(path.with_name(path.stem + "-fresh.md"), "\n".join(fresh_lines))
 
 
 def write_curves(rows: list[dict[str, Any]], ref: dict[str, Any], config: SweepConfig, path: Path) -> None:

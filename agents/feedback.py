@@ -1,0 +1,497 @@
+"""``FeedbackDDPG``: output neurons learn by DDPG, hidden neurons by feedback from their neighbours.
+
+The output neurons learn exactly as in ``LocalDDPG``: each has its own critic ``Q^n``
+(``critic="mlp"`` on the ``"task"`` context by default), trained by TD from replay with
+target copies, and steps its actor along that critic's action slope. The hidden neurons
+have no critic. A hidden neuron's stand-in for ``∂Q/∂a`` is a *message* from its
+postsynaptic neighbours, weighted by its feedback synapses, and it reaches the neuron
+through the network's tick delay, one group per update, like a pipelined backward pass.
+
+The rule
+--------
+For every neuron ``n`` of a group and every transition ``i`` of the batch it learns on::
+
+    output n:   gⁿᵢ = ∂Qⁿ/∂a (xᵢ, μⁿ(vᵢ))                   (its own critic, after its TD step)
+    hidden n:   gⁿᵢ = Σ_m F_mn eᵐᵢ                          (m: the neurons n projects to)
+    message:    eⁿᵢ = σ'(Kⁿ vᵢ + bⁿ) gⁿᵢ                      (sent to n's presynaptic neurons)
+    actor:      [Kⁿ, bⁿ] += η_A mean_i gⁿᵢ σ'(Kⁿ vᵢ + bⁿ) [vᵢ, 1]
+
+The feedback weight ``F_mn`` (``feedback=``):
+
+``"random"`` (feedback alignment)
+    a fixed random matrix ``R`` of the forward block's shape, drawn once from ``seed``
+    uniform in ``±1/√fan_in`` of the target group (the forward init's bound, or
+    ``±feedback_scale``), zero where the forward block is masked.
+``"sign"`` (sign-symmetric feedback)
+    ``sign(W_mn) · |R_mn|``: the current sign of the forward weight with the fixed random
+    magnitude of ``"random"`` (Liao et al.'s random-magnitude sign-concordant feedback).
+``"weights"`` (the ceiling control, pipelined backprop)
+    the true current forward weight ``W_mn``. Not weight-transport-free: a reference, the
+    ceiling of ``DESIGN.md`` §4.
+``"backprop"`` (reference only, not local)
+    ``F = W`` and no pipeline: every group learns on the current batch and the messages
+    run down the whole network within one update (an exact backward pass of the output
+    critic's slope). It fails the locality audit by design.
+
+Pipelining through the tick delay
+---------------------------------
+A group's *depth* is its distance from the outputs (outputs 0, the last hidden layer 1, …;
+with skip connections, the longest path). At update ``t`` the outputs learn on the new replay
+batch ``t``; a group of depth ``d`` learns on batch ``t − d`` with the messages its
+postsynaptic groups computed about that batch. In an MLP those messages were sent at update
+``t − 1``; over a skip connection a message waits ``d − d_m`` updates in the synapse. The
+learner keeps the voltages of the last ``depth`` batches and each group's recent messages;
+a group whose messages have not arrived yet (the first ``d`` updates) does not step. So at
+update ``t`` a change of the output neurons' parameters changes the last hidden layer's
+update (``feedback="weights"``/``"sign"``: it reads their weights now; ``"random"``: through
+their message, one update later) and reaches a group ``k`` hops away no sooner than update
+``t + k − 1``.
+
+A group learns on the batch's *stored* voltages: its presynaptic voltages and its
+neighbours' messages are those of the transitions as they were acted (exploration noise
+included), and ``σ'`` is evaluated with the current parameters at those voltages. Re-settling
+the old batch with the current network would make a neuron's input depend on every
+upstream neuron's current parameters, which is not local. With noise-free voltages and
+unchanged weights, ``"weights"`` gives exactly autograd's ``∂Q/∂a_n`` through the network
+(the critic input ``x`` held fixed).
+
+What is local
+-------------
+Hidden neuron ``n`` reads its own parameters and feedback synapses, its presynaptic voltages
+of a stored transition, and its postsynaptic neighbours' messages ``eᵐ`` (and, for
+``"sign"``/``"weights"``, their weights onto ``n``). Output neurons read what ``LocalDDPG``'s
+do (their critic input, the reward, and the next state settled by the target network).
+Every neuron steps at once; there is no global backward pass (except ``"backprop"``).
+
+Exploration: every acting neuron adds its own noise, as in ``LocalDDPG``. ``freeze_hidden``
+(``lr_actor_hidden = 0``) is the floor control: hidden neurons keep their init, messages
+still flow. With ``policy_delay > 1`` the pipeline advances every update and every group
+steps on actor updates only.
+
+Statistics of ``update``: ``td_error`` (mean ``|D|`` over output neurons), ``td_error/<group>``,
+``q_slope`` (mean ``|∂Q/∂a|`` over output neurons) and ``feedback_slope/<group>`` (mean ``|g|``
+of each hidden group that received its messages this update).
+
+References:
+    T. P. Lillicrap, D. Cownden, D. B. Tweed, C. J. Akerman, "Random synaptic feedback
+    weights support error backpropagation for deep learning", Nature Communications 7,
+    13276 (2016), https://doi.org/10.1038/ncomms13276.
+    Q. Liao, J. Z. Leibo, T. Poggio, "How important is weight symmetry in
+    backpropagation?", AAAI 2016, https://arxiv.org/abs/1510.05067.
+    A. Kosson, V. Chiley, A. Venigalla, J. Hestness, U. Köster, "Pipelined backpropagation
+    at scale: training large models without batches", MLSys 2021,
+    https://arxiv.org/abs/2003.11666.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from neuron_env.agents.critics import GroupBatch, activation_derivative, actor_adam_step, actor_step, max_norm_
+from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.learner import require_settled
+from neuron_env.agents.local_ddpg import LocalDDPG, LocalDDPGConfig
+from neuron_env.agents.replay import Batch
+
+from neuron_env.dynamics import activate
+from neuron_env.topology import NetworkWeights, Topology
+
+FEEDBACK_KINDS: tuple[str, ...] = ("random", "sign", "weights", "backprop")
+
+
+@dataclass
+class FeedbackConfig(LocalDDPGConfig):
+    """Options of ``FeedbackDDPG`` (``neuron-env train --learner feedback``): ``LocalDDPG``'s, plus below.
+
+    The critic options (``critic``, ``critic_context``, ``critic_hidden``, ``lr_critic``) apply
+    to the output neurons only; hidden neurons have no critic.
+    """
+
+    feedback: str = "random"
+    """Hidden neurons' feedback weights: ``random`` (FA), ``sign``, ``weights`` (ceiling) or ``backprop``."""
+    feedback_scale: float | None = None
+    """Bound of the random feedback magnitudes (``random``/``sign``); default the init's ``1/sqrt(fan_in)``."""
+
+
+@dataclass(frozen=True)
+class FeedbackEdge:
+    """One projection from a hidden group ``n`` to an agent group ``m``, seen from ``n``.
+
+    Attributes:
+        projection: Index of the projection in ``topology.projections``.
+        target: Index of ``m`` in ``layouts``.
+        columns: The projection's columns in ``m``'s actor tensor (``W_mn`` is ``actor[m][:, columns]``).
+        delay: Updates the message of ``m`` waits before ``n`` reads it (``depth_n − depth_m``).
+    """
+
+    projection: int
+    target: int
+    columns: slice
+    delay: int
+
+
+def group_depths(topology: Topology) -> dict[str, int | None]:
+    """Longest path from each agent group to an output group (outputs 0); ``None`` if none reaches one."""
+    depth: dict[str, int | None] = {}
+
+    def visit(name: str) -> int | None:
+        if name not in depth:
+            if topology.group[name].role == "output":
+                depth[name] = 0
+            else:
+                below = [visit(p.target) for p in topology.projections if p.source == name]
+                reached = [d for d in below if d is not None]
+                depth[name] = 1 + max(reached) if reached else None
+        return depth[name]
+
+    return {g.name: visit(g.name) for g in topology.agent_groups}
+
+
+class FeedbackDDPG(LocalDDPG):
+    """DDPG output neurons; hidden neurons learn from their neighbours' messages (module doc).
+
+    Args:
+        topology: An acyclic, leak-free network (settled mode).
+        feedback: ``"random"``, ``"sign"``, ``"weights"`` or ``"backprop"`` (module doc).
+        feedback_scale: Bound of the random feedback magnitudes for ``"random"`` and ``"sign"``;
+            ``None``: ``1/sqrt(fan_in)`` of the target group, as the forward init.
+        critic: Kind of the output neurons' critics (``LocalDDPG``).
+        critic_context: Their critic input (``LocalDDPG``).
+        granularity: ``None`` or ``"settled"`` (the only mode).
+        seed: Seed of weights, critics, noise, replay sampling and (``seed + 2``) the random
+            feedback matrices.
+        weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
+        dtype: Floating dtype.
+        **options: Every other ``LocalDDPG`` option, with the same meaning (``lr_actor_hidden``
+            is the hidden groups' step size; 0 freezes them).
+
+    Raises:
+        LearnerConfigError: On an unknown ``feedback``, a bad ``feedback_scale``, ``per_tick``
+            granularity, or a cyclic or leaky topology.
+    """
+
+    name = "feedback"
+    config_class = FeedbackConfig
+    off_policy = True
+
+    def __init__(
+        self,
+        topology: Topology,
+        feedback: str = "random",
+        feedback_scale: float | None = None,
+        critic: str = "mlp",
+        critic_context: str = "task",
+        granularity: str | None = None,
+        seed: int = 0,
+        weights: NetworkWeights | None = None,
+        dtype: torch.dtype = torch.float32,
+        **options: Any,
+    ) -> None:
+        require_settled(topology, "feedback")
+        if feedback not in FEEDBACK_KINDS:
+            raise LearnerConfigError(f"feedback={feedback!r} is unknown; choose one of {FEEDBACK_KINDS}")
+        if granularity not in (None, "settled"):
+            raise LearnerConfigError(
+                f"granularity={granularity!r}: learner 'feedback' learns settled transitions only; "
+                "leave granularity unset (or use --learner ddpg for per_tick)")
+        if feedback_scale is not None:
+            if feedback not in ("random", "sign"):
+                raise LearnerConfigError(
+                    f"feedback_scale={feedback_scale!r} applies to feedback='random' or 'sign' only; "
+                    f"feedback={feedback!r} uses the forward weights: leave feedback_scale unset")
+            if not (math.isfinite(feedback_scale) and feedback_scale > 0):
+                raise LearnerConfigError(f"feedback_scale={feedback_scale!r} must be a finite number > 0")
+        super().__init__(topology, critic=critic, critic_context=critic_context, granularity="settled", seed=seed,
+                         weights=weights, dtype=dtype, **options)
+        self.feedback = feedback
+        self.feedback_scale = None if feedback_scale is None else float(feedback_scale)
+        #: Whether each group (``layouts`` order) is an output group (has a critic).
+        self.is_output = [topology.group[lay.name].role == "output" for lay in self.layouts]
+        # hidden groups have no critic: the ones LocalDDPG drew are dropped (drawing them first
+        # keeps the output critics' init identical to LocalDDPG's for the same seed)
+        for i, output in enumerate(self.is_output):
+            if not output:
+                self.critic[i], self.target_critic[i], self.optimizer_state[i] = {}, {}, {}
+        depth_by_name = group_depths(topology)
+        #: Distance of each group from the outputs (``None``: no path to an output, never steps).
+        self.depths: list[int | None] = [depth_by_name[lay.name] for lay in self.layouts]
+        index = {lay.name: i for i, lay in enumerate(self.layouts)}
+        #: The feedback edges of each group (empty for outputs and groups that reach none).
+        self.edges: list[tuple[FeedbackEdge, ...]] = []
+        for i, lay in enumerate(self.layouts):
+            edges = []
+            if not self.is_output[i] and self.depths[i] is not None:
+                for p, projection in enumerate(topology.projections):
+                    if projection.source != lay.name or projection.target not in index:
+                        continue
+                    m = index[projection.target]
+                    if self.depths[m] is None:
+                        continue
+                    columns = dict(self.layouts[m].projection_columns)[p]
+                    delay = self.depths[i] - self.depths[m]  # type: ignore[operator]  # both set here
+                    edges.append(FeedbackEdge(p, m, columns, delay))
+            self.edges.append(tuple(edges))
+        #: Fixed random feedback matrix per projection (``"random"``/``"sign"``), shaped like ``W``.
+        self.feedback_weights: dict[int, torch.Tensor] = {}
+        if feedback in ("random", "sign"):
+            generator = torch.Generator().manual_seed(seed + 2)  # on the CPU: the same matrices on every device
+            for edges in self.edges:
+                for edge in edges:
+                    target = topology.projections[edge.projection].target
+                    bound = self.feedback_scale or 1.0 / math.sqrt(len(topology.presynaptic_index[target]))
+                    width = edge.columns.stop - edge.columns.start
+                    draw = (torch.rand(self.layouts[edge.target].size, width, generator=generator) * 2 - 1) * bound
+                    mask = topology.projections[edge.projection].mask
+                    if mask is not None:
+                        draw = draw * torch.as_tensor(np.array(mask, dtype=np.float32))
+                    self.feedback_weights[edge.projection] = draw.to(self.device, dtype)
+        pipelined = feedback != "backprop"
+        #: Past batches a group can learn on (``depth`` of the deepest group; 0 for ``"backprop"``).
+        self.queue_length = max((d for d in self.depths if d is not None), default=0) if pipelined else 0
+        outbox_lengths = [0] * len(self.layouts)
+        if pipelined:
+            for edges in self.edges:
+                for edge in edges:
+                    outbox_lengths[edge.target] = max(outbox_lengths[edge.target], edge.delay)
+        #: Voltages ``[B, N]`` of the last ``queue_length`` batches, newest first (``batch_queue[k]``: batch ``t−1−k``).
+        self.batch_queue: list[torch.Tensor] = []
+        #: Each group's last messages ``eᵐ`` ``[B, S]``, newest first (``None`` where it did not compute one).
+        self.outbox: list[list[torch.Tensor | None]] = [[None] * length for length in outbox_lengths]
+        #: The slopes ``g`` ``[B, S]`` each group used at the last update (``None``: it did not learn).
+        self.slopes: list[torch.Tensor | None] = [None] * len(self.layouts)
+
+    # ------------------------------------------------------------------ learning
+    def _batch_for(self, voltages: torch.Tensor, index: int) -> GroupBatch:
+        """What the actor step of a hidden group reads (``pre1``, ``dmu``, ``mask1``; no critic fields)."""
+        lay = self.layouts[index]
+        pre1 = self._pre1(voltages, lay)
+        potential = pre1 @ self.actor[index].T
+        mu = activate(potential, lay.activation)
+        no_columns, no_rows = voltages.new_empty(voltages.shape[0], 0), voltages.new_empty(0)
+        return GroupBatch(x=no_columns, a=mu, reward=no_rows, not_done=no_rows, x_next=no_columns, a_next=mu, pre1=pre1,
+                          mu=mu, dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1)
+
+    def _output_batch(self, batch: Batch, settled_next: torch.Tensor, index: int) -> GroupBatch:
+        """What an output group's critic and actor steps read (as ``LocalDDPG.group_batches``)."""
+        lay = self.layouts[index]
+        v = batch.voltages
+        pre1 = self._pre1(v, lay)
+        potential = pre1 @ self.actor[index].T
+        mu = activate(potential, lay.activation)
+        return GroupBatch(
+            x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards,
+            not_done=1.0 - batch.terminated, x_next=settled_next[:, lay.context],
+            a_next=settled_next[:, lay.neuron_slice], pre1=pre1, mu=mu,
+            dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
+        )
+
+    def feedback_matrix(self, edge: FeedbackEdge) -> torch.Tensor:
+        """``F`` ``[S_m, S_n]`` of one feedback edge, as read now (before this update's steps)."""
+        if self.feedback in ("weights", "backprop"):
+            return self.actor[edge.target][:, edge.columns]
+        magnitude = self.feedback_weights[edge.projection]
+        if self.feedback == "sign":
+            return torch.sign(self.actor[edge.target][:, edge.columns]) * magnitude.abs()
+        return magnitude
+
+    def update(self, batch: Batch | None = None, check_finite: bool = True) -> dict[str, torch.Tensor]:
+        """One learning step: outputs on a new replay batch, hidden groups on their queued batches.
+
+        Args:
+            batch: The new transitions (``voltages`` ``[B, N]`` settled, as ``sample`` returns);
+                ``None`` samples ``batch_size`` from the buffer.
+            check_finite: Raise ``DivergenceError`` if a TD error, slope or parameter is not finite.
+
+        Returns:
+            ``td_error``, ``td_error/<output group>``, ``q_slope`` and ``feedback_slope/<hidden
+            group>`` (for the hidden groups that learned this update), 0-d tensors on the device.
+
+        Raises:
+            DivergenceError: Naming the group, when ``check_finite`` and a value is NaN or inf.
+        """
+        with torch.no_grad():
+            if batch is None:
+                if len(self.buffer) == 0:
+                    raise LearnerConfigError("the replay buffer is empty: store transitions before update()")
+                batch = self.sample()
+            voltages = batch.voltages
+            actor_turn = self.num_updates % self.policy_delay == 0
+            count = len(self.layouts)
+            slopes: list[torch.Tensor | None] = [None] * count
+            group_batches: list[GroupBatch | None] = [None] * count
+            messages: list[torch.Tensor | None] = [None] * count
+            stats: dict[str, torch.Tensor] = {}
+            td_sums, slope_sums, output_neurons = [], [], 0
+            zero = voltages.new_zeros(())
+            finite_rows: list[torch.Tensor | None] = [None] * count
+            settled_next = self.settle(batch.next_voltages, target=True)
+            for i in range(count):
+                if not self.is_output[i]:
+                    continue
+                gb = self._output_batch(batch, settled_next, i)
+                td, dq_da = self._kind.update(self.critic[i], self.target_critic[i], self.optimizer_state[i], gb,
+                                              self.gamma, self.lr_critic)
+                slopes[i], group_batches[i], messages[i] = dq_da, gb, gb.dmu * dq_da
+                td_abs = td.abs().mean()
+                stats[f"td_error/{self.layouts[i].name}"] = td_abs
+                td_sums.append(td_abs * self.layouts[i].size)
+                slope_sums.append(dq_da.abs().mean() * self.layouts[i].size)
+                output_neurons += self.layouts[i].size
+                finite_rows[i] = torch.stack([td.sum(), zero, torch.stack([p.sum() for p in
+                                                                           self.critic[i].values()]).sum(), zero])
+            # nearer groups first, so that "backprop" finds its postsynaptic messages of this update
+            hidden = sorted((depth, i) for i, depth in enumerate(self.depths)
+                            if depth is not None and not self.is_output[i])
+            for depth, i in hidden:
+                if self.feedback == "backprop":
+                    learn_on = voltages
+                    received = [messages[edge.target] for edge in self.edges[i]]
+                else:
+                    if len(self.batch_queue) < depth:
+                        continue  # the batch it learns on is not that old yet
+                    learn_on = self.batch_queue[depth - 1]
+                    received = [self.outbox[edge.target][edge.delay - 1] for edge in self.edges[i]]
+                arrived = [message for message in received if message is not None]
+                if len(arrived) < len(received):
+                    continue  # its messages have not arrived yet
+                slope = arrived[0] @ self.feedback_matrix(self.edges[i][0])
+                for edge, message in zip(self.edges[i][1:], arrived[1:], strict=True):
+                    slope.add_(message @ self.feedback_matrix(edge))
+                gb = self._batch_for(learn_on, i)
+                slopes[i], group_batches[i], messages[i] = slope, gb, gb.dmu * slope
+                slope_abs = slope.abs().mean()
+                stats[f"feedback_slope/{self.layouts[i].name}"] = slope_abs
+                finite_rows[i] = torch.stack([zero, zero, zero, slope.sum()])
+            # every group steps after every slope is read: "weights"/"sign" read the weights as they were
+            for i in range(count):
+                gb, slope = group_batches[i], slopes[i]
+                if gb is None or slope is None or self.actor_lrs[i] == 0.0 or not actor_turn:
+                    continue
+                if self.actor_optimizer == "adam":
+                    actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, slope, self.actor_lrs[i])
+                else:
+                    actor_step(self.actor[i], gb, slope, self.actor_lrs[i])
+                if self.actor_max_norm is not None:
+                    max_norm_(self.actor[i], self.actor_max_norm)
+            for i in range(count):
+                outbox = self.outbox[i]
+                if outbox:
+                    outbox.insert(0, messages[i])
+                    outbox.pop()
+            if self.queue_length:
+                self.batch_queue.insert(0, voltages.clone())
+                del self.batch_queue[self.queue_length:]
+            self.slopes = slopes
+            if actor_turn:  # TD3 moves the targets with the actor
+                for w, w_target in zip(self.actor, self.target_actor, strict=True):
+                    w_target.lerp_(w, self.tau)
+                for params, target in zip(self.critic, self.target_critic, strict=True):
+                    for name, p in params.items():
+                        target[name].lerp_(p, self.tau)
+            self.num_updates += 1
+            stats["td_error"] = torch.stack(td_sums).sum() / output_neurons
+            stats["q_slope"] = torch.stack(slope_sums).sum() / output_neurons
+            if check_finite:
+                rows = [row if row is not None else torch.stack([zero] * 4) for row in finite_rows]
+                for i, row in enumerate(rows):
+                    row[1] = self.actor[i].sum()
+                self._raise_if_not_finite(torch.isfinite(torch.stack(rows)))
+            return stats
+
+    def action_slopes(self, voltages: torch.Tensor) -> list[torch.Tensor]:
+        """Each group's slope ``g`` ``[B, S]`` at settled ``voltages``, once the pipeline has settled.
+
+        The outputs' critic slopes at ``μ``, then every hidden group's message sum, nearest
+        groups first, all on the same states and with the current parameters: what the pipeline
+        delivers when the weights stop changing (E2 measures it against the true gradient).
+        """
+        with torch.no_grad():
+            slopes: list[torch.Tensor | None] = [None] * len(self.layouts)
+            messages: list[torch.Tensor | None] = [None] * len(self.layouts)
+            zeros = voltages.new_zeros(voltages.shape[0])
+            batch = Batch(voltages, voltages[:, self.agent_neuron_index], zeros, voltages, zeros)
+            for i in range(len(self.layouts)):
+                if self.is_output[i]:
+                    gb = self._output_batch(batch, voltages, i)
+                    slopes[i] = self._kind.action_gradient(self.critic[i], gb)
+                    messages[i] = gb.dmu * slopes[i]
+            for _, i in sorted((d, i) for i, d in enumerate(self.depths) if d is not None and not self.is_output[i]):
+                slope = voltages.new_zeros(voltages.shape[0], self.layouts[i].size)
+                for edge in self.edges[i]:
+                    slope.add_(messages[edge.target] @ self.feedback_matrix(edge))
+                slopes[i], messages[i] = slope, self._batch_for(voltages, i).dmu * slope
+            return [s if s is not None else voltages.new_zeros(voltages.shape[0], lay.size)
+                    for s, lay in zip(slopes, self.layouts, strict=True)]
+
+    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
+        if bool(finite.all()):
+            return
+        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
+        what = ("td_error", "actor", "critic", "feedback_slope")[what_index]
+        name = self.layouts[group_index].name
+        raise DivergenceError(
+            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; "
+            "lower lr_actor/lr_critic (or feedback_scale), check the task's rewards for NaN, or resume from the "
+            "last checkpoint",
+            group=name, what=what,
+        )
+
+    def check_finite(self) -> None:
+        """Raise ``DivergenceError`` naming the first group with a non-finite parameter."""
+        true = torch.tensor(True, device=self.device)
+        flags = []
+        for i in range(len(self.layouts)):
+            critic_ok = (torch.stack([torch.isfinite(p).all() for p in self.critic[i].values()]).all()
+                         if self.critic[i] else true)
+            flags.append(torch.stack([true, torch.isfinite(self.actor[i]).all(), critic_ok, true]))
+        self._raise_if_not_finite(torch.stack(flags))
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        """``LocalDDPG.state_dict`` plus the feedback kind and matrices, the batch queue and the messages.
+
+        The queue and the messages in flight are always included (they are a few batches), so a
+        restored learner continues the pipeline exactly.
+        """
+        state = super().state_dict(include_buffer)
+        state["learner"] = self.name
+        state["feedback"] = self.feedback
+        state["depths"] = list(self.depths)
+        state["feedback_weights"] = {p: w.cpu().clone() for p, w in self.feedback_weights.items()}
+        state["batch_queue"] = [v.cpu().clone() for v in self.batch_queue]
+        state["outbox"] = [[None if m is None else m.cpu().clone() for m in box] for box in self.outbox]
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` (same topology, critic kind and feedback kind).
+
+        Raises:
+            CheckpointError: If the state belongs to another learner, feedback kind or topology.
+        """
+        if state.get("learner") != self.name or "feedback" not in state:
+            raise CheckpointError(
+                f"checkpoint holds a {state.get('learner', 'ddpg')!r} learner's state; this learner is 'feedback': "
+                "load it with the learner that wrote it")
+        if state["feedback"] != self.feedback:
+            raise CheckpointError(f"checkpoint holds feedback={state['feedback']!r}; this learner has "
+                                  f"feedback={self.feedback!r}: build it with the checkpoint's option")
+        if list(state["depths"]) != list(self.depths) or len(state["outbox"]) != len(self.outbox):
+            raise CheckpointError(f"checkpoint is for groups {state['groups']} at depths {state['depths']}; this "
+                                  f"learner has {[lay.name for lay in self.layouts]} at depths {self.depths}")
+        if set(state["feedback_weights"]) != set(self.feedback_weights):
+            raise CheckpointError(f"checkpoint has feedback matrices for projections "
+                                  f"{sorted(state['feedback_weights'])}; this learner expects "
+                                  f"{sorted(self.feedback_weights)}")
+        super().load_state_dict(state)
+        self.feedback_weights = {p: w.to(self.device, self.dtype).clone() for p, w in state["feedback_weights"].items()}
+        self.batch_queue = [v.to(self.device, self.dtype).clone() for v in state["batch_queue"]]
+        self.outbox = [[None if m is None else m.to(self.device, self.dtype).clone() for m in box]
+                       for box in state["outbox"]]
+
+    def __repr__(self) -> str:
+        return (f"FeedbackDDPG({self.topology!r}, feedback={self.feedback!r}, critic={self.critic_kind!r}, "
+                f"context={self.critic_context!r}, device={self.device})")

@@ -1,0 +1,193 @@
+"""The learner interface: what the trainer, ``enjoy``, ``compare`` and the studies ask of a learner.
+
+A *learner* trains every non-input neuron of a network at once, locally (``DESIGN.md`` §1):
+neuron ``n``'s update reads only its own parameters, its presynaptic voltages, the task
+observation where its context allows, the global reward, and messages from its direct
+neighbours that arrive through the network's tick delay. Every learner of the package
+implements ``Learner`` and is registered by name in ``neuron_env.agents.registry``
+(``neuron-env train --learner NAME``).
+
+The protocol, in the order the trainer calls it::
+
+    learner = SomeLearner.from_config(topology, SomeConfig(...), device="cpu", seed=0)
+    actions = learner.act(voltages, level=1)          # every tick of a task step
+    learner.store(v, actions, reward, v_next, terminated, truncated)   # once per task step
+    if learner.ready():                               # on-policy learners: when a rollout is full
+        stats = learner.update()
+    learner.reset_noise(done)                         # episodes that ended
+    learner.state_dict(); learner.load_state_dict(state); learner.weights
+
+``NetworkActor`` is the shared part of every learner whose actor *is* the network: one tensor
+``[S, P + 1]`` per group (incoming blocks side by side, bias last), the forward pass of an
+acyclic network (``settle``) and the ``NetworkWeights`` view that ``enjoy`` and
+``neuron_env.NetworkPolicy`` run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+from neuron_env.agents.errors import LearnerConfigError
+
+from neuron_env.dynamics import activate
+from neuron_env.topology import NetworkWeights, Topology
+
+
+@dataclass
+class LearnerConfig:
+    """Options every learner has (subclasses add their own, a docstring per field)."""
+
+    freeze_hidden: bool = False
+    """Hidden groups keep their random init; only output neurons learn (the study's floor control)."""
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of the options of this config."""
+        return tuple(f.name for f in fields(cls))
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What every learner provides (see the module doc for the calling order).
+
+    Attributes:
+        name: Registry name (``neuron-env train --learner NAME``).
+        topology: The network it trains.
+        device: Where its tensors live.
+        granularity: ``"settled"`` (acts one level per tick, one transition per task step) or
+            ``"per_tick"`` (every agent every tick, one transition per tick).
+        agent_neuron_index: ``[num_agents]`` voltage column of each agent.
+        num_updates: ``update`` calls so far.
+    """
+
+    name: ClassVar[str]
+    topology: Topology
+    device: torch.device
+    granularity: str
+    agent_neuron_index: torch.Tensor
+    num_updates: int
+
+    def act(self, voltages: torch.Tensor, explore: bool = True, level: int | None = None,
+            uniform: bool = False) -> torch.Tensor:
+        """``[E, num_agents]`` next voltages for ``[E, N]`` voltages (see ``LocalDDPG.act``)."""
+        ...
+
+    def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+              next_voltages: torch.Tensor, terminated: torch.Tensor,
+              truncated: torch.Tensor | None = None) -> None:
+        """Record ``E`` transitions (settled voltages and actions, reward, next voltages, ends)."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether ``update`` has something to learn from now."""
+        ...
+
+    def update(self) -> dict[str, torch.Tensor]:
+        """One learning step of every neuron; scalar statistics as 0-d tensors."""
+        ...
+
+    def reset_noise(self, done: torch.Tensor | None = None) -> None:
+        """Episodes of the ``[E]`` copies marked ``done`` ended (all when ``None``)."""
+        ...
+
+    @property
+    def weights(self) -> NetworkWeights:
+        """The network the learner acts with when it does not explore."""
+        ...
+
+    @property
+    def num_transitions(self) -> int:
+        """Transitions held for learning (replay size, or the rollout in progress)."""
+        ...
+
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        """Everything needed to continue learning exactly, as CPU tensors."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict`` (same topology and options)."""
+        ...
+
+
+def require_settled(topology: Topology, learner: str) -> None:
+    """Raise ``LearnerConfigError`` unless ``topology`` is acyclic and leak-free (one forward pass a step)."""
+    leaky = any(g.leak > 0 for g in topology.agent_groups)
+    if topology.depth is None or leaky:
+        raise LearnerConfigError(
+            f"learner {learner!r} needs an acyclic, leak-free topology (it acts by one forward pass per task "
+            f"step); {topology!r} is {'cyclic' if topology.depth is None else 'leaky'}: use --learner ddpg"
+        )
+
+
+class NetworkActor:
+    """The network as per-group actor tensors, for learners whose policy is the network itself.
+
+    Subclasses set ``topology``, ``layouts`` (``neuron_env.agents.local_ddpg.build_layouts``),
+    ``actor`` and ``target_actor`` (one ``[S, P + 1]`` tensor per group; a learner without
+    target copies sets ``target_actor = actor``) and ``_input`` (the input group's voltage slice).
+    """
+
+    topology: Topology
+    layouts: list[Any]
+    actor: list[torch.Tensor]
+    target_actor: list[torch.Tensor]
+    _input: slice
+
+    @staticmethod
+    def actor_tensors(layouts: list[Any], weights: NetworkWeights) -> list[torch.Tensor]:
+        """One ``[S, P + 1]`` tensor per group from ``weights`` (blocks in projection order, bias last)."""
+        tensors = []
+        for lay, bias in zip(layouts, weights.biases, strict=True):
+            blocks = [weights.blocks[i] for i, _ in lay.projection_columns]
+            tensors.append(torch.cat(blocks + [bias[:, None]], 1).contiguous())
+        return tensors
+
+    @property
+    def weights(self) -> NetworkWeights:
+        """The current network as ``NetworkWeights`` (views into the actor tensors)."""
+        return self._network(self.actor)
+
+    @property
+    def target_weights(self) -> NetworkWeights:
+        """The target network as ``NetworkWeights`` (views)."""
+        return self._network(self.target_actor)
+
+    def _network(self, actor: list[torch.Tensor]) -> NetworkWeights:
+        blocks: list[torch.Tensor | None] = [None] * len(self.topology.projections)
+        for lay, w in zip(self.layouts, actor, strict=True):
+            for i, columns in lay.projection_columns:
+                blocks[i] = w[:, columns]
+        return NetworkWeights(tuple(b for b in blocks if b is not None),
+                              tuple(w[:, -1] for w in actor))
+
+    def _pre1(self, voltages: torch.Tensor, lay: Any) -> torch.Tensor:
+        ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
+        return torch.cat([voltages[:, lay.pre], ones], 1)
+
+    def _group_output(self, voltages: torch.Tensor, index: int, actor: list[torch.Tensor]) -> torch.Tensor:
+        lay = self.layouts[index]
+        w = actor[index]
+        return activate(torch.addmm(w[:, -1], voltages[:, lay.pre], w[:, :-1].T), lay.activation)
+
+    def settle(self, voltages: torch.Tensor, target: bool = False) -> torch.Tensor:
+        """Settled voltages of an acyclic network: one forward pass from the input voltages.
+
+        Args:
+            voltages: ``[B, N]`` (only the input neurons are read) or the input voltages alone.
+            target: Use the target network instead of the current one.
+
+        Returns:
+            ``[B, N]`` with every group set to its output on the inputs.
+        """
+        actor = self.target_actor if target else self.actor
+        num_inputs = self._input.stop - self._input.start
+        inputs = voltages if voltages.shape[1] == num_inputs else voltages[:, self._input]
+        settled = torch.empty(voltages.shape[0], self.topology.num_neurons, device=voltages.device,
+                              dtype=voltages.dtype)
+        settled[:, self._input] = inputs
+        order = sorted(range(len(self.layouts)), key=lambda i: self.layouts[i].level or 0)
+        for i in order:
+            settled[:, self.layouts[i].neuron_slice] = self._group_output(settled, i, actor)
+        return settled

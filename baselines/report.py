@@ -1,0 +1,275 @@
+"""A comparison's report: normalized scores, ``scores.json``, ``scores.md`` and ``curves.png``.
+
+``write_reports(config, rows)`` reads each finished run's evaluation curve (``read_curve``),
+averages the seeds (``mean_curve``), normalizes the final returns (random = 0, the reference
+= 1; ``compute_scores``, through ``baselines.normalize``) and writes the three files
+atomically: ``scores.json`` (everything, plus the command and ``machine_info()``),
+``scores.md`` (``render_scores_md``) and ``curves.png`` (``plot_curves``, needs matplotlib).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from neuron_env.baselines.compare_config import CompareConfig, RunSpec, command_line
+from neuron_env.baselines.errors import MissingDependencyError
+from neuron_env.baselines.normalize import (
+    finite_values,
+    first_step_reaching,
+    format_score,
+    mean_std,
+    normalize_task,
+)
+
+from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, machine_line
+
+
+# ------------------------------------------------------------------------------------------ curves & scores
+def read_curve(folder: Path) -> tuple[list[int], list[float]]:
+    """``(steps, eval_return_mean)`` from a run's ``metrics.csv`` (empty when missing)."""
+    path = folder / "metrics.csv"
+    if not path.is_file():
+        return [], []
+    steps, values = [], []
+    with open(path, newline="", encoding="utf-8") as stream:
+        for row in csv.DictReader(stream):
+            if row.get("eval_return_mean", "") != "":
+                steps.append(int(float(row["step"])))
+                values.append(float(row["eval_return_mean"]))
+    return steps, values
+
+
+def mean_curve(curves: Sequence[tuple[Sequence[int], Sequence[float]]]) -> dict[str, list[float]]:
+    """Mean and std over seeds of evaluation curves, on the steps every seed evaluated at.
+
+    Returns:
+        ``{"steps": [...], "mean": [...], "std": [...], "seeds": n}`` (empty lists when no curve).
+    """
+    curves = [c for c in curves if len(c[0])]
+    if not curves:
+        return {"steps": [], "mean": [], "std": [], "seeds": 0}
+    common = sorted(set(curves[0][0]).intersection(*(set(c[0]) for c in curves[1:])))
+    table = np.array([[dict(zip(s, v, strict=True))[step] for step in common] for s, v in curves], dtype=float)
+    return {"steps": [int(s) for s in common], "mean": table.mean(axis=0).tolist(), "std": table.std(axis=0).tolist(),
+            "seeds": len(curves)}
+
+
+def compute_scores(config: CompareConfig, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Normalized scores, raw returns, curves and threshold steps per task and method (``scores.json``'s body).
+
+    Args:
+        config: The comparison.
+        rows: One ``results.csv`` row per run of the grid (finished, failed or missing runs may be absent).
+    """
+    by_key = {(r["task"], r["method"], int(r["seed"])): r for r in rows}
+    tasks: dict[str, Any] = {}
+    for task in config.tasks:
+        returns: dict[str, list[float | None]] = {}
+        curves: dict[str, dict[str, Any]] = {}
+        runs: dict[str, dict[str, Any]] = {}
+        for method in config.methods:
+            values: list[float | None] = []
+            seed_curves = []
+            counts: dict[str, int] = {}
+            walls, speeds = [], []
+            for seed in range(config.seeds):
+                row = by_key.get((task, method, seed))
+                status = row["status"] if row else "missing"
+                counts[status] = counts.get(status, 0) + 1
+                if row is None or status == "failed":
+                    values.append(None)
+                    continue
+                values.append(float(row["final_eval_mean"]) if row["final_eval_mean"] not in ("", None) else None)
+                if status == "completed":
+                    spec = RunSpec(task, method, seed, config.budget(task), tuple(config.hidden), config.activation,
+                                   config.eval_every, config.eval_episodes, config.learning_starts)
+                    seed_curves.append(read_curve(spec.folder(config.out)))
+                walls += finite_values([_float(row["wall_time_s"])])
+                speeds += finite_values([_float(row["steps_per_s"])])
+            returns[method] = values
+            curves[method] = mean_curve(seed_curves)
+            runs[method] = {"status_counts": counts, "wall_time_s_mean": mean_std(walls)[0],
+                            "steps_per_s_mean": mean_std(speeds)[0]}
+        scores = normalize_task(returns, random="random", reference=config.reference)
+        threshold = config.thresholds.get(task)
+        methods: dict[str, Any] = {}
+        for method in config.methods:
+            score = scores.methods[method]
+            curve = curves[method]
+            reached = None
+            if threshold is not None:
+                reached = first_step_reaching(curve["steps"], curve["mean"], threshold)
+            methods[method] = {
+                "returns": score.returns,
+                "return_mean": score.return_mean,
+                "return_std": score.return_std,
+                "normalized": score.normalized,
+                "normalized_mean": score.mean,
+                "normalized_std": score.std,
+                "normalized_best": score.best,
+                "steps_to_threshold": reached,
+                "curve": curve,
+                **runs[method],
+            }
+        tasks[task] = {
+            "steps": config.budget(task),
+            "random_mean": scores.random_mean,
+            "reference_mean": scores.reference_mean,
+            "threshold": threshold,
+            "notes": scores.notes,
+            "methods": methods,
+        }
+    return {"reference": config.reference, "random": "random", "seeds": config.seeds, "tasks": tasks}
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _steps_text(step: int | None, budget: int) -> str:
+    return f"not in {budget}" if step is None else str(step)
+
+
+def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: Mapping[str, Any],
+                     command: str) -> str:
+    """The text of ``scores.md``."""
+    methods = list(config.methods)
+    budgets = ", ".join(f"{t} {config.budget(t)}" for t in config.tasks)
+    lines = [
+        "# neuron-env compare: scores",
+        "",
+        f"Regenerate with: `{command}`",
+        "",
+        machine_line(machine),
+        "",
+        f"Budget: {budgets} task steps per run, {config.seeds} seed(s) per method; evaluation every "
+        f"{config.eval_every} task steps and at the end, {config.eval_episodes} deterministic episodes from the same "
+        f"start states for every method. learning_starts: "
+        + (f"{config.learning_starts} for every learning method." if config.learning_starts is not None
+           else "each method's own (SB3: the rl-zoo's, 10 000 on Pendulum and MuJoCo; local: the trainer's 1 000)."),
+        f"Networks: local methods and sb3-ddpg {list(config.hidden)} {config.activation}; "
+        "sb3-ddpg-zoo [400, 300] relu.",
+        "",
+        f"Normalized score = (R − R_random) / (R_{config.reference} − R_random), R the final evaluation return; each "
+        f"seed is normalized against the two baselines' means over seeds, then mean ± std over seeds (ddof 0). "
+        f"random = 0 and {config.reference} = 1 by construction.",
+        "",
+        "## Normalized score (mean ± std over seeds)",
+        "",
+        "| task | steps | " + " | ".join(methods) + " |",
+        "|---|---:|" + "---:|" * len(methods),
+    ]
+    for task, entry in scores["tasks"].items():
+        cells = [format_score(entry["methods"][m]["normalized_mean"], entry["methods"][m]["normalized_std"])
+                 for m in methods]
+        lines.append(f"| {task} | {entry['steps']} | " + " | ".join(cells) + " |")
+    lines += ["", "## Final evaluation return (mean ± std over seeds)", "",
+              "| task | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+    for task, entry in scores["tasks"].items():
+        cells = [format_score(entry["methods"][m]["return_mean"], entry["methods"][m]["return_std"], digits=1)
+                 for m in methods]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    thresholds = {t: e for t, e in scores["tasks"].items() if e["threshold"] is not None}
+    if thresholds:
+        lines += ["", "## Task steps until the mean evaluation curve first reaches the threshold", "",
+                  "Evaluations happen every eval-every steps, so a step is an upper bound to that resolution; "
+                  "random is evaluated once (step 0).", "",
+                  "| task | threshold | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
+        for task, entry in thresholds.items():
+            cells = [_steps_text(entry["methods"][m]["steps_to_threshold"], entry["steps"]) for m in methods]
+            lines.append(f"| {task} | {entry['threshold']:g} | " + " | ".join(cells) + " |")
+    lines += ["", "## Runs", "", "| task | method | runs by status | wall time (s, mean) | steps/s (mean) |",
+              "|---|---|---|---:|---:|"]
+    for task, entry in scores["tasks"].items():
+        for method in methods:
+            run = entry["methods"][method]
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(run["status_counts"].items()))
+            wall, speed = run["wall_time_s_mean"], run["steps_per_s_mean"]
+            lines.append(f"| {task} | {method} | {counts} | {format_score(wall, digits=1)} | "
+                         f"{format_score(speed, digits=0)} |")
+    notes = [f"- {task}: {note}" for task, entry in scores["tasks"].items() for note in entry["notes"]]
+    if notes:
+        lines += ["", "## Notes", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Mapping[str, Any]) -> None:
+    """Write ``curves.png``: evaluation return vs task steps, mean ± std over seeds, one panel per task.
+
+    Raises:
+        MissingDependencyError: When matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("curves.png needs matplotlib: pip install 'neuron-env[baselines]'") from error
+    tasks = list(scores["tasks"])
+    columns = min(3, len(tasks))
+    rows = math.ceil(len(tasks) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
+    colors = {m: f"C{i}" for i, m in enumerate(config.methods)}
+    for index, task in enumerate(tasks):
+        ax = axes[index // columns][index % columns]
+        entry = scores["tasks"][task]
+        budget = entry["steps"]
+        for method in config.methods:
+            data = entry["methods"][method]
+            curve = data["curve"]
+            if not curve["steps"]:
+                continue
+            label = f"{method} (n={curve['seeds']})"
+            mean, std = np.asarray(curve["mean"]), np.asarray(curve["std"])
+            if method == "random":
+                ax.axhline(mean[0], color="grey", ls="--", lw=1, label=label)
+                ax.axhspan(mean[0] - std[0], mean[0] + std[0], color="grey", alpha=0.12)
+                continue
+            steps = np.asarray(curve["steps"])
+            ax.plot(steps, mean, color=colors[method], lw=1.5, marker="." if len(steps) < 30 else None, label=label)
+            ax.fill_between(steps, mean - std, mean + std, color=colors[method], alpha=0.18)
+        if entry["threshold"] is not None:
+            ax.axhline(entry["threshold"], color="black", ls=":", lw=1, label=f"threshold {entry['threshold']:g}")
+        ax.set_xlim(0, budget)
+        ax.set_title(f"{task} ({budget} steps)", fontsize=10)
+        ax.set_xlabel("task steps")
+        ax.set_ylabel("eval return")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes, color="grey")
+    for index in range(len(tasks), rows * columns):
+        axes[index // columns][index % columns].set_visible(False)
+    fig.suptitle(f"evaluation return, mean ± std over {config.seeds} seed(s)", fontsize=11)
+    fig.tight_layout()
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, target)
+
+
+def write_reports(config: CompareConfig, rows: Sequence[Mapping[str, Any]],
+                  command: str | None = None) -> dict[str, Any]:
+    """Write ``scores.json``, ``scores.md`` and ``curves.png`` from the runs' rows; return ``scores.json``'s content."""
+    out = Path(config.out)
+    command = command or command_line(config)
+    machine = machine_info()
+    scores = compute_scores(config, rows)
+    document = {"command": command, "machine": machine, "config": asdict(config), **scores}
+    atomic_write_json(out / "scores.json", document)
+    atomic_write_text(out / "scores.md", render_scores_md(config, scores, machine, command))
+    plot_curves(out / "curves.png", config, scores)
+    return document

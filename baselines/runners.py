@@ -1,0 +1,276 @@
+"""One run of a comparison: where it stands in its folder, how each method runs, and ``results.csv``.
+
+- ``run_state``: a run folder is ``finished`` (its ``summary.json`` says ``completed`` or
+  ``diverged``), ``resume`` (a local run with a checkpoint) or ``fresh``; a folder of another
+  configuration raises ``BaselineConfigError``.
+- ``execute_run``: runs one ``RunSpec`` into its folder (``random``: the uniform-random policy
+  evaluated once; ``sb3-…``: ``baselines.sb3_ddpg``; ``local-…``: ``neuron-env train``) and
+  returns its summary; ``run_in_worker`` (process pool) and ``run_and_ship`` (Ray) wrap it so
+  a failure becomes a ``failed`` row instead of an exception.
+- ``ResultsFile`` / ``read_results``: ``results.csv``, one row per run (``result_row``), each
+  row written atomically (``neuron_env.run_output``), so a crash loses nothing and never
+  leaves half a row.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from neuron_env.baselines.compare_config import (
+    FINISHED,
+    NOT_SHIPPED,
+    RESULTS_COLUMNS,
+    RUN_FILE,
+    RunSpec,
+    local_method,
+)
+from neuron_env.baselines.errors import BaselineConfigError
+
+from neuron_env.run_output import append_csv_row, atomic_write_json, write_csv
+
+
+# ------------------------------------------------------------------------------------------ one run
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError):
+        return None
+
+
+def run_state(spec: RunSpec, out: str | os.PathLike[str]) -> tuple[str, dict[str, Any] | None]:
+    """Where a run stands in its folder.
+
+    Returns:
+        ``("finished", summary)``, ``("resume", None)`` (a local run with a checkpoint to continue
+        from) or ``("fresh", None)`` (nothing usable: start over).
+
+    Raises:
+        BaselineConfigError: If the folder holds a run of another configuration, or files that
+            ``compare`` did not write.
+    """
+    folder = spec.folder(out)
+    if not folder.exists() or not any(folder.iterdir()):
+        return "fresh", None
+    stored = _read_json(folder / RUN_FILE)
+    if stored is None:
+        raise BaselineConfigError(f"{folder} holds files that compare did not write (no {RUN_FILE}); "
+                                  "choose another --out or remove the folder")
+    if stored != spec.identity():
+        wanted = spec.identity()
+        differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        found = ", ".join(f"{k}={stored.get(k)!r} (now {wanted.get(k)!r})" for k in differ)
+        raise BaselineConfigError(f"{folder} holds a run with other settings: {found}; choose another --out, "
+                                  "or remove the folder to run it again")
+    summary = _read_json(folder / "summary.json")
+    if summary is not None and summary.get("status") in FINISHED:
+        return "finished", summary
+    if spec.method.startswith("local-") and (folder / "checkpoint.pt").is_file():
+        return "resume", None
+    return "fresh", None
+
+
+def result_row(spec: RunSpec, summary: Mapping[str, Any] | None, status: str | None = None,
+               error: str | None = None) -> dict[str, Any]:
+    """The ``results.csv`` row of a run from its summary (or only a status and error)."""
+    summary = summary or {}
+
+    def number(key: str) -> Any:
+        value = summary.get(key)
+        return "" if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+    return {
+        "task": spec.task,
+        "method": spec.method,
+        "seed": spec.seed,
+        "final_eval_mean": number("final_eval_return_mean"),
+        "final_eval_std": number("final_eval_return_std"),
+        "steps": number("steps"),
+        "wall_time_s": number("wall_time_s"),
+        "steps_per_s": number("steps_per_s"),
+        "status": status or summary.get("status", ""),
+        "error": error if error is not None else summary.get("error", "") or "",
+    }
+
+
+def _run_random(spec: RunSpec, folder: Path) -> dict[str, Any]:
+    """Evaluate a uniform-random policy with the trainer's evaluation episodes; write the run files."""
+    from neuron_env.agents.train import evaluation_seed
+    from neuron_env.baselines.outputs import MetricsWriter
+
+    from neuron_env.vector import make_task_factory
+
+    start = time.perf_counter()
+    env = make_task_factory(spec.task)()
+    env.action_space.seed(spec.seed)
+    seed = evaluation_seed(spec.seed)
+    returns = np.zeros(spec.eval_episodes)
+    try:
+        for episode in range(spec.eval_episodes):
+            env.reset(seed=seed + episode)
+            done = False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                returns[episode] += float(reward)
+                done = bool(terminated or truncated)
+    finally:
+        env.close()
+    wall = time.perf_counter() - start
+    atomic_write_json(folder / "config.json", {**spec.identity(), "policy": "uniform random, no training"})
+    with MetricsWriter(folder, tensorboard=spec.tensorboard) as writer:
+        writer.row(0, wall, float(returns.mean()), float(returns.std()), None, updates=0)
+    summary = {
+        "status": "completed",
+        "final_eval_return_mean": float(returns.mean()),
+        "final_eval_return_std": float(returns.std()),
+        "final_eval_returns": returns.tolist(),
+        "steps": 0,
+        "transitions": 0,
+        "updates": 0,
+        "episodes": 0,
+        "wall_time_s": wall,
+        "steps_per_s": None,
+        "device": "cpu",
+        "num_agents": None,
+        "granularity": None,
+        "config": spec.identity(),
+        "method": "random",
+        "task": spec.task,
+        "seed": spec.seed,
+    }
+    atomic_write_json(folder / "summary.json", summary)
+    return summary
+
+
+def _run_sb3(spec: RunSpec, folder: Path) -> dict[str, Any]:
+    from neuron_env.baselines.sb3_ddpg import BaselineConfig, run_baseline
+
+    zoo = spec.method == "sb3-ddpg-zoo"
+    return run_baseline(BaselineConfig(
+        algo="ddpg", task=spec.task, hidden=None if zoo else spec.hidden, activation="relu" if zoo else spec.activation,
+        steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every,
+        eval_episodes=spec.eval_episodes, learning_starts=spec.learning_starts, threads=1,
+        tensorboard=spec.tensorboard, progress=False,
+    ))
+
+
+def _trim_metrics(path: Path, keep: Callable[[int], bool]) -> None:
+    """Drop ``metrics.csv`` rows whose step fails ``keep`` (rows a resumed run will write again)."""
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+        fieldnames = list(rows[0]) if rows else None
+    if fieldnames is None:
+        return
+    write_csv(path, [row for row in rows if keep(int(float(row["step"])))], fieldnames)
+
+
+def _run_local(spec: RunSpec, folder: Path, resume: bool) -> dict[str, Any]:
+    from neuron_env.agents.errors import DivergenceError
+    from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
+
+    learner, options = local_method(spec.method)
+    same_named = {name: options.pop(name) for name in list(options) if name in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(
+        task=spec.task, hidden=list(spec.hidden), activation=spec.activation, learner=learner,
+        learner_options=options, **same_named, steps=spec.steps, seed=spec.seed, out=str(folder),
+        eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, tensorboard=spec.tensorboard,
+        threads=1, device="cpu",
+    )
+    if spec.learning_starts is not None:
+        config.learning_starts = spec.learning_starts
+    if resume:
+        done = int(load_checkpoint(folder)["trainer"]["task_step"])
+        # the resumed run writes every row after its checkpoint again, and the final row when it is at the end
+        _trim_metrics(folder / "metrics.csv", (lambda s: s < done) if done >= spec.steps else (lambda s: s <= done))
+    try:
+        return train(config, resume=folder if resume else None)
+    except NothingToDo:  # its checkpoint is at the budget already: the summary of that run stands
+        summary = _read_json(folder / "summary.json")
+        if summary is None:
+            raise
+        return summary
+    except DivergenceError:
+        summary = _read_json(folder / "summary.json")
+        if summary is None:
+            raise
+        return summary
+
+
+def execute_run(spec: RunSpec, folder: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
+    """Run one (task, method, seed) into ``folder`` (created) and return its summary.
+
+    Args:
+        spec: The run.
+        folder: Its output folder; ``compare_run.json`` is written first.
+        resume: Continue a local run from the checkpoint in ``folder`` (else start over).
+
+    Raises:
+        Exception: Whatever the run raises (``compare`` records it as ``failed``).
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path / RUN_FILE, spec.identity())
+    if spec.method == "random":
+        return _run_random(spec, path)
+    if spec.method.startswith("sb3-"):
+        return _run_sb3(spec, path)
+    return _run_local(spec, path, resume)
+
+
+def run_in_worker(spec: RunSpec, folder: str, resume: bool) -> dict[str, Any]:
+    """Pool entry point: run, and turn an exception into a ``failed`` row (never raises)."""
+    try:
+        summary = execute_run(spec, folder, resume)
+    except Exception as error:  # noqa: BLE001 - every failure is recorded, the others continue
+        message = f"{type(error).__name__}: {error}"
+        try:
+            (Path(folder) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        except OSError:
+            pass
+        return result_row(spec, None, status="failed", error=message)
+    return result_row(spec, summary)
+
+
+def run_and_ship(spec: RunSpec) -> dict[str, Any]:
+    """Ray entry point: run in a temporary folder; return the row and the run's files (path -> bytes)."""
+    with tempfile.TemporaryDirectory(prefix="neuron-env-compare-") as folder:
+        row = run_in_worker(spec, folder, resume=False)
+        files: dict[str, bytes] = {}
+        for path in Path(folder).rglob("*"):
+            if path.is_file() and path.name not in NOT_SHIPPED:
+                files[path.relative_to(folder).as_posix()] = path.read_bytes()
+    return {"row": row, "files": files}
+
+
+# ------------------------------------------------------------------------------------------ results.csv
+class ResultsFile:
+    """``results.csv``: rewritten from rows at the start, then one row added per finished run, atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> None:
+        self.path = Path(path)
+        write_csv(self.path, rows, RESULTS_COLUMNS)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Add one row (the whole file is replaced atomically: a crash never leaves half a row)."""
+        append_csv_row(self.path, row, RESULTS_COLUMNS)
+
+
+def read_results(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """The rows of a ``results.csv``."""
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))

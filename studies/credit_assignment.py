@@ -1,0 +1,320 @@
+"""Credit-assignment study: do a local learner's hidden neurons learn, and how far does each rule get?
+
+Every learner of ``neuron_env.agents.registry`` is run on the same seeds next to its **floor**
+control (the same learner with its hidden groups frozen at their random init,
+``freeze_hidden=True``) and, for the feedback learner, its **ceiling** (feedback through the true
+outgoing weights, i.e. pipelined backprop of the output critic's slope: a reference, not
+backprop-free). The headline figure of a rule is the paired difference "learned − frozen" of the
+normalized score (random policy = 0, Stable-Baselines3 DDPG with the same network, seeds and
+evaluation protocol = 1).
+
+Phases (each one ``neuron-env compare`` grid run into ``--work``, git-ignored; the light results
+are copied into ``--out``)::
+
+    python studies/credit_assignment.py --phase pendulum            # Pendulum-v1, 20 000 steps, seeds 0-9
+    python studies/credit_assignment.py --phase inverted-pendulum   # InvertedPendulum-v5, 50 000 steps, seeds 0-4
+    python studies/credit_assignment.py --phase pendulum --report-only   # tables again from what is there
+    python studies/credit_assignment.py --phase e2                  # hidden slopes against the true gradient
+
+The ``e2`` phase is experiment E2 (``neuron-env experiment gradient-agreement``) for every learner
+whose actor step follows a slope: Stable-Baselines3 DDPG is trained on Pendulum-v1 (5 000 steps),
+its actor is frozen into each learner, the learner's critics learn from DDPG's replay, and each
+hidden neuron's local gradient is compared with the true gradient ``∇_{K^n} Q^μ`` of DDPG's
+critic (cosine and sign agreement). The policy-gradient learners (coagent, weight-max, es) have
+no slope and are not in it.
+
+A phase is resumable: compare reuses every finished run whose options match, and continues an
+interrupted local run from its checkpoint. ``--methods`` and ``--seeds`` narrow a phase (e.g. to
+finish it over several sessions); the tables then say how many seeds each row has.
+
+Outputs in ``<out>/<phase>/``: compare's ``results.csv``, ``scores.md``, ``scores.json`` and
+``curves.png``, and this study's ``paired.md`` / ``paired.json``: per learner, the normalized
+score of learned and frozen runs (mean ± std), the paired difference per seed, its mean ± std,
+and on how many seeds learning beat freezing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The learners of the study as compare methods (each with its ``-frozen`` twin).
+LEARNER_METHODS: tuple[str, ...] = ("local-mlp", "local-feedback", "local-coagent", "local-weight-max", "local-es")
+#: Controls that have no frozen twin.
+CONTROL_METHODS: tuple[str, ...] = ("local-feedback-ceiling",)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One task of the study."""
+
+    task: str
+    """Gymnasium id."""
+    steps: int
+    """Task-step budget of every run."""
+    seeds: int
+    """Seeds ``0 .. seeds-1``."""
+
+
+PHASES: dict[str, Phase] = {
+    "pendulum": Phase("Pendulum-v1", 20_000, 10),
+    "inverted-pendulum": Phase("InvertedPendulum-v5", 50_000, 5),
+    "e2": Phase("Pendulum-v1", 5_000, 1),
+}
+#: The feedback learner's kinds that E2 measures (besides the ``ddpg`` learner's mlp sub-critics).
+E2_FEEDBACK: tuple[str, ...] = ("random", "sign", "weights")
+
+
+@dataclass
+class StudyConfig:
+    """One phase of the study (every field is a flag of the same name)."""
+
+    phase: str = "pendulum"
+    """``pendulum``, ``inverted-pendulum`` or ``e2`` (see ``PHASES``)."""
+    methods: tuple[str, ...] = field(default_factory=lambda: (
+        *LEARNER_METHODS, *CONTROL_METHODS, *(m + "-frozen" for m in LEARNER_METHODS)))
+    """Local methods to run (``random`` and ``sb3-ddpg`` are always run: they define the normalization)."""
+    seeds: int | None = None
+    """Seeds ``0 .. seeds-1``; default the phase's."""
+    eval_every: int = 2000
+    """Task steps between evaluations."""
+    eval_episodes: int = 20
+    """Evaluation episodes (20 starts: 5 misread a policy, see docs/results/sample-efficiency)."""
+    workers: int = 2
+    """Runs in parallel (processes)."""
+    work: str = "runs/credit-assignment"
+    """Where the runs live (checkpoints included; git-ignored)."""
+    out: str = "docs/results/credit-assignment"
+    """Where the light results go (committed)."""
+    report_only: bool = False
+    """Rewrite the tables from the runs there are; run nothing."""
+
+
+def compare_config(config: StudyConfig) -> Any:
+    """The ``CompareConfig`` of a phase."""
+    from neuron_env.baselines.compare import CompareConfig
+
+    phase = PHASES[config.phase]
+    return CompareConfig(
+        tasks=(phase.task,), methods=("random", "sb3-ddpg", *config.methods), steps=phase.steps,
+        seeds=config.seeds or phase.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
+        workers=config.workers, out=str(Path(config.work) / config.phase), tensorboard=False,
+    )
+
+
+def read_final_returns(results_csv: Path) -> dict[str, dict[int, float]]:
+    """``method -> seed -> final evaluation return`` of the completed runs in a ``results.csv``."""
+    table: dict[str, dict[int, float]] = {}
+    with open(results_csv, newline="", encoding="utf-8") as stream:
+        for row in csv.DictReader(stream):
+            if row["status"] == "completed" and row["final_eval_mean"] not in ("", None):
+                table.setdefault(row["method"], {})[int(row["seed"])] = float(row["final_eval_mean"])
+    return table
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def paired_table(returns: dict[str, dict[int, float]], methods: tuple[str, ...]) -> dict[str, Any]:
+    """Normalized scores per seed and the paired "learned − frozen" difference per learner.
+
+    Each seed's return is normalized against the *means* over seeds of ``random`` (0) and
+    ``sb3-ddpg`` (1), as ``neuron-env compare`` does.
+
+    Args:
+        returns: ``method -> seed -> final return`` (from ``read_final_returns``).
+        methods: The local methods of the phase.
+
+    Returns:
+        ``{"random_mean", "reference_mean", "rows": {method: {...}}}``; a row holds ``normalized``
+        per seed, ``mean``/``std``, and for learners with a frozen twin the paired figures.
+    """
+    random_mean = _mean_std(list(returns.get("random", {}).values()))[0]
+    reference_mean = _mean_std(list(returns.get("sb3-ddpg", {}).values()))[0]
+    scale = reference_mean - random_mean
+
+    def normalized(method: str) -> dict[int, float]:
+        return {seed: (value - random_mean) / scale for seed, value in returns.get(method, {}).items()}
+
+    rows: dict[str, Any] = {}
+    for method in ("sb3-ddpg", *methods):
+        if method.endswith("-frozen"):
+            continue
+        scores = normalized(method)
+        mean, std = _mean_std(list(scores.values()))
+        row: dict[str, Any] = {"normalized": scores, "mean": mean, "std": std, "seeds": len(scores)}
+        frozen_method = method + "-frozen"
+        if frozen_method in methods:
+            frozen = normalized(frozen_method)
+            paired = sorted(set(scores) & set(frozen))
+            differences = [scores[s] - frozen[s] for s in paired]
+            row["frozen"] = frozen
+            row["frozen_mean"], row["frozen_std"] = _mean_std(list(frozen.values()))
+            row["difference"] = dict(zip(paired, differences, strict=True))
+            row["difference_mean"], row["difference_std"] = _mean_std(differences)
+            row["wins"] = sum(d > 0 for d in differences)
+            row["paired_seeds"] = len(paired)
+        rows[method] = row
+    return {"random_mean": random_mean, "reference_mean": reference_mean, "rows": rows}
+
+
+def _format(mean: float, std: float) -> str:
+    return "n/a" if math.isnan(mean) else f"{mean:.2f} ± {std:.2f}"
+
+
+def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
+    """``paired.md``: the summary table and the per-seed table."""
+    rows = table["rows"]
+    lines = [
+        f"{phase.task}, {phase.steps} task steps; normalized score (random {table['random_mean']:.1f} = 0, "
+        f"SB3 DDPG {table['reference_mean']:.1f} = 1, means over seeds); mean ± std over seeds.",
+        "",
+        "| method | seeds | learned | frozen hidden | learned − frozen (paired) | learned > frozen |",
+        "|---|---|---|---|---|---|",
+    ]
+    for method, row in rows.items():
+        if "frozen" in row:
+            lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | "
+                         f"{_format(row['frozen_mean'], row['frozen_std'])} | "
+                         f"{_format(row['difference_mean'], row['difference_std'])} | "
+                         f"{row['wins']} of {row['paired_seeds']} |")
+        else:
+            lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | | | |")
+    seeds = sorted({s for row in rows.values() for s in row["normalized"]})
+    lines += ["", "Per seed (normalized; learned / frozen):", "",
+              "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+              "|---|" + "---|" * len(seeds)]
+    for method, row in rows.items():
+        cells = []
+        for s in seeds:
+            learned = row["normalized"].get(s)
+            text = "–" if learned is None else f"{learned:.2f}"
+            if "frozen" in row:
+                frozen = row["frozen"].get(s)
+                text += " / " + ("–" if frozen is None else f"{frozen:.2f}")
+            cells.append(text)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", f"Regenerate: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def report(config: StudyConfig) -> dict[str, Any]:
+    """Copy the phase's light results into ``out`` and write ``paired.md`` / ``paired.json``."""
+    from neuron_env.run_output import atomic_write_json, atomic_write_text
+
+    phase = PHASES[config.phase]
+    source = Path(config.work) / config.phase
+    target = Path(config.out) / config.phase
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
+    results = target / "results.csv"
+    if not results.is_file():
+        raise FileNotFoundError(f"no results.csv in {source} or {target}: run the phase first")
+    table = paired_table(read_final_returns(results), tuple(config.methods))
+    command = f"python studies/credit_assignment.py --phase {config.phase}"
+    atomic_write_text(target / "paired.md", render_paired(table, phase, command))
+    atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
+                                              "command": command, **table})
+    return table
+
+
+def e2_table(result: dict[str, Any], command: str) -> str:
+    """``e2/table.md``: per learner, cosine and sign agreement over hidden neurons and at the output."""
+    names = {"mlp": "ddpg (mlp sub-critics)", "feedback-random": "feedback (random, FA)",
+             "feedback-sign": "feedback (sign)", "feedback-weights": "feedback (weights: ceiling)"}
+    lines = [
+        f"E2 on {result['config']['task']}: SB3 DDPG {result['config']['steps']} steps (final eval "
+        f"{result['ddpg']['final_eval_return_mean']:.1f}), its actor frozen into each learner, "
+        f"{result['config']['local_updates']} critic updates on its replay, {result['held_out_samples']} held-out "
+        "states. Per neuron: cosine and sign agreement of the local gradient with ∇_K Q^μ; mean over neurons.",
+        "",
+        "| learner | hidden cosine | hidden sign agreement | hidden slope sign agreement | output cosine |",
+        "|---|---|---|---|---|",
+    ]
+    for run in result["runs"]:
+        hidden = [layer for name, layer in run["layers"].items() if name != "out"]
+        cosine = [c for layer in hidden for c in layer["cosine"] if c is not None and not math.isnan(c)]
+        sign = [c for layer in hidden for c in layer["sign_agreement"] if c is not None and not math.isnan(c)]
+        slope = [c for layer in hidden for c in layer["slope_sign_agreement"] if c is not None and not math.isnan(c)]
+        output = run["layers"]["out"]["cosine_mean"]
+        lines.append(f"| {names.get(run['critic'], run['critic'])} | {statistics.fmean(cosine):.3f} | "
+                     f"{statistics.fmean(sign):.3f} | {statistics.fmean(slope):.3f} | {output:.3f} |")
+    lines += ["", "Random directions: cosine 0, sign agreement 0.5.", "", f"Regenerate: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def run_e2(config: StudyConfig) -> dict[str, Any]:
+    """E2 for the learners with a slope; writes ``<out>/e2/gradient_agreement.json``, ``.png`` and ``table.md``."""
+    from neuron_env.baselines.experiments.gradient_agreement import GradientAgreementConfig, run_gradient_agreement
+
+    from neuron_env.run_output import atomic_write_text
+
+    target = Path(config.out) / "e2"
+    result_path = target / "gradient_agreement.json"
+    if config.report_only:
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+    else:
+        result = run_gradient_agreement(GradientAgreementConfig(
+            steps=PHASES["e2"].steps, critics=("mlp",), feedback=E2_FEEDBACK, critic_context="task",
+            out=str(Path(config.work) / "e2"), progress=False))
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("gradient_agreement.json", "gradient_agreement.png"):
+            shutil.copyfile(Path(config.work) / "e2" / name, target / name)
+    atomic_write_text(target / "table.md", e2_table(result, "python studies/credit_assignment.py --phase e2"))
+    return {"rows": result["runs"]}
+
+
+def run(config: StudyConfig) -> dict[str, Any]:
+    """Run a phase (unless ``report_only``) and write its tables."""
+    if config.phase not in PHASES:
+        raise SystemExit(f"--phase {config.phase!r} is unknown; choose one of {sorted(PHASES)}")
+    if config.phase == "e2":
+        return run_e2(config)
+    if not config.report_only:
+        from neuron_env.baselines.compare import compare
+
+        compare(compare_config(config))
+    return report(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (see the module doc)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    defaults = StudyConfig()
+    parser.add_argument("--phase", choices=sorted(PHASES), default=defaults.phase)
+    parser.add_argument("--methods", nargs="+", default=list(defaults.methods))
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    parser.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)
+    parser.add_argument("--workers", type=int, default=defaults.workers)
+    parser.add_argument("--work", default=defaults.work)
+    parser.add_argument("--out", default=defaults.out)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args(argv)
+    config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=args.seeds, eval_every=args.eval_every,
+                         eval_episodes=args.eval_episodes, workers=args.workers, work=args.work, out=args.out,
+                         report_only=args.report_only)
+    table = run(config)
+    page = "table.md" if config.phase == "e2" else "paired.md"
+    print((Path(config.out) / config.phase / page).read_text(encoding="utf-8"))
+    return 0 if table["rows"] else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The learner interface across every registered learner: protocol, trainer, resume, CLI, compare."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from neuron_env.agents import LearnerConfigError
+from neuron_env.agents.learner import Learner
+from neuron_env.agents.registry import LEARNERS, learner_class, learner_options, make_learner
+from neuron_env.agents.train import TrainConfig, load_checkpoint, train
+from neuron_env.baselines.compare import METHODS, local_method
+
+from neuron_env import Topology
+from neuron_env.cli import main
+
+#: Small options per learner so that a few hundred steps include several updates (ES: several iterations).
+SMALL: dict[str, dict[str, object]] = {
+    "ddpg": {"critic": "mlp", "critic_hidden": 4, "batch_size": 16},
+    "feedback": {"critic_hidden": 4, "batch_size": 16},
+    "coagent": {},
+    "weight-max": {},
+    "es": {"learner_options": {"num_directions": 1}},
+}
+
+
+def tiny(out: Path, learner: str, **overrides: object) -> TrainConfig:
+    base: dict[str, object] = {
+        "task": "Pendulum-v1", "learner": learner, "hidden": [4], "steps": 400, "learning_starts": 40,
+        "buffer_size": 1000, "eval_every": 0, "eval_episodes": 1, "checkpoint_every": 200, "out": str(out),
+        "progress": False, "tensorboard": False, **SMALL[learner],
+    }
+    base.update(overrides)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_every_registered_learner_implements_the_protocol(name: str) -> None:
+    cls = learner_class(name)
+    assert cls.name == name
+    assert "freeze_hidden" in learner_options(name)
+    learner = make_learner(name, Topology.mlp(3, [4, 4], 1), {"seed": 0})
+    assert isinstance(learner, Learner)
+    assert isinstance(cls.off_policy, bool)
+    voltages = torch.zeros(2, learner.topology.num_neurons)
+    actions = learner.act(voltages, explore=False)
+    assert actions.shape == (2, learner.topology.num_agents)
+
+
+def test_unknown_learner_and_foreign_options_are_named(tmp_path: Path) -> None:
+    with pytest.raises(LearnerConfigError, match="learner='nope'"):
+        learner_class("nope")
+    with pytest.raises(LearnerConfigError, match="not options of learner 'es'"):
+        train(tiny(tmp_path, "es", learner_options={"critic_hidden": 3}))
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, name: str) -> None:
+    whole = train(tiny(tmp_path / "whole", name))
+    first = train(tiny(tmp_path / "split", name, steps=200))
+    assert first["steps"] == 200
+    resumed = train(tiny(tmp_path / "ignored", name), resume=tmp_path / "split")
+    assert resumed["steps"] == 400 and resumed["updates"] == whole["updates"] > 0
+    assert resumed["final_eval_return_mean"] == whole["final_eval_return_mean"]
+    a = load_checkpoint(tmp_path / "whole")["weights"]
+    b = load_checkpoint(tmp_path / "split")["weights"]
+    for wa, wb in zip(a["blocks"] + a["biases"], b["blocks"] + b["biases"], strict=True):
+        assert torch.equal(wa, wb)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_freeze_hidden_keeps_the_hidden_weights_through_the_trainer(tmp_path: Path, name: str) -> None:
+    train(tiny(tmp_path / "run", name, freeze_hidden=True))
+    trained = load_checkpoint(tmp_path / "run")["weights"]
+    from neuron_env.topology import NetworkWeights
+
+    init = NetworkWeights.init(Topology.mlp(3, [4], 1), seed=0)
+    assert torch.equal(trained["blocks"][0], init.blocks[0]) and torch.equal(trained["biases"][0], init.biases[0])
+    assert not torch.equal(trained["blocks"][1], init.blocks[1])  # the output learned
+
+
+@pytest.mark.parametrize("name", [n for n in LEARNERS if n != "ddpg"])
+def test_cli_trains_every_learner_and_enjoy_runs_it(tmp_path: Path, name: str,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / name
+    assert main(["train", "--learner", name, "--task", "Pendulum-v1", "--hidden", "4", "--steps", "220",
+                 "--eval-every", "0", "--eval-episodes", "1", "--learning-starts", "20", "--no-progress",
+                 "--no-tensorboard", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["learner"] == name and summary["status"] == "completed"
+    assert main(["enjoy", "--checkpoint", str(out), "--episodes", "1"]) == 0
+    assert "episode 0: return" in capsys.readouterr().out
+
+
+def test_cli_refuses_an_option_the_learner_does_not_have(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--learner", "es", "--critic", "linear", "--out", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err
+    assert "--critic" in error and "--learner es" in error
+    assert not (tmp_path / "x").exists()
+
+
+def test_compare_names_every_learner_and_its_frozen_control() -> None:
+    assert local_method("local-mlp") == ("ddpg", {"critic": "mlp"})
+    assert local_method("local-es-frozen") == ("es", {"freeze_hidden": True})
+    assert local_method("local-feedback-ceiling") == ("feedback", {"feedback": "weights"})
+    for name in LEARNERS:
+        if name != "ddpg":
+            assert f"local-{name}" in METHODS and f"local-{name}-frozen" in METHODS

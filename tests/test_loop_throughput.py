@@ -1,0 +1,98 @@
+"""benchmarks/loop_throughput.py: the training loop against SB3 DDPG, its updates, replay bytes and profile.
+
+Tiny runs on Pendulum-v1 only; nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from .conftest import load_script  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "loop_throughput.py"
+TINY = ["--tasks", "Pendulum-v1", "--steps", "40", "--learning-starts", "20", "--updates", "2",
+        "--update-warmup", "1"]
+
+
+def load() -> ModuleType:
+    return load_script(SCRIPT, "loop_throughput_benchmark")
+
+
+def test_parse_args_defaults_and_bad_values() -> None:
+    bench = load()
+    args = bench.parse_args([])
+    assert (args.steps, args.learning_starts, args.threads, args.learner) == (4000, 1000, 1, "ddpg")
+    assert args.tasks == ("Pendulum-v1", "HalfCheetah-v5") and args.batch_size == 64
+    assert args.out == "benchmarks/results/loop_throughput.json"
+    assert bench.parse_args(["--tasks", "Pendulum-v1", "--learner", "feedback"]).tasks == ("Pendulum-v1",)
+    for bad in (["--steps", "0"], ["--learning-starts", "10", "--steps", "10"], ["--learner", "sgd"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
+
+
+def test_part_timer_counts_nested_calls_once() -> None:
+    bench = load()
+    timer = bench.PartTimer()
+    inner = timer.wrap("store", lambda: None)
+    outer = timer.wrap("act", lambda: inner())
+    outer()
+    inner()
+    assert timer.calls["act"] == 1 and timer.calls["store"] == 1
+    split = timer.split(total=1.0, steps=2)
+    assert sum(split["share"].values()) == pytest.approx(1.0)
+
+
+def test_tiny_run_writes_every_figure_and_a_profile_that_sums_to_the_total(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bench = load()
+    out = tmp_path / "loop.json"
+    returned = bench.main([*TINY, "--profile", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["config"] == json.loads(json.dumps(returned["config"]))
+    assert {"config", "machine", "tasks", "replay_723", "skipped", "notes", "load_average_1min_end",
+            "wall_time_s"} <= set(results)
+    assert {"cpu", "torch", "torch_threads", "date", "load_average_1min"} <= set(results["machine"])
+    assert results["machine"]["torch_threads"] == 1 and results["skipped"] == []
+    (task,) = results["tasks"]
+    assert task["task"] == "Pendulum-v1" and task["network"] == "3-64-64-1" and task["neurons"] == 132
+    loop = task["loop"]
+    assert loop["local-ddpg"]["steps_per_s"] > 0 and loop["sb3-ddpg"]["steps_per_s"] > 0
+    assert loop["ratio_local_vs_sb3"] == pytest.approx(loop["local-ddpg"]["steps_per_s"]
+                                                       / loop["sb3-ddpg"]["steps_per_s"])
+    assert loop["local-ddpg"]["updates"] == 20  # one update per task step after learning_starts
+    updates = task["updates"]
+    assert updates["batch_size"] == 64 and updates["ratio_local_vs_sb3"] > 0
+    assert updates["local-ddpg"]["updates_per_s"] > 0 and updates["sb3-ddpg"]["updates_per_s"] > 0
+    replay = task["replay"]
+    assert replay["local_bytes_per_transition"] == 4 * (2 * 3 + 129 + 2)  # settled rows: inputs twice, actions
+    assert replay["sb3_bytes_per_transition"] > 0 and replay["local"]["capacity"] == 40
+    assert results["replay_723"]["neurons"] == 723
+    assert results["replay_723"]["local_bytes_per_transition"] == 4 * (2 * 17 + 706 + 2)
+    for method in ("local-ddpg", "sb3-ddpg"):
+        split = task["profile"][method]
+        per_step = split["us_per_step"]
+        parts = [per_step[p] for p in bench.PARTS]
+        assert all(value >= 0 for value in parts), split
+        assert sum(parts) == pytest.approx(per_step["total"], rel=1e-6)
+        assert sum(split["share"].values()) == pytest.approx(1.0)
+        assert per_step["sample_update"] > 0 and per_step["env_step"] > 0
+    calls = task["profile"]["local-ddpg"]["calls"]
+    assert calls == {"act": 120, "env_step": 120, "store": 40, "sample_update": 20}  # delay 3: 3 ticks a step
+    printed = capsys.readouterr().out
+    assert "local / SB3" in printed and "bookkeeping (everything else)" in printed and "723" in printed
+
+
+def test_a_task_that_cannot_be_made_is_skipped_with_a_message() -> None:
+    bench = load()
+    args = bench.parse_args(["--tasks", "NoSuchTask-v0", "--out", ""])
+    results = bench.run_benchmark(args, log=lambda line: None)
+    assert results["tasks"] == []
+    assert "NoSuchTask-v0" in results["skipped"][0] and "skipped" in results["skipped"][0]
+    assert results["replay_723"]["neurons"] == 723  # reported even without the HalfCheetah run
+    assert "skipped: NoSuchTask-v0" in bench.format_report(results)

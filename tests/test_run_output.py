@@ -1,0 +1,81 @@
+"""neuron_env.run_output: atomic text/JSON/CSV writes and the machine description."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+import pytest
+
+from neuron_env.errors import RunOutputError
+from neuron_env.run_output import append_csv_row, atomic_write_json, atomic_write_text, machine_info, write_csv
+
+
+def read_rows(path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_append_csv_row_writes_the_header_once_and_keeps_rows(tmp_path):
+    path = tmp_path / "run" / "metrics.csv"
+    append_csv_row(path, {"step": 100, "eval_return_mean": -812.5})
+    append_csv_row(path, {"step": 200, "eval_return_mean": ""})
+    assert read_rows(path) == [{"step": "100", "eval_return_mean": "-812.5"}, {"step": "200", "eval_return_mean": ""}]
+    assert path.read_bytes().count(b"step,") == 1
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_append_csv_row_rejects_other_columns(tmp_path):
+    path = tmp_path / "metrics.csv"
+    write_csv(path, [], ("step", "eval_return_mean"))
+    with pytest.raises(RunOutputError, match=r"has columns \['step', 'eval_return_mean'\], not \['step'\]"):
+        append_csv_row(path, {"step": 1})
+    append_csv_row(path, {"eval_return_mean": 2.0, "step": 1}, fieldnames=("step", "eval_return_mean"))
+    assert read_rows(path) == [{"step": "1", "eval_return_mean": "2.0"}]
+
+
+def test_a_crash_during_a_write_leaves_the_old_file(tmp_path, monkeypatch):
+    """A failure before the rename (a crash, a full disk) leaves the previous file whole and no temporary."""
+    path = tmp_path / "results.csv"
+    write_csv(path, [{"a": 1}], ("a",))
+    before = path.read_bytes()
+
+    def crash(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    for write in (lambda: append_csv_row(path, {"a": 2}), lambda: atomic_write_text(path, "x"),
+                  lambda: atomic_write_json(path, {"a": 1})):
+        with pytest.raises(OSError, match="disk full"):
+            write()
+        assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+def test_atomic_write_json_is_strict_json(tmp_path):
+    atomic_write_json(tmp_path / "x.json", {"a": math.nan, "b": [1.0, -math.inf], "c": {"d": 2}})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": None, "b": [1.0, None], "c": {"d": 2}}
+
+
+def test_machine_info_has_the_keys_reports_read():
+    info = machine_info("pettingzoo", "no_such_package_xyz")
+    for key in ("python", "torch", "gymnasium", "numpy", "cpu_count", "torch_threads", "platform", "processor",
+                "cuda", "load_average_1min", "date"):
+        assert key in info
+    assert info["pettingzoo"] and info["no_such_package_xyz"] is None
+    assert info["date"].endswith("+00:00")
+
+
+def test_written_files_are_readable_like_any_other(tmp_path):
+    import os
+    import stat
+
+    from neuron_env.run_output import atomic_write_text
+
+    path = tmp_path / "page.md"
+    atomic_write_text(path, "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
