@@ -199,16 +199,6 @@ class CoagentLearner(NetworkActor):
     #: Whether hidden neurons learn from their outgoing weights' change (Weight Maximization).
     weight_max = False
 
-    @classmethod
-    def from_config(cls, topology: Topology, config: CoagentConfig, *, device: str | torch.device = "cpu",
-                    seed: int = 0, weights: NetworkWeights | None = None,
-                    dtype: torch.dtype = torch.float32) -> CoagentLearner:
-        """The learner ``config`` describes (``freeze_hidden`` sets ``lr_actor_hidden = 0``)."""
-        options = {name: getattr(config, name) for name in config.field_names() if name != "freeze_hidden"}
-        if config.freeze_hidden:
-            options["lr_actor_hidden"] = 0.0
-        return cls(topology, device=device, seed=seed, weights=weights, dtype=dtype, **options)
-
     def __init__(
         self,
         topology: Topology,

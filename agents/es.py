@@ -203,14 +203,7 @@ class ESLearner(NetworkActor):
     name = "es"
     config_class = ESConfig
     off_policy = False
-
-    @classmethod
-    def from_config(cls, topology: Topology, config: ESConfig, *, device: str | torch.device = "cpu",
-                    seed: int = 0, weights: NetworkWeights | None = None,
-                    dtype: torch.dtype = torch.float32) -> ESLearner:
-        """The learner ``config`` describes."""
-        options = {name: getattr(config, name) for name in config.field_names()}
-        return cls(topology, device=device, seed=seed, weights=weights, dtype=dtype, **options)
+    freeze_by_hidden_rate = False  # ES takes freeze_hidden itself: frozen groups are not perturbed
 
     def __init__(
         self,

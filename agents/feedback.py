@@ -47,23 +47,32 @@ update (``feedback="weights"``/``"sign"``: it reads their weights now; ``"random
 their message, one update later) and reaches a group ``k`` hops away no sooner than update
 ``t + k − 1``.
 
-A group learns on the batch's *stored* voltages: its presynaptic voltages and its
-neighbours' messages are those of the transitions as they were acted (exploration noise
-included), and ``σ'`` is evaluated with the current parameters at those voltages. Re-settling
-the old batch with the current network would make a neuron's input depend on every
-upstream neuron's current parameters, which is not local. With noise-free voltages and
-unchanged weights, ``"weights"`` gives exactly autograd's ``∂Q/∂a_n`` through the network
-(the critic input ``x`` held fixed).
+A group learns on the voltages its batch was sampled with (``replay_voltages``, as in
+``LocalDDPG``): with ``"current"`` (the default here) the stored observation settled by the
+network as it was when the batch was sampled, noise-free, as DDPG evaluates its actor on
+replayed states; with ``"stored"`` the voltages as acted, exploration noise included. ``σ'`` is
+evaluated with the current parameters at those voltages, and a queued batch is not settled
+again. With noise-free voltages and unchanged weights, ``"weights"`` gives exactly autograd's
+``∂Q/∂a_n`` through the network (the critic input ``x`` held fixed).
+
+Defaults
+--------
+``FeedbackConfig``'s defaults are the framework of Stable-Baselines3 DDPG (output critic on the
+task observation and its action, 64 units; per-weight Adam at 1e-3; batch 256; noise on the
+outputs only; ``replay_voltages="current"``), not ``LocalDDPG``'s: with them the ceiling reaches
+SB3 DDPG on Pendulum-v1, with ``LocalDDPG``'s it does not learn
+(``docs/results/credit-assignment``). The constructor's defaults are ``LocalDDPG``'s.
 
 What is local
 -------------
 Hidden neuron ``n`` reads its own parameters and feedback synapses, its presynaptic voltages
-of a stored transition, and its postsynaptic neighbours' messages ``eᵐ`` (and, for
+for a replayed transition, and its postsynaptic neighbours' messages ``eᵐ`` (and, for
 ``"sign"``/``"weights"``, their weights onto ``n``). Output neurons read what ``LocalDDPG``'s
 do (their critic input, the reward, and the next state settled by the target network).
 Every neuron steps at once; there is no global backward pass (except ``"backprop"``).
 
-Exploration: every acting neuron adds its own noise, as in ``LocalDDPG``. ``freeze_hidden``
+Exploration: every acting neuron adds its own noise (scaled by ``noise_scale_hidden`` in the
+hidden groups), as in ``LocalDDPG``. ``freeze_hidden``
 (``lr_actor_hidden = 0``) is the floor control: hidden neurons keep their init, messages
 still flow. With ``policy_delay > 1`` the pipeline advances every update and every group
 steps on actor updates only.
@@ -108,9 +117,28 @@ class FeedbackConfig(LocalDDPGConfig):
     """Options of ``FeedbackDDPG`` (``neuron-env train --learner feedback``): ``LocalDDPG``'s, plus below.
 
     The critic options (``critic``, ``critic_context``, ``critic_hidden``, ``lr_critic``) apply
-    to the output neurons only; hidden neurons have no critic.
+    to the output neurons only; hidden neurons have no critic. The defaults below differ from
+    ``LocalDDPG``'s: they are the framework of Stable-Baselines3 DDPG (the output critic sees the
+    task observation and its action, 64 hidden units; per-weight Adam at 1e-3 on the actor; batch
+    256; exploration noise on the outputs only; replay re-settled by the current network), with
+    which the ceiling (``feedback="weights"``) reaches SB3 DDPG on Pendulum-v1
+    (``docs/results/credit-assignment``).
     """
 
+    critic_context: str = "observation"
+    """Output critic input: ``observation`` (the task observation, as DDPG's critic), ``task``, ``presynaptic``."""
+    critic_hidden: int = 64
+    """Hidden units per layer of the output neurons' ``mlp`` critics."""
+    actor_optimizer: str = "adam"
+    """Actor step rule: ``adam`` (per-weight Adam, local) or ``sgd``."""
+    lr_actor: float = 1e-3
+    """Actor step size."""
+    batch_size: int = 256
+    """Transitions per update."""
+    noise_scale_hidden: float | None = 0.0
+    """Noise scale of the hidden neurons (0: only the outputs explore, as in DDPG); ``None``: ``noise_scale``."""
+    replay_voltages: str = "current"
+    """``current``: a replayed observation is settled by the current network (DDPG's actor update); ``stored``."""
     feedback: str = "random"
     """Hidden neurons' feedback weights: ``random`` (FA), ``sign``, ``weights`` (ceiling) or ``backprop``."""
     feedback_scale: float | None = None

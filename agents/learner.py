@@ -134,6 +134,22 @@ class NetworkActor:
     actor: list[torch.Tensor]
     target_actor: list[torch.Tensor]
     _input: slice
+    #: Whether the constructor takes ``lr_actor_hidden`` (``freeze_hidden`` then sets it to 0).
+    freeze_by_hidden_rate: bool = True
+
+    @classmethod
+    def from_config(cls, topology: Topology, config: LearnerConfig, *, device: str | torch.device = "cpu",
+                    seed: int = 0, weights: NetworkWeights | None = None, dtype: torch.dtype = torch.float32) -> Any:
+        """The learner ``config`` describes: every option a constructor keyword of the same name.
+
+        ``freeze_hidden`` becomes ``lr_actor_hidden = 0`` for learners with a hidden step size
+        (``freeze_by_hidden_rate``), and is passed as it is to the others.
+        """
+        options = {name: getattr(config, name) for name in config.field_names()}
+        if cls.freeze_by_hidden_rate:
+            if options.pop("freeze_hidden"):
+                options["lr_actor_hidden"] = 0.0
+        return cls(topology, device=device, seed=seed, weights=weights, dtype=dtype, **options)
 
     @staticmethod
     def actor_tensors(layouts: list[Any], weights: NetworkWeights) -> list[torch.Tensor]:

@@ -56,6 +56,12 @@ Learning granularity
 
 Default: ``settled`` for acyclic leak-free topologies, ``per_tick`` otherwise.
 
+In ``settled`` mode a replayed transition is learned on with its voltages as acted
+(``replay_voltages="stored"``, the default here) or with its stored observation settled again
+by the current network (``"current"``: each neuron's presynaptic voltages are what its
+neighbours emit now, as DDPG evaluates its actor on replayed states; the critics still score
+the stored actions). Stored voltages of a layer go stale as the layers below it learn.
+
 Update order (per group, every kind): TD errors with the target critic and target actor ->
 one critic step -> one actor step ``K^n += η_A mean_i ∂Q^n/∂a σ'(K^n v_i + b^n) [v_i, 1]``
 with ``∂Q^n/∂a`` from the *updated* critic at ``(x_i, μ^n(v_i))`` -> Polyak targets.
@@ -298,16 +304,6 @@ class LocalDDPG(NetworkActor):
     name = "ddpg"
     config_class = LocalDDPGConfig
     off_policy = True
-
-    @classmethod
-    def from_config(cls, topology: Topology, config: LocalDDPGConfig, *, device: str | torch.device = "cpu",
-                    seed: int = 0, weights: NetworkWeights | None = None,
-                    dtype: torch.dtype = torch.float32) -> LocalDDPG:
-        """The learner ``config`` describes (``freeze_hidden`` sets ``lr_actor_hidden = 0``)."""
-        options = {name: getattr(config, name) for name in config.field_names() if name != "freeze_hidden"}
-        if config.freeze_hidden:
-            options["lr_actor_hidden"] = 0.0
-        return cls(topology, device=device, seed=seed, weights=weights, dtype=dtype, **options)
 
     def __init__(
         self,

@@ -43,6 +43,12 @@ LOCAL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "local-mlp": ("ddpg", {"critic": "mlp"}),
     "local-feedback": ("feedback", {}),
     "local-feedback-ceiling": ("feedback", {"feedback": "weights"}),
+    # the ceiling with the replay as acted (the one framework change that matters on Pendulum-v1) ...
+    "local-feedback-ceiling-stored": ("feedback", {"feedback": "weights", "replay_voltages": "stored"}),
+    # ... and in LocalDDPG's framework (its defaults: SGD 5e-3, batch 64, hidden noise, task context)
+    "local-feedback-ceiling-ddpg": ("feedback", {
+        "feedback": "weights", "replay_voltages": "stored", "critic_context": "task", "critic_hidden": 32,
+        "actor_optimizer": "sgd", "lr_actor": 5e-3, "batch_size": 64, "noise_scale_hidden": 0.1}),
     "local-coagent": ("coagent", {}),
     "local-weight-max": ("weight-max", {}),
     "local-es": ("es", {}),

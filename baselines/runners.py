@@ -181,10 +181,12 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool) -> dict[str, Any]:
     from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
 
     learner, options = local_method(spec.method)
-    same_named = {name: options.pop(name) for name in list(options) if name in TrainConfig.__dataclass_fields__}
+    # every option as a learner option: they always reach the learner (a same-named TrainConfig field
+    # left at its default would give way to the learner's own default)
+    freeze_hidden = bool(options.pop("freeze_hidden", False))
     config = TrainConfig(
         task=spec.task, hidden=list(spec.hidden), activation=spec.activation, learner=learner,
-        learner_options=options, **same_named, steps=spec.steps, seed=spec.seed, out=str(folder),
+        learner_options=options, freeze_hidden=freeze_hidden, steps=spec.steps, seed=spec.seed, out=str(folder),
         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, tensorboard=spec.tensorboard,
         threads=1, device="cpu",
     )

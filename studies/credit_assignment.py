@@ -42,7 +42,7 @@ import math
 import shutil
 import statistics
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 LEARNER_METHODS: tuple[str, ...] = ("local-mlp", "local-feedback", "local-coagent", "local-weight-max", "local-es")
 #: Controls that have no frozen twin.
 CONTROL_METHODS: tuple[str, ...] = ("local-feedback-ceiling",)
+#: The main phases' methods: every learner, its frozen twin, and the ceiling.
+DEFAULT_METHODS: tuple[str, ...] = (*LEARNER_METHODS, *CONTROL_METHODS, *(m + "-frozen" for m in LEARNER_METHODS))
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,18 @@ class Phase:
     """Task-step budget of every run."""
     seeds: int
     """Seeds ``0 .. seeds-1``."""
+    methods: tuple[str, ...] | None = None
+    """The phase's local methods; ``None``: every learner, its frozen twin and the ceiling."""
+    runs: str | None = None
+    """The phase whose run folder it shares (its random and SB3 runs); ``None``: its own."""
 
 
+#: The framework ablation: the ceiling (exact feedback) with the replay as acted, and in LocalDDPG's framework.
+FRAMEWORK_METHODS: tuple[str, ...] = ("local-feedback-ceiling", "local-feedback-ceiling-stored",
+                                      "local-feedback-ceiling-ddpg")
 PHASES: dict[str, Phase] = {
     "pendulum": Phase("Pendulum-v1", 20_000, 10),
+    "framework": Phase("Pendulum-v1", 20_000, 3, FRAMEWORK_METHODS, runs="pendulum"),
     "inverted-pendulum": Phase("InvertedPendulum-v5", 50_000, 5),
     "e2": Phase("Pendulum-v1", 5_000, 1),
 }
@@ -81,9 +91,8 @@ class StudyConfig:
 
     phase: str = "pendulum"
     """``pendulum``, ``inverted-pendulum`` or ``e2`` (see ``PHASES``)."""
-    methods: tuple[str, ...] = field(default_factory=lambda: (
-        *LEARNER_METHODS, *CONTROL_METHODS, *(m + "-frozen" for m in LEARNER_METHODS)))
-    """Local methods to run (``random`` and ``sb3-ddpg`` are always run: they define the normalization)."""
+    methods: tuple[str, ...] = ()
+    """Local methods to run; default the phase's (``random`` and ``sb3-ddpg`` always run: they normalize)."""
     seeds: int | None = None
     """Seeds ``0 .. seeds-1``; default the phase's."""
     eval_every: int = 2000
@@ -106,10 +115,17 @@ def compare_config(config: StudyConfig) -> Any:
 
     phase = PHASES[config.phase]
     return CompareConfig(
-        tasks=(phase.task,), methods=("random", "sb3-ddpg", *config.methods), steps=phase.steps,
+        tasks=(phase.task,), methods=("random", "sb3-ddpg", *phase_methods(config)), steps=phase.steps,
         seeds=config.seeds or phase.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
-        workers=config.workers, out=str(Path(config.work) / config.phase), tensorboard=False,
+        workers=config.workers, out=str(Path(config.work) / (phase.runs or config.phase)), tensorboard=False,
     )
+
+
+def phase_methods(config: StudyConfig) -> tuple[str, ...]:
+    """The local methods a phase runs: ``--methods`` if given, else the phase's own, else every learner's."""
+    if config.methods:
+        return config.methods
+    return PHASES[config.phase].methods or DEFAULT_METHODS
 
 
 def read_final_returns(results_csv: Path) -> dict[str, dict[int, float]]:
@@ -216,7 +232,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
     from neuron_env.run_output import atomic_write_json, atomic_write_text
 
     phase = PHASES[config.phase]
-    source = Path(config.work) / config.phase
+    source = Path(config.work) / (phase.runs or config.phase)
     target = Path(config.out) / config.phase
     target.mkdir(parents=True, exist_ok=True)
     for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
@@ -225,7 +241,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
     results = target / "results.csv"
     if not results.is_file():
         raise FileNotFoundError(f"no results.csv in {source} or {target}: run the phase first")
-    table = paired_table(read_final_returns(results), tuple(config.methods))
+    table = paired_table(read_final_returns(results), phase_methods(config))
     command = f"python studies/credit_assignment.py --phase {config.phase}"
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
@@ -297,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = StudyConfig()
     parser.add_argument("--phase", choices=sorted(PHASES), default=defaults.phase)
-    parser.add_argument("--methods", nargs="+", default=list(defaults.methods))
+    parser.add_argument("--methods", nargs="+", default=list(defaults.methods))  # default: the phase's
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
     parser.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)

@@ -108,3 +108,32 @@ def test_compare_names_every_learner_and_its_frozen_control() -> None:
     for name in LEARNERS:
         if name != "ddpg":
             assert f"local-{name}" in METHODS and f"local-{name}-frozen" in METHODS
+
+
+def test_replay_voltages_current_settles_the_stored_observation_with_the_current_network() -> None:
+    topology = Topology.mlp(3, [4, 4], 1)
+    learner = make_learner("ddpg", topology, {"replay_voltages": "current", "batch_size": 8}, seed=1)
+    voltages = torch.zeros(5, topology.num_neurons)
+    voltages[:, :3] = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    actions = learner.act(learner.settle(voltages), explore=True)  # noisy: differ from μ
+    learner.store(voltages, actions, torch.zeros(5), voltages, torch.zeros(5))
+    batch = learner.sample()
+    expected = learner.settle(batch.voltages)
+    torch.testing.assert_close(batch.voltages, expected)  # current voltages, not the noisy acted ones
+    stored = {tuple(row.tolist()) for row in actions}
+    assert all(tuple(row.tolist()) in stored for row in batch.actions)  # the critics still score stored actions
+    with pytest.raises(LearnerConfigError, match="replay_voltages"):
+        make_learner("ddpg", Topology.recurrent(3, 4, 1), {"replay_voltages": "current"})
+    with pytest.raises(LearnerConfigError, match="replay_voltages='later'"):
+        make_learner("ddpg", topology, {"replay_voltages": "later"})
+
+
+def test_feedback_defaults_are_the_reference_framework() -> None:
+    config = learner_class("feedback").config_class()
+    assert (config.replay_voltages, config.actor_optimizer, config.noise_scale_hidden, config.critic_context) == (
+        "current", "adam", 0.0, "observation")
+    summary_config = TrainConfig(learner="feedback")
+    from neuron_env.agents.train import learner_config
+
+    assert learner_config(summary_config).lr_actor == 1e-3  # TrainConfig's ddpg default does not override it
+    assert learner_config(TrainConfig(learner="feedback", lr_actor=2e-3)).lr_actor == 2e-3

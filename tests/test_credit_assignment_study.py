@@ -1,0 +1,64 @@
+"""studies/credit_assignment.py: the paired learned-vs-frozen table, its rendering and the phases' methods."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import load_script
+
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "credit_assignment.py"
+
+
+@pytest.fixture(scope="module")
+def study():
+    return load_script(SCRIPT, "credit_assignment_study")
+
+
+def write_results(path: Path, rows: list[tuple[str, int, float | None, str]]) -> None:
+    with open(path, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["task", "method", "seed", "final_eval_mean", "status"])
+        for method, seed, value, status in rows:
+            writer.writerow(["Pendulum-v1", method, seed, "" if value is None else value, status])
+
+
+def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_path: Path) -> None:
+    results = tmp_path / "results.csv"
+    write_results(results, [
+        ("random", 0, -1200.0, "completed"), ("random", 1, -1000.0, "completed"),
+        ("sb3-ddpg", 0, -150.0, "completed"), ("sb3-ddpg", 1, -50.0, "completed"),
+        ("local-feedback", 0, -100.0, "completed"), ("local-feedback", 1, -1100.0, "completed"),
+        ("local-feedback-frozen", 0, -600.0, "completed"), ("local-feedback-frozen", 1, -1100.0, "completed"),
+        ("local-feedback-ceiling", 0, -100.0, "completed"),
+        ("local-es", 0, None, "diverged"),
+    ])
+    table = study.paired_table(study.read_final_returns(results),
+                               ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling", "local-es"))
+    assert table["random_mean"] == -1100.0 and table["reference_mean"] == -100.0
+    feedback = table["rows"]["local-feedback"]
+    assert feedback["normalized"] == {0: 1.0, 1: 0.0}
+    assert feedback["frozen"] == {0: 0.5, 1: 0.0}
+    assert feedback["difference"] == {0: 0.5, 1: 0.0}
+    assert feedback["difference_mean"] == pytest.approx(0.25) and feedback["wins"] == 1
+    assert "frozen" not in table["rows"]["local-feedback-ceiling"]
+    assert table["rows"]["local-es"]["seeds"] == 0  # a diverged run has no final return
+    text = study.render_paired(table, study.PHASES["pendulum"], "python studies/credit_assignment.py")
+    assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 |" in text
+    assert "| local-es | 0 | n/a |" in text and "1.00 / 0.50" in text
+
+
+def test_phases_run_their_own_methods_and_share_runs_where_said(study) -> None:
+    config = study.StudyConfig(phase="framework", workers=1)
+    compare = study.compare_config(config)
+    assert compare.methods[:2] == ("random", "sb3-ddpg")
+    assert set(compare.methods[2:]) == set(study.FRAMEWORK_METHODS)
+    assert compare.out.endswith("pendulum") and compare.seeds == 3
+    main = study.compare_config(study.StudyConfig(phase="pendulum"))
+    assert "local-feedback-frozen" in main.methods and "local-es-frozen" in main.methods
+    assert study.compare_config(study.StudyConfig(phase="pendulum", methods=("local-es",))).methods[2:] == (
+        "local-es",)
+    compare.validate()  # every method the study names is a compare method
+    main.validate()
