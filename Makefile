@@ -19,14 +19,15 @@ $(BIN)/.setup-done: pyproject.toml Makefile
 setup: $(BIN)/.setup-done
 
 ## Main job: a short training + comparison on Pendulum-v1 (a few minutes on 2 cores): a random
-## policy, SB3 DDPG and the local per-neuron learner (mlp critic), same network, same budget;
-## prints the normalized scores and writes results.csv, scores.md and curves.png to runs/main.
+## policy, SB3 DDPG and the default local learner (feedback alignment) with its hidden layers
+## learning and frozen, same network, same budget; compare prints the normalized scores once and
+## writes results.csv, scores.md and curves.png to runs/main.
 MAIN_STEPS ?= 5000
 run: setup
 	$(BIN)/neuron-env info --task Pendulum-v1 --hidden 64 64
-	$(BIN)/neuron-env compare --tasks Pendulum-v1 --methods random sb3-ddpg local-mlp --steps $(MAIN_STEPS) \
-		--seeds 1 --workers 2 --learning-starts 1000 --eval-every 1000 --eval-episodes 3 --out runs/main
-	cat runs/main/scores.md
+	$(BIN)/neuron-env compare --tasks Pendulum-v1 --methods random sb3-ddpg local-feedback local-feedback-frozen \
+		--steps $(MAIN_STEPS) --seeds 1 --workers 2 --learning-starts 1000 --eval-every 1000 --eval-episodes 3 \
+		--no-tensorboard --out runs/main
 
 ## Fast test suite (learning runs marked slow are excluded) plus lint.
 test: setup

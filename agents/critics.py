@@ -15,14 +15,14 @@ A critic kind is three pure functions over a ``GroupBatch`` (``B`` transitions):
 * ``action_gradient(params, batch)`` -> ``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))``, ``[B, S]``.
 
 The actor step is the same for every kind (``actor_step``):
-``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1), by plain SGD (the seed's
+``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1), by plain SGD (the draft's
 rule) or, with ``actor_optimizer="adam"``, through a per-weight Adam (``actor_adam_step``; its
 moments belong to one weight of one neuron, so the step stays local).
 
 Kinds:
 
 ``linear``
-    The seed's rule. ``Q = θ_vᵀx + θ_a a``, TD(0) by plain SGD:
+    The draft's rule. ``Q = θ_vᵀx + θ_a a``, TD(0) by plain SGD:
     ``θ_v += η_Q mean_i D_i x_i``, ``θ_a += η_Q mean_i D_i a_i``. ``∂Q/∂a = θ_a`` is a
     constant, so the actor only learns a state-independent push per neuron.
 ``compatible``

@@ -259,7 +259,7 @@ class LocalDDPG(NetworkActor):
 
     Args:
         topology: The network.
-        critic: ``"linear"`` (the seed's rule), ``"compatible"`` (COPDAC-Q), ``"bilinear"`` or
+        critic: ``"linear"`` (the draft's rule), ``"compatible"`` (COPDAC-Q), ``"bilinear"`` or
             ``"mlp"``; see ``neuron_env.agents.critics``.
         device: Torch device of parameters, replay buffer and noise.
         gamma: Discount ``γ`` per transition (per tick in ``per_tick`` mode).
@@ -268,7 +268,7 @@ class LocalDDPG(NetworkActor):
         lr_actor: Actor step size ``η_A``.
         lr_actor_hidden: Actor step size of the hidden groups; ``None``: ``lr_actor`` (``0`` freezes
             them, e.g. to measure what the hidden neurons' local learning contributes).
-        actor_optimizer: ``"sgd"`` (plain local SGD, the seed's rule) or ``"adam"`` (the same local
+        actor_optimizer: ``"sgd"`` (plain local SGD, the draft's rule) or ``"adam"`` (the same local
             gradient through a per-weight Adam; no state is shared across neurons).
         actor_max_norm: Cap on the L2 norm of each neuron's input weights, applied after every
             actor step (max-norm regularization; the bias is not capped); ``None``: no cap. It

@@ -92,8 +92,8 @@ class TrainConfig:
 
     task: str = "Pendulum-v1"
     """Gymnasium id of the task (1-D Box observation and action spaces)."""
-    learner: str = "ddpg"
-    """Learner, by name (``neuron_env.agents.registry``): ddpg, feedback, coagent, weight-max or es."""
+    learner: str = "feedback"
+    """Learner by name: feedback (the best measured), ddpg, coagent, weight-max or es (``agents.registry``)."""
     freeze_hidden: bool = False
     """Keep the hidden groups at their random init; only the output neurons learn (the floor control)."""
     learner_options: dict[str, Any] = field(default_factory=dict)
@@ -109,7 +109,7 @@ class TrainConfig:
     density: float = 0.1
     """Connection density (``sparse`` only)."""
     critic: str = "mlp"
-    """Per-neuron critic: ``linear`` (the seed's rule), ``compatible``, ``bilinear`` or ``mlp``."""
+    """Per-neuron critic: ``linear`` (the draft's rule), ``compatible``, ``bilinear`` or ``mlp``."""
     critic_context: str = "task"
     """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
     granularity: str | None = None
@@ -135,7 +135,7 @@ class TrainConfig:
     lr_actor_hidden: float | None = None
     """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
     actor_optimizer: str = "sgd"
-    """Actor step rule: ``sgd`` (plain local SGD, the seed's rule) or ``adam`` (per-weight Adam, still local)."""
+    """Actor step rule: ``sgd`` (plain local SGD, the draft's rule) or ``adam`` (per-weight Adam, still local)."""
     actor_max_norm: float | None = None
     """Cap on the L2 norm of each neuron's input weights after every actor step (max-norm); default no cap."""
     policy_delay: int = 1
@@ -277,6 +277,10 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
+        if (path.parent / "model.zip").is_file():
+            raise CheckpointError(f"{str(path.parent)!r} is a `neuron-env baseline` folder (model.zip, no "
+                                  f"{CHECKPOINT_NAME}): enjoy and render run local learners; load it with "
+                                  "stable_baselines3's DDPG.load / TD3.load")
         raise CheckpointError(f"no checkpoint at {str(path)!r}; pass the --out directory of a train run")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -291,7 +295,9 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
 def config_from_checkpoint(payload: dict[str, Any]) -> TrainConfig:
     """The ``TrainConfig`` stored in a checkpoint."""
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in payload["config"].items() if k in known})
+    stored = {k: v for k, v in payload["config"].items() if k in known}
+    stored.setdefault("learner", "ddpg")  # written before the learner interface: the ddpg learner's
+    return TrainConfig(**stored)
 
 
 def weights_from_checkpoint(payload: dict[str, Any]) -> NetworkWeights:

@@ -1,4 +1,4 @@
-"""``neuron_env.baselines``: the SB3 DDPG baseline and the seed's experiments.
+"""``neuron_env.baselines``: the SB3 DDPG baseline and the draft's experiments.
 
 * ``neuron_env.baselines.sb3_ddpg``: Stable-Baselines3 DDPG/TD3 with the local run's network,
   explicit noise and the rl-zoo's hyperparameters (``neuron-env baseline``).
@@ -6,7 +6,7 @@
   ``summary.json``, TensorBoard scalars), so runs of different methods compare line by line.
 * ``neuron_env.baselines.compare`` and ``neuron_env.baselines.normalize``: ``neuron-env compare``,
   tasks × methods × seeds in a process pool (or on Ray), resumable, with normalized scores and curves.
-* ``neuron_env.baselines.experiments``: the seed's experiments (``neuron-env experiment NAME``):
+* ``neuron_env.baselines.experiments``: the draft's experiments (``neuron-env experiment NAME``):
   E1 ``subcritic-correlation``, E2 ``gradient-agreement``, E3 ``throughput``, E4 ``score-table``.
 * ``neuron_env.baselines.cli``: ``add_baseline_parser``, ``add_compare_parser`` and
   ``add_experiment_parser``, which register those subcommands on the ``neuron-env`` command line.

@@ -73,10 +73,11 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     """
     parser = subparsers.add_parser(
         "baseline",
-        help="train the Stable-Baselines3 DDPG/TD3 baseline (same outputs as `train`)",
+        help="train the Stable-Baselines3 DDPG/TD3 baseline (writes model.zip, no checkpoint.pt)",
         description="Stable-Baselines3 DDPG/TD3 with the local run's network, explicit noise and the rl-zoo's "
         "hyperparameters; writes metrics.csv, summary.json, config.json, tb/ and model.zip into --out "
-        "(the format of `neuron-env train`).",
+        "(the metrics format of `neuron-env train`). It writes no checkpoint.pt: `enjoy` and `render` run "
+        "local learners; load model.zip with stable_baselines3's DDPG.load / TD3.load.",
     )
     parser.add_argument("--algo", choices=ALGOS, default="ddpg")
     parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
@@ -199,7 +200,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
         "Resumable: finished runs are skipped.",
     )
     parser.add_argument("--tasks", nargs="+", required=True, help="Gymnasium ids")
-    _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-mlp"))
+    _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-feedback"))
     parser.set_defaults(func=cmd_compare)
     return parser
 
@@ -347,8 +348,8 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
     """
     parser = subparsers.add_parser(
         "experiment",
-        help="run one of the seed's experiments (writes a JSON of its figures and a PNG)",
-        description="The seed's experiments: " + ", ".join(EXPERIMENTS),
+        help="run one of the draft's experiments (writes a JSON of its figures and a PNG)",
+        description="The draft's experiments: " + ", ".join(EXPERIMENTS),
     )
     names = parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
     helps = {"subcritic-correlation": "E1: per-neuron sub-critics on a DDPG actor vs the global critic",

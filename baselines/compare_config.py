@@ -97,7 +97,7 @@ class CompareConfig:
 
     tasks: tuple[str, ...] = ("Pendulum-v1",)
     """Gymnasium ids of the tasks (Box observation and action spaces)."""
-    methods: tuple[str, ...] = ("random", "sb3-ddpg", "local-mlp")
+    methods: tuple[str, ...] = ("random", "sb3-ddpg", "local-feedback")
     """Methods to run, from ``METHODS``; ``random`` and the ``reference`` are needed for normalized scores."""
     steps: int = 20_000
     """Task steps per run (the same budget for every method)."""

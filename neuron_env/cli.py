@@ -12,7 +12,7 @@ Subcommands:
 * ``neuron-env render``: write an episode of a trained network (task beside network) as GIF/MP4.
 * ``neuron-env baseline``: Stable-Baselines3 DDPG/TD3 on the same task and network, same outputs.
 * ``neuron-env compare``: tasks × methods × seeds in a process pool; results.csv, scores.md, curves.png.
-* ``neuron-env experiment NAME``: the seed's experiments (``subcritic-correlation``, …).
+* ``neuron-env experiment NAME``: the draft's experiments (``subcritic-correlation``, …).
 
 Examples::
 

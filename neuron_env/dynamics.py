@@ -8,7 +8,7 @@ One tick of the network's clock maps voltages ``v`` (``[E, N]``) to
     v' = λ ⊙ v + (1 − λ) ⊙ σ(K v + b)      on every non-input neuron,
     v' = ε(s)                               on the input neurons,
 
-where ``λ`` is the group's leak (0 by default, giving the seed's ``D(v, v_in) = σ(K v) + v_in``).
+where ``λ`` is the group's leak (0 by default, giving the draft's ``D(v, v_in) = σ(K v) + v_in``).
 In the multi-agent view, ``σ(K^n v + b^n)`` is replaced by the action of agent ``n``
 (``apply_actions``); ``network_actions`` is the action every neuron takes when it
 acts "neuromorphically locally", so that the two compose to the plain network.

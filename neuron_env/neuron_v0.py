@@ -19,7 +19,7 @@ observation ``ε(s_t)``. On every tick each agent (hidden or output neuron) choo
 voltage; every ``delay`` ticks the output voltages are decoded into the task action ``δ(v)``
 and the task steps. If every agent ``n`` acts by ``σ(K^n v + b^n)`` (``neuron_env.NetworkPolicy``)
 the task sees exactly the actions of the plain network ``μ(s_t)`` with the default delay. Each
-agent is the sub-environment ``E^n`` of the seed: it observes what it is connected to, acts
+agent is the sub-environment ``E^n`` of the draft: it observes what it is connected to, acts
 with its next voltage and receives the task's reward.
 
 ## Observation space

@@ -1,6 +1,6 @@
 """``NetworkPolicy``: every neuron acting by ``μ^n(v) = σ(K^n v + b^n)``.
 
-These are the "neuromorphically local" agents of the seed: each neuron looks only at what
+These are the "neuromorphically local" agents of the draft: each neuron looks only at what
 it observes and applies its own row of weights. Acting through the environment, they
 reproduce the plain network ``μ`` (the equivalence the test suite checks step for step).
 

@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -429,8 +429,11 @@ class Topology:
         return cls(groups, projections)
 
     @classmethod
-    def from_module(cls, module: nn.Module) -> tuple[Topology, NetworkWeights]:
+    def from_module(cls, module: nn.Module) -> ModuleNetwork:
         """Topology *and* weights of an ``nn.Sequential`` of ``Linear`` + activation layers.
+
+        Returns ``ModuleNetwork(topology, weights)``: use ``.topology`` / ``.weights``, or unpack
+        it (``topology, weights = Topology.from_module(actor)``).
 
         Works for the actor of a Stable-Baselines3 DDPG/TD3 model (``model.actor.mu``).
         Nested ``Sequential`` modules are flattened; a ``Linear`` not followed by an
@@ -480,7 +483,7 @@ class Topology:
             linear.bias.detach().clone().float() if linear.bias is not None else torch.zeros(linear.out_features)
             for linear, _ in layers
         )
-        return topology, NetworkWeights(blocks, biases).checked(topology)
+        return ModuleNetwork(topology, NetworkWeights(blocks, biases).checked(topology))
 
 
 @dataclass(frozen=True)
@@ -553,3 +556,12 @@ class NetworkWeights:
             tuple(b.to(device=device, dtype=dtype) for b in self.blocks),
             tuple(b.to(device=device, dtype=dtype) for b in self.biases),
         )
+
+
+class ModuleNetwork(NamedTuple):
+    """What ``Topology.from_module`` returns: the network's topology and its weights (unpacks as a pair)."""
+
+    topology: Topology
+    """The groups and projections of the module."""
+    weights: NetworkWeights
+    """The module's weights and biases, one block per projection."""

@@ -63,6 +63,7 @@ RESULTS = REPO / "docs" / "results" / "sample-efficiency"  # where the outputs l
 #: What every variant starts from (the other fields keep TrainConfig's defaults).
 BASE: dict[str, Any] = {
     "task": "Pendulum-v1",
+    "learner": "ddpg",
     "critic": "mlp",
     "critic_context": "task",
     "hidden": [64, 64],

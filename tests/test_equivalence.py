@@ -1,4 +1,4 @@
-"""The seed's Theorem 2.2.1: neurons acting locally through the env reproduce the plain network.
+"""The draft's Theorem 2.2.1: neurons acting locally through the env reproduce the plain network.
 
 The reference is independent of neuron-env's dynamics: the torch module itself (or SB3's own
 ``predict``) acting on a plain Gymnasium task.

@@ -100,3 +100,10 @@ def test_masks_zero_the_weights():
     w = NetworkWeights.init(t, seed=0)
     for p, block in zip(t.projections, w.blocks, strict=True):
         assert (block.numpy()[p.mask == 0] == 0).all()
+
+
+def test_from_module_returns_a_named_result_that_unpacks() -> None:
+    result = Topology.from_module(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)))
+    topology, weights = result
+    assert result.topology is topology and result.weights is weights
+    assert topology.num_agents == 5 and weights.blocks[0].shape == (4, 3)

@@ -14,7 +14,7 @@ from neuron_env.cli import main
 
 
 def tiny(out: Path, **overrides: object) -> TrainConfig:
-    base = {"task": "Pendulum-v1", "hidden": [4], "critic": "mlp", "critic_hidden": 4, "steps": 200,
+    base = {"task": "Pendulum-v1", "learner": "ddpg", "hidden": [4], "critic": "mlp", "critic_hidden": 4, "steps": 200,
             "learning_starts": 40, "batch_size": 16, "buffer_size": 1000, "eval_every": 0, "eval_episodes": 1,
             "checkpoint_every": 100, "out": str(out), "progress": False, "tensorboard": False}
     base.update(overrides)
@@ -202,3 +202,11 @@ def test_a_misspelled_task_is_one_line_and_creates_no_folder(tmp_path: Path, cap
     error = capsys.readouterr().err.strip()
     assert "Pendulm-v1" in error and len(error.splitlines()) == 1
     assert not out.exists()
+
+
+def test_enjoy_on_a_baseline_folder_says_what_it_is_in_one_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "model.zip").write_bytes(b"sb3")
+    assert main(["enjoy", "--checkpoint", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "baseline" in error and "DDPG.load" in error and len(error.splitlines()) == 1

@@ -1,4 +1,8 @@
-"""Slow learning runs (``pytest -m slow``, minutes each): the default configuration learns Pendulum-v1.
+"""Slow learning runs (``pytest -m slow``, minutes each): the default learners learn Pendulum-v1.
+
+The ``feedback`` learner is the trainer's default (the credit-assignment study: in SB3 DDPG's
+framework it reaches SB3 DDPG's score on Pendulum-v1 at 20 000 steps); the ``ddpg`` learner's
+figures below are from before it became the alternative.
 
 Measured at 30 000 task steps, 1 CPU thread, deterministic evaluation over 5 episodes: the
 untrained 3-64-64-1 network scores about -1520 and a uniform-random policy about -1250. The
@@ -18,10 +22,16 @@ from neuron_env.agents import TrainConfig, train
 UNTRAINED_RETURN = -1520.0  # mean deterministic return of NetworkWeights.init(seed 0..2), 10 episodes each
 
 
-def run_default(out: Path) -> float:
-    summary = train(TrainConfig(steps=30_000, eval_every=0, eval_episodes=10, out=str(out), progress=False,
-                                tensorboard=False))
+def run_default(out: Path, learner: str = "ddpg", steps: int = 30_000) -> float:
+    summary = train(TrainConfig(learner=learner, steps=steps, eval_every=0, eval_episodes=10, out=str(out),
+                                progress=False, tensorboard=False))
     return float(summary["final_eval_return_mean"])
+
+
+@pytest.mark.slow
+def test_the_default_learner_reaches_sb3_ddpg_level(tmp_path: Path) -> None:
+    # study seeds 0-4 at 20k: -163 ... (docs/results/credit-assignment); SB3 DDPG -157 on seed 0
+    assert run_default(tmp_path, learner=TrainConfig().learner, steps=20_000) > -300
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The seed's experiments, each a module with a config dataclass and a ``run_…`` function.
+"""The draft's experiments, each a module with a config dataclass and a ``run_…`` function.
 
 * ``subcritic_correlation`` (E1, ``subcritic-correlation``): per-neuron sub-critics on a DDPG
   actor against the global critic.

@@ -1,6 +1,6 @@
 """E2 ``gradient-agreement``: does each neuron's local policy gradient point where backprop's does?
 
-The seed's Theorem 2.2.2 says that a neuron ``n`` that follows the gradient of its *own* critic,
+The draft's Theorem 2.2.2 says that a neuron ``n`` that follows the gradient of its *own* critic,
 ``∇_{K^n} Q^{μ^n}``, follows the ``n``-th row of the network's policy gradient ``∇_K Q^μ``. This
 experiment measures how far that holds for learned critics: for a trained actor with a trained
 global critic ``Q^μ``, it trains a local critic for every neuron and compares, per neuron, the

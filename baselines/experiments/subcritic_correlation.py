@@ -1,6 +1,6 @@
 """E1 ``subcritic-correlation``: do per-neuron critics agree with the global critic?
 
-The seed's question: if each neuron ``n`` of a trained DDPG actor had its own critic ``Q^n``,
+The draft's question: if each neuron ``n`` of a trained DDPG actor had its own critic ``Q^n``,
 seeing only what the neuron sees (its layer's input ``x``) and what it does (its own output
 ``a^n``), would ``Q^n`` track the global critic ``Q^μ``, and would its action-derivative
 ``∂Q^n/∂a^n`` point the same way as the global one? The draft's code reported Pearson
@@ -23,7 +23,7 @@ What it does
    replay's (noisy) action for output neurons, the actor's activation for hidden neurons (the
    replay carries no other information about what a hidden neuron did).
    ``protocol="joint"`` trains them alongside DDPG, one update per DDPG gradient step;
-   ``protocol="two-phase"`` (the seed's) trains DDPG first, then freezes the actor and trains
+   ``protocol="two-phase"`` (the draft's) trains DDPG first, then freezes the actor and trains
    only the sub-critics for ``subcritic_updates`` steps.
 4. On held-out transitions (a fixed ``holdout_fraction`` of replay slots never used for
    training), per neuron: Pearson r between ``Q^n(x(s), a^n(s))`` and ``Q^μ(s, μ(s))``, and
