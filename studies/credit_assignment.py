@@ -27,8 +27,9 @@ A phase is resumable: compare reuses every finished run whose options match, and
 interrupted local run from its checkpoint. ``--methods`` and ``--seeds`` narrow a phase (e.g. to
 finish it over several sessions); the tables then say how many seeds each row has.
 
-Outputs in ``<out>/<phase>/``: compare's ``results.csv``, ``scores.md``, ``scores.json`` and
-``curves.png``, and this study's ``paired.md`` / ``paired.json``: per learner, the normalized
+Outputs in ``<out>/<phase>/``: the last compare invocation's ``results.csv``, ``scores.md``,
+``scores.json`` and ``curves.png``; this study's ``runs.csv`` (every completed run of the phase's
+run folder, whichever invocation made it) and ``paired.md`` / ``paired.json`` from it: per learner, the normalized
 score of learned and frozen runs (mean ± std), the paired difference per seed, its mean ± std,
 and on how many seeds learning beat freezing.
 """
@@ -36,7 +37,6 @@ and on how many seeds learning beat freezing.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import shutil
@@ -128,13 +128,19 @@ def phase_methods(config: StudyConfig) -> tuple[str, ...]:
     return PHASES[config.phase].methods or DEFAULT_METHODS
 
 
-def read_final_returns(results_csv: Path) -> dict[str, dict[int, float]]:
-    """``method -> seed -> final evaluation return`` of the completed runs in a ``results.csv``."""
+def collect_final_returns(task_folder: Path) -> dict[str, dict[int, float]]:
+    """``method -> seed -> final evaluation return`` of every completed run under a compare run folder.
+
+    Reads ``<method>/seed<S>/summary.json`` directly, so that runs of several compare invocations
+    (different methods or seed counts over several sessions) all count.
+    """
     table: dict[str, dict[int, float]] = {}
-    with open(results_csv, newline="", encoding="utf-8") as stream:
-        for row in csv.DictReader(stream):
-            if row["status"] == "completed" and row["final_eval_mean"] not in ("", None):
-                table.setdefault(row["method"], {})[int(row["seed"])] = float(row["final_eval_mean"])
+    for summary_path in sorted(task_folder.glob("*/seed*/summary.json")):
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        value = summary.get("final_eval_return_mean")
+        if summary.get("status") == "completed" and value is not None:
+            seed = int(summary_path.parent.name.removeprefix("seed"))
+            table.setdefault(summary_path.parent.parent.name, {})[seed] = float(value)
     return table
 
 
@@ -229,7 +235,7 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
 
 def report(config: StudyConfig) -> dict[str, Any]:
     """Copy the phase's light results into ``out`` and write ``paired.md`` / ``paired.json``."""
-    from neuron_env.run_output import atomic_write_json, atomic_write_text
+    from neuron_env.run_output import atomic_write_json, atomic_write_text, write_csv
 
     phase = PHASES[config.phase]
     source = Path(config.work) / (phase.runs or config.phase)
@@ -238,10 +244,15 @@ def report(config: StudyConfig) -> dict[str, Any]:
     for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
-    results = target / "results.csv"
-    if not results.is_file():
-        raise FileNotFoundError(f"no results.csv in {source} or {target}: run the phase first")
-    table = paired_table(read_final_returns(results), phase_methods(config))
+    seeds = config.seeds or phase.seeds  # the normalization and every row over seeds 0 .. seeds-1 only
+    returns = {method: {s: v for s, v in by_seed.items() if s < seeds}
+               for method, by_seed in collect_final_returns(source / "runs" / phase.task.replace("/", "_")).items()}
+    if not returns:
+        raise FileNotFoundError(f"no finished runs under {source}: run the phase first")
+    rows = [{"method": m, "seed": seed, "final_eval_mean": value}
+            for m, by_seed in sorted(returns.items()) for seed, value in sorted(by_seed.items())]
+    write_csv(target / "runs.csv", rows, ("method", "seed", "final_eval_mean"))
+    table = paired_table(returns, phase_methods(config))
     command = f"python studies/credit_assignment.py --phase {config.phase}"
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -17,17 +17,15 @@ def study():
     return load_script(SCRIPT, "credit_assignment_study")
 
 
-def write_results(path: Path, rows: list[tuple[str, int, float | None, str]]) -> None:
-    with open(path, "w", newline="") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(["task", "method", "seed", "final_eval_mean", "status"])
-        for method, seed, value, status in rows:
-            writer.writerow(["Pendulum-v1", method, seed, "" if value is None else value, status])
+def write_runs(folder: Path, rows: list[tuple[str, int, float | None, str]]) -> None:
+    for method, seed, value, status in rows:
+        run = folder / method / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({"status": status, "final_eval_return_mean": value}))
 
 
 def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_path: Path) -> None:
-    results = tmp_path / "results.csv"
-    write_results(results, [
+    write_runs(tmp_path, [
         ("random", 0, -1200.0, "completed"), ("random", 1, -1000.0, "completed"),
         ("sb3-ddpg", 0, -150.0, "completed"), ("sb3-ddpg", 1, -50.0, "completed"),
         ("local-feedback", 0, -100.0, "completed"), ("local-feedback", 1, -1100.0, "completed"),
@@ -35,7 +33,7 @@ def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_
         ("local-feedback-ceiling", 0, -100.0, "completed"),
         ("local-es", 0, None, "diverged"),
     ])
-    table = study.paired_table(study.read_final_returns(results),
+    table = study.paired_table(study.collect_final_returns(tmp_path),
                                ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling", "local-es"))
     assert table["random_mean"] == -1100.0 and table["reference_mean"] == -100.0
     feedback = table["rows"]["local-feedback"]
