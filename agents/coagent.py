@@ -93,6 +93,9 @@ Quick start::
     from neuron_env.agents.registry import make_learner
 
     learner = make_learner("weight-max", Topology.mlp(3, [64, 64], 1), {"noise_scale": 0.2})
+
+One module: Weight Maximization is the coagent learner with another hidden reward (a subclass
+here), so both rules, their traces and their message timing stay side by side.
 """
 
 from __future__ import annotations

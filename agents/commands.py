@@ -152,6 +152,8 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: the run's)")
     parser.add_argument("--fps", type=int, default=30, help="frames (ticks) per second")
     parser.add_argument("--max-ticks", type=int, default=3000, help="at most this many frames")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar over the frames")
     parser.set_defaults(func=cmd_render)
     return parser
 
@@ -161,7 +163,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from neuron_env.agents.enjoy import render_checkpoint
 
     count = render_checkpoint(args.checkpoint, args.out, episodes=args.episodes, seed=args.seed, fps=args.fps,
-                              max_ticks=args.max_ticks)
+                              max_ticks=args.max_ticks, progress=args.progress)
     print(f"wrote {args.out} ({count} frames)")
     return 0
 

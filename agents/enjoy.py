@@ -68,7 +68,7 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
 
 
 def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1, seed: int | None = None,
-                      fps: int = 30, max_ticks: int = 3000) -> int:
+                      fps: int = 30, max_ticks: int = 3000, progress: bool = True) -> int:
     """Write an episode of a checkpoint's network as a GIF or MP4: task frame beside the network.
 
     Every neuron acts by ``σ(K^n v + b^n)`` through the PettingZoo env with
@@ -83,6 +83,8 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
         seed: Seed of the first episode; default: the run's seed.
         fps: Frames (ticks) per second of the video.
         max_ticks: At most this many frames in all.
+        progress: Show a progress bar over the frames (on stderr; its total is ``max_ticks``
+            until the last episode ends, then the frames recorded).
 
     Returns:
         The number of frames written.
@@ -91,6 +93,8 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
         LearnerConfigError: If ``out`` is neither ``.gif`` nor ``.mp4``.
         CheckpointError: If the checkpoint cannot be read.
     """
+    from tqdm.auto import tqdm
+
     from neuron_env.parallel import NeuronParallelEnv
     from neuron_env.policy import NetworkPolicy
 
@@ -104,14 +108,21 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array")
     seed = config.seed if seed is None else seed
     frames: list[np.ndarray] = []
+    bar = tqdm(total=max_ticks, unit="frame", desc=f"render {config.task}", disable=not progress, dynamic_ncols=True)
     try:
         for episode in range(episodes):
             observations, _ = env.reset(seed=seed + episode)
             frames.append(env.render())
+            bar.update(1)
             while env.agents and len(frames) < max_ticks:
                 observations, *_ = env.step(policy.act(observations))
                 frames.append(env.render())
+                bar.update(1)
+            bar.set_postfix(episode=f"{episode + 1}/{episodes}", refresh=False)
+        bar.total = len(frames)  # the episodes ended before max_ticks: the bar ends full
+        bar.refresh()
     finally:
+        bar.close()
         env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp{out.suffix}")  # written whole, then renamed

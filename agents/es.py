@@ -81,6 +81,9 @@ Quick start::
 
     learner = make_learner("es", Topology.mlp(3, [64, 64], 1), {"num_directions": 8})
     # neuron-env train --learner es ...  (the trainer drives act/store/ready/update)
+
+One module: the shared-seed noise, the copy scheduling and the update are one rule, and the
+noise must be regenerated identically by every part that reads it.
 """
 
 from __future__ import annotations

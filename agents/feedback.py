@@ -90,6 +90,9 @@ References:
     A. Kosson, V. Chiley, A. Venigalla, J. Hestness, U. Köster, "Pipelined backpropagation
     at scale: training large models without batches", MLSys 2021,
     https://arxiv.org/abs/2003.11666.
+
+One module: the pipeline (queued batches, messages in flight), the update and its checkpoint state
+are one mechanism; split, each part would need the others' private state.
 """
 
 from __future__ import annotations

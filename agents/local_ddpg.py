@@ -65,6 +65,9 @@ the stored actions). Stored voltages of a layer go stale as the layers below it 
 Update order (per group, every kind): TD errors with the target critic and target actor ->
 one critic step -> one actor step ``K^n += η_A mean_i ∂Q^n/∂a σ'(K^n v_i + b^n) [v_i, 1]``
 with ``∂Q^n/∂a`` from the *updated* critic at ``(x_i, μ^n(v_i))`` -> Polyak targets.
+
+One module: the group layouts, acting, replay and the update share one set of per-group
+tensors; the critic kinds themselves live in ``neuron_env.agents.critics``.
 """
 
 from __future__ import annotations

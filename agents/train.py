@@ -6,8 +6,14 @@ place) describes a run; ``train`` runs it and writes into ``config.out``:
 ``config.json``
     the configuration.
 ``metrics.csv``
-    one row per evaluation: task steps, wall time, steps/s, mean training episodic return
-    since the previous row, deterministic evaluation return mean/std, mean |TD error|.
+    one row at every task step that is a multiple of ``log_every`` or of ``eval_every``, and
+    one at the end (after the final evaluation); a step that is both is one row. Columns: task
+    steps, wall time, steps/s (over the whole run), mean training episodic return of the
+    episodes ended since the previous row, deterministic evaluation return mean/std (blank on
+    rows without an evaluation: only ``eval_every`` rows and the final row have them), mean
+    |TD error| of the updates logged since the previous row, updates. With ``steps=300``,
+    ``log_every=100`` and ``eval_every=150`` the rows are at 100, 150 (evaluation), 200 and
+    300 (final evaluation). Readers of learning curves keep the rows with an evaluation.
 ``summary.json``
     status (``completed``, ``interrupted`` or ``diverged``), final evaluation return mean/std,
     task steps, updates, wall time, steps/s and the configuration.
@@ -20,6 +26,11 @@ place) describes a run; ``train`` runs it and writes into ``config.out``:
     TensorBoard scalars: ``charts/episodic_return``, ``charts/episodic_length``,
     ``charts/SPS``, ``losses/td_error``, ``losses/td_error/<group>``, ``losses/q_slope``
     (mean ``|∂Q/∂a|``), ``eval/return_mean``, ``eval/return_std``.
+
+The progress bar shows the mean return of the last 20 training episodes, the last
+evaluation and the steps/s of the last second (every copy's steps). ``Trainer.run`` is the
+loop; what it reports goes through ``agents.run_log.RunLogger`` (the files above but the
+checkpoint, and the bar).
 
 Example::
 
@@ -61,7 +72,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -75,10 +85,11 @@ from neuron_env.agents.learner import Learner
 from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.registry import make_learner as build_learner
+from neuron_env.agents.run_log import RunLogger
 
 from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
-from neuron_env.run_output import append_csv_row, atomic_write, atomic_write_json
+from neuron_env.run_output import atomic_write, atomic_write_json
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv
 
@@ -163,7 +174,7 @@ class TrainConfig:
     checkpoint_every: int = 10_000
     """Task steps between checkpoints (also the resume segment length, see the module doc)."""
     log_every: int = 1000
-    """Task steps between TD-error / SPS scalars."""
+    """Task steps between TD-error / SPS scalars and ``metrics.csv`` rows (see the module doc)."""
     out: str | None = None
     """Output directory; default ``runs/<task>-<critic>-seed<seed>``."""
     progress: bool = True
@@ -366,7 +377,7 @@ class Trainer:
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_eval: tuple[float, float] | None = None
         self._stop_requested = False
-        self._writer: Any = None
+        self._log: RunLogger | None = None
         if resume is not None:
             self.learner.load_state_dict(resume["learner"])
             state = resume["trainer"]
@@ -410,15 +421,8 @@ class Trainer:
         save_checkpoint(self.out / CHECKPOINT_NAME, self.checkpoint_payload(elapsed))
 
     # ------------------------------------------------------------------ logging
-    def _scalar(self, name: str, value: float) -> None:
-        if self._writer is not None:
-            self._writer.add_scalar(name, value, self.task_step)
-
-    def _metrics_row(self, row: dict[str, Any]) -> None:
-        append_csv_row(self.out / "metrics.csv", row)
-
-    def _write_summary(self, status: str, elapsed: float, eval_returns: np.ndarray | None,
-                       error: str | None = None) -> dict[str, Any]:
+    def _summary(self, status: str, elapsed: float, eval_returns: np.ndarray | None,
+                 error: str | None = None) -> dict[str, Any]:
         config = self.config
         summary = {
             "status": status,
@@ -440,14 +444,13 @@ class Trainer:
         }
         if error is not None:
             summary["error"] = error
-        atomic_write_json(self.out / "summary.json", summary)
         return summary
 
     def _evaluate(self) -> np.ndarray:
         returns = evaluate(self.learner, self.eval_env, evaluation_seed(self.config.seed))
         self.last_eval = (float(returns.mean()), float(returns.std()))
-        self._scalar("eval/return_mean", self.last_eval[0])
-        self._scalar("eval/return_std", self.last_eval[1])
+        if self._log is not None:
+            self._log.evaluation(self.task_step, *self.last_eval)
         return returns
 
     # ------------------------------------------------------------------ the loop
@@ -498,13 +501,7 @@ class Trainer:
         Raises:
             DivergenceError: On a non-finite TD error or parameter (after recording ``diverged``).
         """
-        from tqdm.auto import tqdm
-
         config = self.config
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(self.out / "tb"))
         previous_handler = None
         try:
             previous_handler = signal.signal(signal.SIGINT, lambda *_: self._on_sigint())
@@ -513,12 +510,10 @@ class Trainer:
         threads_before = torch.get_num_threads()
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        start = time.perf_counter()
+        log = self._log = RunLogger(self.out, total=config.steps, initial=self.task_step, num_envs=config.num_envs,
+                                    elapsed_before=self.elapsed_before, progress=config.progress,
+                                    tensorboard=config.tensorboard)
         status, error, eval_returns = "completed", None, None
-        bar = tqdm(total=config.steps, initial=self.task_step, disable=not config.progress, unit="step",
-                   dynamic_ncols=True)
-        window_start, window_step = time.perf_counter(), self.task_step
-        td_sum, td_count, returns_since_row = 0.0, 0, []
         stats: dict[str, torch.Tensor] | None = None
         try:
             voltages = self._reset_segment()
@@ -527,85 +522,70 @@ class Trainer:
                 # on-policy learners update once per rollout: log the latest statistics at the next interval
                 stats = update_stats if update_stats is not None else stats
                 self.task_step += 1
-                self._episode_return += tick["reward"].double().cpu()
-                self._episode_length += 1
-                done = tick["done"].cpu()
-                if bool(done.any()):
-                    self.learner.reset_noise(done.to(self.device))
-                    for i in torch.nonzero(done).flatten().tolist():
-                        value = float(self._episode_return[i])
-                        self.recent_returns.append(value)
-                        returns_since_row.append(value)
-                        self.episodes += 1
-                        self._scalar("charts/episodic_return", value)
-                        self._scalar("charts/episodic_length", float(self._episode_length[i]))
-                    self._episode_return[done] = 0.0
-                    self._episode_length[done.numpy()] = 0
-                if stats is not None and self.task_step % config.log_every == 0:
-                    if "td_error" in stats:
-                        td_sum, td_count = td_sum + float(stats["td_error"]), td_count + 1
-                    for name, value in stats.items():
-                        self._scalar(f"losses/{name}", float(value))
-                    stats = None
-                if self.task_step % config.log_every == 0:
-                    now = time.perf_counter()
-                    sps = (self.task_step - window_step) * config.num_envs / max(now - window_start, 1e-9)
-                    window_start, window_step = now, self.task_step
-                    self._scalar("charts/SPS", sps)
-                    bar.set_postfix(ret=f"{np.mean(self.recent_returns):.1f}" if self.recent_returns else "-",
-                                    eval=f"{self.last_eval[0]:.1f}" if self.last_eval else "-", sps=f"{sps:.0f}")
-                if config.eval_every and self.task_step % config.eval_every == 0 and self.task_step < config.steps:
+                self._end_episodes(tick["done"].cpu(), tick["reward"])
+                logging = self.task_step % config.log_every == 0
+                if logging:
+                    if stats is not None:
+                        log.losses(self.task_step, stats)
+                        stats = None
+                    log.interval(self.task_step, self.recent_returns, self.last_eval)
+                last = self.task_step >= config.steps  # the final evaluation and row follow the loop
+                evaluating = bool(config.eval_every) and self.task_step % config.eval_every == 0 and not last
+                if evaluating:
                     self._evaluate()
-                    elapsed = self.elapsed_before + time.perf_counter() - start
-                    self._metrics_row(self._row(elapsed, returns_since_row, td_sum, td_count))
-                    returns_since_row, td_sum, td_count = [], 0.0, 0
-                bar.update(1)
+                if (logging or evaluating) and not last:
+                    log.row(self.task_step, self.learner.num_updates, self.last_eval if evaluating else None)
+                log.advance(self.task_step)
                 if self.on_step is not None:
                     self.on_step(self)
-                if self.task_step % config.checkpoint_every == 0 and self.task_step < config.steps:
-                    self.save(self.elapsed_before + time.perf_counter() - start)
+                if self.task_step % config.checkpoint_every == 0 and not last:
+                    self.save(log.elapsed())
                     voltages = self._reset_segment()
                 if self._stop_requested:
                     raise KeyboardInterrupt
             eval_returns = self._evaluate()
-            elapsed = self.elapsed_before + time.perf_counter() - start
-            self._metrics_row(self._row(elapsed, returns_since_row, td_sum, td_count))
-            self.save(elapsed)
+            log.row(self.task_step, self.learner.num_updates, self.last_eval)
+            self.save(log.elapsed())
         except KeyboardInterrupt:
             status = "interrupted"
-            self.save(self.elapsed_before + time.perf_counter() - start)
+            self.save(log.elapsed())
         except DivergenceError as exc:
             status, error = "diverged", str(exc)
-            self._write_summary(status, self.elapsed_before + time.perf_counter() - start, None, error)
+            log.summary(self._summary(status, log.elapsed(), None, error))
             raise
         finally:
             torch.set_num_threads(threads_before)
-            bar.close()
+            log.close()
             if previous_handler is not None:
                 signal.signal(signal.SIGINT, previous_handler)
-            if self._writer is not None:
-                self._writer.close()
             self.env.close()
             if self._eval_env is not None:
                 self._eval_env.close()
-        return self._write_summary(status, self.elapsed_before + time.perf_counter() - start, eval_returns, error)
+        summary = self._summary(status, log.elapsed(), eval_returns, error)
+        log.summary(summary)
+        self._log = None
+        return summary
+
+    def _end_episodes(self, done: torch.Tensor, reward: torch.Tensor) -> None:
+        """Add the task step's reward to the running episodes; log and restart those that ended."""
+        self._episode_return += reward.double().cpu()
+        self._episode_length += 1
+        if not bool(done.any()):
+            return
+        self.learner.reset_noise(done.to(self.device))
+        for i in torch.nonzero(done).flatten().tolist():
+            value = float(self._episode_return[i])
+            self.recent_returns.append(value)
+            self.episodes += 1
+            if self._log is not None:
+                self._log.episode(self.task_step, value, int(self._episode_length[i]))
+        self._episode_return[done] = 0.0
+        self._episode_length[done.numpy()] = 0
 
     def _on_sigint(self) -> None:
         if self._stop_requested:  # second Ctrl-C: stop now
             raise KeyboardInterrupt
         self._stop_requested = True
-
-    def _row(self, elapsed: float, returns: list[float], td_sum: float, td_count: int) -> dict[str, Any]:
-        return {
-            "step": self.task_step,
-            "wall_time_s": round(elapsed, 3),
-            "sps": round(self.task_step * self.config.num_envs / elapsed, 2) if elapsed > 0 else "",
-            "episodic_return": round(float(np.mean(returns)), 4) if returns else "",
-            "eval_return_mean": round(self.last_eval[0], 4) if self.last_eval else "",
-            "eval_return_std": round(self.last_eval[1], 4) if self.last_eval else "",
-            "td_error": round(td_sum / td_count, 6) if td_count else "",
-            "updates": self.learner.num_updates,
-        }
 
 
 def train(config: TrainConfig, resume: str | Path | None = None,

@@ -5,7 +5,8 @@
 Python ≥ 3.11) or, with ``config.ray_address``, to Ray tasks (``num_cpus=1`` each) whose files
 are shipped back into the run folders. ``on_row`` receives each finished run's ``results.csv``
 row as it arrives; a worker that dies becomes a ``failed`` row. ``describe_row`` is the line
-printed per finished run.
+printed per finished run; with ``config.verbose`` each worker also prints a line per evaluation
+(``runners.progress_line``) to the stdout it inherits (on Ray: the driver's log stream).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _dispatch_pool(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
         options["max_tasks_per_child"] = 1  # a fresh process per run
     executor = ProcessPoolExecutor(**options)
     try:
-        pending = {executor.submit(run_in_worker, spec, str(spec.folder(config.out)), resume): spec
+        pending = {executor.submit(run_in_worker, spec, str(spec.folder(config.out)), resume,
+                                   config.verbose): spec
                    for spec, resume in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -77,7 +79,7 @@ def _dispatch_ray(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
         started = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_and_ship)
-        pending = {remote.remote(spec): spec for spec, _ in jobs}
+        pending = {remote.remote(spec, config.verbose): spec for spec, _ in jobs}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             spec = pending.pop(ready[0])

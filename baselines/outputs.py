@@ -3,9 +3,11 @@
 A run directory (``--out``) holds:
 
 ``metrics.csv``
-    One row per evaluation (every ``eval_every`` task steps and at the end, none at step 0),
-    written atomically as it happens (``neuron_env.run_output.append_csv_row``: a crash never
-    leaves half a row), columns ``METRICS_COLUMNS``, the trainer's:
+    One row per evaluation (every ``eval_every`` task steps and at the end, none at step 0;
+    the local trainer adds rows every ``log_every`` task steps with blank evaluation columns,
+    which ``report.read_curve`` skips), written atomically as it happens
+    (``neuron_env.run_output.append_csv_row``: a crash never leaves half a row), columns
+    ``METRICS_COLUMNS``, the trainer's:
 
     * ``step``: task (environment) steps taken so far;
     * ``wall_time_s``: seconds since the run started;

@@ -6,7 +6,9 @@
 - ``execute_run``: runs one ``RunSpec`` into its folder (``random``: the uniform-random policy
   evaluated once; ``sb3-…``: ``baselines.sb3_ddpg``; ``local-…``: ``neuron-env train``) and
   returns its summary; ``run_in_worker`` (process pool) and ``run_and_ship`` (Ray) wrap it so
-  a failure becomes a ``failed`` row instead of an exception.
+  a failure becomes a ``failed`` row instead of an exception. With ``progress`` the worker
+  prints a ``progress_line`` per evaluation before the last ("Pendulum-v1 local-feedback seed0:
+  step 4000/20000, eval -1234.5"); the parent prints the final line (``dispatch.describe_row``).
 - ``ResultsFile`` / ``read_results``: ``results.csv``, one row per run (``result_row``), each
   row written atomically (``neuron_env.run_output``), so a crash loses nothing and never
   leaves half a row.
@@ -152,7 +154,25 @@ def _run_random(spec: RunSpec, folder: Path) -> dict[str, Any]:
     return summary
 
 
-def _run_sb3(spec: RunSpec, folder: Path) -> dict[str, Any]:
+def progress_line(spec: RunSpec, step: int, eval_mean: float | None) -> str:
+    """The line a worker prints at each evaluation before the last (``compare`` with ``verbose``)."""
+    text = f"{spec.task} {spec.method} seed{spec.seed}: step {step}/{spec.steps}"
+    return text + (f", eval {eval_mean:.1f}" if eval_mean is not None else "")
+
+
+def _reporter(spec: RunSpec, progress: bool) -> Callable[[int, float | None], None] | None:
+    """Prints ``progress_line`` (flushed: the worker's stdout is the terminal's) at evaluations before the end."""
+    if not progress:
+        return None
+
+    def report(step: int, eval_mean: float | None) -> None:
+        if step < spec.steps:
+            print(progress_line(spec, step, eval_mean), flush=True)
+
+    return report
+
+
+def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, Any]:
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, run_baseline
 
     zoo = spec.method == "sb3-ddpg-zoo"
@@ -161,7 +181,7 @@ def _run_sb3(spec: RunSpec, folder: Path) -> dict[str, Any]:
         steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every,
         eval_episodes=spec.eval_episodes, learning_starts=spec.learning_starts, threads=1,
         tensorboard=spec.tensorboard, progress=False,
-    ))
+    ), on_eval=_reporter(spec, progress))
 
 
 def _trim_metrics(path: Path, keep: Callable[[int], bool]) -> None:
@@ -176,7 +196,7 @@ def _trim_metrics(path: Path, keep: Callable[[int], bool]) -> None:
     write_csv(path, [row for row in rows if keep(int(float(row["step"])))], fieldnames)
 
 
-def _run_local(spec: RunSpec, folder: Path, resume: bool) -> dict[str, Any]:
+def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False) -> dict[str, Any]:
     from neuron_env.agents.errors import DivergenceError
     from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
 
@@ -196,8 +216,14 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool) -> dict[str, Any]:
         done = int(load_checkpoint(folder)["trainer"]["task_step"])
         # the resumed run writes every row after its checkpoint again, and the final row when it is at the end
         _trim_metrics(folder / "metrics.csv", (lambda s: s < done) if done >= spec.steps else (lambda s: s <= done))
+    report = _reporter(spec, progress)
+
+    def on_step(trainer: Any) -> None:
+        if report is not None and spec.eval_every and trainer.task_step % spec.eval_every == 0:
+            report(trainer.task_step, trainer.last_eval[0] if trainer.last_eval else None)
+
     try:
-        return train(config, resume=folder if resume else None)
+        return train(config, resume=folder if resume else None, on_step=on_step if report is not None else None)
     except NothingToDo:  # its checkpoint is at the budget already: the summary of that run stands
         summary = _read_json(folder / "summary.json")
         if summary is None:
@@ -210,13 +236,15 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool) -> dict[str, Any]:
         return summary
 
 
-def execute_run(spec: RunSpec, folder: str | os.PathLike[str], resume: bool = False) -> dict[str, Any]:
+def execute_run(spec: RunSpec, folder: str | os.PathLike[str], resume: bool = False,
+                progress: bool = False) -> dict[str, Any]:
     """Run one (task, method, seed) into ``folder`` (created) and return its summary.
 
     Args:
         spec: The run.
         folder: Its output folder; ``compare_run.json`` is written first.
         resume: Continue a local run from the checkpoint in ``folder`` (else start over).
+        progress: Print a ``progress_line`` at every evaluation before the last (trained methods).
 
     Raises:
         Exception: Whatever the run raises (``compare`` records it as ``failed``).
@@ -230,14 +258,14 @@ def execute_run(spec: RunSpec, folder: str | os.PathLike[str], resume: bool = Fa
     if spec.method == "random":
         return _run_random(spec, path)
     if spec.method.startswith("sb3-"):
-        return _run_sb3(spec, path)
-    return _run_local(spec, path, resume)
+        return _run_sb3(spec, path, progress)
+    return _run_local(spec, path, resume, progress)
 
 
-def run_in_worker(spec: RunSpec, folder: str, resume: bool) -> dict[str, Any]:
+def run_in_worker(spec: RunSpec, folder: str, resume: bool, progress: bool = False) -> dict[str, Any]:
     """Pool entry point: run, and turn an exception into a ``failed`` row (never raises)."""
     try:
-        summary = execute_run(spec, folder, resume)
+        summary = execute_run(spec, folder, resume, progress)
     except Exception as error:  # noqa: BLE001 - every failure is recorded, the others continue
         message = f"{type(error).__name__}: {error}"
         try:
@@ -248,10 +276,10 @@ def run_in_worker(spec: RunSpec, folder: str, resume: bool) -> dict[str, Any]:
     return result_row(spec, summary)
 
 
-def run_and_ship(spec: RunSpec) -> dict[str, Any]:
+def run_and_ship(spec: RunSpec, progress: bool = False) -> dict[str, Any]:
     """Ray entry point: run in a temporary folder; return the row and the run's files (path -> bytes)."""
     with tempfile.TemporaryDirectory(prefix="neuron-env-compare-") as folder:
-        row = run_in_worker(spec, folder, resume=False)
+        row = run_in_worker(spec, folder, resume=False, progress=progress)
         files: dict[str, bytes] = {}
         for path in Path(folder).rglob("*"):
             if path.is_file() and path.name not in NOT_SHIPPED:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,7 +356,8 @@ def evaluate(model: Any, env: Any, episodes: int, seed: int) -> np.ndarray:
 LOG_EVERY = 1000
 
 
-def _make_callback(writer: MetricsWriter, eval_env: Any, config: BaselineConfig, total: int) -> Any:
+def _make_callback(writer: MetricsWriter, eval_env: Any, config: BaselineConfig, total: int,
+                   on_eval: Callable[[int, float], None] | None = None) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
@@ -386,6 +387,8 @@ def _make_callback(writer: MetricsWriter, eval_env: Any, config: BaselineConfig,
                 if source in values:
                     writer.scalar(name, float(values[source]), step)
             self.final = returns
+            if on_eval is not None:
+                on_eval(step, float(returns.mean()))
             if self.bar is not None:
                 self.bar.set_postfix(eval=f"{returns.mean():.1f}", refresh=False)
 
@@ -422,13 +425,16 @@ def _make_callback(writer: MetricsWriter, eval_env: Any, config: BaselineConfig,
     return EvalCallback()
 
 
-def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = ()) -> tuple[Any, dict[str, Any]]:
+def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = (),
+              on_eval: Callable[[int, float], None] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train one SB3 baseline, writing every output file into ``config.out``.
 
     Args:
         config: The run's configuration.
         callbacks: Further SB3 callbacks run after the evaluation callback (the experiments use
             this to train probes on the same replay buffer while DDPG trains).
+        on_eval: Called with ``(task step, evaluation return mean)`` after every evaluation
+            (``compare`` prints its progress lines with it).
 
     Returns:
         ``(model, summary)``: the trained SB3 model (its replay buffer included) and the dict
@@ -455,7 +461,7 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = ()) -> tuple[An
     eval_env = make_task_factory(config.task)()
     start = time.perf_counter()
     with MetricsWriter(out, tensorboard=config.tensorboard) as writer:
-        callback = _make_callback(writer, eval_env, config, steps)
+        callback = _make_callback(writer, eval_env, config, steps, on_eval)
         model.learn(total_timesteps=steps, callback=CallbackList([callback, *callbacks]), log_interval=None)
         wall = time.perf_counter() - start
         sps = model.num_timesteps / max(wall, 1e-9)
@@ -490,7 +496,7 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = ()) -> tuple[An
     return model, summary
 
 
-def run_baseline(config: BaselineConfig) -> dict[str, Any]:
-    """Train one SB3 baseline (see ``train_sb3``) and return its summary."""
-    _, summary = train_sb3(config)
+def run_baseline(config: BaselineConfig, on_eval: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train one SB3 baseline (see ``train_sb3``; ``on_eval`` as there) and return its summary."""
+    _, summary = train_sb3(config, on_eval=on_eval)
     return summary

@@ -5,7 +5,10 @@ episode as an animated GIF. The network has random weights unless a trained one 
 through the ``neuron-env render`` command::
 
     python examples/render_network.py --out docs/assets/frame.png --tick 31
-    python examples/render_network.py --out episode.png --gif episode.gif --ticks 150
+    python examples/render_network.py --gif episode.gif --ticks 150
+
+Without ``--out`` the PNG goes into a new temporary folder (the path is printed); nothing is
+written into the repository unless asked for.
 
 Needs ``pygame`` for the task frame of classic-control tasks (``pip install -e '.[render]'``);
 without it only the network panel is drawn.
@@ -14,7 +17,9 @@ without it only the network panel is drawn.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -36,14 +41,14 @@ class Config:
     """Tick whose frame is saved as the PNG."""
     ticks: int = 150
     """Ticks rendered into the GIF."""
-    out: str = "docs/assets/frame.png"
-    """PNG file of the frame at ``tick``."""
+    out: str | None = None
+    """PNG file of the frame at ``tick``; default ``frame.png`` in a new temporary folder."""
     gif: str | None = None
     """Optional GIF of ``ticks`` ticks."""
 
 
 def render(config: Config) -> np.ndarray:
-    """Run the network and save the requested frames; returns the PNG frame."""
+    """Run the network and save the requested frames; returns the PNG frame (``config.out`` is set)."""
     probe = neuron_v0.parallel_env(task=config.task, hidden=config.hidden)
     topology = Topology.mlp(probe.topology.obs_dim, list(config.hidden), probe.topology.act_dim)
     probe.close()
@@ -58,6 +63,8 @@ def render(config: Config) -> np.ndarray:
             frames.append(Image.fromarray(env.render()))
         observations, *_ = env.step(policy.act(observations))
     env.close()
+    if config.out is None:
+        config.out = str(Path(tempfile.mkdtemp(prefix="neuron-env-render-")) / "frame.png")
     Image.fromarray(picture).save(config.out)
     if config.gif:
         frames[0].save(config.gif, save_all=True, append_images=frames[1:], duration=33, loop=0)

@@ -30,3 +30,7 @@ class ResetNeeded(NeuronEnvError, RuntimeError):
 
 class RunOutputError(NeuronEnvError, ValueError):
     """A run file cannot take the write asked for (e.g. a CSV row whose columns differ from the file's)."""
+
+
+class RenderError(NeuronEnvError, RuntimeError):
+    """A task cannot draw its frame (e.g. MuJoCo without an OpenGL context: set ``MUJOCO_GL``)."""

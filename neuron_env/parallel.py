@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from pettingzoo import ParallelEnv
 
-from neuron_env.errors import InvalidActionError, ResetNeeded
+from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.topology import Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec, check_task_spaces, make_task_factory
@@ -311,6 +311,8 @@ class NeuronParallelEnv(ParallelEnv):
         if self._task_renders:
             try:
                 task_frame = self.core.render()
+            except RenderError:  # MuJoCo without an OpenGL context: say how to fix it, not a network-only video
+                raise
             except (gym.error.DependencyNotInstalled, ImportError, RuntimeError) as error:
                 gym.logger.warn(f"task {self.core.task_name!r} cannot render ({error}); drawing the network only")
                 self._task_renders = False

@@ -10,13 +10,54 @@ with matplotlib); without it the panel has no labels.
 A frame from ``parallel_env(render_mode="rgb_array").render()`` is an ``uint8`` array of shape
 ``(H, W_task + W_panel, 3)``: ``H`` and ``W_task`` are the task frame's (or ``(320, 0)`` when the
 task cannot render), ``W_panel = PANEL_WIDTH``.
+
+``render_task(task)`` is how every env of neuron-env asks its task for a frame: a MuJoCo task
+that cannot create an OpenGL context (a machine without a display, ``MUJOCO_GL`` unset)
+raises a one-line ``RenderError`` saying to set ``MUJOCO_GL=egl`` or ``osmesa``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from neuron_env.errors import RenderError
 from neuron_env.topology import Topology
+
+#: Words of MuJoCo's errors when it has no OpenGL context (``mjr_makeContext`` without a platform library).
+_GL_FAILURES = ("OpenGL", "gladLoadGL", "GLFW", "EGL", "OSMesa", "mjr_makeContext")
+
+
+def is_gl_failure(error: BaseException) -> bool:
+    """Whether ``error`` is MuJoCo failing to create (or find) an OpenGL context."""
+    return type(error).__module__.split(".")[0] == "mujoco" and any(word in str(error) for word in _GL_FAILURES)
+
+
+def gl_error(task: str, error: BaseException) -> RenderError:
+    """The one-line ``RenderError`` for a MuJoCo task without an OpenGL context."""
+    return RenderError(f"task {task!r} cannot render: MuJoCo found no OpenGL context (no display?); set "
+                       f"MUJOCO_GL=egl (headless) or MUJOCO_GL=osmesa (software) before starting Python, e.g. "
+                       f"`MUJOCO_GL=egl neuron-env render ...` (MuJoCo said: {str(error).strip()[:120]})")
+
+
+def render_task(task: Any, name: str | None = None) -> Any:
+    """``task.render()``, MuJoCo's OpenGL-context failure turned into a one-line ``RenderError``.
+
+    Args:
+        task: Anything with ``render()`` (a Gymnasium env, a vector env, the core of a neuron env).
+        name: The task's name for the message (default: ``task.spec.id`` where it has one).
+
+    Raises:
+        RenderError: If MuJoCo cannot create an OpenGL context (set ``MUJOCO_GL=egl`` or ``osmesa``).
+    """
+    try:
+        return task.render()
+    except Exception as error:
+        if not is_gl_failure(error):
+            raise
+        spec = getattr(task, "spec", None)
+        raise gl_error(name or getattr(spec, "id", None) or type(task).__name__, error) from error
 
 PANEL_WIDTH = 320
 BACKGROUND = np.array([24, 24, 28], dtype=np.uint8)

@@ -10,8 +10,8 @@ A write goes to a temporary file in the target's own folder (``.<name>.<random>.
 is flushed and ``fsync``-ed, then renamed over the target with ``os.replace``, an atomic rename
 on POSIX and Windows alike. Appending a row to a CSV does the same with the whole file: the
 old contents plus the new row go to the temporary file, so a crash never leaves half a row
-(``metrics.csv`` files hold one row per evaluation, so rewriting them costs nothing worth
-measuring).
+(``metrics.csv`` files hold one row per log interval or evaluation, a few hundred rows, so
+rewriting them costs nothing worth measuring).
 
 Functions
 ---------

@@ -22,6 +22,9 @@ Builders cover the usual cases:
 
 Weights live in ``NetworkWeights``: one ``[target, source]`` tensor per projection and
 one bias vector per non-input group, the layout an ``nn.Linear`` uses.
+
+One module: ``Topology``'s builders, derived indices and ``NetworkWeights`` are one data model
+(each builder returns what the others validate).
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ When a task copy terminates or truncates, it is reset in the same tick (Gymnasiu
 (0 everywhere, inputs clamped to the reset observation), ``terminated``/``truncated`` flag
 it, and ``info["final_voltages"]`` holds the voltages with the *final* observation clamped,
 for bootstrapping. Seeding goes through ``reset(seed=...)``: copy ``i`` gets ``seed + i``.
+
+One module: the CPU (numpy) and device (torch) ticks of the core are the same step written
+twice for speed, and are tested equal; they share the action check and the reset logic.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import torch
 
 from neuron_env.dynamics import apply_actions, apply_actions_numpy, make_decoder, make_encoder, voltage_bounds
 from neuron_env.errors import InvalidActionError, ResetNeeded, TaskError, TopologyError
+from neuron_env.rendering import render_task
 from neuron_env.topology import ACTIVATION_RANGE, Topology
 
 try:  # gymnasium >= 1.1
@@ -554,8 +558,12 @@ class NeuronVecEnv:
         self.task.close()
 
     def render(self) -> Any:
-        """Render the first task copy (needs ``render_mode`` at construction)."""
-        frames = self.task.render()
+        """Render the first task copy (needs ``render_mode`` at construction).
+
+        Raises:
+            RenderError: If the task is MuJoCo's and no OpenGL context can be made (set ``MUJOCO_GL=egl``).
+        """
+        frames = render_task(self.task, self.task_name)
         return frames[0] if isinstance(frames, (tuple, list)) else frames
 
     def _to_tensor(self, array: Any) -> torch.Tensor:

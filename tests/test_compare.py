@@ -84,6 +84,20 @@ def test_tiny_compare_outputs_and_resume(tmp_path, capsys):
     assert len(rows) == 6 and {r["status"] for r in rows} == {"completed"}
 
 
+def test_workers_print_a_progress_line_per_evaluation_unless_quiet(tmp_path, capfd):
+    argv = ["compare", "--tasks", "Pendulum-v1", "--methods", "sb3-ddpg", "local-linear", "--workers", "1",
+            "--out", str(tmp_path / "loud"), *TINY]
+    assert run_cli(argv) == 0
+    printed = capfd.readouterr().out  # the workers' own stdout (inherited file descriptor)
+    for method in ("sb3-ddpg", "local-linear"):
+        assert f"Pendulum-v1 {method} seed0: step 100/200, eval -" in printed
+    assert "step 200/200" not in printed  # the last evaluation is the parent's "completed, final eval" line
+    argv = ["compare", "--tasks", "Pendulum-v1", "--methods", "local-linear", "--workers", "1", "--quiet",
+            "--out", str(tmp_path / "quiet"), *TINY]
+    assert run_cli(argv) == 0
+    assert "step 100/200" not in capfd.readouterr().out
+
+
 def test_failed_run_is_recorded_and_the_others_continue(tmp_path, capsys):
     out = tmp_path / "fail"
     argv = ["compare", "--tasks", "Pendulum-v1", "NoSuchTask-v0", "--methods", "random", "--workers", "1",

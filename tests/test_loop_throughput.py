@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from neuron_env.agents.train import TrainConfig
 
 pytest.importorskip("stable_baselines3")
 
@@ -19,6 +20,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "loop_throughput.p
 TINY = ["--tasks", "Pendulum-v1", "--steps", "40", "--learning-starts", "20", "--updates", "2",
         "--update-warmup", "1"]
 
+LOCAL = f"local-{TrainConfig().learner}"  # the trainer's default learner
+
 
 def load() -> ModuleType:
     return load_script(SCRIPT, "loop_throughput_benchmark")
@@ -27,7 +30,7 @@ def load() -> ModuleType:
 def test_parse_args_defaults_and_bad_values() -> None:
     bench = load()
     args = bench.parse_args([])
-    assert (args.steps, args.learning_starts, args.threads, args.learner) == (4000, 1000, 1, "ddpg")
+    assert (args.steps, args.learning_starts, args.threads, args.learner) == (4000, 1000, 1, TrainConfig().learner)
     assert args.tasks == ("Pendulum-v1", "HalfCheetah-v5") and args.batch_size == 64
     assert args.out == "benchmarks/results/loop_throughput.json"
     assert bench.parse_args(["--tasks", "Pendulum-v1", "--learner", "feedback"]).tasks == ("Pendulum-v1",)
@@ -62,19 +65,19 @@ def test_tiny_run_writes_every_figure_and_a_profile_that_sums_to_the_total(
     (task,) = results["tasks"]
     assert task["task"] == "Pendulum-v1" and task["network"] == "3-64-64-1" and task["neurons"] == 132
     loop = task["loop"]
-    assert loop["local-ddpg"]["steps_per_s"] > 0 and loop["sb3-ddpg"]["steps_per_s"] > 0
-    assert loop["ratio_local_vs_sb3"] == pytest.approx(loop["local-ddpg"]["steps_per_s"]
+    assert loop[LOCAL]["steps_per_s"] > 0 and loop["sb3-ddpg"]["steps_per_s"] > 0
+    assert loop["ratio_local_vs_sb3"] == pytest.approx(loop[LOCAL]["steps_per_s"]
                                                        / loop["sb3-ddpg"]["steps_per_s"])
-    assert loop["local-ddpg"]["updates"] == 20  # one update per task step after learning_starts
+    assert loop[LOCAL]["updates"] == 20  # one update per task step after learning_starts
     updates = task["updates"]
     assert updates["batch_size"] == 64 and updates["ratio_local_vs_sb3"] > 0
-    assert updates["local-ddpg"]["updates_per_s"] > 0 and updates["sb3-ddpg"]["updates_per_s"] > 0
+    assert updates[LOCAL]["updates_per_s"] > 0 and updates["sb3-ddpg"]["updates_per_s"] > 0
     replay = task["replay"]
     assert replay["local_bytes_per_transition"] == 4 * (2 * 3 + 129 + 2)  # settled rows: inputs twice, actions
     assert replay["sb3_bytes_per_transition"] > 0 and replay["local"]["capacity"] == 40
     assert results["replay_723"]["neurons"] == 723
     assert results["replay_723"]["local_bytes_per_transition"] == 4 * (2 * 17 + 706 + 2)
-    for method in ("local-ddpg", "sb3-ddpg"):
+    for method in (LOCAL, "sb3-ddpg"):
         split = task["profile"][method]
         per_step = split["us_per_step"]
         parts = [per_step[p] for p in bench.PARTS]
@@ -82,7 +85,7 @@ def test_tiny_run_writes_every_figure_and_a_profile_that_sums_to_the_total(
         assert sum(parts) == pytest.approx(per_step["total"], rel=1e-6)
         assert sum(split["share"].values()) == pytest.approx(1.0)
         assert per_step["sample_update"] > 0 and per_step["env_step"] > 0
-    calls = task["profile"]["local-ddpg"]["calls"]
+    calls = task["profile"][LOCAL]["calls"]
     assert calls == {"act": 120, "env_step": 120, "store": 40, "sample_update": 20}  # delay 3: 3 ticks a step
     printed = capsys.readouterr().out
     assert "local / SB3" in printed and "bookkeeping (everything else)" in printed and "723" in printed

@@ -66,3 +66,42 @@ def test_panel_alone_when_task_cannot_render():
     with pytest.warns(UserWarning, match="cannot render"):
         frame = env.render()
     assert frame.shape == (320, PANEL_WIDTH, 3)
+
+
+_MujocoFatalError = type("FatalError", (Exception,), {"__module__": "mujoco"})
+
+
+class _NoGLContext(_NoRender):
+    def render(self):  # what MuJoCo raises on a machine without a display and MUJOCO_GL unset
+        raise _MujocoFatalError("an OpenGL platform library has not been loaded into this process, this most "
+                                "likely means that a valid OpenGL context has not been created before "
+                                "mjr_makeContext was called")
+
+
+def test_mujoco_without_an_opengl_context_is_one_line_naming_mujoco_gl():
+    from neuron_env.errors import RenderError
+
+    env = neuron_v0.parallel_env(task=_NoGLContext, topology=Topology.mlp(2, [3], 1), render_mode="rgb_array")
+    env.reset(seed=0)
+    with pytest.raises(RenderError, match="MUJOCO_GL=egl") as caught:
+        env.render()  # not the network-only fallback of a task that cannot render
+    assert "\n" not in str(caught.value) and "osmesa" in str(caught.value)
+    env.close()
+
+
+def test_render_network_example_writes_into_a_temporary_folder_by_default(monkeypatch, tmp_path):
+    import tempfile
+    from pathlib import Path
+
+    from .conftest import EXAMPLES, load_example
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the default folder is made under here
+    module = load_example("render_network")
+    config = module.Config(hidden=(4,), tick=2)
+    frame = module.render(config)
+    written = Path(config.out)
+    assert written.is_file() and written.parent.parent == tmp_path and frame.ndim == 3
+    assert EXAMPLES.parent not in written.resolve().parents  # never into the repository
+    explicit = tmp_path / "mine.png"
+    module.render(module.Config(hidden=(4,), tick=2, out=str(explicit)))
+    assert explicit.is_file()

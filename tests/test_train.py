@@ -210,3 +210,51 @@ def test_enjoy_on_a_baseline_folder_says_what_it_is_in_one_line(tmp_path: Path,
     assert main(["enjoy", "--checkpoint", str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert "baseline" in error and "DDPG.load" in error and len(error.splitlines()) == 1
+
+
+def test_metrics_has_a_row_every_log_interval_with_blank_eval_columns_between_evaluations(tmp_path: Path) -> None:
+    import csv
+
+    from neuron_env.baselines.report import read_curve
+
+    train(tiny(tmp_path, steps=300, log_every=100, eval_every=150, checkpoint_every=300))
+    with open(tmp_path / "metrics.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [int(r["step"]) for r in rows] == [100, 150, 200, 300]
+    evaluated = [r["eval_return_mean"] != "" and r["eval_return_std"] != "" for r in rows]
+    assert evaluated == [False, True, False, True]
+    assert all(float(r["wall_time_s"]) > 0 and int(r["updates"]) >= 0 for r in rows)
+    assert rows[2]["episodic_return"] != ""  # the 200-step episode ended in (150, 200]
+    assert read_curve(tmp_path)[0] == [150, 300]  # compare's learning curves: the evaluations only
+
+
+def test_run_logger_progress_postfix_shows_the_current_windows_rate(tmp_path: Path) -> None:
+    import io
+
+    from neuron_env.agents.run_log import RunLogger
+
+    now = [0.0]
+    logger = RunLogger(tmp_path, total=100, initial=0, num_envs=2, progress=True, clock=lambda: now[0])
+    logger._bar.fp = io.StringIO()
+    now[0] = 0.5
+    logger.advance(5)  # under a second since the last refresh: not yet
+    assert logger._postfix["sps"] == "-"
+    now[0] = 2.0
+    logger.advance(10)  # 10 steps of 2 copies in 2 s
+    assert logger._postfix["sps"] == "10"
+    now[0] = 12.0
+    logger.advance(20)  # then 10 steps in 10 s: the postfix shows this window's rate, not the run's
+    assert logger._postfix["sps"] == "2" and "sps=2" in str(logger._bar.postfix)
+    logger.close()
+
+
+def test_render_shows_a_progress_bar_over_the_frames(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from neuron_env.agents.enjoy import render_checkpoint
+
+    train(tiny(tmp_path / "run", steps=50, learning_starts=20))
+    capsys.readouterr()
+    assert render_checkpoint(tmp_path / "run", tmp_path / "a.gif", max_ticks=6) == 6
+    err = capsys.readouterr().err
+    assert "render Pendulum-v1" in err and "6/6" in err
+    assert render_checkpoint(tmp_path / "run", tmp_path / "b.gif", max_ticks=6, progress=False) == 6
+    assert "6/6" not in capsys.readouterr().err

@@ -68,6 +68,8 @@ Python::
 
     result = run_gradient_agreement(GradientAgreementConfig(steps=5000, out="runs/e2"))
     print(result["runs"][0]["overall"]["cosine_mean"])
+
+One module: one experiment (configuration, data, measurement, plot and command line), runnable alone.
 """
 
 from __future__ import annotations

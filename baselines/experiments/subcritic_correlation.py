@@ -41,6 +41,8 @@ Command line::
     neuron-env experiment subcritic-correlation --task Pendulum-v1 --steps 10000 --out runs/e1
     neuron-env experiment subcritic-correlation --task MountainCarContinuous-v0 --steps 50000 --protocol two-phase
     neuron-env experiment subcritic-correlation --layers h2 out --neurons-per-layer 32 --out runs/e1-h2
+
+One module: one experiment (configuration, data, measurement, plot and command line), runnable alone.
 """
 
 from __future__ import annotations

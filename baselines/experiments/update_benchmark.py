@@ -90,6 +90,8 @@ A table on stdout and a JSON file (default ``benchmarks/results/update_throughpu
 to the current directory) with the configuration, every rate and ratio, the target checks, the
 memory figures, the skipped settings and the machine (versions, CPU count, platform, GPU name,
 load average, date).
+
+One module: one benchmark (settings, timing, table, JSON and command line), runnable alone.
 """
 
 from __future__ import annotations
