@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuron_env.baselines.errors import BaselineConfigError
+from neuron_env.baselines.errors import BaselineConfigError, check_task_id
 
 #: Local methods: ``local-<name>`` -> (learner, options). The ``ddpg`` learner is named by its critic
 #: (``local-mlp`` is the default learner); ``local-feedback-ceiling`` is the feedback learner's ceiling
@@ -144,6 +144,8 @@ class CompareConfig:
             raise BaselineConfigError("tasks is empty; pass one or more Gymnasium ids with --tasks")
         if len(set(self.tasks)) != len(self.tasks):
             raise BaselineConfigError(f"tasks {list(self.tasks)} has duplicates")
+        for task in self.tasks:
+            check_task_id(task)
         unknown = [m for m in self.methods if m not in METHODS]
         if not self.methods or unknown:
             raise BaselineConfigError(

@@ -15,3 +15,16 @@ class BaselineConfigError(NeuronEnvError, ValueError):
 
 class MissingDependencyError(NeuronEnvError, ImportError):
     """An optional dependency (Stable-Baselines3, matplotlib) is not installed."""
+
+
+def check_task_id(task: str) -> None:
+    """Raise ``BaselineConfigError`` in one line if Gymnasium has no task ``task`` (with its suggestion).
+
+    Only the registry is read: nothing is built, so a bad id is refused before any folder is made.
+    """
+    import gymnasium
+
+    try:
+        gymnasium.spec(task)
+    except gymnasium.error.Error as error:
+        raise BaselineConfigError(f"task {task!r} cannot be made: {error}") from None

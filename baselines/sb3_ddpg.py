@@ -62,7 +62,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
+from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError, check_task_id
 from neuron_env.baselines.outputs import MetricsWriter, atomic_write_json
 from torch import nn
 
@@ -207,6 +207,7 @@ class BaselineConfig:
         """
         if self.algo not in ALGOS:
             raise BaselineConfigError(f"algo {self.algo!r} is unknown; choose one of {ALGOS}")
+        check_task_id(self.task)
         if self.activation not in ACTIVATION_MODULES:
             raise BaselineConfigError(
                 f"activation {self.activation!r} is unknown; choose one of {tuple(ACTIVATION_MODULES)}"

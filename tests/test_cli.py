@@ -1,3 +1,5 @@
+import pytest
+
 from neuron_env.cli import main
 
 
@@ -21,3 +23,20 @@ def test_rollout_recurrent(capsys):
 def test_bad_task_is_a_clean_error(capsys):
     assert main(["info", "--task", "CartPole-v1"]) == 2
     assert "needs a 1-D Box" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["info", "--task", "Pendulm-v1"],
+    ["train", "--task", "Pendulm-v1", "--no-progress"],
+    ["baseline", "--task", "Pendulm-v1"],
+    ["compare", "--tasks", "Pendulm-v1", "--methods", "random", "--seeds", "1"],
+], ids=["info", "train", "baseline", "compare"])
+def test_a_misspelled_task_is_one_line_with_gymnasiums_suggestion_and_no_folder(
+        argv: list[str], tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    if argv[0] != "info":
+        argv = [*argv, "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert "Pendulm-v1" in error and "Pendulum" in error and len(error.splitlines()) == 1
+    assert not out.exists()

@@ -99,17 +99,24 @@ def test_workers_print_a_progress_line_per_evaluation_unless_quiet(tmp_path, cap
 
 
 def test_failed_run_is_recorded_and_the_others_continue(tmp_path, capsys):
+    # a task that exists but that the package cannot drive yet fails in its run, not up front
     out = tmp_path / "fail"
-    argv = ["compare", "--tasks", "Pendulum-v1", "NoSuchTask-v0", "--methods", "random", "--workers", "1",
+    argv = ["compare", "--tasks", "Pendulum-v1", "CartPole-v1", "--methods", "local-linear", "--workers", "1",
             "--out", str(out), *TINY]
     assert run_cli(argv) == 1
-    assert "NoSuchTask-v0 random seed0: failed (" in capsys.readouterr().out
+    assert "CartPole-v1 local-linear seed0: failed (" in capsys.readouterr().out
     rows = {r["task"]: r for r in read_results(out / "results.csv")}
     assert rows["Pendulum-v1"]["status"] == "completed"
-    assert rows["NoSuchTask-v0"]["status"] == "failed" and "NoSuchTask" in rows["NoSuchTask-v0"]["error"]
-    assert (out / "runs" / "NoSuchTask-v0" / "random" / "seed0" / "error.txt").exists()
+    assert rows["CartPole-v1"]["status"] == "failed" and "Box" in rows["CartPole-v1"]["error"]
+    assert (out / "runs" / "CartPole-v1" / "local-linear" / "seed0" / "error.txt").exists()
     scores_md = (out / "scores.md").read_text()
-    assert "| NoSuchTask-v0 | random | 1 failed |" in scores_md and "n/a" in scores_md
+    assert "| CartPole-v1 | local-linear | 1 failed |" in scores_md and "n/a" in scores_md
+
+
+def test_an_unknown_task_id_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(BaselineConfigError, match="NoSuchTask-v0"):
+        compare(CompareConfig(tasks=("NoSuchTask-v0",), methods=("random",), seeds=1, out=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()
 
 
 def test_folder_of_another_configuration_is_an_error(tmp_path):
