@@ -373,10 +373,7 @@ class ESLearner(NetworkActor):
             num_envs = voltages.shape[0]
             if explore:
                 self._ensure_copies(num_envs)
-            if level is None:
-                actions = torch.empty(num_envs, self.topology.num_agents, device=self.device, dtype=self.dtype)
-            else:
-                actions = voltages[:, self.agent_neuron_index].clone()
+            actions = self._new_actions(voltages, level)
             for i, lay in enumerate(self.layouts):
                 if level is not None and lay.level != level:
                     continue

@@ -178,6 +178,16 @@ class NetworkActor:
         return NetworkWeights(tuple(b for b in blocks if b is not None),
                               tuple(w[:, -1] for w in actor))
 
+    def _new_actions(self, voltages: torch.Tensor, level: int | None) -> torch.Tensor:
+        """The ``[E, num_agents]`` action tensor ``act`` fills: empty, or every agent holding its voltage.
+
+        With a ``level`` only that level's groups act; every other agent holds its voltage.
+        """
+        if level is None:
+            return torch.empty(voltages.shape[0], self.topology.num_agents, device=voltages.device,
+                               dtype=voltages.dtype)
+        return voltages[:, self.agent_neuron_index].clone()  # type: ignore[attr-defined]
+
     def _pre1(self, voltages: torch.Tensor, lay: Any) -> torch.Tensor:
         ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
         return torch.cat([voltages[:, lay.pre], ones], 1)

@@ -451,10 +451,7 @@ class LocalDDPG(NetworkActor):
         with torch.no_grad():
             voltages = voltages.to(self.device, self.dtype)
             num_envs = voltages.shape[0]
-            if level is None:
-                actions = torch.empty(num_envs, self.topology.num_agents, device=self.device, dtype=self.dtype)
-            else:
-                actions = voltages[:, self.agent_neuron_index].clone()
+            actions = self._new_actions(voltages, level)
             for i, lay in enumerate(self.layouts):
                 if level is not None and lay.level != level:
                     continue
