@@ -66,6 +66,9 @@ Divergence
 Every update checks the TD errors and parameters; on a NaN or infinity the run stops with
 ``DivergenceError`` naming the group, ``summary.json`` records
 ``diverged``, and the last good checkpoint is kept (nothing is written after the failure).
+
+One module: the run's configuration, its checkpoint format and the loop that writes and resumes
+it change together; what the run reports lives in ``neuron_env.agents.run_log``.
 """
 
 from __future__ import annotations
