@@ -190,6 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     learner = given.get("learner", TrainConfig.learner)
     if args.resume is None:
+        # a flag given explicitly reaches the learner even when it equals TrainConfig's default
+        extra.update({name: value for name, value in given.items()
+                      if name not in TRAINER_FIELDS and name in learner_options(learner)})
         foreign = sorted(name for name in (*given, *extra)
                          if name not in TRAINER_FIELDS and name not in learner_options(learner))
         if foreign:

@@ -85,7 +85,7 @@ import numpy as np
 import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import Learner
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS
+from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, LocalDDPGConfig
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.registry import make_learner as build_learner
 from neuron_env.agents.run_log import RunLogger
@@ -101,15 +101,18 @@ CHECKPOINT_FORMAT = 1
 
 
 @dataclass
-class TrainConfig:
-    """Everything that defines a training run (defaults: the measured Pendulum-v1 setting)."""
+class TrainConfig(LocalDDPGConfig):
+    """Everything that defines a training run (defaults: the measured Pendulum-v1 setting).
+
+    The ``ddpg`` learner's options (``LocalDDPGConfig``: ``critic``, ``lr_actor``, ``noise_scale``, ...)
+    are fields here too, inherited, so that every one is a ``neuron-env train`` flag; a field left
+    at its default leaves another learner at its own default (``learner_settings``).
+    """
 
     task: str = "Pendulum-v1"
     """Gymnasium id of the task (1-D Box observation and action spaces)."""
     learner: str = "feedback"
     """Learner by name: feedback (the best measured), ddpg, coagent, weight-max or es (``agents.registry``)."""
-    freeze_hidden: bool = False
-    """Keep the hidden groups at their random init; only the output neurons learn (the floor control)."""
     learner_options: dict[str, Any] = field(default_factory=dict)
     """Options of the chosen learner that are not fields here (``{"feedback": "weights"}``)."""
     topology: str = "mlp"
@@ -122,14 +125,6 @@ class TrainConfig:
     """Leak of the recurrent layer (``recurrent`` only)."""
     density: float = 0.1
     """Connection density (``sparse`` only)."""
-    critic: str = "mlp"
-    """Per-neuron critic: ``linear`` (the draft's rule), ``compatible``, ``bilinear`` or ``mlp``."""
-    critic_context: str = "task"
-    """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
-    granularity: str | None = None
-    """``per_tick`` or ``settled``; default settled for acyclic leak-free networks, else per_tick."""
-    critic_hidden: int = 32
-    """Hidden units per layer of each ``mlp`` sub-critic (32 learned Pendulum-v1 where 16 did not)."""
     steps: int = 30_000
     """Task steps to train for (per env copy)."""
     num_envs: int = 1
@@ -138,32 +133,6 @@ class TrainConfig:
     """``auto`` (cuda if available), ``cpu`` or ``cuda``."""
     seed: int = 0
     """Seed of weights, critics, noise, replay sampling and task resets."""
-    gamma: float = 0.99
-    """Discount per transition."""
-    tau: float = 0.005
-    """Polyak rate of the target networks."""
-    lr_critic: float = 1e-3
-    """Critic step size (SGD for linear kinds, Adam for ``mlp``)."""
-    lr_actor: float = 5e-3
-    """Actor step size."""
-    lr_actor_hidden: float | None = None
-    """Actor step size of the hidden groups; default ``lr_actor`` (0 freezes them)."""
-    actor_optimizer: str = "sgd"
-    """Actor step rule: ``sgd`` (plain local SGD, the draft's rule) or ``adam`` (per-weight Adam, still local)."""
-    actor_max_norm: float | None = None
-    """Cap on the L2 norm of each neuron's input weights after every actor step (max-norm); default no cap."""
-    policy_delay: int = 1
-    """Critic updates per actor (and target) update, as TD3's delayed policy updates; 1 = DDPG."""
-    batch_size: int = 64
-    """Transitions per update."""
-    buffer_size: int = 100_000
-    """Replay capacity in transitions."""
-    noise: str = "gaussian"
-    """Exploration noise per neuron: ``gaussian`` or ``ou``."""
-    noise_scale: float = 0.1
-    """Standard deviation (scale) of the exploration noise, in voltage units."""
-    noise_scale_hidden: float | None = None
-    """Noise scale of the hidden neurons; default ``noise_scale``."""
     learning_starts: int = 1000
     """Task steps of warm-up acting (see ``warmup``) before updates start."""
     warmup: str = "uniform"

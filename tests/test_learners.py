@@ -137,3 +137,13 @@ def test_feedback_defaults_are_the_reference_framework() -> None:
 
     assert learner_config(summary_config).lr_actor == 1e-3  # TrainConfig's ddpg default does not override it
     assert learner_config(TrainConfig(learner="feedback", lr_actor=2e-3)).lr_actor == 2e-3
+
+
+def test_a_flag_given_explicitly_reaches_the_learner_even_at_the_trainers_default(tmp_path: Path) -> None:
+    out = tmp_path / "fb"
+    assert main(["train", "--learner", "feedback", "--critic-context", "task", "--hidden", "4", "--steps", "60",
+                 "--learning-starts", "20", "--batch-size", "8", "--eval-every", "0", "--eval-episodes", "1",
+                 "--no-progress", "--no-tensorboard", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["learner_config"]["critic_context"] == "task"  # "task" is TrainConfig's default too
+    assert summary["learner_config"]["replay_voltages"] == "current"  # not given: the learner's own default
