@@ -95,7 +95,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from neuron_env.agents.registry import LEARNERS, learner_class
+from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, Trainer, make_learner
 
 from neuron_env import Topology
@@ -301,11 +301,14 @@ class PartTimer:
 # ---------------------------------------------------------------------------- the two loops
 def train_config(args: Args, task: str, out: str) -> TrainConfig:
     """``neuron-env train``'s defaults on ``task``, with the benchmark's steps, threads and batch size."""
+    # batch and buffer as learner options: they reach the learner even where they equal TrainConfig's
+    # defaults (a learner with other defaults, e.g. feedback's batch 256, would keep its own otherwise)
+    sized = {"batch_size": args.batch_size, "buffer_size": min(_DEFAULTS.buffer_size, args.steps)}
     return TrainConfig(
         task=task, learner=args.learner, hidden=list(hidden_for(task)), steps=args.steps,
-        learning_starts=args.learning_starts, batch_size=args.batch_size,
-        buffer_size=min(_DEFAULTS.buffer_size, args.steps), device="cpu", seed=args.seed, threads=args.threads,
+        learning_starts=args.learning_starts, device="cpu", seed=args.seed, threads=args.threads,
         eval_every=0, checkpoint_every=args.steps, progress=False, tensorboard=False, out=out,
+        learner_options={k: v for k, v in sized.items() if k in learner_options(args.learner)},
     )
 
 
