@@ -6,10 +6,10 @@ backpropagation through the network.
 
 * ``Learner``: the interface every learner implements; ``registry.make_learner(name, ...)``
   builds one by name (``LEARNERS``).
-* ``LocalDDPG`` (``ddpg``, the default): per-neuron DDPG (critic kinds ``linear``, ``compatible``,
+* ``LocalDDPG`` (``ddpg``): per-neuron DDPG (critic kinds ``linear``, ``compatible``,
   ``bilinear``, ``mlp``; ``per_tick`` or ``settled`` transitions; device replay buffer; Gaussian
   or OU noise).
-* ``FeedbackDDPG`` (``feedback``): DDPG output critic, hidden neurons learn from their
+* ``FeedbackDDPG`` (``feedback``, the trainer's default): DDPG output critic, hidden neurons learn from their
   postsynaptic neighbours' slopes through feedback weights (feedback alignment).
 * ``CoagentLearner`` (``coagent``) and ``WeightMaxLearner`` (``weight-max``): REINFORCE units
   with per-neuron baselines and eligibility traces; Weight Maximization's hidden reward.
