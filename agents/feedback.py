@@ -345,10 +345,7 @@ class FeedbackDDPG(LocalDDPG):
             DivergenceError: Naming the group, when ``check_finite`` and a value is NaN or inf.
         """
         with torch.no_grad():
-            if batch is None:
-                if len(self.buffer) == 0:
-                    raise LearnerConfigError("the replay buffer is empty: store transitions before update()")
-                batch = self.sample()
+            batch = self._batch_or_sample(batch)
             voltages = batch.voltages
             actor_turn = self.num_updates % self.policy_delay == 0
             count = len(self.layouts)
@@ -418,11 +415,7 @@ class FeedbackDDPG(LocalDDPG):
                 del self.batch_queue[self.queue_length:]
             self.slopes = slopes
             if actor_turn:  # TD3 moves the targets with the actor
-                for w, w_target in zip(self.actor, self.target_actor, strict=True):
-                    w_target.lerp_(w, self.tau)
-                for params, target in zip(self.critic, self.target_critic, strict=True):
-                    for name, p in params.items():
-                        target[name].lerp_(p, self.tau)
+                self._move_targets()
             self.num_updates += 1
             stats["td_error"] = torch.stack(td_sums).sum() / output_neurons
             stats["q_slope"] = torch.stack(slope_sums).sum() / output_neurons

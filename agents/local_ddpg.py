@@ -544,6 +544,22 @@ class LocalDDPG(NetworkActor):
             ))
         return result
 
+    def _batch_or_sample(self, batch: Batch | None) -> Batch:
+        """``batch``, or a replay batch of ``batch_size`` when it is ``None`` (an empty buffer is an error)."""
+        if batch is not None:
+            return batch
+        if len(self.buffer) == 0:
+            raise LearnerConfigError("the replay buffer is empty: store transitions before update()")
+        return self.sample()
+
+    def _move_targets(self) -> None:
+        """Polyak-average the target actor and critics towards the current ones by ``tau``."""
+        for w, w_target in zip(self.actor, self.target_actor, strict=True):
+            w_target.lerp_(w, self.tau)
+        for params, target in zip(self.critic, self.target_critic, strict=True):
+            for name, p in params.items():
+                target[name].lerp_(p, self.tau)
+
     def action_slopes(self, voltages: torch.Tensor) -> list[torch.Tensor]:
         """Each group's ``∂Q^n/∂a`` ``[B, S]`` at ``μ^n`` on settled ``voltages`` (its actor step's slope)."""
         with torch.no_grad():
@@ -569,10 +585,7 @@ class LocalDDPG(NetworkActor):
             DivergenceError: Naming the group, when ``check_finite`` and a value is NaN or inf.
         """
         with torch.no_grad():
-            if batch is None:
-                if len(self.buffer) == 0:
-                    raise LearnerConfigError("the replay buffer is empty: store transitions before update()")
-                batch = self.sample()
+            batch = self._batch_or_sample(batch)
             stats: dict[str, torch.Tensor] = {}
             td_means, slopes = [], []
             finite = []
@@ -597,11 +610,7 @@ class LocalDDPG(NetworkActor):
                         td.sum(), self.actor[i].sum(), torch.stack([p.sum() for p in params.values()]).sum(),
                     ]))
             if actor_turn:  # TD3 moves the targets with the actor
-                for w, w_target in zip(self.actor, self.target_actor, strict=True):
-                    w_target.lerp_(w, self.tau)
-                for params, target in zip(self.critic, self.target_critic, strict=True):
-                    for name, p in params.items():
-                        target[name].lerp_(p, self.tau)
+                self._move_targets()
             self.num_updates += 1
             stats["td_error"] = torch.stack(td_means).sum() / self.topology.num_agents
             stats["q_slope"] = torch.stack(slopes).sum() / self.topology.num_agents

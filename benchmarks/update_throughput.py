@@ -120,16 +120,7 @@ def build_train_default(args: bench.Args, learner: str, device: str, obs_dim: in
     config = train_default_config(args, learner)
     topology = Topology.mlp(obs_dim, list(args.hidden), act_dim, activation=args.activation)
     built = make_learner(config, topology, torch.device(device))
-    generator = torch.Generator().manual_seed(args.seed)
-    n, a, e = topology.num_neurons, topology.num_agents, args.buffer_fill
-
-    def voltages() -> torch.Tensor:
-        v = torch.rand(e, n, generator=generator) * 2 - 1
-        v[:, :obs_dim] = torch.randn(e, obs_dim, generator=generator)
-        return v
-
-    built.store(voltages(), torch.rand(e, a, generator=generator) * 2 - 1, torch.randn(e, generator=generator),
-                voltages(), (torch.rand(e, generator=generator) < 0.01).float())
+    bench.fill_with_random_transitions(built, topology, obs_dim, args.buffer_fill, args.seed)
     return built
 
 

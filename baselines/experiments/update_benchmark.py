@@ -324,17 +324,23 @@ def build_local(args: Args, critic: str, device: str, obs_dim: int, act_dim: int
     topology = Topology.mlp(obs_dim, list(args.hidden), act_dim, activation=args.activation)
     learner = LocalDDPG(topology, critic=critic, device=device, batch_size=args.batch_size,
                         buffer_size=args.buffer_fill, seed=args.seed, critic_hidden=args.critic_hidden)
-    generator = torch.Generator().manual_seed(args.seed)
-    n, a, e = topology.num_neurons, topology.num_agents, args.buffer_fill
+    fill_with_random_transitions(learner, topology, obs_dim, args.buffer_fill, args.seed)
+    return learner
+
+
+def fill_with_random_transitions(learner: Any, topology: Topology, obs_dim: int, count: int, seed: int) -> None:
+    """Store ``count`` random transitions (uniform voltages and actions, Gaussian observations and rewards)."""
+    generator = torch.Generator().manual_seed(seed)
+    n, a = topology.num_neurons, topology.num_agents
 
     def voltages() -> torch.Tensor:
-        v = torch.rand(e, n, generator=generator) * 2 - 1
-        v[:, :obs_dim] = torch.randn(e, obs_dim, generator=generator)
+        v = torch.rand(count, n, generator=generator) * 2 - 1
+        v[:, :obs_dim] = torch.randn(count, obs_dim, generator=generator)
         return v
 
-    learner.store(voltages(), torch.rand(e, a, generator=generator) * 2 - 1, torch.randn(e, generator=generator),
-                  voltages(), (torch.rand(e, generator=generator) < 0.01).float())
-    return learner
+    learner.store(voltages(), torch.rand(count, a, generator=generator) * 2 - 1,
+                  torch.randn(count, generator=generator), voltages(),
+                  (torch.rand(count, generator=generator) < 0.01).float())
 
 
 def buffer_bytes_per_transition(learner: LocalDDPG) -> int:
