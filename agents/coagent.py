@@ -106,7 +106,7 @@ from typing import Any, NamedTuple
 
 import torch
 from neuron_env.agents.critics import activation_derivative, adam_step
-from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.errors import CheckpointError, LearnerConfigError
 from neuron_env.agents.learner import LearnerConfig, NetworkActor, require_settled
 from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, GroupLayout, _as_index, build_layouts
 
@@ -197,6 +197,7 @@ class CoagentLearner(NetworkActor):
     """
 
     name = "coagent"
+    divergence_advice = "lower lr_actor/lr_critic or noise_scale"
     config_class: type[CoagentConfig] = CoagentConfig
     off_policy = False
     #: Whether hidden neurons learn from their outgoing weights' change (Weight Maximization).
@@ -329,25 +330,14 @@ class CoagentLearner(NetworkActor):
     def act(
         self, voltages: torch.Tensor, explore: bool = True, level: int | None = None, uniform: bool = False
     ) -> torch.Tensor:
-        """Every agent's next voltage for a batch of env copies.
+        """Every agent's next voltage (see ``Learner.act``): ``clip(μ + σ ε)`` with ``explore``, else ``μ``.
 
-        Args:
-            voltages: ``[E, N]`` current voltages.
-            explore: Sample ``clip(μ + σ ε)``; ``False``: the deterministic ``μ`` (evaluation).
-            level: The tick of the task step (1 … depth): only the groups of that level act,
-                every other agent holds its voltage. ``None``: every agent acts on ``voltages``.
-            uniform: Ignored (on-policy learners have no uniform warm-up).
-
-        Returns:
-            ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
+        ``uniform`` is ignored: on-policy learners have no uniform warm-up.
         """
         with torch.no_grad():
-            voltages = voltages.to(self.device, self.dtype)
+            voltages, actions = self._new_actions(voltages, level)
             num_envs = voltages.shape[0]
-            actions = self._new_actions(voltages, level)
-            for i, lay in enumerate(self.layouts):
-                if level is not None and lay.level != level:
-                    continue
+            for i, lay in self._acting_groups(level):
                 out = self._group_output(voltages, i, self.actor)
                 if explore:
                     noise = torch.randn(num_envs, lay.size, generator=self.generator, device=self.device,
@@ -370,15 +360,9 @@ class CoagentLearner(NetworkActor):
                     trace.zero_()
 
     # ------------------------------------------------------------------ learning
-    def store(
-        self,
-        voltages: torch.Tensor,
-        actions: torch.Tensor,
-        rewards: torch.Tensor,
-        next_voltages: torch.Tensor,
-        terminated: torch.Tensor,
-        truncated: torch.Tensor | None = None,
-    ) -> None:
+    def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+              next_voltages: torch.Tensor, terminated: torch.Tensor,
+              truncated: torch.Tensor | None = None) -> None:  # the Learner protocol's signature
         """Queue one task step of ``E`` copies for ``update``.
 
         Args:
@@ -540,18 +524,6 @@ class CoagentLearner(NetworkActor):
     def _context1(self, voltages: torch.Tensor, lay: GroupLayout) -> torch.Tensor:
         ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
         return torch.cat([voltages[:, lay.context], ones], 1)
-
-    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
-        if bool(finite.all()):
-            return
-        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
-        what = ("td_error", "actor", "critic")[what_index]
-        name = self.layouts[group_index].name
-        raise DivergenceError(
-            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; lower "
-            "lr_actor/lr_critic or noise_scale, check the task's rewards for NaN, or resume from the last checkpoint",
-            group=name, what=what,
-        )
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:

@@ -369,14 +369,11 @@ class ESLearner(NetworkActor):
             ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
         """
         with torch.no_grad():
-            voltages = voltages.to(self.device, self.dtype)
+            voltages, actions = self._new_actions(voltages, level)
             num_envs = voltages.shape[0]
             if explore:
                 self._ensure_copies(num_envs)
-            actions = self._new_actions(voltages, level)
-            for i, lay in enumerate(self.layouts):
-                if level is not None and lay.level != level:
-                    continue
+            for i, lay in self._acting_groups(level):
                 per_copy = self.copy_actor[i] if explore else None
                 if per_copy is None:
                     out = self._group_output(voltages, i, self.actor)
@@ -391,15 +388,9 @@ class ESLearner(NetworkActor):
         """Nothing to do: ``store`` hands out perturbations when episodes end."""
 
     # ------------------------------------------------------------------ learning
-    def store(
-        self,
-        voltages: torch.Tensor,
-        actions: torch.Tensor,
-        rewards: torch.Tensor,
-        next_voltages: torch.Tensor,
-        terminated: torch.Tensor,
-        truncated: torch.Tensor | None = None,
-    ) -> None:
+    def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+              next_voltages: torch.Tensor, terminated: torch.Tensor,
+              truncated: torch.Tensor | None = None) -> None:  # the Learner protocol's signature
         """Add one task step's rewards to each copy's episode return; settle ended episodes.
 
         A copy whose episode ended (``terminated | truncated``) records its return for its slot

@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from neuron_env.agents.errors import LearnerConfigError
+from neuron_env.agents.errors import DivergenceError, LearnerConfigError
 
 from neuron_env.dynamics import activate
 from neuron_env.topology import NetworkWeights, Topology
@@ -71,7 +71,19 @@ class Learner(Protocol):
 
     def act(self, voltages: torch.Tensor, explore: bool = True, level: int | None = None,
             uniform: bool = False) -> torch.Tensor:
-        """``[E, num_agents]`` next voltages for ``[E, N]`` voltages (see ``LocalDDPG.act``)."""
+        """Every agent's next voltage for a batch of env copies.
+
+        Args:
+            voltages: ``[E, N]`` current voltages.
+            explore: Explore (the learner's noise or sampling); ``False``: the deterministic
+                policy (evaluation).
+            level: The tick of the task step (1 … depth): only the groups of that level act, every
+                other agent holds its voltage. ``None``: every agent acts on ``voltages``.
+            uniform: Warm-up acting (off-policy learners draw uniformly in the activation range).
+
+        Returns:
+            ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
+        """
         ...
 
     def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
@@ -178,15 +190,37 @@ class NetworkActor:
         return NetworkWeights(tuple(b for b in blocks if b is not None),
                               tuple(w[:, -1] for w in actor))
 
-    def _new_actions(self, voltages: torch.Tensor, level: int | None) -> torch.Tensor:
-        """The ``[E, num_agents]`` action tensor ``act`` fills: empty, or every agent holding its voltage.
+    def _new_actions(self, voltages: torch.Tensor, level: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``act``'s start: the voltages on the learner's device and dtype, and the ``[E, num_agents]`` actions to fill.
 
-        With a ``level`` only that level's groups act; every other agent holds its voltage.
+        The actions are empty, or with a ``level`` every agent holding its voltage (only that
+        level's groups then act).
         """
+        voltages = voltages.to(self.device, self.dtype)  # type: ignore[attr-defined]
         if level is None:
-            return torch.empty(voltages.shape[0], self.topology.num_agents, device=voltages.device,
-                               dtype=voltages.dtype)
-        return voltages[:, self.agent_neuron_index].clone()  # type: ignore[attr-defined]
+            return voltages, torch.empty(voltages.shape[0], self.topology.num_agents, device=voltages.device,
+                                         dtype=voltages.dtype)
+        return voltages, voltages[:, self.agent_neuron_index].clone()  # type: ignore[attr-defined]
+
+    #: The first fix a divergence message suggests.
+    divergence_advice: ClassVar[str] = "lower lr_actor/lr_critic"
+
+    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
+        """Raise ``DivergenceError`` at the first ``False`` of ``finite`` (``[groups, 3]``: TD error, actor, critic)."""
+        if bool(finite.all()):
+            return
+        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
+        what = ("td_error", "actor", "critic")[what_index]
+        name = self.layouts[group_index].name
+        raise DivergenceError(
+            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; "  # type: ignore[attr-defined]
+            f"{self.divergence_advice}, check the task's rewards for NaN, or resume from the last checkpoint",
+            group=name, what=what,
+        )
+
+    def _acting_groups(self, level: int | None) -> list[tuple[int, Any]]:
+        """``(index, layout)`` of the groups that act at tick ``level`` (``None``: every group)."""
+        return [(i, lay) for i, lay in enumerate(self.layouts) if level is None or lay.level == level]
 
     def _pre1(self, voltages: torch.Tensor, lay: Any) -> torch.Tensor:
         ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)

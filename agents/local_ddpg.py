@@ -88,7 +88,7 @@ from neuron_env.agents.critics import (
     actor_step,
     max_norm_,
 )
-from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
+from neuron_env.agents.errors import CheckpointError, LearnerConfigError
 from neuron_env.agents.learner import LearnerConfig, NetworkActor
 from neuron_env.agents.noise import make_noise
 from neuron_env.agents.replay import Batch, ReplayBuffer
@@ -449,12 +449,9 @@ class LocalDDPG(NetworkActor):
             ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
         """
         with torch.no_grad():
-            voltages = voltages.to(self.device, self.dtype)
+            voltages, actions = self._new_actions(voltages, level)
             num_envs = voltages.shape[0]
-            actions = self._new_actions(voltages, level)
-            for i, lay in enumerate(self.layouts):
-                if level is not None and lay.level != level:
-                    continue
+            for i, lay in self._acting_groups(level):
                 if uniform and math.isfinite(lay.low) and math.isfinite(lay.high):
                     u = torch.rand(num_envs, lay.size, generator=self.generator, device=self.device, dtype=self.dtype)
                     actions[:, lay.agent_slice] = lay.low + (lay.high - lay.low) * u
@@ -472,15 +469,9 @@ class LocalDDPG(NetworkActor):
         self.noise.reset(done)
 
     # ------------------------------------------------------------------ learning
-    def store(
-        self,
-        voltages: torch.Tensor,
-        actions: torch.Tensor,
-        rewards: torch.Tensor,
-        next_voltages: torch.Tensor,
-        terminated: torch.Tensor,
-        truncated: torch.Tensor | None = None,
-    ) -> None:
+    def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+              next_voltages: torch.Tensor, terminated: torch.Tensor,
+              truncated: torch.Tensor | None = None) -> None:  # the Learner protocol's signature
         """Add ``E`` transitions to the replay buffer (see ``neuron_env.agents.replay``).
 
         ``truncated`` is not stored: a truncated transition bootstraps from ``next_voltages``.
@@ -617,18 +608,6 @@ class LocalDDPG(NetworkActor):
             if check_finite:
                 self._raise_if_not_finite(torch.isfinite(torch.stack(finite)))
             return stats
-
-    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
-        if bool(finite.all()):
-            return
-        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
-        what = ("td_error", "actor", "critic")[what_index]
-        name = self.layouts[group_index].name
-        raise DivergenceError(
-            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; "
-            "lower lr_actor/lr_critic, check the task's rewards for NaN, or resume from the last checkpoint",
-            group=name, what=what,
-        )
 
     def check_finite(self) -> None:
         """Raise ``DivergenceError`` naming the first group with a non-finite parameter."""

@@ -229,9 +229,9 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
     ]
 
 
-def command_line(config: CompareConfig) -> str:
-    """The ``neuron-env compare`` command that regenerates a comparison's outputs."""
-    parts = ["neuron-env", "compare", "--tasks", *config.tasks, "--methods", *config.methods,
+def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env", "compare")) -> str:
+    """The ``neuron-env compare`` command (or ``command``, taking the same flags) that regenerates the outputs."""
+    parts = [*command, "--tasks", *config.tasks, "--methods", *config.methods,
              "--steps", str(config.steps), "--seeds", str(config.seeds), "--out", str(config.out),
              "--workers", str(config.workers), "--hidden", *map(str, config.hidden), "--activation", config.activation,
              "--eval-every", str(config.eval_every), "--eval-episodes", str(config.eval_episodes)]

@@ -61,16 +61,13 @@ pettingzoo, numpy and MuJoCo versions, CPU count, platform, date).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gc
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -79,8 +76,8 @@ import psutil
 import torch
 
 from neuron_env import NeuronVecEnv, Topology, neuron_v0
-from neuron_env.configs import field_docs
-from neuron_env.run_output import atomic_write_text, load_average_1min, machine_info
+from neuron_env.configs import config_parser
+from neuron_env.run_output import load_average_1min, machine_info, publish
 from neuron_env.topology import ACTIVATION_RANGE
 
 PZ_TARGET = 8.0
@@ -134,18 +131,7 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """Build :class:`Args` from the command line (one flag per field, help from the field docs)."""
-    docs = field_docs(Args)
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=docs.get(f.name))
-        else:
-            kind = {"int": int, "str": str}.get(str(f.type), type(f.default))
-            parser.add_argument(flag, type=kind, default=f.default, help=docs.get(f.name))
+    parser = config_parser(Args, __doc__.split("\n\n")[0] if __doc__ else None)
     args = Args(**vars(parser.parse_args(argv)))
     if args.quick:
         args.apply_quick()
@@ -616,14 +602,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the three measurements, print the table and write the JSON file.
-
-    Args:
-        argv: Command-line arguments (``None``: ``sys.argv``).
-
-    Returns:
-        The results written to the JSON file.
-    """
+    """The command line (see the module doc): ``argv`` (``None``: ``sys.argv``) -> the results it wrote."""
     args = parse_args(argv)
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
@@ -640,10 +619,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"[{key}] done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     results["load_average_1min_end"] = load_average_1min()
     print_table(results)
-    out = Path(args.out)
-    atomic_write_text(out, json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
-    return results
+    return publish(results, None, args.out)
 
 
 if __name__ == "__main__":

@@ -77,10 +77,8 @@ average, date).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -99,7 +97,8 @@ from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, Trainer, make_learner
 
 from neuron_env import Topology
-from neuron_env.configs import field_docs
+from neuron_env.configs import config_parser
+from neuron_env.run_output import publish
 
 SB3 = "sb3-ddpg"
 #: Hidden sizes of each task's network (other tasks get ``TrainConfig``'s default, 64-64).
@@ -169,23 +168,8 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """Build :class:`Args` from the command line (one flag per field, help from the field docs)."""
-    docs = field_docs(Args)
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    for f in dataclasses.fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = docs.get(f.name, "").replace("``", "").replace("%", "%%")
-        if f.name == "tasks":
-            parser.add_argument(flag, nargs="+", default=list(f.default), help=help_text)
-        elif f.name == "learner":
-            parser.add_argument(flag, default=f.default, choices=LEARNERS, help=help_text)
-        elif f.type in (bool, "bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
-        else:
-            kind = {"int": int, "str": str}.get(str(f.type), type(f.default))
-            parser.add_argument(flag, type=kind, default=f.default, help=help_text)
+    parser = config_parser(Args, __doc__.split("\n\n")[0] if __doc__ else None,
+                           {"learner": {"choices": LEARNERS}})
     values = vars(parser.parse_args(argv))
     values["tasks"] = tuple(values["tasks"])
     args = Args(**values)
@@ -674,25 +658,12 @@ def format_report(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the benchmark, print the tables and write the JSON file.
-
-    Args:
-        argv: Command-line arguments (``None``: ``sys.argv``).
-
-    Returns:
-        The results written to the JSON file.
-    """
+    """The command line (see the module doc): ``argv`` (``None``: ``sys.argv``) -> the results it wrote."""
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     results = run_benchmark(args)
-    print(format_report(results))
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {out}")
-    return results
+    return publish(results, format_report(results), args.out)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ from neuron_env.baselines.experiments import update_benchmark as bench
 
 from neuron_env import Topology
 from neuron_env.configs import field_docs
+from neuron_env.run_output import publish
 
 BENCHMARK = "benchmark"
 TRAIN_DEFAULT = "train default"
@@ -220,20 +221,10 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run both configurations, print the table and write the JSON file.
-
-    Args:
-        argv: Command-line arguments (``None``: ``sys.argv``).
-
-    Returns:
-        The results written to the JSON file.
-    """
+    """The command line (see the module doc): ``argv`` (``None``: ``sys.argv``) -> the results it wrote."""
     args = parse_args(argv)
     results = run(args)
-    print(format_table(results))
-    if args.out:
-        print(f"wrote {bench.write_json(results, args.out)}")
-    return results
+    return publish(results, format_table(results), args.out)
 
 
 if __name__ == "__main__":

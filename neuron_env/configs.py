@@ -6,8 +6,11 @@ reads those strings back so that ``--help`` shows them without repeating them.
 
 from __future__ import annotations
 
+import argparse
 import ast
+import dataclasses
 import inspect
+from typing import Any
 
 
 def field_docs(config_class: type) -> dict[str, str]:
@@ -32,3 +35,37 @@ def field_docs(config_class: type) -> dict[str, str]:
                     and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
                 docs[node.target.id] = str(following.value.value)
     return docs
+
+
+def config_parser(config_class: type, description: str | None,
+                  overrides: dict[str, dict[str, Any]] | None = None) -> argparse.ArgumentParser:
+    """An ``argparse`` parser with one ``--flag-name`` per dataclass field, its help from ``field_docs``.
+
+    A ``bool`` field becomes ``--flag/--no-flag``; a tuple default takes one or more values; other
+    fields take one value of the default's type (``int``/``str`` annotations are honoured).
+
+    Args:
+        config_class: The dataclass (every field needs a default).
+        description: The parser's description (e.g. the first paragraph of the module doc).
+        overrides: ``{field name: add_argument keyword arguments}`` replacing the derived ones
+            (e.g. ``{"learner": {"choices": LEARNERS}}``); they are merged over the derived ones.
+
+    Returns:
+        The parser; ``config_class(**vars(parser.parse_args(argv)))`` builds the config (tuples
+        come back as lists).
+    """
+    docs = field_docs(config_class)
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for field in dataclasses.fields(config_class):
+        kwargs: dict[str, Any] = {"default": field.default,
+                                  "help": docs.get(field.name, "").replace("``", "").replace("%", "%%")}
+        if field.type in (bool, "bool"):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(field.default, tuple):
+            kwargs.update(nargs="+", default=list(field.default),
+                          type=type(field.default[0]) if field.default else str)
+        else:
+            kwargs["type"] = {"int": int, "str": str, "float": float}.get(str(field.type), type(field.default))
+        kwargs.update((overrides or {}).get(field.name, {}))
+        parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
+    return parser

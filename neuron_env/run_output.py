@@ -124,6 +124,27 @@ def atomic_write_json(path: str | os.PathLike[str], data: Mapping[str, Any]) -> 
     atomic_write_text(path, json.dumps(jsonable(dict(data)), indent=2, sort_keys=False) + "\n")
 
 
+def publish(results: Mapping[str, Any], report: str | None, out: str | os.PathLike[str] | None,
+            print_fn: Callable[[str], object] = print) -> dict[str, Any]:
+    """A benchmark's last step: print its ``report`` and write ``results`` to ``out`` as JSON, atomically.
+
+    Args:
+        results: The measurements (see ``atomic_write_json``; NaN becomes ``null``).
+        report: The human-readable table, or ``None`` when it was printed already.
+        out: The JSON file; ``None`` or empty: nothing is written.
+        print_fn: Where the report and the "wrote" line go.
+
+    Returns:
+        ``results`` as a dict.
+    """
+    if report is not None:
+        print_fn(report)
+    if out:
+        atomic_write_json(out, results)
+        print_fn(f"wrote {out}")
+    return dict(results)
+
+
 def _csv_text(rows: Iterable[Mapping[str, Any]], fieldnames: Sequence[str], header: bool) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(fieldnames))

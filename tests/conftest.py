@@ -61,3 +61,20 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def settled_task_step(learner, env, voltages: torch.Tensor, uniform: bool = False):
+    """One task step of the trainer's settled loop: each level acts on one tick, the settled transition is stored.
+
+    Returns:
+        ``(voltages after the task step, the env's last ``StepResult``)``; the caller updates and resets noise.
+    """
+    for level in range(1, env.delay + 1):
+        actions = learner.act(voltages, level=level, uniform=uniform)
+        previous = voltages
+        step = env.step(actions)
+        voltages = step.voltages
+    settled = previous.clone()
+    settled[:, learner.agent_neuron_index] = actions
+    learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated, step.truncated)
+    return voltages, step

@@ -13,6 +13,8 @@ from neuron_env.agents.registry import make_learner
 
 from neuron_env import NeuronGroup, NeuronVecEnv, Projection, Topology, network_actions
 
+from .conftest import settled_task_step
+
 CLASSES = {"coagent": CoagentLearner, "weight-max": WeightMaxLearner}
 GAMMA, LAMBDA, LAMBDA_V, LR_A, LR_A_HIDDEN, LR_V, SIGMA, SIGMA_H = 0.9, 0.7, 0.5, 0.05, 0.03, 0.02, 0.3, 0.4
 
@@ -347,15 +349,8 @@ def test_registry_smoke_drive_on_pendulum(name: str) -> None:
     env = NeuronVecEnv("Pendulum-v1", topology, num_envs=2, validate=False)
     voltages, _ = env.reset(seed=0)
     stats = {}
-    for _ in range(300):  # the trainer's settled loop
-        for level in range(1, env.delay + 1):
-            actions = learner.act(voltages, level=level)
-            previous = voltages
-            step = env.step(actions)
-            voltages = step.voltages
-        settled = previous.clone()
-        settled[:, learner.agent_neuron_index] = actions
-        learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated, step.truncated)
+    for _ in range(300):
+        voltages, step = settled_task_step(learner, env, voltages)
         assert learner.ready() and learner.num_transitions == 1
         stats = learner.update()
         assert not learner.ready()

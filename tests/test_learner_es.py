@@ -15,6 +15,8 @@ from neuron_env.agents.registry import make_learner
 from neuron_env import NeuronVecEnv, Topology
 from neuron_env.dynamics import apply_actions, network_actions
 
+from .conftest import settled_task_step
+
 # ---------------------------------------------------------------- the stream, written from the docs
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -312,14 +314,7 @@ def test_registry_smoke_follows_the_trainer_loop(num_envs: int) -> None:
     voltages, _ = env.reset(seed=0)
     stats: dict[str, torch.Tensor] = {}
     for _ in range(300):
-        previous = voltages
-        for level in range(1, env.delay + 1):
-            actions = learner.act(voltages, level=level)
-            step = env.step(actions)
-            voltages = step.voltages
-        settled = previous.clone()
-        settled[:, learner.agent_neuron_index] = actions
-        learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated, step.truncated)
+        voltages, step = settled_task_step(learner, env, voltages)
         if learner.ready():
             stats = learner.update()
         learner.reset_noise(step.terminated | step.truncated)

@@ -18,6 +18,8 @@ from neuron_env.agents.replay import Batch
 from neuron_env import NeuronGroup, NeuronVecEnv, Projection, Topology
 from neuron_env.dynamics import activate
 
+from .conftest import settled_task_step
+
 GAMMA, TAU, LR_C, LR_A = 0.9, 0.1, 0.05, 0.2
 PIPELINED = ["random", "sign", "weights"]
 
@@ -466,14 +468,7 @@ def test_registry_smoke_drive_and_deterministic_forward_pass() -> None:
     stats: dict[str, torch.Tensor] = {}
     for task_step in range(300):
         warm = task_step < 50
-        for level in range(1, env.delay + 1):
-            actions = learner.act(voltages, level=level, uniform=warm)
-            previous = voltages
-            step = env.step(actions)
-            voltages = step.voltages
-        settled = previous.clone()
-        settled[:, learner.agent_neuron_index] = actions
-        learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated, step.truncated)
+        voltages, step = settled_task_step(learner, env, voltages, uniform=warm)
         if not warm and learner.ready():
             stats = learner.update()
         learner.reset_noise(step.terminated | step.truncated)

@@ -48,12 +48,12 @@ reused, and the table is rebuilt.
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from neuron_env.baselines.compare import METHODS, CompareConfig, compare
+from neuron_env.baselines.compare import command_line as compare_command_line
 from neuron_env.baselines.errors import BaselineConfigError
 from neuron_env.baselines.normalize import format_score
 
@@ -87,8 +87,13 @@ def resolve_task(name: str) -> str:
 
 
 @dataclass
-class ScoreTableConfig:
-    """Configuration of E4 (every field has a flag of the same name)."""
+class ScoreTableConfig(CompareConfig):
+    """Configuration of E4 (every field has a flag of the same name).
+
+    The fields are ``CompareConfig``'s, with E4's defaults: every row of ``TABLE1_ROWS``, every
+    method, 50 000 steps, an evaluation every 5 000 steps; ``tasks``, ``task_steps`` and
+    ``thresholds`` also take the paper's row names.
+    """
 
     tasks: tuple[str, ...] = tuple(gym_id for _, gym_id in TABLE1_ROWS)
     """Tasks (paper row names or Gymnasium ids); default: every row of ``TABLE1_ROWS``."""
@@ -96,34 +101,10 @@ class ScoreTableConfig:
     """Methods; must include ``random`` and the reference for normalized scores."""
     steps: int = 50_000
     """Task steps per run (the same for every method)."""
-    task_steps: dict[str, int] = field(default_factory=dict)
-    """Per-task budgets overriding ``steps`` (keys: paper names or Gymnasium ids)."""
-    seeds: int = 3
-    """Seeds per (task, method)."""
-    workers: int = 1
-    """Runs in parallel (processes)."""
     out: str = "runs/score-table"
     """Output directory (the comparison's outputs plus ``score_table.md`` / ``.json``)."""
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden sizes of the local networks and of ``sb3-ddpg``."""
-    activation: str = "tanh"
-    """Hidden activation of the local networks and of ``sb3-ddpg``."""
     eval_every: int = 5000
     """Task steps between evaluations."""
-    eval_episodes: int = 5
-    """Episodes per evaluation."""
-    learning_starts: int | None = None
-    """Override ``learning_starts`` of every learning method (``None``: each method's own)."""
-    thresholds: dict[str, float] = field(default_factory=dict)
-    """Per-task return thresholds for the steps-to-threshold table of ``scores.md``."""
-    reference: str = "sb3-ddpg"
-    """The method that scores 1."""
-    ray_address: str | None = None
-    """Dispatch runs to a Ray cluster at this address."""
-    tensorboard: bool = True
-    """Write each run's TensorBoard scalars."""
-    verbose: bool = True
-    """Print one line per finished run."""
 
     def compare_config(self) -> CompareConfig:
         """The ``CompareConfig`` this experiment runs (task names resolved to Gymnasium ids).
@@ -136,7 +117,7 @@ class ScoreTableConfig:
             raise BaselineConfigError(f"methods {list(self.methods)} must include 'random' and the reference "
                                       f"{self.reference!r}: the table is normalized against them")
         # every field of the same name carries over; task names are resolved to Gymnasium ids
-        shared = {f.name: getattr(self, f.name) for f in fields(CompareConfig) if hasattr(self, f.name)}
+        shared = {f.name: getattr(self, f.name) for f in fields(CompareConfig)}
         config = CompareConfig(**{
             **shared, "tasks": tasks, "methods": tuple(self.methods), "hidden": tuple(self.hidden),
             "task_steps": {resolve_task(t): int(n) for t, n in self.task_steps.items()},
@@ -147,22 +128,8 @@ class ScoreTableConfig:
 
 
 def command_line(config: ScoreTableConfig) -> str:
-    """The ``neuron-env experiment score-table`` command that regenerates the table."""
-    parts = ["neuron-env", "experiment", "score-table", "--tasks", *config.tasks, "--methods", *config.methods,
-             "--steps", str(config.steps), "--seeds", str(config.seeds), "--workers", str(config.workers),
-             "--out", str(config.out), "--hidden", *map(str, config.hidden), "--activation", config.activation,
-             "--eval-every", str(config.eval_every), "--eval-episodes", str(config.eval_episodes)]
-    if config.task_steps:
-        parts += ["--task-steps", *(f"{t}={n}" for t, n in config.task_steps.items())]
-    if config.learning_starts is not None:
-        parts += ["--learning-starts", str(config.learning_starts)]
-    if config.thresholds:
-        parts += ["--threshold", *(f"{t}={v:g}" for t, v in config.thresholds.items())]
-    if config.reference != "sb3-ddpg":
-        parts += ["--reference", config.reference]
-    if not config.tensorboard:
-        parts.append("--no-tensorboard")
-    return shlex.join(parts)
+    """The ``neuron-env experiment score-table`` command that regenerates the table (it takes compare's flags)."""
+    return compare_command_line(config, ("neuron-env", "experiment", "score-table"))
 
 
 def build_table(compare_config: CompareConfig, scores: dict[str, Any]) -> dict[str, Any]:

@@ -106,7 +106,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -116,7 +115,7 @@ from neuron_env.agents.critics import CRITIC_KINDS
 
 from neuron_env import Topology
 from neuron_env.configs import field_docs
-from neuron_env.run_output import atomic_write_text, load_average_1min, machine_info
+from neuron_env.run_output import load_average_1min, machine_info, publish
 
 CPU_TARGET = 3.0
 GPU_TARGET = 20.0
@@ -665,13 +664,6 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_json(results: dict[str, Any], path: str | Path) -> Path:
-    """Write ``results`` as indented JSON, atomically (parent folders created)."""
-    path = Path(path)
-    atomic_write_text(path, json.dumps(results, indent=2) + "\n")
-    return path
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark, print the table and write the JSON file (the command line of this module).
 
@@ -690,10 +682,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     args = parse_args(argv)
     results = run_benchmark(args)
-    print(format_table(results))
-    if args.out:
-        print(f"wrote {write_json(results, args.out)}")
-    return results
+    return publish(results, format_table(results), args.out)
 
 
 if __name__ == "__main__":
