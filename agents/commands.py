@@ -53,11 +53,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "actor_optimizer": ACTOR_OPTIMIZERS,
 }
 #: Fields a resumed run may change (everything else comes from the checkpoint).
-RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads")
+RESUMABLE = ("steps", "device", "progress", "tensorboard", "threads", "checkpoint_replay")
 #: ``TrainConfig`` fields that belong to the trainer, whatever the learner.
 TRAINER_FIELDS = ("task", "learner", "topology", "hidden", "activation", "leak", "density", "steps", "num_envs",
                   "device", "seed", "learning_starts", "warmup", "updates_per_step", "eval_every", "eval_episodes",
-                  "checkpoint_every", "log_every", "out", "progress", "tensorboard", "threads")
+                  "checkpoint_every", "checkpoint_replay", "log_every", "out", "progress", "tensorboard", "threads")
 
 
 def learner_only_options() -> dict[str, tuple[Any, str, str]]:
@@ -114,6 +114,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
         if f.name == "freeze_hidden":
             parser.add_argument("--freeze-hidden", dest="freeze_hidden", action="store_true",
                                 default=argparse.SUPPRESS, help=docs.get(f.name, ""))
+            continue
+        if f.name == "checkpoint_replay":
+            parser.add_argument("--checkpoint-replay", dest=f.name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=f"{docs.get(f.name, '')} (default: off)")
             continue
         if f.name == "tensorboard":
             parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",

@@ -208,6 +208,7 @@ class FeedbackDDPG(LocalDDPG):
     name = "feedback"
     config_class = FeedbackConfig
     off_policy = True
+    replays_hidden_actions = False  # hidden groups have no critic: re-settled replay keeps the outputs' actions
 
     def __init__(
         self,

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -307,6 +307,8 @@ class LocalDDPG(NetworkActor):
     name = "ddpg"
     config_class = LocalDDPGConfig
     off_policy = True
+    #: Whether an update reads the stored actions of hidden groups (their critics score them).
+    replays_hidden_actions: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -412,7 +414,15 @@ class LocalDDPG(NetworkActor):
         # settled: a transition's non-input voltages are its actions and the next state is
         # recomputed from the next input, so only input voltages are stored (module doc)
         stored_voltages = self._input.stop - self._input.start if granularity == "settled" else topology.num_neurons
-        self.buffer = ReplayBuffer(buffer_size, stored_voltages, topology.num_agents, self.device, dtype)
+        #: The agents whose actions the buffer keeps (``None``: every agent). Re-settled replay in a
+        #: learner whose hidden groups have no critic reads the outputs' actions only.
+        self.replayed_agents: torch.Tensor | None = None
+        if replay_voltages == "current" and not self.replays_hidden_actions:
+            self.replayed_agents = torch.cat([
+                torch.arange(lay.agent_slice.start, lay.agent_slice.stop) for lay in self.layouts
+                if topology.group[lay.name].role == "output"]).to(self.device)
+        stored_actions = topology.num_agents if self.replayed_agents is None else len(self.replayed_agents)
+        self.buffer = ReplayBuffer(buffer_size, stored_voltages, stored_actions, self.device, dtype)
 
         weights = (weights if weights is not None else NetworkWeights.init(topology, seed)).checked(topology)
         weights = weights.to(self.device, dtype)
@@ -483,6 +493,8 @@ class LocalDDPG(NetworkActor):
         """
         if self.granularity == "settled":
             voltages, next_voltages = voltages[:, self._input], next_voltages[:, self._input]
+        if self.replayed_agents is not None:
+            actions = actions[:, self.replayed_agents.to(actions.device)]
         self.buffer.add(voltages, actions, rewards, next_voltages, terminated)
 
     def ready(self) -> bool:
@@ -511,7 +523,13 @@ class LocalDDPG(NetworkActor):
         if self.replay_voltages == "current":
             # the stored observation through the current network: each neuron's presynaptic voltages
             # are what its neighbours emit now (the stored actions stay the actions the critics score)
-            return batch._replace(voltages=self.settle(voltages))
+            settled = self.settle(voltages)
+            if self.replayed_agents is None:
+                return batch._replace(voltages=settled)
+            # only the outputs' actions were kept (and are read); the other columns hold μ as settled
+            actions = settled[:, self._agent_neurons].clone()
+            actions[:, self.replayed_agents] = batch.actions
+            return batch._replace(voltages=settled, actions=actions)
         voltages[:, self._agent_neurons] = batch.actions
         return batch._replace(voltages=voltages)
 
@@ -680,7 +698,11 @@ class LocalDDPG(NetworkActor):
         self.generator.set_state(state["generator"])
         self.num_updates = int(state["num_updates"])
         if "buffer" in state:
-            self.buffer.load_state_dict(state["buffer"])
+            buffer = state["buffer"]
+            if self.replayed_agents is not None and buffer["actions"].shape[1] == self.topology.num_agents:
+                # a checkpoint from before the compact rows: keep the replayed agents' columns
+                buffer = {**buffer, "actions": buffer["actions"][:, self.replayed_agents.cpu()]}
+            self.buffer.load_state_dict(buffer)
 
     def __repr__(self) -> str:
         return (f"LocalDDPG({self.topology!r}, critic={self.critic_kind!r}, context={self.critic_context!r}, "

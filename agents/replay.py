@@ -7,11 +7,14 @@ is not a terminal state: the learner bootstraps from ``v_{τ+1}``, which then ho
 observation). ``ReplayBuffer.add`` writes the ``E`` transitions of one vector step at
 once; ``ReplayBuffer.sample`` draws a uniform batch with an explicit generator.
 
-The buffer stores whatever voltage columns its owner gives it: ``LocalDDPG`` in ``per_tick``
-mode stores all ``N`` voltages, in ``settled`` mode only the input neurons' (the other voltages of
-a settled transition are its actions, and the next state is settled again at update time).
-Memory in float32: ``4 · (2W + num_agents + 2)`` bytes per transition for ``W`` stored voltage
-columns, e.g. 1.6 kB for a 3-64-64-1 network per tick, 0.55 kB settled.
+The buffer stores whatever voltage and action columns its owner gives it: ``LocalDDPG`` in
+``per_tick`` mode stores all ``N`` voltages, in ``settled`` mode only the input neurons' (the other
+voltages of a settled transition are its actions, and the next state is settled again at update
+time); a learner that re-settles replayed observations and has critics on its outputs only (the
+``feedback`` learner's default, ``replay_voltages="current"``) keeps only the outputs' actions.
+Memory in float32: ``4 · (2W + A + 2)`` bytes per transition for ``W`` stored voltage columns and
+``A`` stored actions, e.g. for a 3-64-64-1 network 1.6 kB per tick, 0.55 kB settled with every
+action, 36 B with the outputs' (SB3 DDPG's row: 40 B).
 """
 
 from __future__ import annotations

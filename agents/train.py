@@ -18,10 +18,11 @@ place) describes a run; ``train`` runs it and writes into ``config.out``:
     status (``completed``, ``interrupted`` or ``diverged``), final evaluation return mean/std,
     task steps, updates, wall time, steps/s and the configuration.
 ``checkpoint.pt``
-    everything needed to resume (learner, optimiser, noise, random generator, replay buffer,
-    counters) and the network's weights for ``neuron-env enjoy``. Written atomically (a
-    temporary file, then ``os.replace``) every ``checkpoint_every`` task steps, at the end and
-    on Ctrl-C, so a crash mid-write leaves the previous checkpoint intact.
+    everything needed to resume (learner, optimiser, noise, random generator, counters; the
+    replay buffer only with ``checkpoint_replay``) and the network's weights for ``neuron-env
+    enjoy``. Written atomically (a temporary file, then ``os.replace``) every
+    ``checkpoint_every`` task steps, at the end and on Ctrl-C, so a crash mid-write leaves the
+    previous checkpoint intact.
 ``tb/``
     TensorBoard scalars: ``charts/episodic_return``, ``charts/episodic_length``,
     ``charts/SPS``, ``losses/td_error``, ``losses/td_error/<group>``, ``losses/q_slope``
@@ -53,13 +54,23 @@ The run is cut into *segments* of ``checkpoint_every`` task steps. At the start 
 segment the trainer resets the task copies with a seed derived from ``(seed, task step)`` —
 in an uninterrupted run exactly as in a resumed one. A checkpoint written at a segment
 boundary (every interval checkpoint, and the final one when ``steps`` is a multiple of
-``checkpoint_every``) therefore resumes to *the same result* as the uninterrupted run on the
-same device (learner, replay buffer, noise and sampling generator are restored; the task
-restarts from the same seed). What is not reproduced: a checkpoint written on Ctrl-C between
-boundaries resumes correctly (same learner and buffer) but with fresh episodes from the
-derived seed, so it continues differently from the run that was never stopped; and the
-episode in progress at a boundary is cut short (choose ``checkpoint_every`` as a multiple of
-the episode length, e.g. 10 000 for Pendulum's 200, to avoid it).
+``checkpoint_every``) with ``checkpoint_replay=True`` (``--checkpoint-replay``) therefore resumes
+to *the same result* as the uninterrupted run on the same device (learner, replay buffer, noise
+and sampling generator are restored; the task restarts from the same seed).
+
+By default (``--no-checkpoint-replay``) an off-policy learner's replay buffer stays out of the
+checkpoint, which then holds the parameters and optimiser state only (a few hundred kB for a
+3-64-64-1 network instead of growing with every stored transition). A run resumed from such a
+checkpoint says so, starts with an empty buffer, acts by its policy plus noise and updates again
+once the buffer holds ``learning_starts`` transitions (at least one batch): it continues the
+learned network, not the exact run. On-policy learners (coagent, weight-max, es) keep only the
+step or rollout in progress, which is always saved.
+
+What is not reproduced either: a checkpoint written on Ctrl-C between boundaries resumes
+correctly (same learner and buffer) but with fresh episodes from the derived seed, so it
+continues differently from the run that was never stopped; and the episode in progress at a
+boundary is cut short (choose ``checkpoint_every`` as a multiple of the episode length, e.g.
+10 000 for Pendulum's 200, to avoid it).
 
 Divergence
 ----------
@@ -75,6 +86,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -145,6 +157,8 @@ class TrainConfig(LocalDDPGConfig):
     """Episodes per evaluation (run in parallel copies, fixed seeds, no noise)."""
     checkpoint_every: int = 10_000
     """Task steps between checkpoints (also the resume segment length, see the module doc)."""
+    checkpoint_replay: bool = False
+    """Put the replay buffer into every checkpoint: exact resume, but the file grows with the buffer (module doc)."""
     log_every: int = 1000
     """Task steps between TD-error / SPS scalars and ``metrics.csv`` rows (see the module doc)."""
     out: str | None = None
@@ -350,8 +364,17 @@ class Trainer:
         self.last_eval: tuple[float, float] | None = None
         self._stop_requested = False
         self._log: RunLogger | None = None
+        #: Updates wait until this task step: a resume without the replay buffer refills it first.
+        self.refill_until = 0
         if resume is not None:
             self.learner.load_state_dict(resume["learner"])
+            if self.learner.off_policy and self.learner.num_transitions == 0:
+                self.refill_until = int(resume["trainer"]["task_step"]) + max(config.learning_starts,
+                                                                             getattr(self.learner, "batch_size", 1))
+                print(f"resuming {str(self.out)!r} without a replay buffer (the checkpoint was written with "
+                      f"--no-checkpoint-replay): updates restart at task step {self.refill_until}, once the "
+                      "buffer is refilled by the current policy; pass --checkpoint-replay for an exact resume",
+                      file=sys.stderr)
             state = resume["trainer"]
             self.task_step = int(state["task_step"])
             self.episodes = int(state["episodes"])
@@ -380,7 +403,9 @@ class Trainer:
         return {
             "format": CHECKPOINT_FORMAT,
             "config": asdict(self.config),
-            "learner": self.learner.state_dict(),
+            # on-policy learners keep only the step or rollout in progress: always saved
+            "learner": self.learner.state_dict(
+                include_buffer=self.config.checkpoint_replay or not self.learner.off_policy),
             "weights": {"blocks": [b.detach().cpu().clone() for b in weights.blocks],
                         "biases": [b.detach().cpu().clone() for b in weights.biases]},
             "trainer": {"task_step": self.task_step, "episodes": self.episodes, "elapsed": elapsed,
@@ -437,8 +462,8 @@ class Trainer:
         """One task step of acting, storing and updating; returns (voltages, last update stats, task tick)."""
         learner, config = self.learner, self.config
         # on-policy learners learn from their own actions from the first step: no warm-up
-        warm = self.task_step < config.learning_starts and learner.off_policy
-        uniform = warm and config.warmup == "uniform"
+        warm = self.task_step < max(config.learning_starts, self.refill_until) and learner.off_policy
+        uniform = warm and config.warmup == "uniform" and self.task_step < config.learning_starts
         stats = None
         if learner.granularity == "settled":
             for level in range(1, self.env.delay + 1):
@@ -565,8 +590,9 @@ def train(config: TrainConfig, resume: str | Path | None = None,
     """Run (or, with ``resume``, continue) a training run; returns its summary.
 
     Args:
-        config: The run. With ``resume``, only ``steps``, ``device``, ``progress``, ``tensorboard``
-            and ``threads`` are taken from it; everything else comes from the checkpoint.
+        config: The run. With ``resume``, only ``steps``, ``device``, ``progress``, ``tensorboard``,
+            ``threads`` and ``checkpoint_replay`` are taken from it; everything else comes from the
+            checkpoint.
         resume: A run directory (or checkpoint file) to continue from.
         on_step: Optional callback after every task step.
 
@@ -583,7 +609,7 @@ def train(config: TrainConfig, resume: str | Path | None = None,
                                   f"{str(resume_path)!r}; pass {str(resume_path.parent)!r}")
         payload = load_checkpoint(resume_path)
         stored = config_from_checkpoint(payload)
-        for name in ("steps", "device", "progress", "tensorboard", "threads"):
+        for name in ("steps", "device", "progress", "tensorboard", "threads", "checkpoint_replay"):
             setattr(stored, name, getattr(config, name))
         stored.out = str(resume_path)
         config = stored

@@ -29,7 +29,8 @@ For every task in ``--tasks`` (default ``Pendulum-v1`` with a 3-64-64-1 tanh net
    ``learner.buffer`` with one row per transition: their bytes / capacity) against SB3's replay
    buffer (its numpy arrays' ``nbytes`` / ``buffer_size``), for each task's network, read off the
    buffers of the runs of 1.; and at 17-400-300-6 (723 neurons) even where HalfCheetah-v5 is not
-   run, from buffers of capacity 16 built for the purpose.
+   run, from buffers of capacity 16 built for the purpose. Beside them, the bytes of the learner's
+   part of ``checkpoint.pt`` as ``neuron-env train`` writes it by default (no replay buffer).
 4. **Profile** (``--profile``): one more run of each loop per task, with timers wrapped around
    methods of the trainer's objects (monkeypatched on the instances): *act*
    (``learner.act``), *env step* (``env.step``: one tick of the core, the task stepping on the
@@ -79,6 +80,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import os
 import platform
 import statistics
@@ -398,6 +400,21 @@ def local_replay_bytes(learner: Any) -> dict[str, Any] | None:
             "arrays": {name: [list(t.shape), str(t.dtype)] for name, t in tensors.items()}}
 
 
+def checkpoint_bytes_without_replay(learner: Any) -> int:
+    """Bytes of the learner's part of ``checkpoint.pt`` as ``neuron-env train`` writes it by default.
+
+    ``state_dict(include_buffer=False)`` plus the network weights, serialized by ``torch.save``:
+    the checkpoint without ``--checkpoint-replay`` (with it, add the buffer's bytes per stored
+    transition for every transition it holds).
+    """
+    weights = learner.weights
+    payload = {"learner": learner.state_dict(include_buffer=False),
+               "weights": {"blocks": list(weights.blocks), "biases": list(weights.biases)}}
+    stream = io.BytesIO()
+    torch.save(payload, stream)
+    return stream.getbuffer().nbytes
+
+
 def sb3_replay_bytes(buffer: Any) -> dict[str, Any]:
     """Bytes per transition of SB3's replay buffer (its per-row arrays' ``nbytes`` / rows)."""
     size = int(buffer.buffer_size)
@@ -440,6 +457,7 @@ def reference_replay(args: Args) -> dict[str, Any]:
     buffer = ReplayBuffer(16, observation_space, action_space, device="cpu", n_envs=1)
     row = replay_row(local_replay_bytes(learner), sb3_replay_bytes(buffer),
                      f"buffers of capacity 16 built for the figure (SB3: {note})")
+    row["local_checkpoint_bytes_without_replay"] = checkpoint_bytes_without_replay(learner)
     return {"network": network_label(obs_dim, hidden, act_dim), "neurons": topology.num_neurons,
             "agents": topology.num_agents, **row}
 
@@ -507,6 +525,7 @@ def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, A
 
     replay = replay_row(local_replay_bytes(learner), sb3_replay_bytes(model.replay_buffer),
                         "the buffers of the timed runs")
+    replay["local_checkpoint_bytes_without_replay"] = checkpoint_bytes_without_replay(learner)
     if replay["local"] is None:
         result["notes"].append(f"learner {args.learner!r} has no replay buffer: no local replay bytes")
     result["replay"] = replay
@@ -612,7 +631,7 @@ def format_report(results: dict[str, Any]) -> str:
 
     lines.append("\nReplay bytes per transition (local: buffer tensors' bytes / capacity; SB3: arrays' nbytes / "
                  "buffer_size)")
-    rows = [("network", "neurons", "local B", "SB3 B", "local / SB3", "source")]
+    rows = [("network", "neurons", "local B", "SB3 B", "local / SB3", "checkpoint w/o replay", "source")]
     replays = [(f"{t['task']} {t['network']}", t["neurons"], t["replay"]) for t in results["tasks"]]
     if not any(t["network"] == results["replay_723"]["network"] for t in results["tasks"]):
         r = results["replay_723"]
@@ -621,7 +640,7 @@ def format_report(results: dict[str, Any]) -> str:
         ratio = replay["ratio_vs_sb3"]
         rows.append((name, str(neurons), _bytes(replay["local_bytes_per_transition"]),
                      _bytes(replay["sb3_bytes_per_transition"]), "-" if ratio is None else f"{ratio:.2f}x",
-                     replay["source"]))
+                     _bytes(replay.get("local_checkpoint_bytes_without_replay")), replay["source"]))
     lines += _table(rows, 1)
 
     for task in results["tasks"]:

@@ -487,3 +487,31 @@ def test_registry_smoke_drive_and_deterministic_forward_pass() -> None:
     for block, bias in zip(weights.blocks, weights.biases, strict=True):
         expected = torch.tanh(expected @ block.T + bias)
     torch.testing.assert_close(voltages[:, topology.group_slice["out"]], expected)
+
+
+# ------------------------------------------------------------------------------- compact replay rows
+def test_compact_replay_rows_keep_the_outputs_actions_and_learn_exactly_as_full_rows() -> None:
+    class FullRows(FeedbackDDPG):
+        replays_hidden_actions = True
+
+    topology = Topology.mlp(3, [8, 8], 1)
+    options = {"batch_size": 16, "feedback": "random", "noise_scale_hidden": 0.1, "replay_voltages": "current"}
+    compact, full = (cls(topology, seed=3, dtype=torch.float64, **options) for cls in (FeedbackDDPG, FullRows))
+    assert compact.replay_voltages == "current" and compact.buffer.actions.shape[1] == 1
+    assert full.buffer.actions.shape[1] == topology.num_agents
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(60):  # the same transitions (hidden actions with noise) into both
+        voltages = torch.rand(2, topology.num_neurons, generator=generator, dtype=torch.float64) * 2 - 1
+        actions = voltages[:, compact.agent_neuron_index]
+        rewards, terminated = -torch.rand(2, generator=generator, dtype=torch.float64), torch.zeros(2)
+        next_voltages = torch.rand(2, topology.num_neurons, generator=generator, dtype=torch.float64)
+        for learner in (compact, full):
+            learner.store(voltages, actions, rewards, next_voltages, terminated)
+            learner.update()
+    for a, b in zip(compact.actor + compact.target_actor, full.actor + full.target_actor, strict=True):
+        assert torch.equal(a, b)
+    assert all(torch.equal(p, full.critic[-1][k]) for k, p in compact.critic[-1].items())
+    # a checkpoint written with full rows loads into the compact buffer (its output column kept)
+    compact.load_state_dict(full.state_dict())
+    assert torch.equal(compact.buffer.actions[:120, 0], full.buffer.actions[:120, -1])
+

@@ -56,10 +56,27 @@ def test_unknown_learner_and_foreign_options_are_named(tmp_path: Path) -> None:
         train(tiny(tmp_path, "es", learner_options={"critic_hidden": 3}))
 
 
+@pytest.mark.parametrize("name", [name for name in LEARNERS if learner_class(name).off_policy])
+def test_default_checkpoint_leaves_the_replay_out_and_resume_refills_it(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture) -> None:
+    train(tiny(tmp_path / "small", name, steps=200))
+    train(tiny(tmp_path / "full", name, steps=200, checkpoint_replay=True))
+    small, full = load_checkpoint(tmp_path / "small"), load_checkpoint(tmp_path / "full")
+    assert "buffer" not in small["learner"] and len(full["learner"]["buffer"]["rewards"]) == 200
+    assert (tmp_path / "small" / "checkpoint.pt").stat().st_size < (tmp_path / "full" / "checkpoint.pt").stat().st_size
+    capsys.readouterr()
+    resumed = train(tiny(tmp_path / "ignored", name, steps=300), resume=tmp_path / "small")
+    assert "without a replay buffer" in capsys.readouterr().err
+    # learning_starts (40) steps refill the buffer by the policy, then one update per task step
+    assert resumed["status"] == "completed" and resumed["transitions"] == 100
+    assert resumed["updates"] - small["learner"]["num_updates"] == 100 - 40
+
+
 @pytest.mark.parametrize("name", LEARNERS)
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, name: str) -> None:
     whole = train(tiny(tmp_path / "whole", name))
-    first = train(tiny(tmp_path / "split", name, steps=200))
+    # on-policy learners resume exactly from the default checkpoint; off-policy ones need their replay
+    first = train(tiny(tmp_path / "split", name, steps=200, checkpoint_replay=learner_class(name).off_policy))
     assert first["steps"] == 200
     resumed = train(tiny(tmp_path / "ignored", name), resume=tmp_path / "split")
     assert resumed["steps"] == 400 and resumed["updates"] == whole["updates"] > 0

@@ -73,10 +73,12 @@ def test_tiny_run_writes_every_figure_and_a_profile_that_sums_to_the_total(
     assert updates["batch_size"] == 64 and updates["ratio_local_vs_sb3"] > 0
     assert updates[LOCAL]["updates_per_s"] > 0 and updates["sb3-ddpg"]["updates_per_s"] > 0
     replay = task["replay"]
-    assert replay["local_bytes_per_transition"] == 4 * (2 * 3 + 129 + 2)  # settled rows: inputs twice, actions
+    # settled rows, re-settled replay (the feedback learner's default): inputs twice, the output's action
+    assert replay["local_bytes_per_transition"] == 4 * (2 * 3 + 1 + 2)
+    assert 0 < replay["local_checkpoint_bytes_without_replay"] < 1_000_000
     assert replay["sb3_bytes_per_transition"] > 0 and replay["local"]["capacity"] == 40
     assert results["replay_723"]["neurons"] == 723
-    assert results["replay_723"]["local_bytes_per_transition"] == 4 * (2 * 17 + 706 + 2)
+    assert results["replay_723"]["local_bytes_per_transition"] == 4 * (2 * 17 + 6 + 2)
     for method in (LOCAL, "sb3-ddpg"):
         split = task["profile"][method]
         per_step = split["us_per_step"]

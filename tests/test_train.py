@@ -66,6 +66,7 @@ def test_tensorboard_scalars_have_the_fixed_names(tmp_path: Path) -> None:
     ids=["mlp-settled", "recurrent-per_tick-ou"],
 )
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, overrides: dict) -> None:
+    overrides = {**overrides, "checkpoint_replay": True}
     whole = train(tiny(tmp_path / "whole", steps=300, **overrides))
     first = train(tiny(tmp_path / "split", steps=200, **overrides))
     assert first["steps"] == 200
@@ -184,7 +185,7 @@ def test_resume_of_a_finished_run_says_nothing_to_do_and_changes_no_file(tmp_pat
 
 
 def test_resume_with_adam_round_trips_its_moments(tmp_path: Path) -> None:
-    overrides = {"actor_optimizer": "adam", "steps": 200}
+    overrides = {"actor_optimizer": "adam", "steps": 200, "checkpoint_replay": True}
     whole = train(tiny(tmp_path / "whole", **overrides))
     train(tiny(tmp_path / "split", **{**overrides, "steps": 100}))
     state = load_checkpoint(tmp_path / "split")["learner"]["actor_optimizer"]
@@ -258,3 +259,17 @@ def test_render_shows_a_progress_bar_over_the_frames(tmp_path: Path, capsys: pyt
     assert "render Pendulum-v1" in err and "6/6" in err
     assert render_checkpoint(tmp_path / "run", tmp_path / "b.gif", max_ticks=6, progress=False) == 6
     assert "6/6" not in capsys.readouterr().err
+
+
+def test_cli_checkpoint_replay_flag_puts_the_buffer_in_the_checkpoint(tmp_path: Path) -> None:
+    common = ["train", "--task", "Pendulum-v1", "--steps", "60", "--hidden", "4", "--learning-starts", "20",
+              "--eval-every", "0", "--eval-episodes", "1", "--no-progress", "--no-tensorboard"]
+    assert main([*common, "--out", str(tmp_path / "with"), "--checkpoint-replay"]) == 0
+    assert main([*common, "--out", str(tmp_path / "without")]) == 0
+    assert "buffer" in load_checkpoint(tmp_path / "with")["learner"]
+    assert "buffer" not in load_checkpoint(tmp_path / "without")["learner"]
+    # a resume may switch it (the next checkpoints follow the flag)
+    assert main(["train", "--resume", str(tmp_path / "without"), "--steps", "80", "--checkpoint-replay",
+                 "--no-progress"]) == 0
+    assert len(load_checkpoint(tmp_path / "without")["learner"]["buffer"]["rewards"]) == 20
+
