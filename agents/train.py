@@ -43,8 +43,10 @@ Loop
 ----
 Every task step: the learner acts (one layer per tick in ``settled`` mode, every neuron every
 tick in ``per_tick`` mode), the transitions go to the replay buffer, and after
-``learning_starts`` task steps ``updates_per_step`` updates follow each stored batch of
-transitions (each task step in ``settled`` mode, each tick in ``per_tick`` mode). Before
+``learning_starts`` task steps ``updates_per_step × num_envs`` updates follow each stored batch
+of ``num_envs`` transitions (each task step in ``settled`` mode, each tick in ``per_tick`` mode):
+the update-to-data ratio is ``updates_per_step`` whatever the number of copies, as SB3's
+``gradient_steps=-1`` keeps it (an on-policy learner updates once per batch it is ``ready`` for). Before
 ``learning_starts`` the acting neurons draw uniform voltages in their range (``warmup="uniform"``)
 or act by ``μ`` plus noise (``warmup="policy"``).
 
@@ -150,7 +152,7 @@ class TrainConfig(LocalDDPGConfig):
     warmup: str = "uniform"
     """Warm-up acting: ``uniform`` (uniform voltages in each neuron's range) or ``policy`` (μ plus noise)."""
     updates_per_step: int = 1
-    """Updates after each stored batch of transitions."""
+    """Updates per stored transition (the update-to-data ratio): ``updates_per_step × num_envs`` per batch."""
     eval_every: int = 5000
     """Task steps between deterministic evaluations (0: only at the end)."""
     eval_episodes: int = 5
@@ -464,6 +466,7 @@ class Trainer:
         # on-policy learners learn from their own actions from the first step: no warm-up
         warm = self.task_step < max(config.learning_starts, self.refill_until) and learner.off_policy
         uniform = warm and config.warmup == "uniform" and self.task_step < config.learning_starts
+        updates = config.updates_per_step * config.num_envs  # the update-to-data ratio, kept across copies
         stats = None
         if learner.granularity == "settled":
             for level in range(1, self.env.delay + 1):
@@ -476,7 +479,7 @@ class Trainer:
             learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated,
                           step.truncated)
             if not warm:
-                for _ in range(config.updates_per_step):
+                for _ in range(updates):
                     if learner.ready():
                         stats = learner.update()
         else:
@@ -487,7 +490,7 @@ class Trainer:
                 learner.store(voltages, actions, step.reward, following, step.terminated, step.truncated)
                 voltages = step.voltages
                 if not warm:
-                    for _ in range(config.updates_per_step):
+                    for _ in range(updates):
                         if learner.ready():
                             stats = learner.update()
         return voltages, stats, {"reward": step.reward, "done": step.terminated | step.truncated}

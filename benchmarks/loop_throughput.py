@@ -141,6 +141,9 @@ class Args:
     """Updates per timed window of the updates/s measurement."""
     update_warmup: int = 10
     """Untimed updates per method before the updates/s windows."""
+    num_envs: tuple[int, ...] = (1,)
+    """Task copies E of the loop measurement; each E > 1 adds a row: the local loop with ``--num-envs E`` (UTD 1)
+    against SB3 DDPG with ``n_envs=E``, ``train_freq=1``, ``gradient_steps=-1`` (UTD 1), ``--steps`` transitions."""
     profile: bool = False
     """Also run each loop once more with timers around act, env step, store and update; print and record the split."""
     seed: int = 0
@@ -157,6 +160,9 @@ class Args:
         for name in ("steps", "threads", "repeats", "batch_size", "updates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')}={getattr(self, name)} must be at least 1")
+        if not self.num_envs or any(e < 1 or self.learning_starts // e >= self.steps // e for e in self.num_envs):
+            raise ValueError(f"--num-envs {list(self.num_envs)} must be counts >= 1 that leave updates to time "
+                             f"(learning_starts // E < steps // E)")
         if self.learning_starts < 0 or self.update_warmup < 0:
             raise ValueError("--learning-starts and --update-warmup must be >= 0")
         if self.learning_starts >= self.steps:
@@ -173,7 +179,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
     parser = config_parser(Args, __doc__.split("\n\n")[0] if __doc__ else None,
                            {"learner": {"choices": LEARNERS}})
     values = vars(parser.parse_args(argv))
-    values["tasks"] = tuple(values["tasks"])
+    values["tasks"], values["num_envs"] = tuple(values["tasks"]), tuple(values["num_envs"])
     args = Args(**values)
     try:
         args.validate()
@@ -285,37 +291,53 @@ class PartTimer:
 
 
 # ---------------------------------------------------------------------------- the two loops
-def train_config(args: Args, task: str, out: str) -> TrainConfig:
-    """``neuron-env train``'s defaults on ``task``, with the benchmark's steps, threads and batch size."""
+def train_config(args: Args, task: str, out: str, num_envs: int = 1) -> TrainConfig:
+    """``neuron-env train``'s defaults on ``task``, with the benchmark's steps, threads and batch size.
+
+    With ``num_envs`` copies the run lasts ``steps // num_envs`` vector steps (``--steps``
+    transitions) and the trainer keeps one update per transition.
+    """
     # batch and buffer as learner options: they reach the learner even where they equal TrainConfig's
     # defaults (a learner with other defaults, e.g. feedback's batch 256, would keep its own otherwise)
     sized = {"batch_size": args.batch_size, "buffer_size": min(_DEFAULTS.buffer_size, args.steps)}
     return TrainConfig(
-        task=task, learner=args.learner, hidden=list(hidden_for(task)), steps=args.steps,
-        learning_starts=args.learning_starts, device="cpu", seed=args.seed, threads=args.threads,
+        task=task, learner=args.learner, hidden=list(hidden_for(task)), steps=args.steps // num_envs,
+        learning_starts=args.learning_starts // num_envs, num_envs=num_envs, device="cpu", seed=args.seed,
+        threads=args.threads,
         eval_every=0, checkpoint_every=args.steps, progress=False, tensorboard=False, out=out,
         learner_options={k: v for k, v in sized.items() if k in learner_options(args.learner)},
     )
 
 
-def build_trainer(args: Args, task: str, out: str) -> Trainer:
+def build_trainer(args: Args, task: str, out: str, num_envs: int = 1) -> Trainer:
     """The trainer of the local loop, its final evaluation and checkpoint replaced by no-ops."""
-    trainer = Trainer(train_config(args, task, out))
+    trainer = Trainer(train_config(args, task, out, num_envs))
     trainer._evaluate = lambda: np.zeros(1)  # type: ignore[method-assign]
     trainer.save = lambda elapsed: None  # type: ignore[method-assign]
     return trainer
 
 
-def build_sb3(args: Args, task: str) -> Any:
-    """SB3 DDPG on ``task``: same hidden sizes, activation, batch size and ``learning_starts``."""
+def build_sb3(args: Args, task: str, num_envs: int = 1) -> Any:
+    """SB3 DDPG on ``task``: same hidden sizes, activation, batch size and ``learning_starts``.
+
+    With ``num_envs`` copies: ``make_vec_env(n_envs=num_envs)``, one gradient step per transition
+    (``gradient_steps=-1``) and the action noise drawn per copy.
+    """
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, build_model
 
     config = BaselineConfig(
         task=task, hidden=hidden_for(task), activation=_DEFAULTS.activation, steps=args.steps,
-        learning_starts=args.learning_starts, batch_size=args.batch_size, train_freq=1, gradient_steps=1,
+        learning_starts=args.learning_starts, batch_size=args.batch_size, train_freq=1,
+        gradient_steps=1 if num_envs == 1 else -1,
         seed=args.seed, device="cpu", threads=args.threads, tensorboard=False, save_model=False, progress=False,
     )
-    model, _ = build_model(config)
+    if num_envs == 1:
+        return build_model(config)[0]
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import VectorizedActionNoise
+
+    model, _ = build_model(config, make_vec_env(task, n_envs=num_envs, seed=args.seed))
+    model.action_noise = VectorizedActionNoise(model.action_noise, num_envs)
     return model
 
 
@@ -340,10 +362,11 @@ def profile_sb3(model: Any) -> PartTimer:
     return timer
 
 
-def run_local(args: Args, task: str, profile: bool = False) -> tuple[float, Trainer, dict[str, Any] | None]:
+def run_local(args: Args, task: str, profile: bool = False,
+              num_envs: int = 1) -> tuple[float, Trainer, dict[str, Any] | None]:
     """One local training loop; ``(wall seconds, trainer, profile split or None)``."""
     with tempfile.TemporaryDirectory(prefix="loop-throughput-") as out:
-        trainer = build_trainer(args, task, out)
+        trainer = build_trainer(args, task, out, num_envs)
         timer = profile_trainer(trainer) if profile else None
         start = time.perf_counter()
         trainer.run()
@@ -351,9 +374,10 @@ def run_local(args: Args, task: str, profile: bool = False) -> tuple[float, Trai
     return wall, trainer, timer.split(wall, args.steps) if timer is not None else None
 
 
-def run_sb3(args: Args, task: str, profile: bool = False) -> tuple[float, Any, dict[str, Any] | None]:
+def run_sb3(args: Args, task: str, profile: bool = False,
+            num_envs: int = 1) -> tuple[float, Any, dict[str, Any] | None]:
     """One SB3 DDPG training loop; ``(wall seconds, model, profile split or None)``."""
-    model = build_sb3(args, task)
+    model = build_sb3(args, task, num_envs)
     timer = profile_sb3(model) if profile else None
     start = time.perf_counter()
     model.learn(total_timesteps=args.steps, log_interval=None)
@@ -530,6 +554,24 @@ def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, A
         result["notes"].append(f"learner {args.learner!r} has no replay buffer: no local replay bytes")
     result["replay"] = replay
 
+    copies = []
+    for num_envs in sorted(set(args.num_envs) - {1}):
+        local_walls, sb3_walls = [], []
+        for _ in range(args.repeats):
+            wall, copy_trainer, _ = run_local(args, task, num_envs=num_envs)
+            local_walls.append(wall)
+            wall, copy_model, _ = run_sb3(args, task, num_envs=num_envs)
+            sb3_walls.append(wall)
+        transitions = (args.steps // num_envs) * num_envs
+        local_rate = transitions / statistics.median(local_walls)
+        sb3_rate = args.steps / statistics.median(sb3_walls)
+        copies.append({"num_envs": num_envs, "transitions": transitions,
+                       local_name: {"transitions_per_s": local_rate, "updates": copy_trainer.learner.num_updates},
+                       SB3: {"transitions_per_s": sb3_rate, "updates": int(copy_model._n_updates)},
+                       "ratio_local_vs_sb3": local_rate / sb3_rate})
+        log(f"[{task}] {num_envs} copies: {local_name} {local_rate:,.0f}, {SB3} {sb3_rate:,.0f} transitions/s")
+    result["copies"] = copies
+
     if args.profile:
         _, _, local_split = run_local(args, task, profile=True)
         _, _, sb3_split = run_sb3(args, task, profile=True)
@@ -617,6 +659,16 @@ def format_report(results: dict[str, Any]) -> str:
                 rows.append((task["task"], f"{task['network']} ({task['neurons']} neurons)", method,
                              f"{figures['steps_per_s']:,.1f}", ratio))
     lines += _table(rows, 3)
+    if any(task.get("copies") for task in results["tasks"]):
+        lines.append("\nLoop with E task copies, one update per transition on both sides (local: --num-envs E; "
+                     "SB3: n_envs=E, gradient_steps=-1); transitions/s")
+        rows = [("task", "E", "local", "SB3 DDPG", "local / SB3")]
+        for task in results["tasks"]:
+            for copy in task.get("copies", []):
+                local = next(v for k, v in copy.items() if k.startswith("local-"))
+                rows.append((task["task"], str(copy["num_envs"]), f"{local['transitions_per_s']:,.1f}",
+                             f"{copy[SB3]['transitions_per_s']:,.1f}", f"{copy['ratio_local_vs_sb3']:.2f}x"))
+        lines += _table(rows, 2)
 
     lines.append(f"\nUpdates on the filled buffers, {config['updates']} per window after {config['update_warmup']} "
                  "warm-up (local: learner.update(); SB3: model.train(gradient_steps, batch_size))")

@@ -34,7 +34,9 @@ def test_parse_args_defaults_and_bad_values() -> None:
     assert args.tasks == ("Pendulum-v1", "HalfCheetah-v5") and args.batch_size == 64
     assert args.out == "benchmarks/results/loop_throughput.json"
     assert bench.parse_args(["--tasks", "Pendulum-v1", "--learner", "feedback"]).tasks == ("Pendulum-v1",)
-    for bad in (["--steps", "0"], ["--learning-starts", "10", "--steps", "10"], ["--learner", "sgd"]):
+    assert args.num_envs == (1,) and bench.parse_args(["--num-envs", "1", "4"]).num_envs == (1, 4)
+    for bad in (["--steps", "0"], ["--learning-starts", "10", "--steps", "10"], ["--learner", "sgd"],
+                ["--num-envs", "0"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
 
@@ -101,3 +103,13 @@ def test_a_task_that_cannot_be_made_is_skipped_with_a_message() -> None:
     assert "NoSuchTask-v0" in results["skipped"][0] and "skipped" in results["skipped"][0]
     assert results["replay_723"]["neurons"] == 723  # reported even without the HalfCheetah run
     assert "skipped: NoSuchTask-v0" in bench.format_report(results)
+
+
+def test_copies_rows_keep_one_update_per_transition_on_both_sides(capsys: pytest.CaptureFixture) -> None:
+    results = load().main([*TINY, "--num-envs", "1", "2", "--out", ""])
+    (copy,) = results["tasks"][0]["copies"]
+    assert copy["num_envs"] == 2 and copy["transitions"] == 40
+    # 10 vector steps past learning_starts (10 of 20), 2 updates each; SB3: gradient_steps=-1 -> 2 per step
+    assert copy[LOCAL]["updates"] == 20 and copy["sb3-ddpg"]["updates"] == 20
+    assert copy["ratio_local_vs_sb3"] > 0 and "Loop with E task copies" in capsys.readouterr().out
+

@@ -273,3 +273,14 @@ def test_cli_checkpoint_replay_flag_puts_the_buffer_in_the_checkpoint(tmp_path: 
                  "--no-progress"]) == 0
     assert len(load_checkpoint(tmp_path / "without")["learner"]["buffer"]["rewards"]) == 20
 
+
+
+@pytest.mark.parametrize("learner", ["feedback", "coagent"])
+def test_many_copies_keep_the_update_to_data_ratio(tmp_path: Path, learner: str) -> None:
+    summary = train(tiny(tmp_path, learner=learner, num_envs=3, steps=60, learning_starts=20,
+                         **({"critic_hidden": 4} if learner == "feedback" else {})))
+    assert summary["status"] == "completed" and summary["steps"] == 60
+    if learner == "feedback":  # off-policy: 3 updates after every 3 stored transitions past learning_starts
+        assert summary["transitions"] == 180 and summary["updates"] == 3 * (60 - 20)
+    else:  # on-policy: one update per batch of copies, from the first step
+        assert summary["updates"] == 60
