@@ -15,7 +15,10 @@ Examples::
 
     neuron-env baseline --algo ddpg --task Pendulum-v1 --hidden 64 64 --steps 20000 --out runs/p/ddpg/0
     neuron-env baseline --algo td3 --task InvertedPendulum-v5 --zoo-net --steps 50000 --out runs/ip/td3/0
+    neuron-env baseline --algo dqn --task CartPole-v1 --hidden 64 64 --steps 50000 --out runs/cp/dqn/0
+    neuron-env baseline --algo ppo --task Acrobot-v1 --hidden 64 64 --steps 100000 --out runs/ab/ppo/0
     neuron-env compare --tasks Pendulum-v1 --methods random sb3-ddpg local-mlp --steps 20000 --seeds 3 --out runs/c
+    neuron-env compare --tasks CartPole-v1 Acrobot-v1 --methods random sb3-dqn sb3-ppo --steps 50000 --out runs/d
     neuron-env experiment subcritic-correlation --task Pendulum-v1 --steps 10000 --out runs/e1
     neuron-env experiment score-table --tasks pendulum cartpoleBalance --steps 20000 --seeds 3 --out runs/e4
 """
@@ -28,6 +31,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from neuron_env.baselines.action_spaces import ALGO_ACTION_SPACES
 from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, ALGOS, NOISE_TYPES, BaselineConfig
 
 from neuron_env.errors import NeuronEnvError
@@ -71,38 +75,58 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     Returns:
         The ``baseline`` parser (its ``func`` default is ``cmd_baseline``).
     """
+    served = "; ".join(f"{algo}: {'/'.join(kinds)}" for algo, kinds in ALGO_ACTION_SPACES.items())
     parser = subparsers.add_parser(
         "baseline",
-        help="train the Stable-Baselines3 DDPG/TD3 baseline (writes model.zip, no checkpoint.pt)",
-        description="Stable-Baselines3 DDPG/TD3 with the local run's network, explicit noise and the rl-zoo's "
-        "hyperparameters; writes metrics.csv, summary.json, config.json, tb/ and model.zip into --out "
-        "(the metrics format of `neuron-env train`). It writes no checkpoint.pt: `enjoy` and `render` run "
-        "local learners; load model.zip with stable_baselines3's DDPG.load / TD3.load.",
+        help="train a Stable-Baselines3 baseline: DDPG/TD3 (Box actions), DQN (Discrete) or PPO (writes model.zip)",
+        description="Stable-Baselines3 with the local run's network (--hidden, --activation for every network of "
+        "the algorithm) and the rl-zoo's hyperparameters for the task where it has them. --algo ddpg or td3 (Box "
+        "actions, explicit action noise), dqn (Discrete actions) or ppo (Box, Discrete, MultiDiscrete, "
+        "MultiBinary); an algo that cannot act on the task's action space is refused in one line. Every algo "
+        "writes the same files into --out: metrics.csv (one row per evaluation, the format of `neuron-env "
+        "train`), summary.json, config.json, tb/ (TensorBoard, unless --no-tensorboard) and model.zip (load it "
+        "with stable_baselines3's DDPG.load / TD3.load / DQN.load / PPO.load). It writes no checkpoint.pt: "
+        "`enjoy` and `render` run local learners.",
     )
-    parser.add_argument("--algo", choices=ALGOS, default="ddpg")
+    parser.add_argument("--algo", choices=ALGOS, default="ddpg", help=f"the SB3 algorithm ({served}; default: ddpg)")
     parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
-                        help="hidden sizes of actor and critic (default: 64 64, the local run's)")
+                        help="hidden sizes of every network: actor and critic, Q-network, or PPO's policy and "
+                        "value networks (default: 64 64, the local run's)")
     parser.add_argument("--activation", choices=tuple(ACTIVATION_MODULES), default="tanh")
     parser.add_argument("--zoo-net", action="store_true",
-                        help="use the zoo's net_arch (400 300) with ReLU instead of --hidden/--activation")
+                        help="use the zoo's net_arch (DDPG 400 300 ReLU, DQN 256 256 ReLU on its tasks; SB3's "
+                        "64 64 otherwise, PPO tanh) instead of --hidden/--activation")
     parser.add_argument("--steps", type=positive_int, default=None,
-                        help="task steps (default: the zoo's n_timesteps for the task)")
+                        help="task steps, over all of PPO's --n-envs copies (default: the zoo's n_timesteps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="run directory")
     parser.add_argument("--eval-every", type=positive_int, default=1000)
     parser.add_argument("--eval-episodes", type=positive_int, default=5)
-    overrides = parser.add_argument_group("hyperparameter overrides (default: the rl-zoo's for the task)")
-    overrides.add_argument("--noise-type", choices=NOISE_TYPES, default=None)
-    overrides.add_argument("--noise-std", type=float, default=None)
-    overrides.add_argument("--learning-starts", type=int, default=None)
+    overrides = parser.add_argument_group("hyperparameter overrides, every algo (default: the rl-zoo's for the task)")
     overrides.add_argument("--learning-rate", type=float, default=None)
     overrides.add_argument("--gamma", type=float, default=None)
     overrides.add_argument("--batch-size", type=positive_int, default=None)
-    overrides.add_argument("--buffer-size", type=positive_int, default=None)
-    overrides.add_argument("--tau", type=float, default=None)
-    overrides.add_argument("--train-freq", type=positive_int, default=None)
-    overrides.add_argument("--gradient-steps", type=int, default=None)
+    off_policy = parser.add_argument_group("overrides for ddpg, td3 and dqn (off-policy)")
+    off_policy.add_argument("--learning-starts", type=int, default=None)
+    off_policy.add_argument("--buffer-size", type=positive_int, default=None)
+    off_policy.add_argument("--tau", type=float, default=None)
+    off_policy.add_argument("--train-freq", type=positive_int, default=None)
+    off_policy.add_argument("--gradient-steps", type=int, default=None)
+    ddpg = parser.add_argument_group("overrides for ddpg and td3")
+    ddpg.add_argument("--noise-type", choices=NOISE_TYPES, default=None)
+    ddpg.add_argument("--noise-std", type=float, default=None)
+    dqn = parser.add_argument_group("overrides for dqn")
+    dqn.add_argument("--target-update-interval", type=positive_int, default=None)
+    dqn.add_argument("--exploration-fraction", type=float, default=None)
+    dqn.add_argument("--exploration-final-eps", type=float, default=None)
+    ppo = parser.add_argument_group("overrides for ppo")
+    ppo.add_argument("--n-envs", type=positive_int, default=None, help="task copies stepped together")
+    ppo.add_argument("--n-steps", type=positive_int, default=None, help="steps per copy in each rollout")
+    ppo.add_argument("--n-epochs", type=positive_int, default=None)
+    ppo.add_argument("--gae-lambda", type=float, default=None)
+    ppo.add_argument("--clip-range", type=float, default=None)
+    ppo.add_argument("--ent-coef", type=float, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--no-tensorboard", action="store_true")
@@ -133,6 +157,15 @@ def baseline_config_from_args(args: argparse.Namespace) -> BaselineConfig:
         tau=args.tau,
         train_freq=args.train_freq,
         gradient_steps=args.gradient_steps,
+        target_update_interval=args.target_update_interval,
+        exploration_fraction=args.exploration_fraction,
+        exploration_final_eps=args.exploration_final_eps,
+        n_envs=args.n_envs,
+        n_steps=args.n_steps,
+        n_epochs=args.n_epochs,
+        gae_lambda=args.gae_lambda,
+        clip_range=args.clip_range,
+        ent_coef=args.ent_coef,
         device=args.device,
         threads=args.threads,
         tensorboard=not args.no_tensorboard,
@@ -153,8 +186,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ compare
 def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every: int,
-                        methods: tuple[str, ...]) -> None:
-    """The options ``compare`` and ``experiment score-table`` share."""
+                        methods: tuple[str, ...], reference: str = "auto") -> None:
+    """The options ``compare`` and ``experiment score-table`` share (``reference``: the default of ``--reference``)."""
     from neuron_env.baselines.compare import ACTIVATIONS, METHODS
 
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(methods), metavar="METHOD",
@@ -167,7 +200,8 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
     parser.add_argument("--workers", type=positive_int, default=1, help="runs in parallel, one process each")
     parser.add_argument("--out", required=True, help="output directory (resumable: run the same command again)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
-                        help="hidden sizes of the local networks and of sb3-ddpg (default: 64 64)")
+                        help="hidden sizes of the local networks and of sb3-ddpg, sb3-dqn and sb3-ppo "
+                        "(default: 64 64)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
     parser.add_argument("--eval-every", type=positive_int, default=eval_every,
                         help=f"task steps between evaluations, every method (default: {eval_every})")
@@ -176,7 +210,10 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
                         help="override learning_starts of every learning method (default: each method's own)")
     parser.add_argument("--threshold", nargs="+", default=None, metavar="TASK=VALUE",
                         help="report the step where each mean curve first reaches VALUE, e.g. Pendulum-v1=-200")
-    parser.add_argument("--reference", default="sb3-ddpg", help="the method that scores 1 (default: sb3-ddpg)")
+    parser.add_argument("--reference", default=reference,
+                        help="the method that scores 1: auto (per task: sb3-ddpg for Box actions, sb3-dqn for "
+                        "Discrete, sb3-ppo for MultiDiscrete/MultiBinary) or one learning method "
+                        f"(default: {reference})")
     parser.add_argument("--ray-address", default=None,
                         help="dispatch runs to the Ray cluster at ADDR (auto, ray://host:10001, local)")
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard files in the run folders")
@@ -196,8 +233,10 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
         "compare",
         help="tasks × methods × seeds: results.csv, normalized scores.md/json and curves.png",
         description="Run every (task, method, seed) in its own process at the same step budget and evaluation "
-        "schedule; write results.csv, scores.md / scores.json (random = 0, SB3 DDPG = 1) and curves.png into --out. "
-        "Resumable: finished runs are skipped.",
+        "schedule; write results.csv, scores.md / scores.json (random = 0, the reference = 1: with --reference auto "
+        "SB3 DDPG on Box-action tasks, SB3 DQN on Discrete ones; scores.md names it per task) and curves.png into "
+        "--out. A method that cannot act on a task's action space (sb3-ddpg on CartPole-v1) is refused, or, with "
+        "several tasks, skipped on that task (one line says which). Resumable: finished runs are skipped.",
     )
     parser.add_argument("--tasks", nargs="+", required=True, help="Gymnasium ids")
     _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-feedback"))
@@ -295,7 +334,8 @@ def _add_score_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", nargs="+", default=[gym_id for _, gym_id in TABLE1_ROWS],
                         help="paper row names (" + " ".join(name for name, _ in TABLE1_ROWS) + ") or Gymnasium ids "
                         "(default: all seven rows)")
-    _add_grid_arguments(parser, steps=50_000, eval_every=5000, methods=DEFAULT_METHODS)
+    # E4 is the DDPG paper's table, on Box-action tasks: its reference stays SB3 DDPG
+    _add_grid_arguments(parser, steps=50_000, eval_every=5000, methods=DEFAULT_METHODS, reference="sb3-ddpg")
 
 
 def _run_score_table(args: argparse.Namespace) -> int:

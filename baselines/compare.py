@@ -6,13 +6,24 @@ deterministic episodes from the same start states for every method, see
 ``neuron_env.agents.train.evaluation_seed``). The methods:
 
 ``random``
-    A uniform-random policy (``action_space.sample()``), evaluated once with the same
-    evaluation episodes; no training. It scores 0.
+    A uniform-random policy (``action_space.sample()``, any action space), evaluated once with
+    the same evaluation episodes; no training. It scores 0.
 ``sb3-ddpg``
     Stable-Baselines3 DDPG with the *local run's* hidden sizes and activation
-    (``baselines.sb3_ddpg``, the rl-zoo's other hyperparameters). It scores 1.
+    (``baselines.sb3_ddpg``, the rl-zoo's other hyperparameters); Box actions only. It scores 1
+    on tasks with Box actions.
 ``sb3-ddpg-zoo``
     The same with the zoo's ``[400, 300]`` ReLU network.
+``sb3-dqn``
+    Stable-Baselines3 DQN with the local run's network (``baselines.sb3_discrete``, the rl-zoo's
+    other hyperparameters for CartPole, Acrobot, MountainCar and LunarLander); Discrete actions
+    only. It scores 1 on tasks with Discrete actions.
+``sb3-ppo``
+    Stable-Baselines3 PPO with the local run's network for its policy and value networks (the
+    zoo's hyperparameters, ``n_envs`` task copies included, without VecNormalize); Box,
+    Discrete, MultiDiscrete and MultiBinary actions. It scores 1 on MultiDiscrete/MultiBinary tasks.
+    Its copies advance the step ``n_envs`` at a time, so an evaluation lands on the first step at
+    or past each multiple of ``eval_every`` (on it when ``n_envs`` divides ``eval_every``).
 ``local-linear``, ``local-compatible``, ``local-bilinear``, ``local-mlp``
     ``neuron-env train`` (``neuron_env.agents.train``) with the ``ddpg`` learner, that per-neuron
     critic and the trainer's other defaults.
@@ -24,8 +35,31 @@ deterministic episodes from the same start states for every method, see
     floor control of the credit-assignment study.
 
 Every method gets the same ``--steps``; each keeps its own ``learning_starts`` (the zoo's 10 000
-for SB3 on Pendulum and the MuJoCo tasks, the trainer's 1 000), which is part of its budget,
-unless ``--learning-starts`` overrides it for all.
+for SB3 DDPG on Pendulum and the MuJoCo tasks, 1 000 for DQN on CartPole, the trainer's 1 000),
+which is part of its budget, unless ``--learning-starts`` overrides it for all (``sb3-ppo``, being
+on-policy, has none and ignores it).
+
+The reference and the action spaces
+-----------------------------------
+``--reference auto`` (the default) picks the method that scores 1 per task from its action
+space: ``sb3-ddpg`` for Box actions (so a Box-action comparison scores exactly as it always
+did), ``sb3-dqn`` for Discrete, ``sb3-ppo`` for MultiDiscrete/MultiBinary
+(``CompareConfig.reference_for``); ``scores.md`` names it in the last column of its table and
+``scores.json`` under each task's ``reference``. ``--reference METHOD`` uses one method for
+every task, and is refused if it cannot act on one of them.
+
+An ``sb3-…`` method that cannot act on a task's action space (``sb3-ddpg`` on CartPole-v1,
+``sb3-dqn`` on Pendulum-v1) is handled before anything runs:
+
+* with **one task**, ``CompareConfig.validate`` refuses it in one line that names the task's
+  action space and the methods that fit it;
+* with **several tasks**, the grid skips only the impossible (task, method) pairs, so
+  ``--tasks Pendulum-v1 CartPole-v1 --methods random sb3-ddpg sb3-dqn`` runs DDPG on Pendulum
+  and DQN on CartPole; one line says which pairs were skipped, and they show as ``—`` in
+  ``scores.md`` (with a note), even for a method that fits none of the tasks (a column of ``—``).
+
+``random`` and the local methods are never skipped: the environment itself says, in the run,
+whether it can drive a task.
 
 Command line::
 
@@ -33,6 +67,8 @@ Command line::
         --workers 4 --threshold Pendulum-v1=-200 --out runs/compare
     neuron-env compare --tasks Pendulum-v1 InvertedPendulum-v5 --methods random sb3-ddpg sb3-ddpg-zoo local-mlp \
         --steps 20000 --task-steps InvertedPendulum-v5=50000 --seeds 3 --workers 8 --out runs/compare2
+    neuron-env compare --tasks CartPole-v1 Acrobot-v1 --methods random sb3-dqn sb3-ppo local-mlp --steps 50000 \
+        --seeds 5 --workers 4 --out runs/discrete
 
 Python::
 
@@ -53,8 +89,9 @@ Outputs in ``--out``
     steps_per_s, status, error``. Rebuilt from the run folders when ``compare`` starts, then a row
     is appended (and flushed) as each run finishes, so a crash loses nothing.
 ``scores.md`` / ``scores.json``
-    The normalized score per task and method, ``(R − R_random) / (R_sb3-ddpg − R_random)`` on
-    the mean over seeds of the final evaluation returns (``baselines.normalize``),
+    The normalized score per task and method, ``(R − R_random) / (R_reference − R_random)`` on
+    the mean over seeds of the final evaluation returns (``baselines.normalize``), the task's
+    reference in the table's last column,
     mean ± std over seeds; the raw returns; with ``--threshold TASK=VALUE``, the task step at
     which each method's mean evaluation curve first reaches ``VALUE`` (sample efficiency); the
     run counts, wall times and steps/s. The header states the command that regenerates the
@@ -88,8 +125,8 @@ Where the code lives
 --------------------
 This module is the entry point and re-exports every public name of the four modules that do
 the work, so ``from neuron_env.baselines.compare import …`` reaches all of them:
-``baselines.compare_config`` (``CompareConfig``, ``RunSpec``, ``METHODS``, ``LOCAL_METHODS``,
-``local_method``, ``plan_runs``), ``baselines.runners`` (one run: ``run_state``,
+``baselines.compare_config`` (``CompareConfig``, ``RunSpec``, ``METHODS``, ``SB3_METHODS``,
+``LOCAL_METHODS``, ``local_method``, ``method_acts_on``, ``plan_runs``), ``baselines.runners`` (one run: ``run_state``,
 ``execute_run``, ``run_in_worker``, ``ResultsFile``), ``baselines.dispatch`` (the process pool
 and Ray) and ``baselines.report`` (scores, ``scores.md``, ``curves.png``).
 """
@@ -103,6 +140,7 @@ from typing import Any
 
 from neuron_env.baselines.compare_config import (
     ACTIVATIONS,
+    AUTO_REFERENCE,
     FINISHED,
     FROZEN_SUFFIX,
     LOCAL_METHODS,
@@ -110,10 +148,12 @@ from neuron_env.baselines.compare_config import (
     NOT_SHIPPED,
     RESULTS_COLUMNS,
     RUN_FILE,
+    SB3_METHODS,
     CompareConfig,
     RunSpec,
     command_line,
     local_method,
+    method_acts_on,
     parse_assignments,
     plan_runs,
 )
@@ -140,6 +180,7 @@ from neuron_env.run_output import machine_info
 
 __all__ = [
     "ACTIVATIONS",
+    "AUTO_REFERENCE",
     "FINISHED",
     "FROZEN_SUFFIX",
     "LOCAL_METHODS",
@@ -147,6 +188,7 @@ __all__ = [
     "NOT_SHIPPED",
     "RESULTS_COLUMNS",
     "RUN_FILE",
+    "SB3_METHODS",
     "CompareConfig",
     "ResultsFile",
     "RunSpec",
@@ -159,6 +201,7 @@ __all__ = [
     "local_method",
     "machine_info",
     "mean_curve",
+    "method_acts_on",
     "parse_assignments",
     "plan_runs",
     "plot_curves",
@@ -192,6 +235,11 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print) -> d
     say = print_fn if config.verbose else (lambda _text: None)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    skipped = config.skipped_pairs()
+    if skipped:
+        print_fn(f"compare: skipping {len(skipped)} (task, method) pair(s) whose method cannot act on the task's "
+                 "actions: " + ", ".join(f"{method} on {task} ({config.action_space_kind(task)} actions)"
+                                         for task, method, _ in skipped))
     specs = plan_runs(config)
     states = {spec: run_state(spec, out) for spec in specs}  # raises before anything runs
     rows: dict[RunSpec, dict[str, Any]] = {}

@@ -3,11 +3,15 @@
 ``neuron-env compare`` (``neuron_env.baselines.compare``) runs tasks × methods × seeds. This
 module holds what defines such a grid and nothing that runs it:
 
-- ``METHODS``: every method, in table order: ``random``, ``sb3-ddpg``, ``sb3-ddpg-zoo``, the
-  ``LOCAL_METHODS`` (``local-<name>`` -> learner and options, ``local_method``) and each local
-  method's ``-frozen`` twin (``FROZEN_SUFFIX``: hidden groups frozen at their random init).
+- ``METHODS``: every method, in table order: ``random``, the ``SB3_METHODS`` (``sb3-ddpg``,
+  ``sb3-ddpg-zoo``, ``sb3-dqn``, ``sb3-ppo`` -> the ``--algo`` each runs), the ``LOCAL_METHODS``
+  (``local-<name>`` -> learner and options, ``local_method``) and each local method's ``-frozen``
+  twin (``FROZEN_SUFFIX``: hidden groups frozen at their random init).
 - ``CompareConfig``: one comparison (one field per ``neuron-env compare`` flag), ``validate``
-  raising ``BaselineConfigError`` that names the bad option and the fix.
+  raising ``BaselineConfigError`` that names the bad option and the fix; ``reference_for`` (the
+  method that scores 1 on a task: with ``reference="auto"``, ``sb3-ddpg`` for Box actions and
+  ``sb3-dqn`` for Discrete ones) and ``skipped_pairs`` (the (task, method) pairs of a
+  several-task grid whose method cannot act on the task's action space).
 - ``RunSpec`` / ``plan_runs``: one (task, method, seed) run, its folder and its identity (the
   options a finished run must match to be reused).
 - ``command_line`` and ``parse_assignments``: the command that regenerates a comparison, and
@@ -31,6 +35,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuron_env.baselines.action_spaces import (
+    ALGO_ACTION_SPACES,
+    AUTO_REFERENCES,
+    action_space_kind,
+    algos_for,
+    describe_action_space,
+    task_action_space,
+)
 from neuron_env.baselines.errors import BaselineConfigError, check_task_id
 
 #: Local methods: ``local-<name>`` -> (learner, options). The ``ddpg`` learner is named by its critic
@@ -54,11 +66,14 @@ LOCAL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "local-es": ("es", {}),
 }
 FROZEN_SUFFIX = "-frozen"
+#: Stable-Baselines3 methods -> the ``neuron-env baseline --algo`` each runs (``sb3-ddpg-zoo``: the zoo's network).
+SB3_METHODS: dict[str, str] = {"sb3-ddpg": "ddpg", "sb3-ddpg-zoo": "ddpg", "sb3-dqn": "dqn", "sb3-ppo": "ppo"}
+#: ``reference`` value that picks the reference per task from its action space (``AUTO_REFERENCES``).
+AUTO_REFERENCE = "auto"
 #: Every method ``compare`` knows, in table order.
 METHODS: tuple[str, ...] = (
     "random",
-    "sb3-ddpg",
-    "sb3-ddpg-zoo",
+    *SB3_METHODS,
     *LOCAL_METHODS,
     *(name + FROZEN_SUFFIX for name in LOCAL_METHODS),
 )
@@ -69,6 +84,34 @@ def local_method(method: str) -> tuple[str, dict[str, Any]]:
     frozen = method.endswith(FROZEN_SUFFIX)
     learner, options = LOCAL_METHODS[method.removesuffix(FROZEN_SUFFIX)]
     return learner, {**options, "freeze_hidden": True} if frozen else dict(options)
+
+
+def method_acts_on(method: str, task: str) -> bool:
+    """Whether ``method`` can act on ``task``'s action space (``random`` and local methods: always).
+
+    Local methods are allowed on every task here: whether the environment drives a task's
+    action space is its own check, made in the run.
+
+    Raises:
+        BaselineConfigError: If the task cannot be made (only asked for the ``sb3-…`` methods).
+    """
+    if method not in SB3_METHODS:
+        return True
+    return action_space_kind(task_action_space(task)) in ALGO_ACTION_SPACES[SB3_METHODS[method]]
+
+
+def _unfit_reason(method: str, task: str) -> str:
+    """``"CartPole-v1 has a Discrete action space (Discrete(2)); sb3-ddpg acts on Box actions only"``."""
+    served = "/".join(ALGO_ACTION_SPACES[SB3_METHODS[method]])
+    return f"{task} has {describe_action_space(task)}; {method} acts on {served} actions only"
+
+
+def _fitting_methods(task: str) -> list[str]:
+    """The SB3 methods that act on ``task``'s action space, for messages (``sb3-dqn``, ``sb3-ppo``, …)."""
+    algos = algos_for(action_space_kind(task_action_space(task)))
+    return [m for m, algo in SB3_METHODS.items() if algo in algos and m != "sb3-ddpg-zoo"]
+
+
 #: Hidden activations both the trainer and the SB3 baseline accept.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "identity")
 #: Statuses of a run that is not run again.
@@ -96,9 +139,11 @@ class CompareConfig:
     """Configuration of one comparison (every field has a ``neuron-env compare`` flag of the same name)."""
 
     tasks: tuple[str, ...] = ("Pendulum-v1",)
-    """Gymnasium ids of the tasks (Box observation and action spaces)."""
+    """Gymnasium ids of the tasks."""
     methods: tuple[str, ...] = ("random", "sb3-ddpg", "local-feedback")
-    """Methods to run, from ``METHODS``; ``random`` and the ``reference`` are needed for normalized scores."""
+    """Methods to run, from ``METHODS``; ``random`` and the reference are needed for normalized scores. An
+    ``sb3-…`` method that cannot act on a task's action space is an error with one task, and skipped on that
+    task (``skipped_pairs``) with several."""
     steps: int = 20_000
     """Task steps per run (the same budget for every method)."""
     task_steps: dict[str, int] = field(default_factory=dict)
@@ -110,9 +155,9 @@ class CompareConfig:
     workers: int = 1
     """Runs in parallel (processes; ignored with ``ray_address``)."""
     hidden: tuple[int, ...] = (64, 64)
-    """Hidden sizes of the local networks and of ``sb3-ddpg`` (not of ``sb3-ddpg-zoo``)."""
+    """Hidden sizes of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo`` (not of ``sb3-ddpg-zoo``)."""
     activation: str = "tanh"
-    """Hidden activation of the local networks and of ``sb3-ddpg``."""
+    """Hidden activation of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo``."""
     eval_every: int = 1000
     """Task steps between evaluations (and one at the end), for every method."""
     eval_episodes: int = 5
@@ -121,8 +166,10 @@ class CompareConfig:
     """Override ``learning_starts`` of every learning method; ``None``: each method's own default."""
     thresholds: dict[str, float] = field(default_factory=dict)
     """Per-task return thresholds; scores report the step where each mean curve first reaches it."""
-    reference: str = "sb3-ddpg"
-    """The method that scores 1 (``random`` scores 0)."""
+    reference: str = AUTO_REFERENCE
+    """The method that scores 1 (``random`` scores 0): ``"auto"`` picks it per task from the task's action
+    space (``sb3-ddpg`` for Box, ``sb3-dqn`` for Discrete, ``sb3-ppo`` for MultiDiscrete/MultiBinary), or one
+    learning method for every task."""
     ray_address: str | None = None
     """Dispatch runs to the Ray cluster at this address instead of the process pool."""
     tensorboard: bool = True
@@ -133,6 +180,41 @@ class CompareConfig:
     def budget(self, task: str) -> int:
         """The task-step budget of ``task``'s runs."""
         return int(self.task_steps.get(task, self.steps))
+
+    def reference_for(self, task: str) -> str:
+        """The method that scores 1 on ``task``.
+
+        With ``reference="auto"``: ``AUTO_REFERENCES`` of the task's action-space kind (``sb3-ddpg``
+        for Box, ``sb3-dqn`` for Discrete); ``sb3-ddpg`` where the task cannot be made here or no
+        SB3 method acts on its actions (its scores are then n/a, with a note).
+        """
+        if self.reference != AUTO_REFERENCE:
+            return self.reference
+        return AUTO_REFERENCES.get(self.action_space_kind(task) or "Box", AUTO_REFERENCES["Box"])
+
+    def skipped_pairs(self) -> list[tuple[str, str, str]]:
+        """``(task, method, reason)`` of every pair not run: its method cannot act on the task's action space.
+
+        A task that cannot be made here skips nothing (its runs fail in their folders, as any run would;
+        ``validate`` refuses it up front when an SB3 method is listed).
+        """
+        skipped = []
+        for task in self.tasks:
+            for method in self.methods:
+                try:
+                    fits = method_acts_on(method, task)
+                except BaselineConfigError:
+                    fits = True
+                if not fits:
+                    skipped.append((task, method, _unfit_reason(method, task)))
+        return skipped
+
+    def action_space_kind(self, task: str) -> str | None:
+        """``"Box"``, ``"Discrete"``, … of ``task``'s actions, or ``None`` when the task cannot be made here."""
+        try:
+            return action_space_kind(task_action_space(task))
+        except BaselineConfigError:
+            return None
 
     def validate(self) -> None:
         """Check every option before anything runs.
@@ -152,8 +234,9 @@ class CompareConfig:
                 f"methods {list(unknown or self.methods)} unknown or empty; choose from {METHODS}")
         if len(set(self.methods)) != len(self.methods):
             raise BaselineConfigError(f"methods {list(self.methods)} has duplicates")
-        if self.reference not in METHODS or self.reference == "random":
-            raise BaselineConfigError(f"reference {self.reference!r} must be a learning method from {METHODS[1:]}")
+        if self.reference != AUTO_REFERENCE and (self.reference not in METHODS or self.reference == "random"):
+            raise BaselineConfigError(f"reference {self.reference!r} must be {AUTO_REFERENCE!r} or a learning method "
+                                      f"from {METHODS[1:]}")
         for name in ("steps", "seeds", "workers", "eval_every", "eval_episodes"):
             if int(getattr(self, name)) < 1:
                 raise BaselineConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
@@ -169,6 +252,33 @@ class CompareConfig:
                 raise BaselineConfigError(f"{option} names {stray}, which are not among tasks {list(self.tasks)}")
         if any(int(v) < 1 for v in self.task_steps.values()):
             raise BaselineConfigError(f"task_steps {self.task_steps} must all be >= 1")
+        self._validate_action_spaces()
+
+    def _validate_action_spaces(self) -> None:
+        """Refuse an SB3 method (or reference) that cannot act on the tasks' action spaces, in one line.
+
+        With one task, any such method is refused; with several, the grid skips the impossible
+        (task, method) pairs instead (``skipped_pairs``; ``compare`` says so in one line). An
+        explicit reference must act on every task. Every task is made once here when an SB3
+        method is listed, so a task that cannot be made is refused up front too.
+        """
+        for method in self.methods:
+            if method not in SB3_METHODS:
+                continue
+            unfit = [task for task in self.tasks if not method_acts_on(method, task)]
+            if not unfit or len(self.tasks) > 1:
+                continue
+            task = unfit[0]
+            fitting = _fitting_methods(task)
+            fix = f"use {' or '.join(fitting)}" if fitting else "no SB3 method here acts on it"
+            raise BaselineConfigError(f"method {method} cannot run: {_unfit_reason(method, task)}; "
+                                      f"drop it from --methods, or {fix}")
+        if self.reference in SB3_METHODS:
+            for task in self.tasks:
+                if not method_acts_on(self.reference, task):
+                    raise BaselineConfigError(f"reference {self.reference} cannot score {task}: "
+                                              f"{_unfit_reason(self.reference, task)}; use --reference "
+                                              f"{AUTO_REFERENCE} (sb3-ddpg on Box-action tasks, sb3-dqn on Discrete)")
 
 
 @dataclass(frozen=True)
@@ -219,13 +329,19 @@ def _safe(name: str) -> str:
 
 
 def plan_runs(config: CompareConfig) -> list[RunSpec]:
-    """Every run of the comparison, seed-major (all of seed 0 first, so early results span the grid)."""
+    """Every run of the comparison, seed-major (all of seed 0 first, so early results span the grid).
+
+    A (task, method) pair whose method cannot act on the task's action space is left out
+    (``CompareConfig.skipped_pairs``).
+    """
+    skipped = {(task, method) for task, method, _ in config.skipped_pairs()}
     return [
         RunSpec(task=task, method=method, seed=seed, steps=config.budget(task),
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
                 learning_starts=config.learning_starts, tensorboard=config.tensorboard)
         for seed in range(config.seeds) for task in config.tasks for method in config.methods
+        if (task, method) not in skipped
     ]
 
 
@@ -241,7 +357,7 @@ def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env"
         parts += ["--learning-starts", str(config.learning_starts)]
     if config.thresholds:
         parts += ["--threshold", *(f"{t}={v:g}" for t, v in config.thresholds.items())]
-    if config.reference != "sb3-ddpg":
+    if config.reference != AUTO_REFERENCE:
         parts += ["--reference", config.reference]
     if not config.tensorboard:
         parts.append("--no-tensorboard")

@@ -21,10 +21,16 @@ def check_task_id(task: str) -> None:
     """Raise ``BaselineConfigError`` in one line if Gymnasium has no task ``task`` (with its suggestion).
 
     Only the registry is read: nothing is built, so a bad id is refused before any folder is made.
+    A ``"module:Task-v0"`` id imports ``module`` first (it registers the task), as ``gymnasium.make`` does.
     """
+    import importlib
+
     import gymnasium
 
+    module, _, name = task.rpartition(":")
     try:
-        gymnasium.spec(task)
-    except gymnasium.error.Error as error:
+        if module:
+            importlib.import_module(module)
+        gymnasium.spec(name)
+    except (gymnasium.error.Error, ImportError) as error:
         raise BaselineConfigError(f"task {task!r} cannot be made: {error}") from None

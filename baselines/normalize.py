@@ -8,9 +8,12 @@ two baselines run on the same task with the same evaluation episodes,
     score = (R - R_random) / (R_reference - R_random)
 
 where ``R_random`` is the mean over seeds of a uniform-random policy's return and
-``R_reference`` the mean over seeds of the reference learner's (Stable-Baselines3 DDPG with the
-same step budget and network). A random policy scores 0 and the reference 1, whatever the
-task's reward scale. Each seed of a method is normalized on its own against the two *means*,
+``R_reference`` the mean over seeds of the reference learner's, with the same step budget and
+network. ``neuron-env compare`` picks the reference per task (``CompareConfig.reference_for``):
+with ``--reference auto``, Stable-Baselines3 DDPG (``sb3-ddpg``) on a task with Box actions and
+SB3 DQN (``sb3-dqn``) on one with Discrete actions; ``TaskScores.reference`` and ``scores.md``
+name it. A random policy scores 0 and the reference 1, whatever the task's reward scale.
+Each seed of a method is normalized on its own against the two *means*,
 so a method's score has a spread over seeds; the reference's own mean score is exactly 1.
 
 Degenerate cases never raise; they give ``NaN`` (``"n/a"`` in tables) and a note:
@@ -75,6 +78,8 @@ class TaskScores:
     """Scores keyed by method name, in the order given."""
     notes: list[str] = field(default_factory=list)
     """Why a score is ``NaN`` or should be read with care (empty when nothing is unusual)."""
+    reference: str = "sb3-ddpg"
+    """The method that scores 1 on this task."""
 
     @property
     def degenerate(self) -> bool:
@@ -134,7 +139,8 @@ def normalize_task(
         returns: Final evaluation returns per method, one entry per seed; ``None``/NaN entries
             (failed or diverged seeds) are dropped.
         random: The method that scores 0 (its mean over seeds).
-        reference: The method that scores 1 (its mean over seeds).
+        reference: The method that scores 1 (its mean over seeds): the task's reference, e.g.
+            ``sb3-ddpg`` for Box actions or ``sb3-dqn`` for Discrete ones.
 
     Returns:
         The task's ``TaskScores``; never raises on degenerate input (see the module doc).
@@ -167,7 +173,8 @@ def normalize_task(
             score.mean, score.std = mean_std(usable)
             score.best = float(max(usable))
         methods[name] = score
-    return TaskScores(random_mean=random_mean, reference_mean=reference_mean, methods=methods, notes=notes)
+    return TaskScores(random_mean=random_mean, reference_mean=reference_mean, methods=methods, notes=notes,
+                      reference=reference)
 
 
 def first_step_reaching(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:

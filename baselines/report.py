@@ -1,8 +1,10 @@
 """A comparison's report: normalized scores, ``scores.json``, ``scores.md`` and ``curves.png``.
 
 ``write_reports(config, rows)`` reads each finished run's evaluation curve (``read_curve``),
-averages the seeds (``mean_curve``), normalizes the final returns (random = 0, the reference
-= 1; ``compute_scores``, through ``baselines.normalize``) and writes the three files
+averages the seeds (``mean_curve``), normalizes the final returns (random = 0, the task's
+reference = 1, ``CompareConfig.reference_for``: with ``--reference auto`` SB3 DDPG on Box-action
+tasks, SB3 DQN on Discrete ones; ``compute_scores``, through ``baselines.normalize``) and writes
+the three files
 atomically: ``scores.json`` (everything, plus the command and ``machine_info()``),
 ``scores.md`` (``render_scores_md``) and ``curves.png`` (``plot_curves``, needs matplotlib).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from neuron_env.baselines.compare_config import CompareConfig, RunSpec, command_line
+from neuron_env.baselines.compare_config import AUTO_REFERENCE, CompareConfig, RunSpec, command_line
 from neuron_env.baselines.errors import MissingDependencyError
 from neuron_env.baselines.normalize import (
     finite_values,
@@ -64,17 +66,24 @@ def mean_curve(curves: Sequence[tuple[Sequence[int], Sequence[float]]]) -> dict[
 def compute_scores(config: CompareConfig, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Normalized scores, raw returns, curves and threshold steps per task and method (``scores.json``'s body).
 
+    Each task's entry names its ``reference`` (the method that scored 1) and its ``action_space``
+    kind; a method skipped on a task (it cannot act on its action space, ``CompareConfig.skipped_pairs``)
+    has ``skipped`` (the reason) and NaN scores there, and a note says so.
+
     Args:
         config: The comparison.
         rows: One ``results.csv`` row per run of the grid (finished, failed or missing runs may be absent).
     """
     by_key = {(r["task"], r["method"], int(r["seed"])): r for r in rows}
+    skipped = {(task, method): reason for task, method, reason in config.skipped_pairs()}
     tasks: dict[str, Any] = {}
     for task in config.tasks:
         returns: dict[str, list[float | None]] = {}
         curves: dict[str, dict[str, Any]] = {}
         runs: dict[str, dict[str, Any]] = {}
         for method in config.methods:
+            if (task, method) in skipped:
+                continue
             values: list[float | None] = []
             seed_curves = []
             counts: dict[str, int] = {}
@@ -97,10 +106,14 @@ def compute_scores(config: CompareConfig, rows: Sequence[Mapping[str, Any]]) -> 
             curves[method] = mean_curve(seed_curves)
             runs[method] = {"status_counts": counts, "wall_time_s_mean": mean_std(walls)[0],
                             "steps_per_s_mean": mean_std(speeds)[0]}
-        scores = normalize_task(returns, random="random", reference=config.reference)
+        reference = config.reference_for(task)
+        scores = normalize_task(returns, random="random", reference=reference)
         threshold = config.thresholds.get(task)
         methods: dict[str, Any] = {}
         for method in config.methods:
+            if (task, method) in skipped:
+                methods[method] = _skipped_entry(skipped[task, method])
+                continue
             score = scores.methods[method]
             curve = curves[method]
             reached = None
@@ -118,15 +131,31 @@ def compute_scores(config: CompareConfig, rows: Sequence[Mapping[str, Any]]) -> 
                 "curve": curve,
                 **runs[method],
             }
+        notes = [*scores.notes, *(f"{method} not run: {skipped[task, method]}" for method in config.methods
+                                  if (task, method) in skipped)]
         tasks[task] = {
             "steps": config.budget(task),
+            "action_space": config.action_space_kind(task),
+            "reference": reference,
             "random_mean": scores.random_mean,
             "reference_mean": scores.reference_mean,
             "threshold": threshold,
-            "notes": scores.notes,
+            "notes": notes,
             "methods": methods,
         }
     return {"reference": config.reference, "random": "random", "seeds": config.seeds, "tasks": tasks}
+
+
+def _skipped_entry(reason: str) -> dict[str, Any]:
+    """A method's entry on a task it was not run on (it cannot act on the task's action space)."""
+    return {"returns": [], "return_mean": math.nan, "return_std": math.nan, "normalized": [],
+            "normalized_mean": math.nan, "normalized_std": math.nan, "normalized_best": math.nan,
+            "steps_to_threshold": None, "curve": mean_curve([]), "status_counts": {}, "wall_time_s_mean": math.nan,
+            "steps_per_s_mean": math.nan, "skipped": reason}
+
+
+#: A table cell of a method not run on a task.
+NOT_RUN = "—"
 
 
 def _float(value: Any) -> float | None:
@@ -145,6 +174,22 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
     """The text of ``scores.md``."""
     methods = list(config.methods)
     budgets = ", ".join(f"{t} {config.budget(t)}" for t in config.tasks)
+    auto = config.reference == AUTO_REFERENCE
+    if auto:
+        normalization = ("Normalized score = (R − R_random) / (R_reference − R_random), R the final evaluation "
+                         "return, the reference picked per task from its action space (--reference auto: sb3-ddpg for "
+                         "Box actions, sb3-dqn for Discrete, sb3-ppo for MultiDiscrete/MultiBinary) and named in the "
+                         "table's last column; ")
+    else:
+        normalization = (f"Normalized score = (R − R_random) / (R_{config.reference} − R_random), R the final "
+                         "evaluation return; ")
+    normalization += ("each seed is normalized against the two baselines' means over seeds, then mean ± std over "
+                      "seeds (ddof 0). random = 0 and " + ("the reference" if auto else config.reference)
+                      + " = 1 by construction.")
+
+    def cell(entry: Mapping[str, Any], method: str, text: str) -> str:
+        return NOT_RUN if entry["methods"][method].get("skipped") else text
+
     lines = [
         "# neuron-env compare: scores",
         "",
@@ -156,28 +201,34 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
         f"{config.eval_every} task steps and at the end, {config.eval_episodes} deterministic episodes from the same "
         f"start states for every method. learning_starts: "
         + (f"{config.learning_starts} for every learning method." if config.learning_starts is not None
-           else "each method's own (SB3: the rl-zoo's, 10 000 on Pendulum and MuJoCo; local: the trainer's 1 000)."),
-        f"Networks: local methods and sb3-ddpg {list(config.hidden)} {config.activation}; "
+           else "each method's own (SB3: the rl-zoo's, 10 000 for DDPG on Pendulum and MuJoCo, 1 000 for DQN on "
+           "CartPole; sb3-ppo has none; local: the trainer's 1 000)."),
+        f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
         "sb3-ddpg-zoo [400, 300] relu.",
         "",
-        f"Normalized score = (R − R_random) / (R_{config.reference} − R_random), R the final evaluation return; each "
-        f"seed is normalized against the two baselines' means over seeds, then mean ± std over seeds (ddof 0). "
-        f"random = 0 and {config.reference} = 1 by construction.",
+        normalization,
         "",
         "## Normalized score (mean ± std over seeds)",
         "",
-        "| task | steps | " + " | ".join(methods) + " |",
-        "|---|---:|" + "---:|" * len(methods),
+        "| task | steps | " + " | ".join(methods) + " | reference (= 1) |",
+        "|---|---:|" + "---:|" * len(methods) + "---|",
     ]
     for task, entry in scores["tasks"].items():
-        cells = [format_score(entry["methods"][m]["normalized_mean"], entry["methods"][m]["normalized_std"])
-                 for m in methods]
-        lines.append(f"| {task} | {entry['steps']} | " + " | ".join(cells) + " |")
+        cells = [cell(entry, m, format_score(entry["methods"][m]["normalized_mean"],
+                                             entry["methods"][m]["normalized_std"])) for m in methods]
+        reference = entry.get("reference", config.reference)
+        kind = entry.get("action_space")
+        named = f"{reference} ({kind} actions)" if auto and kind else reference
+        lines.append(f"| {task} | {entry['steps']} | " + " | ".join(cells) + f" | {named} |")
+    skipped = [f"{m} on {task}" for task, entry in scores["tasks"].items() for m in methods
+               if entry["methods"][m].get("skipped")]
+    if skipped:
+        lines += ["", f"{NOT_RUN}: not run, the method cannot act on the task's action space ({', '.join(skipped)})."]
     lines += ["", "## Final evaluation return (mean ± std over seeds)", "",
               "| task | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
     for task, entry in scores["tasks"].items():
-        cells = [format_score(entry["methods"][m]["return_mean"], entry["methods"][m]["return_std"], digits=1)
-                 for m in methods]
+        cells = [cell(entry, m, format_score(entry["methods"][m]["return_mean"], entry["methods"][m]["return_std"],
+                                             digits=1)) for m in methods]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     thresholds = {t: e for t, e in scores["tasks"].items() if e["threshold"] is not None}
     if thresholds:
@@ -186,14 +237,16 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
                   "random is evaluated once (step 0).", "",
                   "| task | threshold | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
         for task, entry in thresholds.items():
-            cells = [_steps_text(entry["methods"][m]["steps_to_threshold"], entry["steps"]) for m in methods]
+            cells = [cell(entry, m, _steps_text(entry["methods"][m]["steps_to_threshold"], entry["steps"]))
+                     for m in methods]
             lines.append(f"| {task} | {entry['threshold']:g} | " + " | ".join(cells) + " |")
     lines += ["", "## Runs", "", "| task | method | runs by status | wall time (s, mean) | steps/s (mean) |",
               "|---|---|---|---:|---:|"]
     for task, entry in scores["tasks"].items():
         for method in methods:
             run = entry["methods"][method]
-            counts = ", ".join(f"{n} {s}" for s, n in sorted(run["status_counts"].items()))
+            counts = ", ".join(f"{n} {s}" for s, n in sorted(run["status_counts"].items())) or (
+                "not run (cannot act on its actions)" if run.get("skipped") else "")
             wall, speed = run["wall_time_s_mean"], run["steps_per_s_mean"]
             lines.append(f"| {task} | {method} | {counts} | {format_score(wall, digits=1)} | "
                          f"{format_score(speed, digits=0)} |")

@@ -4,9 +4,10 @@
   ``diverged``), ``resume`` (a local run with a checkpoint) or ``fresh``; a folder of another
   configuration raises ``BaselineConfigError``.
 - ``execute_run``: runs one ``RunSpec`` into its folder (``random``: the uniform-random policy
-  evaluated once; ``sb3-…``: ``baselines.sb3_ddpg``; ``local-…``: ``neuron-env train``) and
-  returns its summary; ``run_in_worker`` (process pool) and ``run_and_ship`` (Ray) wrap it so
-  a failure becomes a ``failed`` row instead of an exception. With ``progress`` the worker
+  ``action_space.sample()`` evaluated once, on any action space; ``sb3-…``: ``neuron-env baseline
+  --algo`` of ``SB3_METHODS``; ``local-…``: ``neuron-env train``) and returns its summary;
+  ``run_in_worker`` (process pool) and ``run_and_ship`` (Ray) wrap it so a failure becomes a
+  ``failed`` row instead of an exception. With ``progress`` the worker
   prints a ``progress_line`` per evaluation before the last ("Pendulum-v1 local-feedback seed0:
   step 4000/20000, eval -1234.5"); the parent prints the final line (``dispatch.describe_row``).
 - ``ResultsFile`` / ``read_results``: ``results.csv``, one row per run (``result_row``), each
@@ -33,6 +34,7 @@ from neuron_env.baselines.compare_config import (
     NOT_SHIPPED,
     RESULTS_COLUMNS,
     RUN_FILE,
+    SB3_METHODS,
     RunSpec,
     local_method,
 )
@@ -173,13 +175,15 @@ def _reporter(spec: RunSpec, progress: bool) -> Callable[[int, float | None], No
 
 
 def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, Any]:
+    """An ``sb3-…`` method: ``neuron-env baseline --algo SB3_METHODS[method]`` (PPO has no ``learning_starts``)."""
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, run_baseline
 
+    algo = SB3_METHODS[spec.method]
     zoo = spec.method == "sb3-ddpg-zoo"
     return run_baseline(BaselineConfig(
-        algo="ddpg", task=spec.task, hidden=None if zoo else spec.hidden, activation="relu" if zoo else spec.activation,
+        algo=algo, task=spec.task, hidden=None if zoo else spec.hidden, activation="relu" if zoo else spec.activation,
         steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every,
-        eval_episodes=spec.eval_episodes, learning_starts=spec.learning_starts, threads=1,
+        eval_episodes=spec.eval_episodes, learning_starts=None if algo == "ppo" else spec.learning_starts, threads=1,
         tensorboard=spec.tensorboard, progress=False,
     ), on_eval=_reporter(spec, progress))
 
@@ -209,6 +213,7 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False
         learner_options=options, freeze_hidden=freeze_hidden, steps=spec.steps, seed=spec.seed, out=str(folder),
         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, tensorboard=spec.tensorboard,
         threads=1, device="cpu",
+        checkpoint_replay=True,  # an interrupted comparison resumes to the uninterrupted run's result
     )
     if spec.learning_starts is not None:
         config.learning_starts = spec.learning_starts

@@ -70,6 +70,8 @@ class Phase:
     """The phase's local methods; ``None``: every learner, its frozen twin and the ceiling."""
     runs: str | None = None
     """The phase whose run folder it shares (its random and SB3 runs); ``None``: its own."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden sizes of every network of the phase (local methods and SB3 DDPG alike)."""
 
 
 #: The framework ablation: the ceiling (exact feedback) with the replay as acted, and in LocalDDPG's framework.
@@ -116,6 +118,7 @@ def compare_config(config: StudyConfig) -> Any:
     phase = PHASES[config.phase]
     return CompareConfig(
         tasks=(phase.task,), methods=("random", "sb3-ddpg", *phase_methods(config)), steps=phase.steps,
+        hidden=phase.hidden,
         seeds=config.seeds or phase.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
         workers=config.workers, out=str(Path(config.work) / (phase.runs or config.phase)), tensorboard=False,
     )
@@ -201,7 +204,8 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
     """``paired.md``: the summary table and the per-seed table."""
     rows = table["rows"]
     lines = [
-        f"{phase.task}, {phase.steps} task steps; normalized score (random {table['random_mean']:.1f} = 0, "
+        f"{phase.task}, hidden {'-'.join(map(str, phase.hidden))} tanh, {phase.steps} task steps; "
+        f"normalized score (random {table['random_mean']:.1f} = 0, "
         f"SB3 DDPG {table['reference_mean']:.1f} = 1, means over seeds); mean ± std over seeds.",
         "",
         "| method | seeds | learned | frozen hidden | learned − frozen (paired) | learned > frozen |",

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from typing import Any
 
+import gymnasium
+import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
@@ -18,6 +21,25 @@ from neuron_env.baselines.errors import BaselineConfigError  # noqa: E402
 from tests.conftest import MUJOCO_TASK, has_mujoco  # noqa: E402
 
 SECOND_TASK = MUJOCO_TASK if has_mujoco() else "MountainCarContinuous-v0"
+
+
+class BrokenTask(gymnasium.Env):
+    """A task that exists but crashes on reset: its runs fail in their workers, the other runs continue."""
+
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        raise RuntimeError("this task is broken on purpose")
+
+    def step(self, action: Any) -> Any:
+        raise RuntimeError("this task is broken on purpose")
+
+
+if "BrokenTask-v0" not in gymnasium.registry:
+    gymnasium.register("BrokenTask-v0", entry_point=f"{__name__}:BrokenTask")
+#: ``module:id``: Gymnasium imports this module first, so the spawned workers find the task too.
+BROKEN_TASK = f"{__name__}:BrokenTask-v0"
 TINY = ["--steps", "200", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "2", "--learning-starts", "50",
         "--hidden", "8", "8", "--no-tensorboard"]
 
@@ -99,18 +121,18 @@ def test_workers_print_a_progress_line_per_evaluation_unless_quiet(tmp_path, cap
 
 
 def test_failed_run_is_recorded_and_the_others_continue(tmp_path, capsys):
-    # a task that exists but that the package cannot drive yet fails in its run, not up front
+    # a task that exists but crashes fails in its run, not up front
     out = tmp_path / "fail"
-    argv = ["compare", "--tasks", "Pendulum-v1", "CartPole-v1", "--methods", "local-linear", "--workers", "1",
+    argv = ["compare", "--tasks", "Pendulum-v1", BROKEN_TASK, "--methods", "local-linear", "--workers", "1",
             "--out", str(out), *TINY]
     assert run_cli(argv) == 1
-    assert "CartPole-v1 local-linear seed0: failed (" in capsys.readouterr().out
+    assert f"{BROKEN_TASK} local-linear seed0: failed (" in capsys.readouterr().out
     rows = {r["task"]: r for r in read_results(out / "results.csv")}
     assert rows["Pendulum-v1"]["status"] == "completed"
-    assert rows["CartPole-v1"]["status"] == "failed" and "Box" in rows["CartPole-v1"]["error"]
-    assert (out / "runs" / "CartPole-v1" / "local-linear" / "seed0" / "error.txt").exists()
+    assert rows[BROKEN_TASK]["status"] == "failed" and "broken on purpose" in rows[BROKEN_TASK]["error"]
+    assert (out / "runs" / BROKEN_TASK / "local-linear" / "seed0" / "error.txt").exists()
     scores_md = (out / "scores.md").read_text()
-    assert "| CartPole-v1 | local-linear | 1 failed |" in scores_md and "n/a" in scores_md
+    assert f"| {BROKEN_TASK} | local-linear | 1 failed |" in scores_md and "n/a" in scores_md
 
 
 def test_an_unknown_task_id_is_refused_before_anything_runs(tmp_path):

@@ -70,7 +70,8 @@ TABLE1_ROWS: tuple[tuple[str, str], ...] = (
     ("reacher", "Reacher-v5"),
 )
 PAPER_NAMES: dict[str, str] = {gym_id: name for name, gym_id in TABLE1_ROWS}
-DEFAULT_METHODS: tuple[str, ...] = METHODS
+#: Every method that acts on Box actions (the table's tasks are all continuous control).
+DEFAULT_METHODS: tuple[str, ...] = tuple(m for m in METHODS if m not in ("sb3-dqn", "sb3-ppo"))
 DIFFERENCES_NOTE = (
     "The paper's tasks were DeepMind's own MuJoCo models (later the DeepMind Control Suite); the Gymnasium "
     "tasks are counterparts with other dynamics, rewards, episode lengths and termination rules, so neither raw "
@@ -105,6 +106,8 @@ class ScoreTableConfig(CompareConfig):
     """Output directory (the comparison's outputs plus ``score_table.md`` / ``.json``)."""
     eval_every: int = 5000
     """Task steps between evaluations."""
+    reference: str = "sb3-ddpg"
+    """The method that scores 1 (the DDPG paper's table: continuous control only)."""
 
     def compare_config(self) -> CompareConfig:
         """The ``CompareConfig`` this experiment runs (task names resolved to Gymnasium ids).

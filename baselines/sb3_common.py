@@ -1,0 +1,490 @@
+"""What every Stable-Baselines3 baseline shares: its config, evaluation, logging and run files.
+
+``neuron-env baseline --algo ddpg|td3|dqn|ppo`` builds an SB3 model per algorithm
+(``baselines.sb3_ddpg`` for DDPG/TD3, ``baselines.sb3_discrete`` for DQN/PPO) and hands it to
+``train_model`` here, so every algorithm is trained, evaluated and logged the same way:
+
+* ``BaselineConfig``: one run (one field per command-line flag), ``validate`` refusing a bad
+  option, an override the algorithm has no use for, or a task whose action space the algorithm
+  cannot act on (``baselines.action_spaces``), all before any folder is made.
+* ``evaluate`` / ``evaluation_seed``: ``eval_episodes`` deterministic episodes on a separate copy
+  of the task, episode ``i`` reset with ``neuron_env.agents.train.evaluation_seed(seed) + i``, the
+  local trainer's start states.
+* ``make_eval_callback``: evaluates every ``eval_every`` task steps (at the first step at or past
+  each multiple when ``n_envs`` copies advance the step by ``n_envs``), writes ``metrics.csv`` rows
+  and TensorBoard scalars (CleanRL's names, ``LOSS_SCALARS`` per algorithm), and stops a run at
+  its step budget rather than at the end of a PPO rollout or DQN ``train_freq`` phase past it.
+* ``train_model``: trains, then writes ``metrics.csv``, ``summary.json``, ``config.json``, ``tb/``
+  and ``model.zip`` (``baselines.outputs``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from neuron_env.baselines.action_spaces import ALGO_ACTION_SPACES, check_algo_fits
+from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError, check_task_id
+from neuron_env.baselines.outputs import MetricsWriter, atomic_write_json
+from torch import nn
+
+from neuron_env.topology import Topology
+from neuron_env.vector import make_task_factory
+
+#: Every ``--algo``: DDPG and TD3 (Box actions), DQN (Discrete), PPO (Box, Discrete, MultiDiscrete, MultiBinary).
+ALGOS: tuple[str, ...] = tuple(ALGO_ACTION_SPACES)
+NOISE_TYPES: tuple[str, ...] = ("normal", "ornstein-uhlenbeck", "none")
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+_OFF_POLICY: tuple[str, ...] = ("ddpg", "td3", "dqn")
+#: The algorithms each algorithm-specific override applies to (the other overrides apply to all).
+OVERRIDE_ALGOS: dict[str, tuple[str, ...]] = {
+    "noise_type": ("ddpg", "td3"),
+    "noise_std": ("ddpg", "td3"),
+    "learning_starts": _OFF_POLICY,
+    "buffer_size": _OFF_POLICY,
+    "tau": _OFF_POLICY,
+    "train_freq": _OFF_POLICY,
+    "gradient_steps": _OFF_POLICY,
+    "target_update_interval": ("dqn",),
+    "exploration_fraction": ("dqn",),
+    "exploration_final_eps": ("dqn",),
+    "n_envs": ("ppo",),
+    "n_steps": ("ppo",),
+    "n_epochs": ("ppo",),
+    "gae_lambda": ("ppo",),
+    "clip_range": ("ppo",),
+    "ent_coef": ("ppo",),
+}
+#: SB3 logger keys -> TensorBoard scalar names (CleanRL's), per algorithm.
+LOSS_SCALARS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ddpg": (("train/actor_loss", "losses/actor_loss"), ("train/critic_loss", "losses/qf_loss")),
+    "td3": (("train/actor_loss", "losses/actor_loss"), ("train/critic_loss", "losses/qf_loss")),
+    "dqn": (("train/loss", "losses/td_loss"), ("rollout/exploration_rate", "charts/epsilon")),
+    "ppo": (("train/value_loss", "losses/value_loss"), ("train/policy_gradient_loss", "losses/policy_loss"),
+            ("train/entropy_loss", "losses/entropy"), ("train/approx_kl", "losses/approx_kl"),
+            ("train/clip_fraction", "losses/clipfrac"), ("train/explained_variance", "losses/explained_variance")),
+}
+#: Task steps between ``charts/SPS`` scalars (the trainer's ``log_every``).
+LOG_EVERY = 1000
+
+
+@dataclass
+class BaselineConfig:
+    """Configuration of one SB3 baseline run (every field has a command-line flag of the same name).
+
+    An override left at ``None`` takes the rl-zoo's value for the task (or SB3's default); an
+    override the algorithm has no use for (``OVERRIDE_ALGOS``, e.g. ``noise_std`` with ``dqn``) is
+    refused by ``validate``.
+    """
+
+    algo: str = "ddpg"
+    """``ddpg`` or ``td3`` (Box actions), ``dqn`` (Discrete actions) or ``ppo`` (Box, Discrete,
+    MultiDiscrete, MultiBinary); TD3 = DDPG with twin critics, delayed actor and target smoothing."""
+    task: str = "Pendulum-v1"
+    """Gymnasium id of the task (its action space must suit ``algo``)."""
+    hidden: tuple[int, ...] | None = (64, 64)
+    """Hidden sizes of every network of the algorithm (actor and critic, Q-network, or policy and value
+    networks), as in the local run; ``None``: the zoo's net_arch (SB3's default when the zoo has none)."""
+    activation: str = "tanh"
+    """Hidden activation: ``tanh``, ``relu``, ``sigmoid`` or ``identity`` (ignored when ``hidden`` is None)."""
+    steps: int | None = None
+    """Task steps to train for (over all ``n_envs`` copies); ``None``: the zoo's ``n_timesteps`` for the task."""
+    seed: int = 0
+    """Seed of SB3 (networks, noise, replay sampling) and of the training env(s)."""
+    out: str = "runs/baseline"
+    """Run directory: metrics.csv, summary.json, config.json, tb/, model.zip."""
+    eval_every: int = 1000
+    """Evaluate every this many task steps (and at the end)."""
+    eval_episodes: int = 5
+    """Deterministic episodes per evaluation."""
+    noise_type: str | None = None
+    """DDPG/TD3: override the exploration noise: ``normal``, ``ornstein-uhlenbeck`` or ``none``."""
+    noise_std: float | None = None
+    """DDPG/TD3: override the noise's standard deviation (in the scaled action space ``[-1, 1]``)."""
+    learning_starts: int | None = None
+    """DDPG/TD3/DQN: override the number of random-action steps before learning starts."""
+    learning_rate: float | None = None
+    """Override the learning rate (of every network; a constant, replacing a zoo schedule)."""
+    gamma: float | None = None
+    """Override the discount factor."""
+    batch_size: int | None = None
+    """Override the minibatch size."""
+    buffer_size: int | None = None
+    """DDPG/TD3/DQN: override the replay buffer capacity (always capped at ``steps``)."""
+    tau: float | None = None
+    """DDPG/TD3/DQN: override the soft target update rate (DQN: 1 = hard copies)."""
+    train_freq: int | None = None
+    """DDPG/TD3/DQN: override the env steps between training phases."""
+    gradient_steps: int | None = None
+    """DDPG/TD3/DQN: override the gradient steps per training phase (-1: as many as env steps)."""
+    target_update_interval: int | None = None
+    """DQN: override the env steps between target-network updates."""
+    exploration_fraction: float | None = None
+    """DQN: override the fraction of the run over which epsilon falls to its final value."""
+    exploration_final_eps: float | None = None
+    """DQN: override the final epsilon of epsilon-greedy exploration."""
+    n_envs: int | None = None
+    """PPO: override the number of task copies stepped together (the zoo's, else 1)."""
+    n_steps: int | None = None
+    """PPO: override the steps per copy in each rollout (a rollout is ``n_steps * n_envs`` transitions)."""
+    n_epochs: int | None = None
+    """PPO: override the passes over each rollout."""
+    gae_lambda: float | None = None
+    """PPO: override the GAE lambda."""
+    clip_range: float | None = None
+    """PPO: override the clipping range (a constant, replacing a zoo schedule)."""
+    ent_coef: float | None = None
+    """PPO: override the entropy coefficient."""
+    device: str = "cpu"
+    """Torch device of SB3's networks (``cpu`` is usually fastest for these small MLPs)."""
+    threads: int | None = 1
+    """``torch.set_num_threads`` for the run; ``None`` leaves torch's default."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into ``out/tb``."""
+    save_model: bool = True
+    """Save the trained model to ``out/model.zip``."""
+    progress: bool = True
+    """Show a progress bar (steps/s, last evaluation, last training episode return)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments for the SB3 constructor (e.g. ``policy_delay`` for TD3)."""
+
+    def validate(self) -> None:
+        """Check the options that would otherwise fail deep inside SB3 (the task is made once to read its spaces).
+
+        Raises:
+            BaselineConfigError: Naming the bad option and the fix.
+        """
+        if self.algo not in ALGOS:
+            raise BaselineConfigError(f"algo {self.algo!r} is unknown; choose one of {ALGOS}")
+        check_task_id(self.task)
+        if self.activation not in ACTIVATION_MODULES:
+            raise BaselineConfigError(
+                f"activation {self.activation!r} is unknown; choose one of {tuple(ACTIVATION_MODULES)}"
+            )
+        if self.hidden is not None and (len(self.hidden) == 0 or any(int(h) < 1 for h in self.hidden)):
+            raise BaselineConfigError(f"hidden {self.hidden!r} must be one or more sizes >= 1 (or None for the zoo's)")
+        if self.steps is not None and self.steps < 1:
+            raise BaselineConfigError(f"steps {self.steps!r} must be >= 1")
+        if self.eval_every < 1 or self.eval_episodes < 1:
+            raise BaselineConfigError(
+                f"eval_every={self.eval_every} and eval_episodes={self.eval_episodes} must both be >= 1"
+            )
+        if self.noise_type is not None and self.noise_type not in NOISE_TYPES:
+            raise BaselineConfigError(f"noise_type {self.noise_type!r} is unknown; choose one of {NOISE_TYPES}")
+        if self.noise_std is not None and self.noise_std < 0:
+            raise BaselineConfigError(f"noise_std {self.noise_std!r} must be >= 0")
+        if self.learning_starts is not None and self.learning_starts < 0:
+            raise BaselineConfigError(f"learning_starts {self.learning_starts!r} must be >= 0")
+        for name, algos in OVERRIDE_ALGOS.items():
+            if getattr(self, name) is not None and self.algo not in algos:
+                raise BaselineConfigError(f"{name} does not apply to algo {self.algo!r}; it is an option of "
+                                          f"{'/'.join(algos)} only (--{name.replace('_', '-')})")
+        for name in ("n_envs", "n_steps", "n_epochs", "target_update_interval"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BaselineConfigError(f"{name} {value!r} must be >= 1")
+        for name in ("exploration_fraction", "exploration_final_eps", "gae_lambda"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise BaselineConfigError(f"{name} {value!r} must be in [0, 1]")
+        if self.clip_range is not None and self.clip_range <= 0:
+            raise BaselineConfigError(f"clip_range {self.clip_range!r} must be > 0")
+        if self.ent_coef is not None and self.ent_coef < 0:
+            raise BaselineConfigError(f"ent_coef {self.ent_coef!r} must be >= 0")
+        check_algo_fits(self.algo, self.task)
+
+
+def task_key(task: str) -> str:
+    """The zoo-table key of a Gymnasium id: its name without the ``-vN`` suffix."""
+    name = task.split("/")[-1]
+    head, sep, version = name.rpartition("-v")
+    return head if sep and version.isdigit() else name
+
+
+def merge_hyperparameters(config: BaselineConfig, sb3_defaults: dict[str, Any], zoo: dict[str, dict[str, Any]],
+                          fallback: dict[str, Any], overridable: Sequence[str]) -> dict[str, Any]:
+    """One algorithm's hyperparameters for a run: SB3's defaults, the zoo's for the task, then the overrides.
+
+    Args:
+        config: The run (its task, network and overrides).
+        sb3_defaults: SB3's defaults for the algorithm, plus ``n_timesteps``, ``net_arch`` and ``activation``.
+        zoo: The rl-zoo's values keyed by ``task_key``.
+        fallback: Values for a task the zoo lacks (``source: "fallback"``; empty: ``"sb3-defaults"``).
+        overridable: The ``BaselineConfig`` fields that override a value of the same name when set.
+
+    Returns:
+        The merged values with ``steps`` (not ``n_timesteps``), ``net_arch`` (a list), ``activation``,
+        ``source`` (``"rl-zoo"``, ``"fallback"`` or ``"sb3-defaults"``) and ``buffer_size``, when
+        there is one, capped at ``steps``.
+    """
+    key = task_key(config.task)
+    if key in zoo:
+        params, source = {**sb3_defaults, **zoo[key]}, "rl-zoo"
+    else:
+        params, source = {**sb3_defaults, **fallback}, "fallback" if fallback else "sb3-defaults"
+    for name in overridable:
+        value = getattr(config, name)
+        if value is not None:
+            params[name] = value
+    params["steps"] = int(config.steps if config.steps is not None else params.pop("n_timesteps"))
+    params.pop("n_timesteps", None)
+    if "buffer_size" in params:
+        params["buffer_size"] = int(min(params["buffer_size"], params["steps"]))
+    if config.hidden is None:
+        params["net_arch"] = list(params["net_arch"])
+    else:
+        params["net_arch"] = [int(h) for h in config.hidden]
+        params["activation"] = config.activation
+    params["source"] = source
+    return params
+
+
+def policy_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """SB3's ``policy_kwargs`` for ``params``' ``net_arch`` and ``activation`` (every network the same)."""
+    return {"net_arch": list(params["net_arch"]), "activation_fn": ACTIVATION_MODULES[params["activation"]]}
+
+
+def require_sb3() -> Any:
+    """The ``stable_baselines3`` module.
+
+    Raises:
+        MissingDependencyError: When Stable-Baselines3 is not installed.
+    """
+    try:
+        import stable_baselines3
+    except ImportError as error:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            "the baseline needs Stable-Baselines3: pip install 'neuron-env[baselines]'"
+        ) from error
+    return stable_baselines3
+
+
+def evaluation_seed(seed: int) -> int:
+    """The reset seed of the first evaluation episode: the local trainer's, so both see the same starts."""
+    from neuron_env.agents.train import evaluation_seed as trainer_evaluation_seed
+
+    return int(trainer_evaluation_seed(seed))
+
+
+def evaluate(model: Any, env: Any, episodes: int, seed: int) -> np.ndarray:
+    """Returns of ``episodes`` deterministic episodes of ``model`` on ``env`` (episode ``i`` seeded ``seed + i``)."""
+    returns = np.zeros(episodes)
+    for episode in range(episodes):
+        observation, _ = env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            action, _ = model.predict(observation, deterministic=True)
+            observation, reward, terminated, truncated, _ = env.step(action)
+            returns[episode] += float(reward)
+            done = terminated or truncated
+    return returns
+
+
+def gradient_updates(model: Any) -> int:
+    """Gradient steps so far: SB3's ``_n_updates``, times the minibatches per epoch for PPO (which counts epochs)."""
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    updates = int(model._n_updates)
+    if isinstance(model, OnPolicyAlgorithm):
+        rollout = int(model.n_steps) * int(model.n_envs)
+        updates *= math.ceil(rollout / int(model.batch_size))
+    return updates
+
+
+def stored_transitions(model: Any) -> int:
+    """Transitions the model learns from at once: its replay buffer's content, or a rollout's size (PPO)."""
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is None:
+        return min(int(model.num_timesteps), int(model.n_steps) * int(model.n_envs))
+    return int(buffer.buffer_size if buffer.full else buffer.pos) * int(buffer.n_envs)
+
+
+def policy_network(model: Any) -> nn.Module:
+    """The network from observation to action: DDPG/TD3's actor, DQN's Q-network, PPO's policy net and action head."""
+    from stable_baselines3 import DQN, TD3
+
+    if isinstance(model, TD3):  # DDPG is TD3 with options
+        return model.actor.mu
+    if isinstance(model, DQN):
+        return model.q_net.q_net
+    return nn.Sequential(model.policy.mlp_extractor.policy_net, model.policy.action_net)
+
+
+def make_eval_callback(writer: MetricsWriter, eval_env: Any, config: BaselineConfig, total: int,
+                       on_eval: Callable[[int, float], None] | None = None) -> Any:
+    """The SB3 callback that evaluates on the schedule, writes rows and scalars and drives the progress bar.
+
+    Args:
+        writer: Where rows and scalars go.
+        eval_env: A separate copy of the task for the deterministic evaluations.
+        config: The run (``eval_every``, ``eval_episodes``, ``seed``, ``algo``, ``progress``).
+        total: The step budget: the final evaluation runs at the end of training, and a run stops
+            there instead of finishing a rollout or ``train_freq`` phase past it.
+        on_eval: Called with ``(task step, evaluation return mean)`` after every evaluation.
+    """
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+    from tqdm import tqdm
+
+    class EvalCallback(BaseCallback):
+        """Evaluates on a schedule, writes metrics rows and TensorBoard scalars, drives the progress bar."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.start = time.perf_counter()
+            self.window = (self.start, 0)
+            self.final: np.ndarray = np.zeros(0)
+            self.pending: list[float] = []
+            self.episodes = 0
+            self.bar: Any = None
+            self.eval_seed = evaluation_seed(config.seed)
+            self.next_eval = config.eval_every
+            self.next_log = LOG_EVERY
+
+        def _evaluate(self) -> None:
+            step = int(self.num_timesteps)
+            returns = evaluate(self.model, eval_env, config.eval_episodes, self.eval_seed)
+            elapsed = time.perf_counter() - self.start
+            episodic = float(np.mean(self.pending)) if self.pending else None
+            self.pending = []
+            writer.row(step, elapsed, float(returns.mean()), float(returns.std()), episodic,
+                       updates=gradient_updates(self.model))
+            values = self.model.logger.name_to_value
+            for source, name in LOSS_SCALARS[config.algo]:
+                if source in values:
+                    writer.scalar(name, float(values[source]), step)
+            self.final = returns
+            if on_eval is not None:
+                on_eval(step, float(returns.mean()))
+            if self.bar is not None:
+                self.bar.set_postfix(eval=f"{returns.mean():.1f}", refresh=False)
+
+        def _on_training_start(self) -> None:
+            self.start = time.perf_counter()
+            self.window = (self.start, 0)
+            self.bar = tqdm(total=total, disable=not config.progress, unit="step", mininterval=1.0,
+                            desc=f"sb3-{config.algo} {config.task}", dynamic_ncols=True)
+
+        def _on_step(self) -> bool:
+            step = int(self.num_timesteps)
+            for info in self.locals.get("infos", ()):
+                episode = info.get("episode")
+                if episode is not None:
+                    self.pending.append(float(episode["r"]))
+                    self.episodes += 1
+                    writer.scalar("charts/episodic_return", float(episode["r"]), step)
+                    writer.scalar("charts/episodic_length", float(episode["l"]), step)
+            if step >= self.next_log:
+                now = time.perf_counter()
+                writer.scalar("charts/SPS", (step - self.window[1]) / max(now - self.window[0], 1e-9), step)
+                self.window = (now, step)
+                self.next_log = (step // LOG_EVERY + 1) * LOG_EVERY
+            if step >= self.next_eval and step < total:
+                self._evaluate()
+                self.next_eval = (step // config.eval_every + 1) * config.eval_every
+            if self.bar is not None:
+                self.bar.update(step - self.bar.n)
+            return step < total or self._phase_ends()
+
+        def _phase_ends(self) -> bool:
+            """Whether SB3 trains right after this step (its own loop then stops at the budget).
+
+            Otherwise a run past its budget stops here, instead of collecting the rest of a rollout
+            (PPO) or of a ``train_freq`` phase (DQN's 256 steps on CartPole) past the budget.
+            """
+            if "n_rollout_steps" in self.locals:  # on-policy: this step completes the rollout
+                return int(self.locals["n_steps"]) + 1 >= int(self.locals["n_rollout_steps"])
+            train_freq = self.locals.get("train_freq")
+            if train_freq is None:
+                return True
+            if train_freq.unit == TrainFrequencyUnit.STEP:
+                return int(self.locals["num_collected_steps"]) >= int(train_freq.frequency)
+            episodes = int(self.locals["num_collected_episodes"]) + int(np.sum(self.locals["dones"]))
+            return episodes >= int(train_freq.frequency)
+
+        def _on_training_end(self) -> None:
+            self._evaluate()
+            if self.bar is not None:
+                self.bar.close()
+
+    return EvalCallback()
+
+
+def train_model(config: BaselineConfig, model: Any, params: dict[str, Any], callbacks: Sequence[Any] = (),
+                on_eval: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train a built SB3 model for ``params["steps"]`` task steps and write every output file into ``config.out``.
+
+    Args:
+        config: The run's configuration (``config.json`` is written from it).
+        model: The untrained SB3 model (``build_model`` of the algorithm's module).
+        params: The hyperparameters it was built with (stored in ``summary.json``).
+        callbacks: Further SB3 callbacks run after the evaluation callback.
+        on_eval: Called with ``(task step, evaluation return mean)`` after every evaluation.
+
+    Returns:
+        The dict written to ``summary.json``.
+    """
+    from stable_baselines3.common.callbacks import CallbackList
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", asdict(config))
+    steps = params["steps"]
+    if "learning_starts" in params and params["learning_starts"] >= steps:
+        print(f"warning: learning_starts={params['learning_starts']} >= steps={steps}: "
+              "the networks never train (pass --learning-starts)")
+    eval_env = make_task_factory(config.task)()
+    start = time.perf_counter()
+    with MetricsWriter(out, tensorboard=config.tensorboard) as writer:
+        callback = make_eval_callback(writer, eval_env, config, steps, on_eval)
+        model.learn(total_timesteps=steps, callback=CallbackList([callback, *callbacks]), log_interval=None)
+        wall = time.perf_counter() - start
+        sps = model.num_timesteps / max(wall, 1e-9)
+    eval_env.close()
+    returns = callback.final
+    summary: dict[str, Any] = {
+        "status": "completed",
+        "final_eval_return_mean": float(returns.mean()),
+        "final_eval_return_std": float(returns.std()),
+        "final_eval_returns": [float(r) for r in returns],
+        "steps": int(model.num_timesteps),
+        "transitions": stored_transitions(model),
+        "updates": gradient_updates(model),
+        "episodes": int(callback.episodes),
+        "wall_time_s": float(wall),
+        "steps_per_s": float(sps),
+        "device": str(model.device),
+        "num_agents": int(Topology.from_module(policy_network(model))[0].num_agents),
+        "granularity": None,
+        "learner": None,  # a local run names its learner and its resolved options here
+        "learner_config": None,
+        "config": asdict(config),
+        "method": f"sb3-{config.algo}",
+        "task": config.task,
+        "seed": config.seed,
+        "hyperparameters": copy.deepcopy(params),
+    }
+    if config.save_model:
+        model.save(out / "model.zip")
+    atomic_write_json(out / "summary.json", summary)
+    return summary
+
+
+def prepare_run(config: BaselineConfig) -> None:
+    """Validate, check SB3 is there and set torch's threads: what every ``train_sb3`` does first."""
+    config.validate()
+    require_sb3()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
