@@ -124,7 +124,7 @@ class TrainConfig(LocalDDPGConfig):
     """
 
     task: str = "Pendulum-v1"
-    """Gymnasium id of the task (1-D Box observation and action spaces)."""
+    """Gymnasium id of the task (any space ``neuron_env.spaces`` encodes; the network is sized to it)."""
     learner: str = "feedback"
     """Learner by name: feedback (the best measured), ddpg, coagent, weight-max or es (``agents.registry``)."""
     learner_options: dict[str, Any] = field(default_factory=dict)

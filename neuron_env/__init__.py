@@ -9,7 +9,11 @@ agents are the network's neurons, with a batched torch core for learners::
     env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [64, 64], 1))
     observations, infos = env.reset(seed=0)
 
-See ``neuron_env.neuron_v0`` for the environment's user page.
+    # any task: the network is sized through the task's encoder and decoder (4-64-64-2 here)
+    env = neuron_v0.parallel_env(task="CartPole-v1", topology=Topology.for_task("CartPole-v1", [64, 64]))
+
+See ``neuron_env.neuron_v0`` for the environment's user page and ``neuron_env.spaces`` for the
+table of task spaces and their encoders and decoders.
 """
 
 from neuron_env import neuron_v0  # noqa: E402  (after the classes it re-exports)
@@ -24,6 +28,7 @@ from neuron_env.errors import (
 from neuron_env.parallel import NeuronParallelEnv, parallel_env
 from neuron_env.policy import NetworkPolicy
 from neuron_env.registration import register_envs
+from neuron_env.spaces import ActionDecoder, ObservationEncoder
 from neuron_env.subenv import SubEnv
 from neuron_env.topology import NetworkWeights, NeuronGroup, Projection, Topology
 from neuron_env.vector import NeuronVecEnv, VecStep
@@ -31,6 +36,7 @@ from neuron_env.vector import NeuronVecEnv, VecStep
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionDecoder",
     "InvalidActionError",
     "NetworkPolicy",
     "NetworkWeights",
@@ -38,6 +44,7 @@ __all__ = [
     "NeuronGroup",
     "NeuronParallelEnv",
     "NeuronVecEnv",
+    "ObservationEncoder",
     "Projection",
     "ResetNeeded",
     "SubEnv",

@@ -2,8 +2,8 @@
 
 Subcommands:
 
-* ``neuron-env info``: the task, the topology and the multi-agent view built from them
-  (neurons per group, agents, spaces, delay).
+* ``neuron-env info``: the task (its spaces, and the encoder and decoder chosen for them), the
+  topology sized through them and the multi-agent view (neurons per group, agents, spaces, delay).
 * ``neuron-env rollout``: run a network whose neurons act locally (``NetworkPolicy``)
   through the PettingZoo env for a few episodes; prints returns, ticks/s and whether every
   task action equalled the plain network's forward pass.
@@ -17,6 +17,7 @@ Subcommands:
 Examples::
 
     neuron-env info --task Pendulum-v1 --hidden 64 64
+    neuron-env info --task CartPole-v1 --hidden 64 64
     neuron-env info --task HalfCheetah-v5 --topology recurrent --hidden 128 --leak 0.5
     neuron-env rollout --task Pendulum-v1 --episodes 2 --seed 0
     neuron-env train --task Pendulum-v1 --hidden 64 64 --critic mlp --steps 30000 --out runs/pendulum
@@ -38,6 +39,7 @@ from neuron_env.dynamics import apply_actions
 from neuron_env.errors import NeuronEnvError
 from neuron_env.parallel import NeuronParallelEnv, task_topology
 from neuron_env.policy import NetworkPolicy
+from neuron_env.spaces import stack_observations
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
 
@@ -74,6 +76,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"Task: {args.task}")
     print(f"  observation space: {core.task_observation_space}")
     print(f"  action space:      {core.task_action_space}")
+    print(f"  encoder:           {core.encoder.description}")
+    print(f"  decoder:           {core.decoder.description}")
     print(topology.summary())
     print(f"Delay: {core.delay} ticks per task step "
           f"({'depth' if args.delay is None and topology.depth else 'given' if args.delay else 'cyclic default'})")
@@ -136,13 +140,15 @@ def plain_network_action(env: NeuronParallelEnv, policy: NetworkPolicy, observat
     core = env.core
     topology = env.topology
     voltages = torch.zeros(1, topology.num_neurons)
+    batch = stack_observations(core.task_observation_space, [observation])  # any space, as a batch of one
     with torch.no_grad():
         voltages[:, topology.group_slice[topology.input_group.name]] = core.encoder(
-            torch.as_tensor(np.asarray(observation, dtype=np.float32))[None])
+            core.encoder.as_tensors(batch, "cpu"))
         for _ in range(topology.depth or 1):
             voltages = apply_actions(voltages, policy(voltages), core.agent_span, None)
         action = core.decoder(voltages[:, topology.group_slice[topology.output_group.name]])
-    return action[0].numpy().astype(core.task_action_space.dtype)
+    # [()] turns a Discrete action into a numpy integer (tasks index tables with it), leaves arrays as they are
+    return action[0].numpy().astype(core.task_action_space.dtype)[()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,27 +9,48 @@ One tick of the network's clock maps voltages ``v`` (``[E, N]``) to
     v' = ε(s)                               on the input neurons,
 
 where ``λ`` is the group's leak (0 by default, giving the draft's ``D(v, v_in) = σ(K v) + v_in``).
+Under the asynchronous clock each non-input neuron fires on a tick with probability ``p``
+(``firing_mask``, a counter-based generator); a neuron that does not fire keeps ``v`` (a leaky
+one decays to ``λ v``), ``hold_silent``.
 In the multi-agent view, ``σ(K^n v + b^n)`` is replaced by the action of agent ``n``
 (``apply_actions``); ``network_actions`` is the action every neuron takes when it
 acts "neuromorphically locally", so that the two compose to the plain network.
 
-The encoder ``ε`` maps a task observation to input voltages: identity by default, or
-``"affine"``, which maps each finite observation bound pair ``[low, high]`` onto ``[-1, 1]``
-(unbounded dimensions pass unchanged). The decoder ``δ`` maps output voltages to the task
-action: an affine map from the output activation's range onto the action bounds
+The encoder ``ε`` maps a task observation to input voltages, and the decoder ``δ`` output
+voltages to the task action; ``neuron_env.spaces`` holds one of each per Gymnasium space (its
+module doc has the table). For a 1-D ``Box`` observation the encoder is the identity by default,
+or ``"affine"``, which maps each finite observation bound pair ``[low, high]`` onto ``[-1, 1]``
+(unbounded dimensions pass unchanged). For a ``Box`` action the decoder is an affine map from the
+output activation's range onto the action bounds
 (``low + (y − y_min) / (y_max − y_min) · (high − low)``, as Stable-Baselines3's
 ``unscale_action`` does for tanh), used where both ranges are finite; otherwise the
-identity. The result is then clipped to the action bounds.
+identity. The result is then clipped to the action bounds. ``make_encoder`` and
+``make_decoder`` build these two maps (``AffineMap``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
+from neuron_env.spaces import AffineMap, affine_decoder_map, affine_encoder_map
 from neuron_env.topology import ACTIVATION_RANGE, NetworkWeights, Topology
+
+__all__ = [
+    "AffineMap",
+    "activate",
+    "apply_actions",
+    "apply_actions_numpy",
+    "clock_keys",
+    "firing_mask",
+    "group_potential",
+    "hold_silent",
+    "hold_silent_numpy",
+    "make_decoder",
+    "make_encoder",
+    "network_actions",
+    "voltage_bounds",
+]
 
 
 def activate(potential: torch.Tensor, activation: str) -> torch.Tensor:
@@ -117,87 +138,92 @@ def apply_actions_numpy(
     return new
 
 
-@dataclass(frozen=True)
-class AffineMap:
-    """``y = clip(x * scale + offset, low, high)`` with per-dimension tensors."""
+# ---------------------------------------------------------------------------------- asynchronous clock
+#: splitmix64's increment (the golden ratio in 64 bits): position ``n`` of stream ``key`` is ``mix64(key + n·γ)``.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# Added to the reset seed for the clock's keys: its draws stay independent of whatever else the seed seeds.
+_CLOCK_STREAM = np.uint64(0xC10C)
 
-    scale: torch.Tensor
-    offset: torch.Tensor
-    low: torch.Tensor
-    high: torch.Tensor
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the map to ``[..., dim]`` values."""
-        if self.is_identity:
-            return x
-        return torch.addcmul(self.offset, x, self.scale).clamp_(self.low, self.high)
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's output function on a uint64 array (multiplications wrap modulo 2^64, as intended)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
-    @property
-    def is_identity(self) -> bool:
-        """Whether the map changes nothing (scale 1, offset 0, no finite bound)."""
-        cached = self.__dict__.get("_is_identity")
-        if cached is None:
-            cached = bool((self.scale == 1).all() and (self.offset == 0).all()
-                          and torch.isinf(self.low).all() and torch.isinf(self.high).all())
-            object.__setattr__(self, "_is_identity", cached)
-        return cached
 
-    def apply_numpy(self, x: np.ndarray) -> np.ndarray:
-        """The same map on a float32 numpy array (the CPU fast path; a CPU map only).
+def clock_keys(seed: int, num_envs: int) -> np.ndarray:
+    """The asynchronous clock's stream key of every task copy: ``[E]`` uint64, copy ``i`` from ``seed + i``.
 
-        Returns a new array, or ``x`` itself for the identity map (as ``__call__``).
-        """
-        if self.is_identity:
-            return x
-        arrays = self.__dict__.get("_numpy")
-        if arrays is None:
-            arrays = tuple(t.numpy() for t in (self.scale, self.offset, self.low, self.high))
-            object.__setattr__(self, "_numpy", arrays)
-        scale, offset, low, high = arrays
-        y = x * scale
-        y += offset
-        # two one-sided bounds: np.clip's extra checks cost more than these at a few values
-        np.minimum(y, high, out=y)
-        np.maximum(y, low, out=y)
-        return y
+    As the task copies' own seeds, copy ``i`` of ``E`` copies seeded ``s`` fires exactly as a
+    single copy seeded ``s + i``.
+    """
+    copies = np.uint64(int(seed) % 2**64) + np.arange(num_envs, dtype=np.uint64)
+    return _mix64(copies * _GOLDEN + _CLOCK_STREAM)
 
-    def to(self, device: str | torch.device) -> AffineMap:
-        """Copy to a device."""
-        return AffineMap(*(t.to(device) for t in (self.scale, self.offset, self.low, self.high)))
+
+def firing_mask(keys: np.ndarray, tick: int, num_agents: int, firing_rate: float) -> np.ndarray:
+    """Which agents fire on a tick of the asynchronous clock: ``[E, num_agents]`` bool.
+
+    A pure function of its arguments (a counter-based generator, splitmix64): agent ``a`` of copy
+    ``i`` fires on tick ``τ`` (counted from the last seeded reset, from 0) when the ``(τ ·
+    num_agents + a)``-th uniform number of copy ``i``'s stream is below ``firing_rate``. Every
+    uniform is ``< 1``, so ``firing_rate=1`` fires every agent on every tick. Computed in numpy,
+    so that every device sees the same draws.
+
+    Args:
+        keys: ``[E]`` stream keys (``clock_keys``).
+        tick: Ticks since the keys were set.
+        num_agents: Agents per copy.
+        firing_rate: Probability ``p`` that an agent fires on a tick.
+    """
+    positions = np.uint64(tick * num_agents + 1) + np.arange(num_agents, dtype=np.uint64)
+    bits = _mix64(keys[:, None] + positions[None, :] * _GOLDEN)
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53 < firing_rate
+
+
+def hold_silent(new: torch.Tensor, voltages: torch.Tensor, agent_span: slice | torch.Tensor,
+                fired: torch.Tensor, hold: torch.Tensor) -> torch.Tensor:
+    """Undo the action of every agent that did not fire: it holds its voltage (leaky: ``λ v``).
+
+    Args:
+        new: ``[E, N]`` voltages after every agent's action (``apply_actions``); written in place.
+        voltages: ``[E, N]`` voltages before the tick.
+        agent_span: The agents' voltage positions (as ``apply_actions``).
+        fired: ``[E, num_agents]`` bool, which agents fired.
+        hold: ``[num_agents]`` factor of a silent agent's voltage: 1 (holds), or its leak ``λ``.
+
+    Returns:
+        ``new``.
+    """
+    new[:, agent_span] = torch.where(fired, new[:, agent_span], hold * voltages[:, agent_span])
+    return new
+
+
+def hold_silent_numpy(new: np.ndarray, voltages: np.ndarray, agent_span: slice | np.ndarray,
+                      fired: np.ndarray, hold: np.ndarray) -> np.ndarray:
+    """``hold_silent`` on numpy arrays (the CPU tick): the same result."""
+    new[:, agent_span] = np.where(fired, new[:, agent_span], hold * voltages[:, agent_span])
+    return new
 
 
 def make_encoder(low: np.ndarray, high: np.ndarray, kind: str) -> AffineMap:
-    """The encoder ε for an observation Box with bounds ``low``/``high``.
+    """The encoder ε for a 1-D observation Box with bounds ``low``/``high``.
 
     ``"identity"`` passes observations through; ``"affine"`` maps finite ``[low, high]`` onto
     ``[-1, 1]`` per dimension. Neither clips (an observation outside its declared bounds
-    passes through unchanged, as the task produced it).
+    passes through unchanged, as the task produced it). The encoders of every other space,
+    and of Boxes of any shape, are in ``neuron_env.spaces`` (``make_observation_encoder``).
     """
-    low = np.asarray(low, dtype=np.float64)
-    high = np.asarray(high, dtype=np.float64)
-    scale = np.ones_like(low)
-    offset = np.zeros_like(low)
-    if kind == "affine":
-        finite = np.isfinite(low) & np.isfinite(high) & (high > low)
-        scale[finite] = 2.0 / (high[finite] - low[finite])
-        offset[finite] = -1.0 - low[finite] * scale[finite]
-    elif kind != "identity":
-        raise ValueError(f"encoder {kind!r} is unknown; use 'identity' or 'affine'")
-    inf = np.full_like(low, np.inf)
-    return AffineMap(*(torch.as_tensor(a, dtype=torch.float32) for a in (scale, offset, -inf, inf)))
+    return affine_encoder_map(low, high, kind)
 
 
 def make_decoder(activation: str, low: np.ndarray, high: np.ndarray) -> AffineMap:
-    """The decoder δ from output voltages to task actions in ``[low, high]`` (see module doc)."""
-    low = np.asarray(low, dtype=np.float64)
-    high = np.asarray(high, dtype=np.float64)
-    y_min, y_max = ACTIVATION_RANGE[activation]
-    scale = np.ones_like(low)
-    offset = np.zeros_like(low)
-    finite = np.isfinite(low) & np.isfinite(high) & np.isfinite(y_min) & np.isfinite(y_max)
-    scale[finite] = (high[finite] - low[finite]) / (y_max - y_min)
-    offset[finite] = low[finite] - y_min * scale[finite]
-    return AffineMap(*(torch.as_tensor(a, dtype=torch.float32) for a in (scale, offset, low, high)))
+    """The decoder δ from output voltages to task actions in ``[low, high]`` (see module doc).
+
+    The decoders of every other action space are in ``neuron_env.spaces`` (``make_action_decoder``).
+    """
+    return affine_decoder_map(ACTIVATION_RANGE[activation], low, high)
 
 
 def voltage_bounds(topology: Topology, obs_low: np.ndarray, obs_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

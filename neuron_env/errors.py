@@ -21,7 +21,7 @@ class InvalidActionError(NeuronEnvError, ValueError):
 
 
 class TaskError(NeuronEnvError, ValueError):
-    """The task cannot be driven by a network (wrong space type or size)."""
+    """The task cannot be driven by a network: a space with no encoder/decoder, or a bad ``encoder=``/``decoder=``."""
 
 
 class ResetNeeded(NeuronEnvError, RuntimeError):

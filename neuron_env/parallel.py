@@ -22,8 +22,9 @@ from pettingzoo import ParallelEnv
 
 from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
-from neuron_env.topology import Topology
-from neuron_env.vector import NeuronVecEnv, TaskSpec, check_task_spaces, make_task_factory
+from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
+from neuron_env.topology import ACTIVATION_RANGE, Topology
+from neuron_env.vector import NeuronVecEnv
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
 
@@ -37,11 +38,18 @@ def task_topology(
     density: float = 0.1,
     seed: int = 0,
     task_kwargs: dict[str, Any] | None = None,
+    encoder: EncoderSpec = None,
+    decoder: DecoderSpec = None,
 ) -> Topology:
-    """A topology of the given kind sized to the task's observation and action.
+    """A topology of the given kind sized to the task through its encoder and decoder.
+
+    The input group has the encoder's output size, the output group the decoder's input size
+    (``Topology.for_task``, which the ``"mlp"`` kind is): one-hot inputs for a ``Discrete``
+    observation, one output neuron per action of a ``Discrete`` task, and so on
+    (``neuron_env.spaces``).
 
     Args:
-        task: Gymnasium id or callable returning an env (1-D Box spaces).
+        task: Gymnasium id or callable returning an env.
         kind: ``"mlp"`` (``hidden`` layers), ``"recurrent"`` or ``"sparse"`` (``hidden[0]`` neurons).
         hidden: Hidden sizes.
         activation: Hidden activation (the output is tanh).
@@ -49,27 +57,23 @@ def task_topology(
         density: Connection density of the sparse network.
         seed: Seed of the sparse network's masks.
         task_kwargs: Keyword arguments of the task.
+        encoder: The env's ``encoder`` argument (``None``: the space's default).
+        decoder: The env's ``decoder`` argument (``None``: the space's default).
 
     Raises:
-        TaskError: If the task's spaces are not 1-D Boxes.
+        TaskError: If a task space cannot be encoded/decoded (naming ``encoder=``/``decoder=``).
+        ValueError: On an unknown ``kind``.
     """
-    env = make_task_factory(task, task_kwargs)()
-    try:
-        observation_space, action_space = env.observation_space, env.action_space
-    finally:
-        env.close()
-    probe = Topology.mlp(1, [1], 1)
-    if not isinstance(observation_space, gym.spaces.Box) or not isinstance(action_space, gym.spaces.Box) \
-            or len(observation_space.shape) != 1 or len(action_space.shape) != 1:
-        check_task_spaces(observation_space, action_space, probe, repr(task))  # raises the precise TaskError
-    obs_dim, act_dim = observation_space.shape[0], action_space.shape[0]
+    if kind not in ("mlp", "recurrent", "sparse"):
+        raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
     if kind == "mlp":
-        return Topology.mlp(obs_dim, list(hidden), act_dim, activation=activation)
+        return Topology.for_task(task, list(hidden), activation, encoder, decoder, task_kwargs)
+    observation_encoder, action_decoder = task_interface(task, ACTIVATION_RANGE["tanh"], encoder, decoder,
+                                                         task_kwargs)
+    obs_dim, act_dim = observation_encoder.size, action_decoder.size
     if kind == "recurrent":
         return Topology.recurrent(obs_dim, hidden[0], act_dim, leak=leak, activation=activation)
-    if kind == "sparse":
-        return Topology.sparse(obs_dim, hidden[0], act_dim, density=density, seed=seed, activation=activation)
-    raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
+    return Topology.sparse(obs_dim, hidden[0], act_dim, density=density, seed=seed, activation=activation)
 
 
 def _frozen_box(space: gym.spaces.Box) -> gym.spaces.Box:
@@ -80,9 +84,10 @@ def _frozen_box(space: gym.spaces.Box) -> gym.spaces.Box:
 
 
 def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
-                     hidden: tuple[int, ...] = DEFAULT_HIDDEN) -> Topology:
-    """A tanh MLP with ``hidden`` layers sized to the task's observation and action."""
-    return task_topology(task, "mlp", hidden, task_kwargs=task_kwargs)
+                     hidden: tuple[int, ...] = DEFAULT_HIDDEN, encoder: EncoderSpec = None,
+                     decoder: DecoderSpec = None) -> Topology:
+    """A tanh MLP with ``hidden`` layers sized to the task through its encoder and decoder (``Topology.for_task``)."""
+    return Topology.for_task(task, list(hidden), encoder=encoder, decoder=decoder, task_kwargs=task_kwargs)
 
 
 class NeuronParallelEnv(ParallelEnv):
@@ -90,7 +95,8 @@ class NeuronParallelEnv(ParallelEnv):
 
     Args:
         task: Gymnasium id or callable returning an env. Default ``"Pendulum-v1"``.
-        topology: The network; ``None`` builds ``Topology.mlp(obs_dim, hidden, act_dim)``.
+        topology: The network; ``None`` builds ``Topology.for_task(task, hidden, encoder=encoder,
+            decoder=decoder)``, sized to the task through its encoder and decoder.
         delay: Ticks per task step; default depth (acyclic) or 1 (cyclic).
         observe: ``"presynaptic"`` (each agent sees its group's presynaptic neurons) or
             ``"all"`` (every agent sees the full voltage vector).
@@ -99,10 +105,22 @@ class NeuronParallelEnv(ParallelEnv):
         render_mode: ``None``, ``"rgb_array"`` or ``"human"``: the task's frame beside the
             network's activity (``rendering``).
         hidden: Hidden sizes of the default topology.
-        encoder: ``"identity"`` or ``"affine"``, see ``dynamics``.
+        encoder: The encoder of the task's observations: ``None`` (the space's default),
+            ``"identity"``, ``"affine"``, ``"projection"``, a ``torch.nn.Module`` (frozen) or an
+            ``ObservationEncoder``; see ``neuron_env.spaces``.
         out_of_range: ``"error"`` or ``"clip"`` for actions outside an agent's range.
         device: Torch device of the core.
         task_kwargs: Keyword arguments for the task.
+        decoder: The decoder into task actions: ``None`` (the space's default: ``"affine"`` for
+            a Box, ``"argmax"`` for Discrete/MultiDiscrete, ``"threshold"`` for MultiBinary),
+            ``"sample"`` or an ``ActionDecoder``; see ``neuron_env.spaces``. Every agent's info
+            on a task tick carries the decoded action as ``"task_action"``.
+        clock: ``"sync"`` (every neuron every tick) or ``"async"``: each agent fires on a tick
+            with probability ``firing_rate`` (seeded by ``reset(seed=...)``); one that does not
+            fire keeps its voltage (leaky: decays to ``λ v``) and its action is ignored. Every
+            agent's info then holds ``"fired"`` (bool) on every tick. See ``NeuronVecEnv``.
+        firing_rate: The firing probability ``p`` in ``(0, 1]`` of ``clock="async"``
+            (``p = 1`` is ``clock="sync"`` exactly).
     """
 
     metadata: dict[str, Any] = {
@@ -121,10 +139,13 @@ class NeuronParallelEnv(ParallelEnv):
         max_cycles: int | None = None,
         render_mode: str | None = None,
         hidden: tuple[int, ...] = DEFAULT_HIDDEN,
-        encoder: str = "identity",
+        encoder: EncoderSpec = None,
         out_of_range: str = "error",
         device: str | torch.device = "cpu",
         task_kwargs: dict[str, Any] | None = None,
+        decoder: DecoderSpec = None,
+        clock: str = "sync",
+        firing_rate: float = 1.0,
     ) -> None:
         if observe not in ("presynaptic", "all"):
             raise ValueError(f"observe={observe!r}; use 'presynaptic' or 'all'")
@@ -133,13 +154,14 @@ class NeuronParallelEnv(ParallelEnv):
         if max_cycles is not None and (not isinstance(max_cycles, int) or max_cycles < 1):
             raise ValueError(f"max_cycles={max_cycles!r} must be a positive integer or None")
         if topology is None:
-            topology = default_topology(task, task_kwargs, tuple(hidden))
+            topology = default_topology(task, task_kwargs, tuple(hidden), encoder, decoder)
         # The core checks every action (``NeuronVecEnv.check_actions``, naming the agent): one rule for
         # both views. Its one task copy keeps its raw step info (``task_step_infos``): batching a
         # MuJoCo task's info and un-batching it again would cost more than the core's tick.
         self.core = NeuronVecEnv(
-            task, topology, num_envs=1, device=device, delay=delay, encoder=encoder,
-            out_of_range=out_of_range, task_kwargs=task_kwargs, batch_task_infos=False,
+            task, topology, num_envs=1, device=device, delay=delay, encoder=encoder, decoder=decoder,
+            out_of_range=out_of_range, task_kwargs=task_kwargs, batch_task_infos=False, clock=clock,
+            firing_rate=firing_rate,
             # The task renders into an array; this env composes it with the network panel.
             render_mode=None if render_mode is None else "rgb_array",
         )
@@ -147,6 +169,7 @@ class NeuronParallelEnv(ParallelEnv):
         self.observe = observe
         self.max_cycles = max_cycles
         self.render_mode = render_mode
+        self._async = clock == "async"
         self.possible_agents: list[str] = list(topology.agent_ids)
         self.agents: list[str] = []
         self._agent_set = frozenset(self.possible_agents)
@@ -233,7 +256,9 @@ class NeuronParallelEnv(ParallelEnv):
             as on the previous such tick, until somebody writes into it); on a tick where the task steps each agent's
             info is ``{"task_stepped": True, "task_action": ..., "task": task_info}``: one dict
             per agent (wrappers may add keys), the decoded action and the task's own info, the
-            latter shared by all agents of the tick (treat it as read-only).
+            latter shared by all agents of the tick (treat it as read-only). With
+            ``clock="async"`` every agent's info also holds ``"fired"`` on every tick: whether
+            its action of this tick took effect (``False``: its neuron held its voltage).
 
         Raises:
             ResetNeeded: Before ``reset`` or after the episode ended.
@@ -248,12 +273,13 @@ class NeuronParallelEnv(ParallelEnv):
         # the core checks the values (NaN, inf, range) with its one rule; on CPU it makes no tensor
         result = self.core.step_arrays(self._action_array(actions)[None])
         self._cycles += 1
+        fired = result.info["fired"][0] if self._async else None
         if result.task_stepped:
             # At an episode end the core has already reset; agents see the final voltages.
             info = self._stepped_info(result.info["task_action"][0], self._task_info())
             return self._outputs(result.info["final_voltages"][0], float(result.reward[0]),
-                                 bool(result.terminated[0]), bool(result.truncated[0]), info)
-        return self._outputs(result.voltages[0], 0.0, False, False, None)
+                                 bool(result.terminated[0]), bool(result.truncated[0]), info, fired)
+        return self._outputs(result.voltages[0], 0.0, False, False, None, fired)
 
     @staticmethod
     def _stepped_info(task_action: np.ndarray, task_info: dict[str, Any]) -> dict[str, Any]:
@@ -261,11 +287,13 @@ class NeuronParallelEnv(ParallelEnv):
         return {"task_stepped": True, "task_action": task_action, "task": task_info}
 
     def _outputs(self, voltages: np.ndarray, reward: float, terminated: bool, truncated: bool,
-                 info: dict[str, Any] | None) -> tuple[dict, dict, dict, dict, dict]:
+                 info: dict[str, Any] | None,
+                 fired: np.ndarray | None = None) -> tuple[dict, dict, dict, dict, dict]:
         """The five dicts of a tick (``info is None``: a tick between task steps); ends the episode if due.
 
         This is all the per-agent work of a tick besides reading the actions
-        (``benchmarks/env_throughput.py`` times it alone as the adapter's floor).
+        (``benchmarks/env_throughput.py`` times it alone as the adapter's floor). ``fired``
+        (``clock="async"`` only) is every agent's firing flag of the tick, in agent order.
         """
         truncated = truncated or (self.max_cycles is not None and self._cycles >= self.max_cycles)
         if info is not None:
@@ -279,7 +307,11 @@ class NeuronParallelEnv(ParallelEnv):
         self._state = voltages
         observations = self._observations(voltages)
         # One dict per agent: wrappers (SuperSuit) write per-agent keys into infos.
-        if info is None:
+        if fired is not None:  # the asynchronous clock tells every agent, every tick, whether it fired
+            shared = info or {}
+            infos = {agent: {**shared, "fired": flag}
+                     for agent, flag in zip(self.possible_agents, fired.tolist(), strict=False)}
+        elif info is None:
             infos = self._empty_info_dicts()
         else:  # the task's info is one dict shared by every agent of the tick (like the observations)
             copies = map(dict.copy, repeat(info, len(self.possible_agents)))

@@ -7,7 +7,9 @@ CleanRL, …) can therefore train one neuron of a network:
     env = gymnasium.make("neuron_env/SubEnv-v0", task="Pendulum-v1", neuron="out_0")
 
 Spaces, rewards and episode ends are those of the neuron's agent in
-``neuron_v0``; ``info["task_stepped"]`` tells the ticks where the task stepped.
+``neuron_v0``; ``info["task_stepped"]`` tells the ticks where the task stepped, and on those
+``info["task_action"]`` is the decoded action the task received. Any task ``neuron_env.spaces``
+can encode works (a ``Discrete`` CartPole too): the neuron's own spaces stay ``Box`` voltages.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from neuron_env.errors import InvalidActionError
 from neuron_env.parallel import default_topology
 from neuron_env.policy import NetworkPolicy
+from neuron_env.spaces import DecoderSpec, EncoderSpec
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec
 
@@ -35,11 +38,15 @@ class SubEnv(gym.Env):
         weights: Weights of the other neurons; ``None`` draws ``NetworkWeights.init(topology, seed)``.
         delay: Ticks per task step (default: depth, or 1 when cyclic).
         observe: ``"presynaptic"`` or ``"all"``.
-        encoder: ``"identity"`` or ``"affine"``.
+        encoder: The encoder of the task's observations (``None``: the space's default); see
+            ``neuron_env.spaces``.
         out_of_range: ``"error"`` or ``"clip"`` for an action outside the neuron's range.
         render_mode: Passed to the task.
         seed: Seed of the random weights when ``weights`` is ``None``.
         task_kwargs: Keyword arguments of the task.
+        decoder: The decoder into task actions (``None``: the space's default, e.g. ``"argmax"``
+            for a Discrete task); see ``neuron_env.spaces``. ``info["task_action"]`` holds the
+            decoded action on the ticks where the task steps.
 
     Raises:
         KeyError: If ``neuron`` is not an agent id of the topology (the message lists examples).
@@ -55,14 +62,15 @@ class SubEnv(gym.Env):
         weights: NetworkWeights | None = None,
         delay: int | None = None,
         observe: str = "presynaptic",
-        encoder: str = "identity",
+        encoder: EncoderSpec = None,
         out_of_range: str = "error",
         render_mode: str | None = None,
         seed: int = 0,
         task_kwargs: dict[str, Any] | None = None,
+        decoder: DecoderSpec = None,
     ) -> None:
         if topology is None:
-            topology = default_topology(task, task_kwargs)
+            topology = default_topology(task, task_kwargs, encoder=encoder, decoder=decoder)
         if neuron not in topology.agent_ids:
             raise KeyError(
                 f"neuron {neuron!r} is not an agent of the topology; agents are '<group>_<i>', "
@@ -70,8 +78,8 @@ class SubEnv(gym.Env):
             )
         if observe not in ("presynaptic", "all"):
             raise ValueError(f"observe={observe!r}; use 'presynaptic' or 'all'")
-        self.core = NeuronVecEnv(task, topology, delay=delay, encoder=encoder, out_of_range=out_of_range,
-                                 task_kwargs=task_kwargs, render_mode=render_mode)
+        self.core = NeuronVecEnv(task, topology, delay=delay, encoder=encoder, decoder=decoder,
+                                 out_of_range=out_of_range, task_kwargs=task_kwargs, render_mode=render_mode)
         self.topology = topology
         self.neuron = neuron
         self.render_mode = render_mode
@@ -102,7 +110,9 @@ class SubEnv(gym.Env):
         actions[0, self.agent_index] = float(value.reshape(()))
         result = self.core.step(actions)
         observed = result.info["final_voltages"] if result.task_stepped else result.voltages
-        info = {"task_stepped": result.task_stepped}
+        info: dict[str, Any] = {"task_stepped": result.task_stepped}
+        if result.task_stepped:
+            info["task_action"] = result.info["task_action"][0]
         return (self._observe(observed), float(result.reward[0]), bool(result.terminated[0]),
                 bool(result.truncated[0]), info)
 

@@ -15,6 +15,7 @@ group: every agent of a group has the same observation and action space.
 Builders cover the usual cases:
 
     Topology.mlp(3, [64, 64], 1)                 # 3-64-64-1 tanh MLP
+    Topology.for_task("CartPole-v1", [64, 64])   # 4-64-64-2: sizes from the task's spaces
     Topology.recurrent(3, 32, 1, leak=0.5)       # one leaky recurrent layer
     Topology.sparse(3, 50, 1, density=0.1)       # random sparse recurrent network
     Topology.from_adjacency(adjacency, 3, 1)     # any directed graph
@@ -33,13 +34,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from neuron_env.errors import TopologyError
+from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
 
 Activation = Literal["tanh", "relu", "sigmoid", "identity"]
 Role = Literal["input", "hidden", "output"]
@@ -333,6 +335,46 @@ class Topology:
         groups.append(NeuronGroup("out", act_dim, output_activation, "output"))
         projections = [Projection(a.name, b.name) for a, b in zip(groups[:-1], groups[1:], strict=True)]
         return cls(groups, projections)
+
+    @classmethod
+    def for_task(
+        cls,
+        task: TaskSpec,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        encoder: EncoderSpec = None,
+        decoder: DecoderSpec = None,
+        task_kwargs: dict[str, Any] | None = None,
+        output_activation: str = "tanh",
+    ) -> Topology:
+        """A feed-forward network (``mlp``) sized to a task, so that nobody counts dimensions.
+
+        The input group has as many neurons as the encoder's output (``obs_dim``), the output
+        group as many as the decoder's input (``act_dim``): ``Topology.for_task("CartPole-v1",
+        [64, 64])`` is ``Topology.mlp(4, [64, 64], 2)`` (one output neuron per action). One copy
+        of the task is made to read its spaces. See ``neuron_env.spaces`` for the encoders and
+        decoders; pass the same ``encoder``/``decoder`` to the env.
+
+        Args:
+            task: Gymnasium id or callable returning an env.
+            hidden: Hidden sizes.
+            activation: Hidden activation.
+            encoder: ``None`` (the space's default), an encoder kind, a ``torch.nn.Module`` or an
+                ``ObservationEncoder`` (see ``neuron_env.spaces.make_observation_encoder``).
+            decoder: ``None`` (the space's default), a decoder kind or an ``ActionDecoder``
+                (see ``neuron_env.spaces.make_action_decoder``).
+            task_kwargs: Keyword arguments of the task.
+            output_activation: Activation of the output group.
+
+        Raises:
+            TaskError: If a space cannot be encoded/decoded (naming ``encoder=``/``decoder=``).
+            TopologyError: On an unknown activation.
+        """
+        if output_activation not in ACTIVATION_RANGE:
+            raise TopologyError(f"output_activation={output_activation!r}; choose one of {ACTIVATIONS}")
+        observation_encoder, action_decoder = task_interface(
+            task, ACTIVATION_RANGE[output_activation], encoder, decoder, task_kwargs)
+        return cls.mlp(observation_encoder.size, hidden, action_decoder.size, activation, output_activation)
 
     @classmethod
     def recurrent(

@@ -18,6 +18,13 @@ to the new observation. With the default ``delay`` (the topology's depth for acy
 networks, 1 for cyclic ones) a network whose neurons act by ``σ(K^n v + b^n)`` produces
 exactly the plain forward pass ``μ(s_t)`` as the task action.
 
+With ``clock="async"`` there is no global clock for the neurons: on every tick each agent fires
+with probability ``firing_rate`` (independently per agent and per task copy, from a seeded
+counter-based stream, ``dynamics.firing_mask``); an agent that does not fire keeps its voltage
+(in a leaky group it decays to ``λ v``) and its action is ignored; ``info["fired"]`` says who
+fired. The task still steps every ``delay`` ticks. ``firing_rate=1`` is the synchronous clock,
+bit for bit.
+
 Autoreset
 ---------
 When a task copy terminates or truncates, it is reset in the same tick (Gymnasium's
@@ -39,9 +46,29 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from neuron_env.dynamics import apply_actions, apply_actions_numpy, make_decoder, make_encoder, voltage_bounds
-from neuron_env.errors import InvalidActionError, ResetNeeded, TaskError, TopologyError
+from neuron_env.dynamics import (
+    apply_actions,
+    apply_actions_numpy,
+    clock_keys,
+    firing_mask,
+    hold_silent,
+    hold_silent_numpy,
+    voltage_bounds,
+)
+from neuron_env.errors import InvalidActionError, ResetNeeded, TopologyError
 from neuron_env.rendering import render_task
+from neuron_env.spaces import (
+    ActionDecoder,
+    DecoderSpec,
+    EncoderSpec,
+    FlattenEncoder,
+    ObservationEncoder,
+    TaskSpec,
+    make_action_decoder,
+    make_observation_encoder,
+    make_task_factory,
+    stack_observations,
+)
 from neuron_env.topology import ACTIVATION_RANGE, Topology
 
 try:  # gymnasium >= 1.1
@@ -51,7 +78,19 @@ try:  # gymnasium >= 1.1
 except ImportError:  # pragma: no cover - gymnasium 1.0
     _SAME_STEP = None
 
-TaskSpec = str | Callable[[], gym.Env]
+__all__ = [
+    "ActionBatch",
+    "ArrayStep",
+    "NeuronVecEnv",
+    "TaskSpec",
+    "VecStep",
+    "check_clock",
+    "check_task_spaces",
+    "invalid_action_message",
+    "make_task_factory",
+    "outside",
+]
+
 #: A batch of actions ``[E, num_agents]``: a torch tensor (``step``) or a numpy array (``step_arrays``).
 ActionBatch = TypeVar("ActionBatch", torch.Tensor, np.ndarray)
 
@@ -65,9 +104,11 @@ class VecStep(NamedTuple):
         terminated: ``[E]`` whether the task terminated on this tick.
         truncated: ``[E]`` whether the task was truncated on this tick.
         task_stepped: Whether the task stepped on this tick (the same for every copy).
-        info: On task ticks, ``final_voltages`` (``[E, N]``, the final observation clamped
-            where a copy ended), ``task_action`` (``[E, act_dim]`` numpy, the decoded action
-            the task received) and the task's vector ``info``.
+        info: With ``clock="async"``, on every tick, ``fired`` (``[E, num_agents]`` bool: whose
+            action took effect). On task ticks, ``final_voltages`` (``[E, N]``, the final
+            observation clamped where a copy ended), ``task_action`` (numpy ``[E, *action shape]`` of the action
+            space's dtype: the decoded actions the task received, e.g. ``[E]`` integers for a
+            ``Discrete`` task) and the task's vector ``info``.
     """
 
     voltages: torch.Tensor
@@ -89,40 +130,23 @@ class ArrayStep(NamedTuple):
     info: dict[str, Any]
 
 
-def make_task_factory(task: TaskSpec, task_kwargs: dict[str, Any] | None = None) -> Callable[[], gym.Env]:
-    """A zero-argument factory for a task given as a Gymnasium id or a callable."""
-    kwargs = dict(task_kwargs or {})
-    if isinstance(task, str):
-        return lambda: gym.make(task, **kwargs)
-    if callable(task):
-        return (lambda: task(**kwargs)) if kwargs else task
-    raise TaskError(f"task {task!r} must be a Gymnasium id (e.g. 'Pendulum-v1') or a callable returning an env")
+def check_task_spaces(encoder: ObservationEncoder, decoder: ActionDecoder, topology: Topology, name: str) -> None:
+    """Raise a clear error unless the encoder's output fits the input group and the decoder's input the output group.
 
-
-def check_task_spaces(observation_space: gym.Space, action_space: gym.Space, topology: Topology, name: str) -> None:
-    """Raise a clear error unless the task's spaces fit the topology's input/output groups."""
-    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
-        raise TaskError(
-            f"task {name} has action space {action_space}; neuron-env needs a 1-D Box (continuous "
-            "actions), since output voltages are decoded into the action. For a Discrete task, wrap it "
-            "to expose a Box action space first"
-        )
-    if not isinstance(observation_space, gym.spaces.Box) or len(observation_space.shape) != 1:
-        raise TaskError(
-            f"task {name} has observation space {observation_space}; neuron-env needs a 1-D Box. "
-            "Wrap the task with gymnasium.wrappers.FlattenObservation"
-        )
-    if observation_space.shape[0] != topology.obs_dim:
+    Raises:
+        TopologyError: Naming the group, both sizes and the fix (``Topology.for_task`` sizes both).
+    """
+    if encoder.size != topology.obs_dim:
         raise TopologyError(
             f"input group {topology.input_group.name!r} has {topology.obs_dim} neurons but task {name} "
-            f"observations have {observation_space.shape[0]} dimensions; build the topology with "
-            f"obs_dim={observation_space.shape[0]}"
+            f"observations have {encoder.size} dimensions once encoded ({encoder.description}); build the "
+            f"topology with obs_dim={encoder.size}, or with Topology.for_task({name}, hidden=[...])"
         )
-    if action_space.shape[0] != topology.act_dim:
+    if decoder.size != topology.act_dim:
         raise TopologyError(
             f"output group {topology.output_group.name!r} has {topology.act_dim} neurons but task {name} "
-            f"actions have {action_space.shape[0]} dimensions; build the topology with "
-            f"act_dim={action_space.shape[0]}"
+            f"actions have {decoder.size} dimensions to decode ({decoder.description}); build the topology "
+            f"with act_dim={decoder.size}, or with Topology.for_task({name}, hidden=[...])"
         )
 
 
@@ -138,6 +162,8 @@ class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
         self.num_envs = len(self.envs)
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
+        # A Box batches by stacking; Discrete, Tuple, Dict ... as gymnasium.vector batches them.
+        self._box_observations = isinstance(self.single_observation_space, gym.spaces.Box)
         #: Batch the copies' infos as gymnasium's vector envs do. With ``False`` the step info
         #: holds only ``final_obs`` (a list, ``None`` for copies that did not end) and the
         #: copies' own infos are read from ``step_infos``: the PettingZoo view does that, since
@@ -152,6 +178,8 @@ class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
             obs, info = env.reset(seed=None if seed is None else seed + i, options=options)
             observations.append(obs)
             infos = self._add_info(infos, info, i) if info else infos
+        if not self._box_observations:
+            return stack_observations(self.single_observation_space, observations), infos
         return np.stack(observations), infos
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
@@ -174,7 +202,9 @@ class _SameStepSyncVectorEnv(gym.vector.VectorEnv):
             terminations.append(terminated)
             truncations.append(truncated)
         # np.array stacks equal-shaped arrays as np.stack does, in C (np.stack is Python-level)
-        return (np.array(observations), np.asarray(rewards, dtype=np.float64),
+        batch = np.array(observations) if self._box_observations else \
+            stack_observations(self.single_observation_space, observations)
+        return (batch, np.asarray(rewards, dtype=np.float64),
                 np.asarray(terminations), np.asarray(truncations), infos)
 
     def render(self) -> Any:
@@ -190,13 +220,30 @@ class NeuronVecEnv:
 
     Args:
         task: A Gymnasium id (``"Pendulum-v1"``) or a callable returning a ``gym.Env``.
-        topology: The network; its input/output group sizes must match the task's
-            observation/action sizes.
+        topology: The network; its input/output group sizes must match the encoder's output and
+            the decoder's input (``Topology.for_task`` sizes it so).
         num_envs: Number of task copies ``E`` stepped in lockstep.
         device: Torch device of the voltages, rewards and flags.
         delay: Ticks per task step ``ℓ``. Default: the topology's depth when acyclic (so the
             decoded action equals the network's forward pass), else 1.
-        encoder: ``"identity"`` or ``"affine"`` (finite observation bounds onto ``[-1, 1]``).
+        encoder: The encoder ε of the task's observations: ``None`` (the space's default:
+            ``"identity"``, one-hot for discrete parts, ``"projection"`` for images),
+            ``"identity"``, ``"affine"`` (finite bounds onto ``[-1, 1]``), ``"projection"``, a
+            ``torch.nn.Module`` (a frozen encoder) or a ``neuron_env.spaces.ObservationEncoder``.
+            See ``neuron_env.spaces`` for the table.
+        decoder: The decoder δ of output voltages into task actions: ``None`` (the space's
+            default: ``"affine"`` for a Box, ``"argmax"`` for Discrete/MultiDiscrete,
+            ``"threshold"`` for MultiBinary), ``"sample"`` (Discrete/MultiDiscrete: a categorical
+            draw over the softmax of the output voltages, seeded by ``reset(seed=...)``) or a
+            ``neuron_env.spaces.ActionDecoder``.
+        clock: ``"sync"`` (every agent's action takes effect every tick) or ``"async"``: on each
+            tick every agent fires with probability ``firing_rate``, independently per agent and
+            per copy; an agent that does not fire keeps its voltage (a leaky one decays to
+            ``λ v``) and its action is ignored (it is still checked). ``info["fired"]`` tells who
+            fired, on every tick. The task still steps every ``delay`` ticks.
+        firing_rate: The probability ``p`` in ``(0, 1]`` of ``clock="async"`` (``p = 1`` is the
+            synchronous clock exactly). The draws are seeded by ``reset(seed=...)``, copy ``i``
+            by ``seed + i`` (``dynamics.firing_mask``).
         vectorization: ``"sync"`` (one process) or ``"async"`` (one process per copy).
         out_of_range: What to do with an action outside its agent's activation range:
             ``"error"`` (raise ``InvalidActionError``) or ``"clip"`` (clip silently).
@@ -211,8 +258,13 @@ class NeuronVecEnv:
             costs more than the core's whole tick (the PettingZoo view reads it raw).
 
     Raises:
-        TaskError: If the task's spaces are not 1-D Boxes.
-        TopologyError: If the topology's input/output sizes do not match the task.
+        TaskError: If a task space cannot be encoded/decoded (the message names ``encoder=`` or
+            ``decoder=``), or ``encoder``/``decoder`` is unknown or does not fit the space.
+        TopologyError: If the topology's input/output sizes do not match the encoder/decoder.
+
+    Attributes:
+        encoder: The ``ObservationEncoder`` in use (on the env's device).
+        decoder: The ``ActionDecoder`` in use (on the env's device).
     """
 
     def __init__(
@@ -222,13 +274,16 @@ class NeuronVecEnv:
         num_envs: int = 1,
         device: str | torch.device = "cpu",
         delay: int | None = None,
-        encoder: str = "identity",
+        encoder: EncoderSpec = None,
         vectorization: str = "sync",
         out_of_range: str = "error",
         validate: bool = True,
         task_kwargs: dict[str, Any] | None = None,
         render_mode: str | None = None,
         batch_task_infos: bool = True,
+        decoder: DecoderSpec = None,
+        clock: str = "sync",
+        firing_rate: float = 1.0,
     ) -> None:
         if not isinstance(topology, Topology):
             raise TopologyError(f"topology must be a neuron_env.Topology, got {type(topology).__name__}")
@@ -242,6 +297,7 @@ class NeuronVecEnv:
             raise ValueError(f"out_of_range={out_of_range!r}; use 'error' or 'clip'")
         if vectorization not in ("sync", "async"):
             raise ValueError(f"vectorization={vectorization!r}; use 'sync' or 'async'")
+        check_clock(clock, firing_rate)
 
         self.topology = topology
         self.num_envs = num_envs
@@ -254,23 +310,26 @@ class NeuronVecEnv:
             task_kwargs = {**(task_kwargs or {}), "render_mode": render_mode}
         factory = make_task_factory(task, task_kwargs)
         self.task = self._make_vector(factory, num_envs, vectorization)
-        self.task_observation_space: gym.spaces.Box = self.task.single_observation_space
-        self.task_action_space: gym.spaces.Box = self.task.single_action_space
-        check_task_spaces(self.task_observation_space, self.task_action_space, topology, repr(self.task_name))
-        if not batch_task_infos:
-            if not isinstance(self.task, _SameStepSyncVectorEnv):
-                self.task.close()
+        self.task_observation_space: gym.Space = self.task.single_observation_space
+        self.task_action_space: gym.Space = self.task.single_action_space
+        try:
+            name = repr(self.task_name)
+            output_range = ACTIVATION_RANGE[topology.output_group.activation]
+            observation_encoder = make_observation_encoder(self.task_observation_space, encoder, name)
+            action_decoder = make_action_decoder(self.task_action_space, output_range, decoder, name)
+            check_task_spaces(observation_encoder, action_decoder, topology, name)
+            if not batch_task_infos and not isinstance(self.task, _SameStepSyncVectorEnv):
                 raise ValueError(f"batch_task_infos=False needs num_envs=1 and vectorization='sync' (got num_envs="
                                  f"{num_envs}, vectorization={vectorization!r}); keep batch_task_infos=True")
+        except Exception:
+            self.task.close()
+            raise
+        if not batch_task_infos:
             self.task.batch_infos = False
 
-        obs_space, act_space = self.task_observation_space, self.task_action_space
-        self.encoder = make_encoder(obs_space.low, obs_space.high, encoder).to(self.device)
-        self.decoder = make_decoder(topology.output_group.activation, act_space.low, act_space.high).to(self.device)
-        with torch.no_grad():
-            enc_low = self.encoder(torch.as_tensor(obs_space.low, dtype=torch.float32, device=self.device))
-            enc_high = self.encoder(torch.as_tensor(obs_space.high, dtype=torch.float32, device=self.device))
-        low, high = voltage_bounds(topology, enc_low.cpu().numpy(), enc_high.cpu().numpy())
+        self.encoder: ObservationEncoder = observation_encoder.to(self.device)
+        self.decoder: ActionDecoder = action_decoder.to(self.device)
+        low, high = voltage_bounds(topology, *self.encoder.bounds())
         #: ``[N]`` lower/upper bound of every neuron's voltage (numpy, float32).
         self.voltage_low, self.voltage_high = low, high
         self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
@@ -294,7 +353,12 @@ class NeuronVecEnv:
         self._input_mask = torch.zeros(topology.num_neurons, device=self.device)
         self._input_mask[self._input] = 1.0
         self._input_mask_numpy = self._input_mask.cpu().numpy()
-        self._task_action_dtype = act_space.dtype
+        self._task_action_dtype = self.task_action_space.dtype
+        # A Box task's reset clamps its inputs through the torch encoder on every device, as it
+        # always has; any other encoder's reset uses the tick's path (numpy on CPU), so that one
+        # observation gives one voltage whether it came from a reset or a step.
+        self._torch_reset = isinstance(self.encoder, FlattenEncoder) and \
+            isinstance(self.task_observation_space, gym.spaces.Box)
         # On CPU a tick runs in numpy (``_step_numpy``): at a few task copies torch's per-call
         # dispatch would cost more than the arithmetic.
         self._numpy = self.device.type == "cpu"
@@ -305,6 +369,14 @@ class NeuronVecEnv:
         self._voltages: torch.Tensor | np.ndarray | None = None
         #: Ticks since the last ``reset``.
         self.tick = 0
+        #: ``"sync"`` or ``"async"`` (see the class doc), and the firing probability of the latter.
+        self.clock, self.firing_rate = clock, float(firing_rate)
+        self._async = clock == "async"
+        # A silent agent's voltage is multiplied by 1 (it holds) or, in a leaky group, by its leak.
+        self._hold_numpy = np.where(leak > 0, leak, np.float32(1.0)).astype(np.float32)
+        self._hold = torch.as_tensor(self._hold_numpy, device=self.device)
+        self._clock_keys: np.ndarray | None = None
+        self._clock_ticks = 0  # ticks since the clock's keys were set (the last seeded reset)
 
     @staticmethod
     def _make_vector(factory: Callable[[], gym.Env], num_envs: int, vectorization: str) -> Any:
@@ -344,15 +416,24 @@ class NeuronVecEnv:
         """Reset every task copy; hidden and output voltages start at 0.
 
         Args:
-            seed: Seed of copy 0; copy ``i`` gets ``seed + i``. ``None`` keeps the RNG going.
+            seed: Seed of copy 0; copy ``i`` gets ``seed + i``; it also seeds the ``"sample"``
+                decoder's draws and the asynchronous clock's. ``None`` keeps the RNGs going.
             options: Passed to the task's ``reset``.
 
         Returns:
             ``([E, N] voltages, the task's vector info)``.
         """
         observations, info = self.task.reset(seed=seed, options=options)
+        self.decoder.seed(seed)
+        if self._async and (seed is not None or self._clock_keys is None):
+            # unseeded: a fresh stream, as the task's own generator gets
+            base = seed if seed is not None else int(np.random.SeedSequence().entropy) % 2**63
+            self._clock_keys, self._clock_ticks = clock_keys(base, self.num_envs), 0
         voltages = torch.zeros(self.num_envs, self.topology.num_neurons, device=self.device)
-        voltages[:, self._input] = self.encoder(self._to_tensor(observations))
+        if self._numpy and not self._torch_reset:
+            self._clamp_inputs_numpy(voltages.numpy(), observations)  # the numpy array shares the tensor's memory
+        else:
+            voltages[:, self._input] = self._encode(observations)
         self._voltages = voltages.numpy() if self._numpy else voltages
         self.tick = 0
         return voltages, info
@@ -382,6 +463,8 @@ class NeuronVecEnv:
         info = tick.info
         if tick.task_stepped:
             info["final_voltages"] = torch.from_numpy(info["final_voltages"])
+        if "fired" in info:
+            info["fired"] = torch.from_numpy(info["fired"])
         voltages, reward, terminated, truncated = map(torch.from_numpy, tick[:4])
         return VecStep(voltages, reward, terminated, truncated, tick.task_stepped, info)
 
@@ -412,6 +495,8 @@ class NeuronVecEnv:
         info = step.info
         if step.task_stepped:
             info["final_voltages"] = info["final_voltages"].cpu().numpy()
+        if "fired" in info:
+            info["fired"] = info["fired"].cpu().numpy()
         voltages, reward, terminated, truncated = (t.cpu().numpy() for t in step[:4])
         return ArrayStep(voltages, reward, terminated, truncated, step.task_stepped, info)
 
@@ -428,11 +513,15 @@ class NeuronVecEnv:
         if self._voltages is None:
             raise ResetNeeded("call reset() before stepping")
         values = apply_actions_numpy(self._voltages, actions, self._agent_span_numpy, self._leak_numpy)
+        clock_info: dict[str, Any] = {}
+        if self._async:
+            fired = clock_info["fired"] = self._draw_firing()
+            hold_silent_numpy(values, self._voltages, self._agent_span_numpy, fired, self._hold_numpy)
         self._voltages = values
         self.tick += 1
         if self.tick % self.delay:
             flags = np.zeros(self.num_envs, dtype=np.bool_)
-            return ArrayStep(values, np.zeros(self.num_envs, dtype=np.float32), flags, flags.copy(), False, {})
+            return ArrayStep(values, np.zeros(self.num_envs, dtype=np.float32), flags, flags.copy(), False, clock_info)
 
         task_action = self.decoder.apply_numpy(values[:, self._output]).astype(self._task_action_dtype, copy=False)
         observations, reward, terminated, truncated, info = self.task.step(task_action)
@@ -441,47 +530,70 @@ class NeuronVecEnv:
         final = values
         if done.any():
             final = values.copy()
-            for i in np.flatnonzero(done):  # loop over ended task copies, not neurons
-                self._clamp_inputs_numpy(final[i:i + 1], info["final_obs"][i][None])
+            ended = np.flatnonzero(done)
+            self._clamp_inputs_numpy(final, self._final_observations(info, ended), ended)
             # An ended copy restarts from 0 with only its inputs clamped to the reset observation.
             values[done] *= self._input_mask_numpy
-        info = dict(info)
+        info = dict(info, **clock_info)
         info["final_voltages"] = final
         info["task_action"] = task_action
         # The vector env returns fresh arrays: sharing their memory is safe.
         return ArrayStep(values, np.asarray(reward, dtype=np.float32), np.asarray(terminated, dtype=np.bool_),
                          np.asarray(truncated, dtype=np.bool_), True, info)
 
-    def _clamp_inputs_numpy(self, values: np.ndarray, observations: np.ndarray) -> None:
-        """Write the encoded ``[E', obs_dim]`` observations into the input neurons of ``values``."""
-        if self.encoder.is_identity:  # the assignment casts float64 -> float32
-            values[:, self._input] = observations
+    def _clamp_inputs_numpy(self, values: np.ndarray, observations: Any, rows: np.ndarray | None = None) -> None:
+        """Write a batch of encoded observations into the input neurons of ``values`` (of ``rows``, or every row)."""
+        # ``values[rows, inputs] = ...`` writes into ``values`` itself (an index array and a slice)
+        where = (slice(None) if rows is None else rows, self._input)
+        if self.encoder.is_identity:  # a 1-D Box as it is: the assignment casts float64 -> float32
+            values[where] = observations
         else:
-            values[:, self._input] = self.encoder.apply_numpy(np.asarray(observations, dtype=np.float32))
+            values[where] = self.encoder.apply_numpy(observations)
+
+    def _draw_firing(self) -> np.ndarray:
+        """The asynchronous clock's ``[E, num_agents]`` firing mask of this tick (then the next tick's turn)."""
+        if self._clock_keys is None:
+            raise ResetNeeded("call reset() before stepping")
+        fired = firing_mask(self._clock_keys, self._clock_ticks, self.topology.num_agents, self.firing_rate)
+        self._clock_ticks += 1
+        return fired
+
+    def _encode(self, observations: Any) -> torch.Tensor:
+        """The encoded ``[E', obs_dim]`` observations on the env's device (the torch path)."""
+        return self.encoder(self.encoder.as_tensors(observations, self.device))
+
+    def _final_observations(self, info: dict[str, Any], ended: np.ndarray) -> Any:
+        """The final observations of the ``ended`` copies, as one batch."""
+        return stack_observations(self.task_observation_space, [info["final_obs"][i] for i in ended])
 
     def _step_tensors(self, voltages: torch.Tensor, actions: torch.Tensor) -> VecStep:
         """One tick in torch on the env's device (every device but CPU; see ``_step_numpy``)."""
         new = apply_actions(voltages, actions, self.agent_span, self.leak)
+        clock_info: dict[str, Any] = {}
+        if self._async:
+            fired = clock_info["fired"] = torch.from_numpy(self._draw_firing()).to(self.device)
+            hold_silent(new, voltages, self.agent_span, fired, self._hold)
         self.tick += 1
         if self.tick % self.delay:
             self._voltages = new
             zeros = torch.zeros(self.num_envs, device=self.device)
             flags = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-            return VecStep(new, zeros, flags, flags.clone(), False, {})
+            return VecStep(new, zeros, flags, flags.clone(), False, clock_info)
 
         task_action = self.decoder(new[:, self._output]).cpu().numpy().astype(self._task_action_dtype, copy=False)
         observations, reward, terminated, truncated, info = self.task.step(task_action)
-        new[:, self._input] = self.encoder(self._to_tensor(observations))
+        new[:, self._input] = self._encode(observations)
         done = np.logical_or(terminated, truncated)
         final = new
         if done.any():
             final = new.clone()
-            for i in np.flatnonzero(done):  # loop over ended task copies, not neurons
-                final[i, self._input] = self.encoder(self._to_tensor(info["final_obs"][i]))
+            ended = np.flatnonzero(done)
+            final[torch.as_tensor(ended, device=self.device), self._input] = \
+                self._encode(self._final_observations(info, ended))
             # An ended copy restarts from 0 with only its inputs clamped to the reset observation.
             new[torch.as_tensor(done, device=self.device)] *= self._input_mask
         self._voltages = new
-        info = dict(info)
+        info = dict(info, **clock_info)
         info["final_voltages"] = final
         info["task_action"] = task_action
         return VecStep(
@@ -578,6 +690,18 @@ class NeuronVecEnv:
 _MAX_RANGE_SPANS = 4
 #: The largest float32: the finite stand-in for an infinite bound.
 _LARGEST = float(np.finfo(np.float32).max)
+
+
+def check_clock(clock: str, firing_rate: float) -> None:
+    """Raise ``ValueError`` naming the value and the fix unless ``clock``/``firing_rate`` are valid together."""
+    if clock not in ("sync", "async"):
+        raise ValueError(f"clock={clock!r}; use 'sync' (every neuron every tick) or 'async' (each fires with "
+                         "probability firing_rate)")
+    if isinstance(firing_rate, bool) or not isinstance(firing_rate, int | float) or not 0.0 < firing_rate <= 1.0:
+        raise ValueError(f"firing_rate={firing_rate!r} must be a probability in (0, 1]")
+    if clock == "sync" and firing_rate != 1.0:
+        raise ValueError(f"firing_rate={firing_rate!r} needs clock='async' (the synchronous clock fires every "
+                         "neuron on every tick)")
 
 
 def outside(actions: ActionBatch, low: ActionBatch | float, high: ActionBatch | float) -> ActionBatch:

@@ -168,9 +168,69 @@ def test_step_after_episode_end():
         env.step(actions)
 
 
-def test_discrete_action_task_is_rejected():
-    with pytest.raises(TaskError, match="needs a 1-D Box"):
+def test_discrete_task_with_one_output_neuron_names_the_size_it_needs():
+    """CartPole's Discrete(2) is decoded by argmax over two output neurons: one is a size error, not a type error."""
+    with pytest.raises(TopologyError, match=r"output group 'out' has 1 neurons .* actions have 2 .* act_dim=2"):
         neuron_v0.parallel_env(task="CartPole-v1", topology=Topology.mlp(4, [4], 1))
+    with pytest.raises(TopologyError, match=r"observations have 16 dimensions once encoded \(identity: one-hot"):
+        NeuronVecEnv("FrozenLake-v1", Topology.mlp(1, [4], 4))
+
+
+class TextObservationTask(gym.Env):
+    """A task observing a Text space, which has no fixed-size encoding."""
+
+    observation_space = gym.spaces.Text(8)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return "hello", {}
+
+    def step(self, action):
+        return "hello", 0.0, False, False, {}
+
+
+class GraphActionTask(TextObservationTask):
+    """A task acting in a Graph space, which no decoder serves."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,))
+    action_space = gym.spaces.Graph(gym.spaces.Discrete(2), None)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+
+@pytest.mark.parametrize("space", [
+    gym.spaces.Text(8),
+    gym.spaces.Sequence(gym.spaces.Discrete(3)),
+    gym.spaces.Graph(gym.spaces.Box(-1.0, 1.0, (2,)), None),
+    gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Text(4))),
+])
+def test_an_observation_space_without_encoding_is_one_error_naming_it_and_encoder(space):
+    from neuron_env.spaces import make_observation_encoder
+
+    with pytest.raises(TaskError, match=r"cannot encode .*Pass encoder=") as error:
+        make_observation_encoder(space, name="'T'")
+    assert type(space).__name__ in str(error.value) and len(str(error.value).splitlines()) == 1
+
+
+def test_unsupported_task_spaces_fail_at_construction_naming_the_argument():
+    with pytest.raises(TaskError, match=r"observation space Text\(.*encoder="):
+        neuron_v0.parallel_env(task=TextObservationTask)
+    with pytest.raises(TaskError, match=r"observation space Text\(.*encoder="):
+        NeuronVecEnv(TextObservationTask, Topology.mlp(1, [2], 2))
+    with pytest.raises(TaskError, match=r"action space Graph\(.*decoder="):
+        Topology.for_task(GraphActionTask, [2])
+
+
+def test_bad_encoder_and_decoder_values_name_the_choices():
+    with pytest.raises(TaskError, match=r"encoder='onehot' is unknown; use one of \('identity', 'affine'"):
+        Topology.for_task("CartPole-v1", [2], encoder="onehot")
+    with pytest.raises(TaskError, match=r"decoder='argmax' does not fit .* Box.*\('affine',\)"):
+        neuron_v0.parallel_env(task="Pendulum-v1", hidden=(2,), decoder="argmax")
+    with pytest.raises(TaskError, match=r"decoder='affine' does not fit .* Discrete\(2\).*\('argmax', 'sample'\)"):
+        NeuronVecEnv("CartPole-v1", Topology.mlp(4, [2], 2), decoder="affine")
 
 
 def test_sizes_must_match_task():
@@ -229,5 +289,12 @@ def test_invalid_constructor_arguments():
         neuron_v0.parallel_env(task="Pendulum-v1", observe="some")
     with pytest.raises(TaskError, match="Gymnasium id"):
         NeuronVecEnv(42, Topology.mlp(3, [4], 1))
+    with pytest.raises(ValueError, match="clock='tick'; use 'sync'"):
+        NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), clock="tick")
+    for rate in (0.0, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match=r"firing_rate=.* must be a probability in \(0, 1\]"):
+            neuron_v0.parallel_env(task="Pendulum-v1", clock="async", firing_rate=rate)
+    with pytest.raises(ValueError, match="firing_rate=0.5 needs clock='async'"):
+        NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1), firing_rate=0.5)
     with pytest.raises(gym.error.Error):
         NeuronVecEnv("NoSuchTask-v0", Topology.mlp(3, [4], 1))

@@ -20,9 +20,25 @@ def test_rollout_recurrent(capsys):
     assert "skipped" in capsys.readouterr().out
 
 
-def test_bad_task_is_a_clean_error(capsys):
-    assert main(["info", "--task", "CartPole-v1"]) == 2
-    assert "needs a 1-D Box" in capsys.readouterr().err
+def test_a_discrete_task_is_described_with_its_decoder(capsys):
+    assert main(["info", "--task", "CartPole-v1"]) == 0
+    assert "argmax" in capsys.readouterr().out
+
+
+def test_a_space_that_cannot_be_encoded_is_a_clean_error(capsys):
+    import gymnasium as gym
+
+    class TextTask(gym.Env):
+        observation_space = gym.spaces.Text(5)
+        action_space = gym.spaces.Discrete(2)
+
+    gym.register("TextTaskForCli-v0", entry_point=TextTask)
+    try:
+        assert main(["info", "--task", "TextTaskForCli-v0"]) == 2
+    finally:
+        gym.registry.pop("TextTaskForCli-v0")
+    error = capsys.readouterr().err
+    assert "Text" in error and "encoder=" in error and len(error.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv", [

@@ -100,3 +100,34 @@ def test_multi_episode_determinism(task):
     for episode in range(2):
         assert first[episode][0] != other[episode][0]
         assert first[episode][1] != other[episode][1]
+
+
+def async_episodes(task: str, seed: int, count: int = 2) -> list[tuple[list, list, list]]:
+    """``count`` whole episodes under the asynchronous clock (reset with ``seed`` first, then unseeded)."""
+    obs_dim, act_dim = (3, 1) if task == "Pendulum-v1" else (4, 2)
+    topology = Topology.recurrent(obs_dim, 6, act_dim, leak=0.3)
+    env = neuron_v0.parallel_env(task=task, topology=topology, clock="async", firing_rate=0.5,
+                                 task_kwargs={"max_episode_steps": 40})
+    policy = NetworkPolicy(topology, seed=1)
+    trace = []
+    for episode in range(count):
+        observations, _ = env.reset(seed=seed if episode == 0 else None)
+        states, rewards, fired = [env.state()], [], []
+        while env.agents:
+            observations, reward, _, _, infos = env.step(policy.act(observations))
+            states.append(env.state())
+            rewards.append(reward[env.possible_agents[0]])
+            fired.append([infos[a]["fired"] for a in env.possible_agents])
+        trace.append((np.stack(states).tolist(), rewards, fired))
+    env.close()
+    return trace
+
+
+@pytest.mark.parametrize("task", ["Pendulum-v1", "CartPole-v1"])
+def test_async_clock_multi_episode_determinism(task):
+    """Same seed: identical firing, voltages and rewards over whole episodes, the second unseeded; other seed: not."""
+    first, again, other = async_episodes(task, 3), async_episodes(task, 3), async_episodes(task, 4)
+    assert first == again
+    for episode in range(2):
+        assert first[episode][2] != other[episode][2]
+    assert first[0][2] != first[1][2]  # the unseeded second episode continues the stream

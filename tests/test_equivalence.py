@@ -1,8 +1,12 @@
 """The draft's Theorem 2.2.1: neurons acting locally through the env reproduce the plain network.
 
 The reference is independent of neuron-env's dynamics: the torch module itself (or SB3's own
-``predict``) acting on a plain Gymnasium task.
+``predict``) acting on a plain Gymnasium task; for tasks of other spaces, the module between
+an encoder and a decoder written in the test from Gymnasium's ``flatten`` and ``numpy.argmax``.
 """
+
+from collections.abc import Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -65,3 +69,72 @@ def test_sb3_ddpg_actor(task):
     compared = compare(task, model.actor.mu, reference, steps=100)
     # InvertedPendulum ends early under an untrained actor; HalfCheetah never terminates.
     assert compared == 100 if task == "HalfCheetah-v5" else compared >= 1
+
+
+def compare_through_spaces(task: Any, module: nn.Module, encode: Callable[[Any], np.ndarray],
+                           decode: Callable[[np.ndarray], Any], steps: int, first_seed: int = 0) -> int:
+    """Neurons acting by ``σ(K^n v)`` against ``decode(module(encode(s)))`` on the plain task, episode after episode.
+
+    ``encode`` and ``decode`` are written here from Gymnasium's ``flatten`` and ``numpy.argmax``,
+    independently of ``neuron_env.spaces``; every episode starts from the same seed on both sides.
+    """
+    topology, weights = Topology.from_module(module)
+    env = neuron_v0.parallel_env(task=task, topology=topology)
+    policy = NetworkPolicy(topology, weights)
+    plain = task() if callable(task) else gym.make(task)
+    compared, seed = 0, first_seed
+    while compared < steps:
+        observations, _ = env.reset(seed=seed)
+        plain_obs, _ = plain.reset(seed=seed)
+        np.testing.assert_allclose(env.state()[topology.group_slice["in"]], encode(plain_obs), atol=1e-6)
+        while env.agents:
+            observations, rewards, terminations, truncations, infos = env.step(policy.act(observations))
+            info = infos[env.possible_agents[0]]
+            if not info.get("task_stepped"):
+                continue
+            with torch.no_grad():
+                output = module(torch.as_tensor(encode(plain_obs), dtype=torch.float32)).numpy()
+            expected = decode(output)
+            plain_obs, plain_reward, plain_term, plain_trunc, _ = plain.step(expected)
+            np.testing.assert_array_equal(info["task_action"], expected)
+            agent = env.possible_agents[0]
+            assert rewards[agent] == plain_reward
+            assert terminations[agent] == plain_term and truncations[agent] == plain_trunc
+            if env.agents:  # at an episode end the state holds the final observation too
+                np.testing.assert_allclose(env.state()[topology.group_slice["in"]], encode(plain_obs), atol=1e-6)
+            compared += 1
+        seed += 1
+    assert env.core.delay == topology.depth
+    return compared
+
+
+def test_cartpole_discrete_argmax_reproduces_the_plain_network():
+    """CartPole-v1: Box observation as it is, Discrete(2) action = argmax over two output neurons."""
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 2), nn.Tanh())
+    assert compare_through_spaces("CartPole-v1", module, lambda obs: np.asarray(obs, np.float32),
+                                  lambda output: int(np.argmax(output)), steps=150) >= 150
+
+
+def test_blackjack_tuple_observation_reproduces_the_plain_network():
+    """Blackjack-v1: Tuple(Discrete(32), Discrete(11), Discrete(2)) one-hot, 45 inputs; Discrete(2) by argmax."""
+    space = gym.make("Blackjack-v1").observation_space
+    torch.manual_seed(1)
+    module = nn.Sequential(nn.Linear(45, 8), nn.Tanh(), nn.Linear(8, 2), nn.Tanh())
+    assert compare_through_spaces("Blackjack-v1", module, lambda obs: gym.spaces.flatten(space, obs).astype(np.float32),
+                                  lambda output: int(np.argmax(output)), steps=60) >= 60
+
+
+def test_dict_observation_multi_discrete_action_reproduces_the_plain_network():
+    """A Dict of Box, Discrete, MultiBinary and MultiDiscrete parts; MultiDiscrete([3, 2]) by argmax per block."""
+    from .test_spaces import DictTask
+
+    space = DictTask().observation_space
+    torch.manual_seed(2)
+    module = nn.Sequential(nn.Linear(12, 6), nn.ReLU(), nn.Linear(6, 5), nn.Tanh())
+
+    def decode(output: np.ndarray) -> np.ndarray:
+        return np.array([np.argmax(output[:3]), np.argmax(output[3:])])
+
+    assert compare_through_spaces(DictTask, module, lambda obs: gym.spaces.flatten(space, obs).astype(np.float32),
+                                  decode, steps=30) >= 30

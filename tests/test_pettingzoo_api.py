@@ -76,3 +76,31 @@ def test_infos_between_task_steps_never_return_a_dict_somebody_wrote_into():
     assert all(info == {} for info in second.values()) and second is not first
     task_tick = env.step(actions)[4]
     assert task_tick["h1_0"]["task_stepped"] and task_tick["h1_0"] is not task_tick["h1_1"]
+
+
+ASYNC_TASKS = [("Pendulum-v1", 3, 1), ("CartPole-v1", 4, 2)]
+
+
+@pytest.mark.parametrize(("task", "obs_dim", "act_dim"), ASYNC_TASKS)
+def test_async_clock_parallel_and_aec_api(task, obs_dim, act_dim):
+    topology = small_topologies(obs_dim, act_dim)["recurrent"]
+    parallel_api_test(neuron_v0.parallel_env(task=task, topology=topology, clock="async", firing_rate=0.5),
+                      num_cycles=200)
+    api_test(neuron_v0.env(task=task, topology=topology, clock="async", firing_rate=0.5), num_cycles=100)
+
+
+def test_async_clock_tells_every_agent_every_tick_whether_it_fired():
+    env = neuron_v0.parallel_env(task="CartPole-v1", topology=Topology.mlp(4, [30], 2), clock="async",
+                                 firing_rate=0.4)
+    env.reset(seed=0)
+    flags = []
+    for _ in range(4):
+        before = env.state()
+        _, _, _, _, infos = env.step({a: np.full(1, 0.9, np.float32) for a in env.agents})
+        assert infos.keys() == set(env.possible_agents) and all(isinstance(i["fired"], bool) for i in infos.values())
+        for index, agent in enumerate(env.possible_agents):  # a silent neuron kept its voltage
+            neuron = env.topology.agent_neuron_index[index]
+            if not infos[agent]["fired"] and not infos[agent].get("task_stepped"):
+                assert env.state()[neuron] == before[neuron]
+        flags.extend(i["fired"] for i in infos.values())
+    assert 0.2 < np.mean(flags) < 0.6

@@ -273,3 +273,86 @@ def test_parallel_env_tensor_path_equals_numpy_path():
         assert ours[1:4] == reference[1:4]
         assert ours[4].keys() == reference[4].keys() and str(ours[4]["h1_0"]) == str(reference[4]["h1_0"])
         np.testing.assert_allclose(ours[5], reference[5], rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- asynchronous clock
+def clock_trace(clock: str, firing_rate: float, numpy_path: bool = True, task: str = "Pendulum-v1",
+                num_envs: int = 2, ticks: int = 40) -> list:
+    """Every tick's result of a policy-driven run (several autoresets), on the numpy or the torch path."""
+    topology = Topology.recurrent(3 if task == "Pendulum-v1" else 4, 5, 1 if task == "Pendulum-v1" else 2, leak=0.4)
+    policy = NetworkPolicy(topology, seed=1)
+    core = NeuronVecEnv(task, topology, num_envs=num_envs, clock=clock, firing_rate=firing_rate,
+                        task_kwargs={"max_episode_steps": 7})
+    core._numpy = numpy_path
+    voltages, _ = core.reset(seed=5)
+    trace = [voltages.clone()]
+    for _ in range(ticks):
+        result = core.step(policy(voltages))
+        voltages = result.voltages
+        trace.append(result)
+    core.close()
+    return trace
+
+
+@pytest.mark.parametrize("task", ["Pendulum-v1", "CartPole-v1"])
+@pytest.mark.parametrize("numpy_path", [True, False])
+def test_async_clock_at_rate_one_is_the_sync_clock_bit_for_bit(task, numpy_path):
+    sync, at_one = clock_trace("sync", 1.0, numpy_path, task), clock_trace("async", 1.0, numpy_path, task)
+    assert torch.equal(sync[0], at_one[0])
+    for ours, reference in zip(at_one[1:], sync[1:], strict=True):
+        assert ours.info.pop("fired").all()
+        assert torch.equal(ours.voltages, reference.voltages) and torch.equal(ours.reward, reference.reward)
+        assert ours.task_stepped == reference.task_stepped and ours.info.keys() == reference.info.keys()
+        if ours.task_stepped:
+            assert torch.equal(ours.info["final_voltages"], reference.info["final_voltages"])
+            np.testing.assert_array_equal(ours.info["task_action"], reference.info["task_action"])
+
+
+def test_silent_neurons_hold_or_leak_and_their_actions_are_ignored():
+    topology = Topology.recurrent(3, 40, 1, leak=0.5)
+    core = NeuronVecEnv("Pendulum-v1", topology, num_envs=3, clock="async", firing_rate=0.3)
+    core.reset(seed=0)
+    core.step(torch.full((3, topology.num_agents), -0.4))
+    actions = torch.full((3, topology.num_agents), 0.8)
+    before = core.voltages.clone()
+    result = core.step(actions)
+    fired = result.info["fired"]
+    assert fired.shape == (3, topology.num_agents) and fired.dtype == torch.bool
+    agents = torch.as_tensor(topology.agent_neuron_index)
+    leak = core.leak  # 0.5 in the recurrent group, 0 in the output group
+    driven = leak * before[:, agents] + (1 - leak) * actions
+    silent = torch.where(leak > 0, leak * before[:, agents], before[:, agents])  # leaky: decays; else: holds
+    expected = torch.where(fired, driven, silent)
+    torch.testing.assert_close(result.voltages[:, agents], expected, rtol=0, atol=0)
+    # a leak-free group holds its voltage exactly
+    plain = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [40], 1), num_envs=2, clock="async", firing_rate=0.5)
+    plain.reset(seed=0)
+    plain.step(torch.full((2, 41), 0.3))
+    before = plain.voltages.clone()
+    result = plain.step(torch.full((2, 41), -0.6))
+    expected = torch.where(result.info["fired"], torch.tensor(-0.6), before[:, 3:])
+    assert torch.equal(result.voltages[:, 3:], expected)
+    assert ((result.voltages[:, 3:] == 0.3) & ~result.info["fired"]).any()  # silent, holding the last tick's 0.3
+    assert result.task_stepped  # the task still steps every delay (2) ticks
+
+
+def test_async_firing_is_seeded_per_copy_at_the_given_rate():
+    def masks(seed: int, num_envs: int, ticks: int = 30) -> np.ndarray:
+        core = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [20], 1), num_envs=num_envs, clock="async",
+                            firing_rate=0.25)
+        core.reset(seed=seed)
+        fired = [core.step(torch.zeros(num_envs, 21)).info["fired"].numpy() for _ in range(ticks)]
+        return np.stack(fired, axis=1)  # [E, ticks, agents]
+
+    three = masks(7, 3)
+    assert abs(three.mean() - 0.25) < 0.03
+    np.testing.assert_array_equal(three[2], masks(9, 1)[0])  # copy i of seed s is a single copy of seed s + i
+    np.testing.assert_array_equal(three, masks(7, 3))
+    assert not np.array_equal(three, masks(8, 3))
+
+
+def test_async_numpy_path_equals_torch_path():
+    numpy_trace, torch_trace = clock_trace("async", 0.6, True), clock_trace("async", 0.6, False)
+    for ours, reference in zip(numpy_trace[1:], torch_trace[1:], strict=True):
+        assert torch.equal(ours.info["fired"], reference.info["fired"])
+        torch.testing.assert_close(ours.voltages, reference.voltages, rtol=0, atol=1e-6)

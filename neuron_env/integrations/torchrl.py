@@ -83,7 +83,7 @@ class NeuronTorchRLEnv(EnvBase):
         task: A Gymnasium id, a callable returning a ``gym.Env``, or a ready
             ``NeuronVecEnv`` (then ``topology``, ``num_envs``, ``device``,
             ``hidden`` and ``core_kwargs`` must be left at their defaults).
-        topology: The network; ``None`` builds ``Topology.mlp(obs_dim, hidden, act_dim)``.
+        topology: The network; ``None`` sizes ``Topology.for_task(task, hidden)`` from the task's spaces.
         num_envs: Number of task copies ``E`` (the env's ``batch_size`` is ``[E]``).
         device: Torch device of the voltages and of every tensor the env returns.
         observe: ``"presynaptic"`` (each agent sees its group's presynaptic voltages) or
@@ -95,7 +95,7 @@ class NeuronTorchRLEnv(EnvBase):
 
     Raises:
         ValueError: On an unknown ``observe`` or conflicting arguments.
-        TaskError: If the task's spaces are not 1-D Boxes.
+        TaskError: If a task space cannot be encoded or decoded (``neuron_env.spaces``).
         TopologyError: If the topology does not fit the task.
 
     Attributes:
