@@ -13,6 +13,7 @@ are copied into ``--out``)::
 
     python studies/credit_assignment.py --phase pendulum            # Pendulum-v1, 20 000 steps, seeds 0-9
     python studies/credit_assignment.py --phase inverted-pendulum   # InvertedPendulum-v5, 50 000 steps, seeds 0-4
+    python studies/credit_assignment.py --phase pendulum-narrow     # Pendulum-v1, hidden 8-8, seeds 0-9
     python studies/credit_assignment.py --phase pendulum --report-only   # tables again from what is there
     python studies/credit_assignment.py --phase e2                  # hidden slopes against the true gradient
 
@@ -77,10 +78,15 @@ class Phase:
 #: The framework ablation: the ceiling (exact feedback) with the replay as acted, and in LocalDDPG's framework.
 FRAMEWORK_METHODS: tuple[str, ...] = ("local-feedback-ceiling", "local-feedback-ceiling-stored",
                                       "local-feedback-ceiling-ddpg")
+#: The narrow network's methods: the off-policy learner (its floor and ceiling) and ES (its floor).
+NARROW_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling",
+                                   "local-es", "local-es-frozen")
 PHASES: dict[str, Phase] = {
     "pendulum": Phase("Pendulum-v1", 20_000, 10),
     "framework": Phase("Pendulum-v1", 20_000, 3, FRAMEWORK_METHODS, runs="pendulum"),
     "inverted-pendulum": Phase("InvertedPendulum-v5", 50_000, 5),
+    # the discriminating setting: 8 hidden neurons per layer are too few random features
+    "pendulum-narrow": Phase("Pendulum-v1", 20_000, 10, NARROW_METHODS, hidden=(8, 8)),
     "e2": Phase("Pendulum-v1", 5_000, 1),
 }
 #: The feedback learner's kinds that E2 measures (besides the ``ddpg`` learner's mlp sub-critics).
