@@ -41,7 +41,7 @@ def config_parser(config_class: type, description: str | None,
                   overrides: dict[str, dict[str, Any]] | None = None) -> argparse.ArgumentParser:
     """An ``argparse`` parser with one ``--flag-name`` per dataclass field, its help from ``field_docs``.
 
-    A ``bool`` field becomes ``--flag/--no-flag``; a tuple default takes one or more values; other
+    A ``bool`` field becomes ``--flag/--no-flag``; a tuple or list default takes one or more values; other
     fields take one value of the default's type (``int``/``str`` annotations are honoured).
 
     Args:
@@ -57,15 +57,15 @@ def config_parser(config_class: type, description: str | None,
     docs = field_docs(config_class)
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for field in dataclasses.fields(config_class):
-        kwargs: dict[str, Any] = {"default": field.default,
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+        kwargs: dict[str, Any] = {"default": default,
                                   "help": docs.get(field.name, "").replace("``", "").replace("%", "%%")}
         if field.type in (bool, "bool"):
             kwargs["action"] = argparse.BooleanOptionalAction
-        elif isinstance(field.default, tuple):
-            kwargs.update(nargs="+", default=list(field.default),
-                          type=type(field.default[0]) if field.default else str)
+        elif isinstance(default, (tuple, list)):
+            kwargs.update(nargs="+", default=list(default), type=type(default[0]) if default else str)
         else:
-            kwargs["type"] = {"int": int, "str": str, "float": float}.get(str(field.type), type(field.default))
+            kwargs["type"] = {"int": int, "str": str, "float": float}.get(str(field.type), type(default))
         kwargs.update((overrides or {}).get(field.name, {}))
         parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
     return parser
