@@ -7,6 +7,7 @@ against the CPU.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -549,3 +550,11 @@ def test_car_racing_pixels_where_box2d_is_installed():
     env = neuron_v0.parallel_env(task="CarRacing-v3", hidden=(3,))
     assert (env.topology.obs_dim, env.topology.act_dim) == (IMAGE_PROJECTION_SIZE, 3)
     parallel_api_test(env, num_cycles=20)
+
+
+def test_the_async_clock_figure_in_the_docs_is_what_the_example_prints() -> None:
+    from .conftest import load_example
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "tasks-and-spaces.md").read_text()
+    figure = page.split("## Asynchronous clock", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    assert load_example("async_clock_firing").firing_table() == "\n".join(line.rstrip() for line in figure.splitlines())
