@@ -63,7 +63,9 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
         env.close()
     if verbose:
         print(f"mean return over {episodes} episodes: {np.mean(returns):.2f} ± {np.std(returns):.2f} "
-              f"({config.task}, critic {config.critic}, {payload['trainer']['task_step']} task steps)")
+              f"({config.task}, learner {config.learner}"
+              f"{f' (critic {config.critic})' if config.learner == 'ddpg' else ''}, "
+              f"{payload['trainer']['task_step']} task steps)")
     return returns
 
 
