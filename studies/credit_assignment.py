@@ -263,7 +263,8 @@ def report(config: StudyConfig) -> dict[str, Any]:
             for m, by_seed in sorted(returns.items()) for seed, value in sorted(by_seed.items())]
     write_csv(target / "runs.csv", rows, ("method", "seed", "final_eval_mean"))
     table = paired_table(returns, phase_methods(config))
-    command = f"python studies/credit_assignment.py --phase {config.phase}"
+    command = f"python studies/credit_assignment.py --phase {config.phase}" + (
+        f" --seeds {config.seeds}" if config.seeds else "")
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
                                               "command": command, **table})
