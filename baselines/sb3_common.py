@@ -48,6 +48,9 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
 }
 _OFF_POLICY: tuple[str, ...] = ("ddpg", "td3", "dqn")
+#: Keyword arguments every off-policy SB3 algorithm here takes (DDPG, TD3 and DQN alike).
+OFF_POLICY_KWARGS: tuple[str, ...] = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma",
+                                      "train_freq", "gradient_steps")
 #: The algorithms each algorithm-specific override applies to (the other overrides apply to all).
 OVERRIDE_ALGOS: dict[str, tuple[str, ...]] = {
     "noise_type": ("ddpg", "td3"),

@@ -72,6 +72,7 @@ from neuron_env.baselines.sb3_common import (
     ALGOS,
     LOG_EVERY,
     NOISE_TYPES,
+    OFF_POLICY_KWARGS,
     BaselineConfig,
     evaluate,
     evaluation_seed,
@@ -164,16 +165,7 @@ ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
 }
 
 _FALLBACK: dict[str, Any] = {"noise_type": "normal", "noise_std": 0.1, "learning_starts": 10_000}
-_SB3_KWARGS: tuple[str, ...] = (
-    "learning_rate",
-    "buffer_size",
-    "learning_starts",
-    "batch_size",
-    "tau",
-    "gamma",
-    "train_freq",
-    "gradient_steps",
-)
+_SB3_KWARGS: tuple[str, ...] = OFF_POLICY_KWARGS
 
 
 def zoo_hyperparameters(task: str) -> tuple[dict[str, Any], str]:

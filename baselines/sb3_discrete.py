@@ -71,7 +71,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuron_env.baselines.sb3_common import BaselineConfig, merge_hyperparameters, policy_kwargs, require_sb3
+from neuron_env.baselines.sb3_common import (
+    OFF_POLICY_KWARGS,
+    BaselineConfig,
+    merge_hyperparameters,
+    policy_kwargs,
+    require_sb3,
+)
 
 from neuron_env.vector import make_task_factory
 
@@ -178,15 +184,9 @@ PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
     "LunarLander": {"n_envs": 16, "n_timesteps": 1_000_000, "n_steps": 1024, "batch_size": 64, "gae_lambda": 0.98,
                     "gamma": 0.999, "n_epochs": 4, "ent_coef": 0.01},
 }
+#: DQN's keyword arguments: the off-policy ones DDPG takes too, and its own.
 _DQN_KWARGS: tuple[str, ...] = (
-    "learning_rate",
-    "buffer_size",
-    "learning_starts",
-    "batch_size",
-    "tau",
-    "gamma",
-    "train_freq",
-    "gradient_steps",
+    *OFF_POLICY_KWARGS,
     "target_update_interval",
     "exploration_fraction",
     "exploration_initial_eps",

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from neuron_env import Topology
+from neuron_env import NetworkPolicy, Topology
 
 MUJOCO_TASK = "InvertedPendulum-v5"  # the cheapest MuJoCo task: obs 4, action 1
 
@@ -78,3 +80,33 @@ def settled_task_step(learner, env, voltages: torch.Tensor, uniform: bool = Fals
     settled[:, learner.agent_neuron_index] = actions
     learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated, step.truncated)
     return voltages, step
+
+
+def episode_traces(env: Any, seed: int, count: int = 2, noise: float = 0.0,
+                   record: Callable[[dict], Any] | None = None) -> list[tuple[list, list, list]]:
+    """``count`` whole episodes of a ``neuron_v0`` parallel env (reset with ``seed``, then unseeded); closes it.
+
+    Every neuron acts by the network's policy (``NetworkPolicy(seed=1)``) plus Gaussian ``noise``
+    from one fixed stream, the same whatever the seed. Returns per episode ``(states, rewards,
+    records)``: the voltages after every tick, the first agent's rewards, and ``record(infos)``
+    of every tick where it is not ``None``.
+    """
+    policy, rng = NetworkPolicy(env.topology, seed=1), np.random.default_rng(0)
+    trace = []
+    for episode in range(count):
+        observations, _ = env.reset(seed=seed if episode == 0 else None)
+        states, rewards, records = [env.state()], [], []
+        while env.agents:
+            actions = policy.act(observations)
+            if noise:
+                actions = {a: np.clip(action + rng.normal(0, noise, 1), -1, 1).astype(np.float32)
+                           for a, action in actions.items()}
+            observations, reward, _, _, infos = env.step(actions)
+            states.append(env.state())
+            rewards.append(reward[env.possible_agents[0]])
+            value = record(infos) if record is not None else None
+            if value is not None:
+                records.append(value)
+        trace.append((np.stack(states).tolist(), rewards, records))
+    env.close()
+    return trace

@@ -41,17 +41,22 @@ def read_metrics(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 # ------------------------------------------------------------------------------------------ baseline --algo dqn|ppo
-def test_cli_dqn_on_cartpole_writes_every_output(tmp_path, capsys):
-    out = tmp_path / "dqn"
-    argv = ["baseline", "--algo", "dqn", "--task", "CartPole-v1", "--steps", "300", "--learning-starts", "50",
-            "--eval-every", "100", "--out", str(out), *TINY_BASELINE]
-    assert main(argv) == 0
-    assert "sb3-dqn on CartPole-v1 (seed 0): 300 steps" in capsys.readouterr().out
+def run_cli_baseline(out, capsys, algo: str, *flags: str) -> tuple[str, list[dict], dict]:
+    """``neuron-env baseline --algo ALGO`` on CartPole-v1: (printed text, metrics rows, summary)."""
+    assert main(["baseline", "--algo", algo, "--task", "CartPole-v1", *flags, "--out", str(out), *TINY_BASELINE]) == 0
+    printed = capsys.readouterr().out
     columns, rows = read_metrics(out / "metrics.csv")
     assert tuple(columns) == METRICS_COLUMNS
+    return printed, rows, json.loads((out / "summary.json").read_text())
+
+
+def test_cli_dqn_on_cartpole_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "dqn"
+    printed, rows, summary = run_cli_baseline(out, capsys, "dqn", "--steps", "300", "--learning-starts", "50",
+                                              "--eval-every", "100")
+    assert "sb3-dqn on CartPole-v1 (seed 0): 300 steps" in printed
     assert [int(r["step"]) for r in rows] == [100, 200, 300]  # the zoo's train_freq 256 does not overrun the budget
     assert int(rows[-1]["updates"]) == 128  # one training phase at step 256: the zoo's 128 gradient steps
-    summary = json.loads((out / "summary.json").read_text())
     assert set(SUMMARY_KEYS) <= set(summary)
     assert summary["method"] == "sb3-dqn" and summary["steps"] == 300 and summary["status"] == "completed"
     assert summary["num_agents"] == 8 + 2  # hidden neurons + one output per action
@@ -64,14 +69,10 @@ def test_cli_dqn_on_cartpole_writes_every_output(tmp_path, capsys):
 
 def test_cli_ppo_on_cartpole_writes_every_output(tmp_path, capsys):
     out = tmp_path / "ppo"
-    argv = ["baseline", "--algo", "ppo", "--task", "CartPole-v1", "--steps", "512", "--eval-every", "128",
-            "--activation", "relu", "--out", str(out), *TINY_BASELINE]
-    assert main(argv) == 0
-    assert "sb3-ppo on CartPole-v1" in capsys.readouterr().out
-    columns, rows = read_metrics(out / "metrics.csv")
-    assert tuple(columns) == METRICS_COLUMNS
+    printed, rows, summary = run_cli_baseline(out, capsys, "ppo", "--steps", "512", "--eval-every", "128",
+                                              "--activation", "relu")
+    assert "sb3-ppo on CartPole-v1" in printed
     assert [int(r["step"]) for r in rows] == [128, 256, 384, 512]  # 8 copies: 128 is a multiple of 8
-    summary = json.loads((out / "summary.json").read_text())
     params = summary["hyperparameters"]
     assert params["n_envs"] == 8 and params["n_steps"] == 32 and params["learning_rate"] == "lin_0.001"
     assert summary["method"] == "sb3-ppo" and summary["steps"] == 512
@@ -136,23 +137,24 @@ def test_bad_discrete_options_raise_typed_errors(kwargs, word):
 
 
 # ------------------------------------------------------------------------------------------ compare
-def test_compare_on_cartpole_names_sb3_dqn_as_the_reference(tmp_path, capsys):
+def test_compare_on_cartpole_names_sb3_dqn_as_the_reference_and_runs_a_local_learner(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--tasks", "CartPole-v1", "--methods", "random", "sb3-dqn", "--reference", "auto",
-            "--steps", "300", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "2", "--learning-starts", "50",
-            "--hidden", "8", "--no-tensorboard", "--quiet", "--out", str(out)]
+    argv = ["compare", "--tasks", "CartPole-v1", "--methods", "random", "sb3-dqn", "local-feedback",
+            "--reference", "auto", "--steps", "300", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "2",
+            "--learning-starts", "50", "--hidden", "8", "--no-tensorboard", "--quiet", "--out", str(out)]
     assert main(argv) == 0
     capsys.readouterr()
     scores = json.loads((out / "scores.json").read_text())
     cartpole = scores["tasks"]["CartPole-v1"]
     assert scores["reference"] == "auto" and cartpole["reference"] == "sb3-dqn"
     assert cartpole["action_space"] == "Discrete"
-    assert {m: e["status_counts"] for m, e in cartpole["methods"].items()} == {
-        "random": {"completed": 1}, "sb3-dqn": {"completed": 1}}  # the random policy acts on Discrete actions
+    assert {m: e["status_counts"] for m, e in cartpole["methods"].items()} == {  # random and local act on Discrete
+        "random": {"completed": 1}, "sb3-dqn": {"completed": 1}, "local-feedback": {"completed": 1}}
     if cartpole["reference_mean"] != cartpole["random_mean"]:
         assert cartpole["methods"]["sb3-dqn"]["normalized_mean"] == pytest.approx(1.0)
+        assert math.isfinite(cartpole["methods"]["local-feedback"]["normalized_mean"])
     scores_md = (out / "scores.md").read_text()
-    assert "| task | steps | random | sb3-dqn | reference (= 1) |" in scores_md
+    assert "| task | steps | random | sb3-dqn | local-feedback | reference (= 1) |" in scores_md
     assert "| sb3-dqn (Discrete actions) |" in scores_md and "--reference auto" in scores_md
     assert "--reference" not in scores_md.split("Regenerate with: `")[1].split("`")[0]  # auto is the default
 

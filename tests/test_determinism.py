@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from neuron_env import NetworkPolicy, Topology, neuron_v0
+from neuron_env import Topology, neuron_v0
 
-from .conftest import small_topologies
+from .conftest import episode_traces, small_topologies
 
 
 def rollout(seed: int, kind: str, ticks: int = 250) -> list:
@@ -68,26 +68,13 @@ def test_agent_spaces_are_cached_per_agent_and_seeded_alone():
     env.close()
 
 
-def episodes(task: str, seed: int, count: int = 2) -> list[tuple[list, list]]:
+def episodes(task: str, seed: int, count: int = 2) -> list[tuple[list, list, list]]:
     """``count`` whole episodes (reset with ``seed`` first, then unseeded), actions from one fixed stream."""
     topology = Topology.mlp(3 if task == "Pendulum-v1" else 2, [4], 1)
     env = neuron_v0.parallel_env(task=task, topology=topology, task_kwargs={"max_episode_steps": 60})
-    # The network's own policy plus noise from one fixed stream (the same whatever the seed): the
-    # actions, and so the rewards, follow the task's state (MountainCar's reward is -0.1 a² alone).
-    policy, rng = NetworkPolicy(topology, seed=1), np.random.default_rng(0)
-    trace = []
-    for episode in range(count):
-        observations, _ = env.reset(seed=seed if episode == 0 else None)
-        states, rewards = [env.state()], []
-        while env.agents:
-            actions = {a: np.clip(action + rng.normal(0, 0.3, 1), -1, 1).astype(np.float32)
-                       for a, action in policy.act(observations).items()}
-            observations, reward, _, _, _ = env.step(actions)
-            states.append(env.state())
-            rewards.append(reward[env.possible_agents[0]])
-        trace.append((np.stack(states).tolist(), rewards))
-    env.close()
-    return trace
+    # the network's policy plus noise: the actions, and so the rewards, follow the task's state
+    # (MountainCar's reward is -0.1 a² alone)
+    return episode_traces(env, seed, count, noise=0.3)
 
 
 @pytest.mark.parametrize("task", ["Pendulum-v1", "MountainCarContinuous-v0"])
@@ -95,7 +82,7 @@ def test_multi_episode_determinism(task):
     """Same seed: identical voltages and rewards over whole episodes, the second one unseeded; other seed: not."""
     first, again, other = episodes(task, 3), episodes(task, 3), episodes(task, 4)
     delay = 2  # Topology.mlp(obs, [4], 1) has depth 2: the task steps every second tick
-    assert len(first) == 2 and all(len(rewards) == 60 * delay for _, rewards in first)  # two whole episodes
+    assert len(first) == 2 and all(len(rewards) == 60 * delay for _, rewards, _ in first)  # two whole episodes
     assert first == again
     for episode in range(2):
         assert first[episode][0] != other[episode][0]
@@ -108,19 +95,7 @@ def async_episodes(task: str, seed: int, count: int = 2) -> list[tuple[list, lis
     topology = Topology.recurrent(obs_dim, 6, act_dim, leak=0.3)
     env = neuron_v0.parallel_env(task=task, topology=topology, clock="async", firing_rate=0.5,
                                  task_kwargs={"max_episode_steps": 40})
-    policy = NetworkPolicy(topology, seed=1)
-    trace = []
-    for episode in range(count):
-        observations, _ = env.reset(seed=seed if episode == 0 else None)
-        states, rewards, fired = [env.state()], [], []
-        while env.agents:
-            observations, reward, _, _, infos = env.step(policy.act(observations))
-            states.append(env.state())
-            rewards.append(reward[env.possible_agents[0]])
-            fired.append([infos[a]["fired"] for a in env.possible_agents])
-        trace.append((np.stack(states).tolist(), rewards, fired))
-    env.close()
-    return trace
+    return episode_traces(env, seed, count, record=lambda infos: [infos[a]["fired"] for a in env.possible_agents])
 
 
 @pytest.mark.parametrize("task", ["Pendulum-v1", "CartPole-v1"])

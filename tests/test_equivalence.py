@@ -19,19 +19,32 @@ from neuron_env import NetworkPolicy, Topology, neuron_v0
 from .conftest import requires_mujoco
 
 
-def compare(task: str, module: nn.Module, reference_action, seed: int = 3, steps: int = 150) -> int:
+def network_env(task, module: nn.Module) -> tuple[Topology, object, NetworkPolicy]:
+    """The module's topology, a neuron env of ``task`` on it and the policy of its weights."""
     topology, weights = Topology.from_module(module)
     env = neuron_v0.parallel_env(task=task, topology=topology)
-    policy = NetworkPolicy(topology, weights)
+    assert env.core.delay == topology.depth  # the default delay: the task sees the full forward pass
+    return topology, env, NetworkPolicy(topology, weights)
+
+
+def task_ticks(env, policy: NetworkPolicy, observations: dict):
+    """Step the episode by the policy; yield ``(rewards, terminations, truncations, info)`` where the task stepped."""
+    while env.agents:
+        observations, rewards, terminations, truncations, infos = env.step(policy.act(observations))
+        info = infos[env.possible_agents[0]]
+        if info.get("task_stepped"):
+            yield rewards, terminations, truncations, info
+
+
+def compare(task: str, module: nn.Module, reference_action, seed: int = 3, steps: int = 150) -> int:
+    topology, env, policy = network_env(task, module)
     plain = gym.make(task)
     observations, _ = env.reset(seed=seed)
     plain_obs, _ = plain.reset(seed=seed)
     compared = 0
-    while env.agents and compared < steps:
-        observations, rewards, terminations, truncations, infos = env.step(policy.act(observations))
-        info = infos[env.possible_agents[0]]
-        if not info.get("task_stepped"):
-            continue
+    for rewards, terminations, truncations, info in task_ticks(env, policy, observations):
+        if compared >= steps:
+            break
         expected = reference_action(plain_obs)
         plain_obs, plain_reward, plain_term, plain_trunc, _ = plain.step(expected)
         np.testing.assert_allclose(info["task_action"], expected, atol=1e-5)
@@ -40,7 +53,6 @@ def compare(task: str, module: nn.Module, reference_action, seed: int = 3, steps
         assert abs(rewards[agent] - plain_reward) <= 1e-5
         assert terminations[agent] == plain_term and truncations[agent] == plain_trunc
         compared += 1
-    assert env.core.delay == topology.depth
     return compared
 
 
@@ -78,20 +90,14 @@ def compare_through_spaces(task: Any, module: nn.Module, encode: Callable[[Any],
     ``encode`` and ``decode`` are written here from Gymnasium's ``flatten`` and ``numpy.argmax``,
     independently of ``neuron_env.spaces``; every episode starts from the same seed on both sides.
     """
-    topology, weights = Topology.from_module(module)
-    env = neuron_v0.parallel_env(task=task, topology=topology)
-    policy = NetworkPolicy(topology, weights)
+    topology, env, policy = network_env(task, module)
     plain = task() if callable(task) else gym.make(task)
     compared, seed = 0, first_seed
     while compared < steps:
         observations, _ = env.reset(seed=seed)
         plain_obs, _ = plain.reset(seed=seed)
         np.testing.assert_allclose(env.state()[topology.group_slice["in"]], encode(plain_obs), atol=1e-6)
-        while env.agents:
-            observations, rewards, terminations, truncations, infos = env.step(policy.act(observations))
-            info = infos[env.possible_agents[0]]
-            if not info.get("task_stepped"):
-                continue
+        for rewards, terminations, truncations, info in task_ticks(env, policy, observations):
             with torch.no_grad():
                 output = module(torch.as_tensor(encode(plain_obs), dtype=torch.float32)).numpy()
             expected = decode(output)
@@ -104,7 +110,6 @@ def compare_through_spaces(task: Any, module: nn.Module, encode: Callable[[Any],
                 np.testing.assert_allclose(env.state()[topology.group_slice["in"]], encode(plain_obs), atol=1e-6)
             compared += 1
         seed += 1
-    assert env.core.delay == topology.depth
     return compared
 
 

@@ -149,23 +149,3 @@ def test_feedback_trains_on_multi_discrete_and_multi_binary_actions(
 
 def test_the_tasks_are_gone_after_the_test() -> None:
     assert not set(TASKS) & set(gym.registry)
-
-
-# ------------------------------------------------------------------------------------------ compare
-def test_compare_runs_a_local_learner_on_cartpole_against_sb3_dqn(tmp_path: Path,
-                                                                  capsys: pytest.CaptureFixture) -> None:
-    pytest.importorskip("stable_baselines3")
-    out = tmp_path / "cmp"
-    argv = ["compare", "--tasks", "CartPole-v1", "--methods", "random", "sb3-dqn", "local-feedback",
-            "--steps", "300", "--seeds", "1", "--eval-every", "100", "--eval-episodes", "2", "--learning-starts", "50",
-            "--hidden", "8", "--no-tensorboard", "--quiet", "--out", str(out)]
-    assert main(argv) == 0
-    capsys.readouterr()
-    scores = json.loads((out / "scores.json").read_text())
-    cartpole = scores["tasks"]["CartPole-v1"]
-    assert cartpole["reference"] == "sb3-dqn" and cartpole["action_space"] == "Discrete"
-    assert {m: e["status_counts"] for m, e in cartpole["methods"].items()} == {
-        "random": {"completed": 1}, "sb3-dqn": {"completed": 1}, "local-feedback": {"completed": 1}}
-    if cartpole["reference_mean"] != cartpole["random_mean"]:
-        assert math.isfinite(cartpole["methods"]["local-feedback"]["normalized_mean"])
-    assert "| task | steps | random | sb3-dqn | local-feedback | reference (= 1) |" in (out / "scores.md").read_text()

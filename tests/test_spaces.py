@@ -37,6 +37,8 @@ from neuron_env.spaces import (
     stack_observations,
 )
 
+from .conftest import episode_traces, load_example
+
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 
 
@@ -395,25 +397,11 @@ def test_subenv_check_env(name):
 
 
 def episodes(name: str, seed: int, count: int = 2, **kwargs: Any) -> list[tuple[list, list, list]]:
-    """``count`` whole episodes (reset with ``seed`` first, then unseeded), actions from one fixed stream."""
+    """``count`` whole episodes (reset with ``seed`` first, then unseeded); records the task actions."""
     env = small_env(name, **kwargs)
-    policy, rng = NetworkPolicy(env.topology, seed=1), np.random.default_rng(0)
-    trace = []
-    for episode in range(count):
-        observations, _ = env.reset(seed=seed if episode == 0 else None)
-        states, rewards, actions = [env.state()], [], []
-        while env.agents:
-            noisy = {a: np.clip(action + rng.normal(0, 0.5, 1), -1, 1).astype(np.float32)
-                     for a, action in policy.act(observations).items()}
-            observations, reward, _, _, infos = env.step(noisy)
-            states.append(env.state())
-            rewards.append(reward[env.possible_agents[0]])
-            info = infos[env.possible_agents[0]]
-            if info:
-                actions.append(np.asarray(info["task_action"]).tolist())
-        trace.append((np.stack(states).tolist(), rewards, actions))
-    env.close()
-    return trace
+    first = env.possible_agents[0]
+    return episode_traces(env, seed, count, noise=0.5, record=lambda infos: (
+        np.asarray(infos[first]["task_action"]).tolist() if infos[first] else None))
 
 
 @pytest.mark.parametrize("name", list(TASKS))
@@ -553,8 +541,6 @@ def test_car_racing_pixels_where_box2d_is_installed():
 
 
 def test_the_async_clock_figure_in_the_docs_is_what_the_example_prints() -> None:
-    from .conftest import load_example
-
     page = (Path(__file__).resolve().parents[1] / "docs" / "tasks-and-spaces.md").read_text()
     figure = page.split("## Asynchronous clock", 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
     assert load_example("async_clock_firing").firing_table() == "\n".join(line.rstrip() for line in figure.splitlines())

@@ -89,12 +89,7 @@ def flatten_batch(space: gym.Space, batch: Any) -> np.ndarray:
         out = np.zeros((len(array), int(space.nvec.sum())), dtype=np.float32)
         np.put_along_axis(out, index, 1.0, axis=1)
         return out
-    if isinstance(space, spaces.Tuple):
-        return np.concatenate([flatten_batch(s, b) for s, b in zip(space.spaces, batch, strict=True)], axis=1)
-    if isinstance(space, spaces.Dict):
-        return np.concatenate([flatten_batch(s, batch[key]) for key, s in space.spaces.items()], axis=1)
-    raise TaskError(f"observation space {space} cannot be flattened into voltages; pass encoder=<an "
-                    "ObservationEncoder subclass>")
+    return np.concatenate(_flatten_parts(space, batch, flatten_batch), axis=1)
 
 
 def flatten_batch_tensor(space: gym.Space, batch: Any) -> torch.Tensor:
@@ -110,10 +105,19 @@ def flatten_batch_tensor(space: gym.Space, batch: Any) -> torch.Tensor:
         index = batch.reshape(batch.shape[0], -1).long() - start + offsets
         out = torch.zeros(batch.shape[0], int(space.nvec.sum()), device=batch.device)
         return out.scatter_(1, index, 1.0)
+    return torch.cat(_flatten_parts(space, batch, flatten_batch_tensor), dim=1)
+
+
+def _flatten_parts(space: gym.Space, batch: Any, flatten: Any) -> list[Any]:
+    """The flattened parts of a ``Tuple``/``Dict`` batch, in ``flatten_space`` order (``flatten`` per part).
+
+    Raises:
+        TaskError: For any other space (nothing left to flatten it with).
+    """
     if isinstance(space, spaces.Tuple):
-        return torch.cat([flatten_batch_tensor(s, b) for s, b in zip(space.spaces, batch, strict=True)], dim=1)
+        return [flatten(s, b) for s, b in zip(space.spaces, batch, strict=True)]
     if isinstance(space, spaces.Dict):
-        return torch.cat([flatten_batch_tensor(s, batch[key]) for key, s in space.spaces.items()], dim=1)
+        return [flatten(s, batch[key]) for key, s in space.spaces.items()]
     raise TaskError(f"observation space {space} cannot be flattened into voltages; pass encoder=<an "
                     "ObservationEncoder subclass>")
 
