@@ -12,9 +12,10 @@ configurations, every row labelled with its configuration:
   ``model.train(gradient_steps=1, batch_size=...)`` on ``Topology.mlp(17, [400, 300], 6)``
   (``--task`` HalfCheetah-v5, ``--hidden``), batch ``--batch-size`` (default 256), with the targets,
   the work per update (GFLOP) and the replay and peak memory figures.
-* **train default**: each learner of ``--learners`` (default ``ddpg``) built exactly as ``neuron-env
-  train`` builds it by default (``TrainConfig()``: critic ``mlp`` with context ``task``,
-  ``critic_hidden`` 32, batch 64, through ``neuron_env.agents.train.make_learner``) on the same
+* **train default**: each learner of ``--learners`` (default: the trainer's default learner,
+  ``feedback``, and ``ddpg``) built as ``neuron-env train`` builds it by default (``TrainConfig()``
+  through ``neuron_env.agents.train.make_learner``: each learner's own options, e.g. ``ddpg``'s
+  critic ``mlp`` with context ``task``; the batch at ``TrainConfig``'s 64 for all) on the same
   network, against SB3 DDPG at the same batch size (64), at the same device and thread settings,
   timed the same way (warm-up, interleaved windows, median; buffers pre-filled with
   ``--buffer-fill`` random transitions). Only off-policy learners have an ``update()`` that can
@@ -59,7 +60,7 @@ from typing import Any
 import numpy as np
 import torch
 from neuron_env.agents import LocalDDPG
-from neuron_env.agents.registry import LEARNERS, learner_class
+from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, make_learner
 from neuron_env.baselines.experiments import update_benchmark as bench
 
@@ -75,7 +76,7 @@ TRAIN_DEFAULT = "train default"
 class Args(bench.Args):
     """The package module's configuration plus the train-default rows (every field is a flag)."""
 
-    learners: tuple[str, ...] = ("ddpg",)
+    learners: tuple[str, ...] = (TrainConfig().learner, "ddpg")
     """Learners (registry names) timed in ``neuron-env train``'s default configuration (off-policy ones only)."""
     train_default: bool = True
     """Also time the train-default configuration (critic mlp, context task, critic_hidden 32, batch 64)."""
@@ -95,7 +96,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
     extra = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS,
                                     description="train-default rows (this script only):")
     extra.add_argument("--learners", nargs="+", default=list(Args.learners), choices=LEARNERS,
-                       help=docs["learners"].replace("``", "") + " (default: ddpg)")
+                       help=docs["learners"].replace("``", "") + f" (default: {' '.join(Args.learners)})")
     extra.add_argument("--train-default", action=argparse.BooleanOptionalAction, default=Args.train_default,
                        help=docs["train_default"] + " (default: on)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -111,9 +112,14 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 # ------------------------------------------------------------------------------------ train-default rows
 def train_default_config(args: bench.Args, learner: str) -> TrainConfig:
-    """``TrainConfig()`` for ``learner`` on the benchmark's network (its learner options untouched)."""
+    """``TrainConfig()`` for ``learner`` on the benchmark's network, at ``TrainConfig``'s batch size.
+
+    The batch goes in as a learner option, so it reaches a learner whose own default differs
+    (the feedback learner's 256) and SB3 DDPG is timed at the same batch.
+    """
+    batch = {"batch_size": TrainConfig().batch_size} if "batch_size" in learner_options(learner) else {}
     return TrainConfig(learner=learner, task=args.task, hidden=list(args.hidden), activation=args.activation,
-                       buffer_size=args.buffer_fill, seed=args.seed)
+                       buffer_size=args.buffer_fill, seed=args.seed, learner_options=batch)
 
 
 def build_train_default(args: bench.Args, learner: str, device: str, obs_dim: int, act_dim: int) -> Any:
