@@ -487,21 +487,28 @@ def reference_replay(args: Args) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- one task
-def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """Loop steps/s, updates/s, replay bytes (and the profile) of one task."""
-    local_name = f"local-{args.learner}"
+def time_loops(args: Args, task: str, num_envs: int, log: Callable[[str], None]
+               ) -> tuple[list[float], list[float], Trainer, Any]:
+    """``--repeats`` interleaved local and SB3 loops of ``num_envs`` copies: walls, the last trainer and model."""
     local_walls: list[float] = []
     sb3_walls: list[float] = []
     trainer: Trainer | None = None
     model: Any = None
     for repeat in range(args.repeats):
-        wall, trainer, _ = run_local(args, task)
+        wall, trainer, _ = run_local(args, task, num_envs=num_envs)
         local_walls.append(wall)
-        wall, model, _ = run_sb3(args, task)
+        wall, model, _ = run_sb3(args, task, num_envs=num_envs)
         sb3_walls.append(wall)
-        log(f"[{task}] repeat {repeat + 1}/{args.repeats}: {local_name} {args.steps / local_walls[-1]:,.0f} steps/s, "
-            f"{SB3} {args.steps / sb3_walls[-1]:,.0f} steps/s")
+        log(f"[{task}] {num_envs} cop{'y' if num_envs == 1 else 'ies'}, repeat {repeat + 1}/{args.repeats}: "
+            f"local {local_walls[-1]:,.1f} s, {SB3} {sb3_walls[-1]:,.1f} s")
     assert trainer is not None and model is not None  # repeats >= 1
+    return local_walls, sb3_walls, trainer, model
+
+
+def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Loop steps/s, updates/s, replay bytes (and the profile) of one task."""
+    local_name = f"local-{args.learner}"
+    local_walls, sb3_walls, trainer, model = time_loops(args, task, 1, log)
     topology = trainer.topology
     local_rates = [args.steps / w for w in local_walls]
     sb3_rates = [args.steps / w for w in sb3_walls]
@@ -556,12 +563,7 @@ def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, A
 
     copies = []
     for num_envs in sorted(set(args.num_envs) - {1}):
-        local_walls, sb3_walls = [], []
-        for _ in range(args.repeats):
-            wall, copy_trainer, _ = run_local(args, task, num_envs=num_envs)
-            local_walls.append(wall)
-            wall, copy_model, _ = run_sb3(args, task, num_envs=num_envs)
-            sb3_walls.append(wall)
+        local_walls, sb3_walls, copy_trainer, copy_model = time_loops(args, task, num_envs, log)
         transitions = (args.steps // num_envs) * num_envs
         local_rate = transitions / statistics.median(local_walls)
         sb3_rate = args.steps / statistics.median(sb3_walls)
