@@ -1,4 +1,4 @@
-"""Where a training run's numbers go: TensorBoard scalars, ``metrics.csv``, the progress bar, ``summary.json``.
+"""Where a training run's numbers go: TensorBoard, ``metrics.csv``, ``episodes.csv``, progress, ``summary.json``.
 
 ``RunLogger`` is the trainer's (``agents.train.Trainer``) only writer of these; the trainer
 tells it what happened (an episode ended, an update's statistics, a log interval, an
@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from neuron_env.run_output import append_csv_row, atomic_write_json
+from neuron_env.run_output import (
+    EPISODES_COLUMNS,
+    append_csv_row,
+    append_csv_rows,
+    atomic_write_json,
+    drop_csv_rows_after,
+)
 
 #: Columns of the trainer's ``metrics.csv`` (the baselines write the same, ``baselines.outputs``).
 METRICS_COLUMNS = ("step", "wall_time_s", "sps", "episodic_return", "eval_return_mean", "eval_return_std",
@@ -32,7 +38,12 @@ POSTFIX_INTERVAL_S = 1.0
 
 
 class RunLogger:
-    """TensorBoard scalars, ``metrics.csv`` rows, the progress bar and ``summary.json`` of one run.
+    """TensorBoard scalars, ``metrics.csv`` rows, ``episodes.csv``, the progress bar and ``summary.json`` of one run.
+
+    ``episodes.csv`` has one row per training episode (``EPISODES_COLUMNS``: the task step it
+    ended at, its return with exploration, its length), written with each ``metrics.csv`` row and
+    at ``close``. A resumed run (``initial > 0``) first drops the rows of both files past
+    ``initial``: the crashed process wrote them after its last checkpoint, and they are written again.
 
     Args:
         out: The run directory (exists).
@@ -65,6 +76,11 @@ class RunLogger:
         self._window = (self._clock(), initial)  # the log interval's start: charts/SPS
         self._live = (self._clock(), initial)  # the bar's window: its steps/s
         self._returns_since_row: list[float] = []
+        self._episodes_since_row: list[dict[str, float | int]] = []
+        if initial > 0:
+            for name in ("metrics.csv", "episodes.csv"):
+                drop_csv_rows_after(out / name, initial)
+        append_csv_rows(out / "episodes.csv", [], EPISODES_COLUMNS)  # the header, so the file is there from the start
         self._td_sum, self._td_count = 0.0, 0
         self.last_row_step: int | None = None
 
@@ -81,6 +97,7 @@ class RunLogger:
     def episode(self, step: int, episodic_return: float, length: int) -> None:
         """An episode ended at task step ``step``."""
         self._returns_since_row.append(episodic_return)
+        self._episodes_since_row.append({"step": step, "return": round(float(episodic_return), 6), "length": length})
         self.scalar("charts/episodic_return", episodic_return, step)
         self.scalar("charts/episodic_length", float(length), step)
 
@@ -120,7 +137,14 @@ class RunLogger:
             "updates": updates,
         }, METRICS_COLUMNS)
         self._returns_since_row, self._td_sum, self._td_count = [], 0.0, 0
+        self._write_episodes()
         self.last_row_step = step
+
+    def _write_episodes(self) -> None:
+        """Append the episodes since the last write to ``episodes.csv``."""
+        if self._episodes_since_row:
+            append_csv_rows(self.out / "episodes.csv", self._episodes_since_row, EPISODES_COLUMNS)
+            self._episodes_since_row = []
 
     def advance(self, step: int) -> None:
         """One task step done: move the bar; refresh its steps/s (the rate since the last refresh) once a second."""
@@ -138,7 +162,8 @@ class RunLogger:
         atomic_write_json(self.out / "summary.json", dict(summary))
 
     def close(self) -> None:
-        """Close the bar and the TensorBoard writer."""
+        """Write the pending episodes; close the bar and the TensorBoard writer."""
+        self._write_episodes()
         self._bar.close()
         if self._writer is not None:
             self._writer.close()

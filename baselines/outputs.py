@@ -20,6 +20,11 @@ A run directory (``--out``) holds:
       measure it (SB3 reports a critic loss instead, in TensorBoard as ``losses/qf_loss``);
     * ``updates``: gradient updates so far.
 
+``episodes.csv``
+    One row per training episode (``neuron_env.run_output.EPISODES_COLUMNS``: the task step it
+    ended at, its return with exploration, its length), written with each ``metrics.csv`` row and
+    at the end; the trainer writes the same file.
+
 ``summary.json``
     Written at the end, atomically (temporary file + ``os.replace``), with the trainer's keys
     ``SUMMARY_KEYS`` (``status``, ``final_eval_return_mean``, ``final_eval_return_std``,
@@ -44,7 +49,14 @@ from typing import Any
 
 # The atomic writers live in neuron_env.run_output (the trainer uses them too); re-exported here for
 # the baselines' callers.
-from neuron_env.run_output import append_csv_row, atomic_write_json, atomic_write_text, write_csv
+from neuron_env.run_output import (
+    EPISODES_COLUMNS,
+    append_csv_row,
+    append_csv_rows,
+    atomic_write_json,
+    atomic_write_text,
+    write_csv,
+)
 
 __all__ = ["METRICS_COLUMNS", "SUMMARY_KEYS", "MetricsWriter", "atomic_write_json", "atomic_write_text"]
 
@@ -89,6 +101,9 @@ class MetricsWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         self._metrics = self.out / "metrics.csv"
         write_csv(self._metrics, [], METRICS_COLUMNS)  # a new run starts a new file: the header alone
+        self._episodes_file = self.out / "episodes.csv"
+        write_csv(self._episodes_file, [], EPISODES_COLUMNS)
+        self._episodes: list[dict[str, float | int]] = []
         self._tb: Any = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -118,6 +133,18 @@ class MetricsWriter:
         }, METRICS_COLUMNS)
         self.scalar("eval/return_mean", eval_mean, step)
         self.scalar("eval/return_std", eval_std, step)
+        self._write_episodes()
+
+    def episode(self, step: int, episodic_return: float, length: int) -> None:
+        """A training episode ended at task step ``step`` (its row goes out with the next ``row`` or at ``close``)."""
+        self._episodes.append({"step": int(step), "return": round(float(episodic_return), 6), "length": int(length)})
+        self.scalar("charts/episodic_return", episodic_return, step)
+        self.scalar("charts/episodic_length", float(length), step)
+
+    def _write_episodes(self) -> None:
+        if self._episodes:
+            append_csv_rows(self._episodes_file, self._episodes, EPISODES_COLUMNS)
+            self._episodes = []
 
     def scalar(self, name: str, value: float, step: int) -> None:
         """Log one TensorBoard scalar (no-op when TensorBoard is off)."""
@@ -125,7 +152,8 @@ class MetricsWriter:
             self._tb.add_scalar(name, float(value), int(step))
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer (every CSV row is already on disk)."""
+        """Write the pending episodes; flush and close the TensorBoard writer."""
+        self._write_episodes()
         if self._tb is not None:
             self._tb.flush()
             self._tb.close()

@@ -387,8 +387,7 @@ def make_eval_callback(writer: MetricsWriter, eval_env: Any, config: BaselineCon
                 if episode is not None:
                     self.pending.append(float(episode["r"]))
                     self.episodes += 1
-                    writer.scalar("charts/episodic_return", float(episode["r"]), step)
-                    writer.scalar("charts/episodic_length", float(episode["l"]), step)
+                    writer.episode(step, float(episode["r"]), int(episode["l"]))
             if step >= self.next_log:
                 now = time.perf_counter()
                 writer.scalar("charts/SPS", (step - self.window[1]) / max(now - self.window[0], 1e-9), step)

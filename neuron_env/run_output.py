@@ -21,9 +21,11 @@ Functions
     Replace a file's contents. JSON is indented and strict: NaN and infinities become ``null``.
 ``write_csv(path, rows, fieldnames)``
     Replace a CSV file with a header and rows.
-``append_csv_row(path, row)``
-    Add one row, writing the header first when the file is new; the columns must match the
-    file's header (else ``RunOutputError`` names both).
+``append_csv_row(path, row)`` / ``append_csv_rows(path, rows, fieldnames)``
+    Add one row (or several in one rewrite), writing the header first when the file is new; the
+    columns must match the file's header (else ``RunOutputError`` names both).
+``drop_csv_rows_after(path, step)``
+    Remove the rows past a task step: what a resumed run writes again.
 ``machine_info(*packages)`` / ``machine_line(info)`` / ``load_average_1min()``
     Versions and hardware of this process, for benchmark JSONs, and the one-line summary the
     Markdown reports print under their title.
@@ -55,7 +57,10 @@ from typing import Any, BinaryIO
 from neuron_env.errors import RunOutputError
 
 __all__ = [
+    "EPISODES_COLUMNS",
     "append_csv_row",
+    "append_csv_rows",
+    "drop_csv_rows_after",
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",
@@ -65,6 +70,10 @@ __all__ = [
     "machine_line",
     "write_csv",
 ]
+
+
+#: Columns of a run's ``episodes.csv``: one row per training episode (task step it ended at, return, length).
+EPISODES_COLUMNS: tuple[str, ...] = ("step", "return", "length")
 
 
 def jsonable(value: Any) -> Any:
@@ -181,8 +190,20 @@ def append_csv_row(path: str | os.PathLike[str], row: Mapping[str, Any],
         RunOutputError: If the file already has a header with other columns (the message names
             both; write to a new file, or pass the file's columns as ``fieldnames``).
     """
+    append_csv_rows(path, [row], fieldnames if fieldnames is not None else list(row))
+
+
+def append_csv_rows(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]],
+                    fieldnames: Sequence[str]) -> None:
+    """Add ``rows`` to the CSV file ``path`` in one atomic rewrite (see ``append_csv_row``).
+
+    Nothing is written when ``rows`` is empty and the file exists; a new file gets its header.
+
+    Raises:
+        RunOutputError: If the file already has a header with other columns.
+    """
     target = Path(path)
-    columns = list(fieldnames) if fieldnames is not None else list(row)
+    columns = list(fieldnames)
     old = ""
     if target.is_file():
         with open(target, encoding="utf-8", newline="") as stream:  # newline="": keep csv's \r\n as written
@@ -192,9 +213,30 @@ def append_csv_row(path: str | os.PathLike[str], row: Mapping[str, Any],
         if existing != columns:
             raise RunOutputError(f"{target} has columns {existing}, not {columns}; write the row to a new file, "
                                  "or pass the file's columns as fieldnames")
+        if not rows:
+            return
         if not old.endswith("\n"):
             old += "\r\n"  # a file someone else wrote without a final line break: the row starts a new line
-    atomic_write_text(target, old + _csv_text([row], columns, header=not old))
+    atomic_write_text(target, old + _csv_text(rows, columns, header=not old))
+
+
+def drop_csv_rows_after(path: str | os.PathLike[str], step: int, column: str = "step") -> None:
+    """Remove the rows of ``path`` whose ``column`` is above ``step`` (atomically; no file: nothing).
+
+    A run resumed from a checkpoint at task step ``step`` writes again what it did after it, so
+    the rows a crashed process wrote past its last checkpoint go first (no row twice).
+    """
+    target = Path(path)
+    if not target.is_file():
+        return
+    with open(target, encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+        fieldnames = list(rows[0].keys()) if rows else None
+    if not rows or fieldnames is None or column not in fieldnames:
+        return
+    kept = [row for row in rows if not row[column] or int(float(row[column])) <= step]
+    if len(kept) != len(rows):
+        write_csv(target, kept, fieldnames)
 
 
 def _version(package: str) -> str | None:

@@ -58,6 +58,10 @@ def test_cli_dqn_on_cartpole_writes_every_output(tmp_path, capsys):
     assert [int(r["step"]) for r in rows] == [100, 200, 300]  # the zoo's train_freq 256 does not overrun the budget
     assert int(rows[-1]["updates"]) == 128  # one training phase at step 256: the zoo's 128 gradient steps
     assert set(SUMMARY_KEYS) <= set(summary)
+    _, episodes = read_metrics(out / "episodes.csv")  # one row per training episode, as the trainer writes
+    assert len(episodes) == summary["episodes"] > 0
+    assert sum(int(e["length"]) for e in episodes) <= 300
+    assert all(float(e["return"]) == int(e["length"]) for e in episodes)  # CartPole: reward 1 per step
     assert summary["method"] == "sb3-dqn" and summary["steps"] == 300 and summary["status"] == "completed"
     assert summary["num_agents"] == 8 + 2  # hidden neurons + one output per action
     assert summary["hyperparameters"]["source"] == "rl-zoo" and summary["hyperparameters"]["net_arch"] == [8]

@@ -79,3 +79,27 @@ def test_written_files_are_readable_like_any_other(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_append_csv_rows_writes_several_rows_in_one_rewrite_and_nothing_for_none(tmp_path):
+    from neuron_env.run_output import append_csv_rows
+
+    path = tmp_path / "episodes.csv"
+    append_csv_rows(path, [], ("step", "return"))
+    assert read_rows(path) == [] and path.read_text().startswith("step,return")
+    append_csv_rows(path, [{"step": 1, "return": 2.5}, {"step": 3, "return": -1}], ("step", "return"))
+    append_csv_rows(path, [], ("step", "return"))
+    assert read_rows(path) == [{"step": "1", "return": "2.5"}, {"step": "3", "return": "-1"}]
+    with pytest.raises(RunOutputError, match="has columns"):
+        append_csv_rows(path, [{"step": 1}], ("step",))
+
+
+def test_drop_csv_rows_after_keeps_rows_up_to_the_step(tmp_path):
+    from neuron_env.run_output import drop_csv_rows_after
+
+    path = tmp_path / "metrics.csv"
+    write_csv(path, [{"step": s, "x": s * 2} for s in (100, 200, 300)], ("step", "x"))
+    drop_csv_rows_after(path, 200)
+    assert read_rows(path) == [{"step": "100", "x": "200"}, {"step": "200", "x": "400"}]
+    drop_csv_rows_after(tmp_path / "absent.csv", 5)  # no file: nothing
+    assert not (tmp_path / "absent.csv").exists()

@@ -80,6 +80,27 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path: Path, ov
     for pa, pb in zip(a["critic"], b["critic"], strict=True):
         assert all(torch.equal(pa[k], pb[k]) for k in pa)
     assert torch.equal(a["buffer"]["voltages"], b["buffer"]["voltages"])
+    assert (tmp_path / "split" / "episodes.csv").read_text() == (tmp_path / "whole" / "episodes.csv").read_text()
+
+
+def test_episodes_csv_has_every_training_episode_and_a_resume_drops_rows_past_its_checkpoint(tmp_path: Path) -> None:
+    import csv
+
+    # segments of 200 steps: Pendulum's episodes are not cut at a segment boundary (see agents.train)
+    whole = train(tiny(tmp_path / "whole", steps=300, checkpoint_every=200, checkpoint_replay=True))
+    with open(tmp_path / "whole" / "episodes.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == whole["episodes"] == 1
+    assert rows[0]["step"] == "200" and rows[0]["length"] == "200" and float(rows[0]["return"]) < 0
+    train(tiny(tmp_path / "split", steps=200, checkpoint_every=200, checkpoint_replay=True))
+    # a crash after the checkpoint at 200 left rows past it: the resume writes them again, once
+    from neuron_env.run_output import append_csv_rows
+
+    append_csv_rows(tmp_path / "split" / "episodes.csv", [{"step": 250, "return": 0.0, "length": 50}],
+                    ("step", "return", "length"))
+    train(tiny(tmp_path / "ignored", steps=300, checkpoint_every=200, checkpoint_replay=True),
+          resume=tmp_path / "split")
+    assert (tmp_path / "split" / "episodes.csv").read_text() == (tmp_path / "whole" / "episodes.csv").read_text()
 
 
 def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path: Path,

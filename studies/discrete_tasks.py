@@ -1,0 +1,260 @@
+"""Discrete-action tasks: the local learners on CartPole-v1 and Acrobot-v1, next to SB3 DQN and the published figures.
+
+Every learner of ``neuron_env.agents.registry`` that acts on Discrete actions (through the
+default ``argmax`` decoder: one output neuron per action) is run on the same seeds as a random
+policy and Stable-Baselines3 DQN with the same network (the rl-zoo's other hyperparameters), by
+one ``neuron-env compare`` grid. Two figures per run:
+
+* **final evaluation**: the mean return of ``eval_episodes`` deterministic episodes at the end of
+  the budget (compare's protocol; normalized with random = 0 and SB3 DQN = 1);
+* **training average**: the mean return of the first ``first_episodes`` training episodes (all of
+  them when the budget holds fewer), read from the run's ``episodes.csv``. This is the figure
+  Weight Maximization reports (Chung, "Learning by Competition of Self-Interested Reinforcement
+  Learning Agents", AAAI 2022, github stephen-chung-mh/weight_max: the average return over 1 000
+  training episodes, 10 runs, actor 64-32), so the table prints it next to the published one.
+
+The budget is counted in task steps (as every comparison of the package is), not in episodes:
+1 000 CartPole episodes at Weight Maximization's level (390 on average) are about 390 000 steps,
+far past ``steps`` here, so the training averages here cover fewer and earlier episodes than the
+published ones; the table says how many.
+
+Command::
+
+    python studies/discrete_tasks.py                  # both tasks, 50 000 steps, seeds 0-4
+    python studies/discrete_tasks.py --report-only    # the tables again from the runs there are
+
+Outputs in ``<out>/``: the compare invocation's ``results.csv``, ``scores.md``, ``scores.json``
+and ``curves.png``, and this study's ``table.md`` / ``table.json`` (per task and method: seeds,
+final evaluation, normalized score, training average and its episodes, steps/s). The runs stay
+in ``--work`` (git-ignored); a rerun reuses every finished run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: The methods: the random floor, the reference (SB3 DQN) and every local learner.
+METHODS: tuple[str, ...] = ("random", "sb3-dqn", "local-feedback", "local-coagent", "local-weight-max", "local-es")
+#: Task-step budget per task.
+TASK_STEPS: dict[str, int] = {"CartPole-v1": 50_000, "Acrobot-v1": 50_000}
+#: Published figures: ``task -> [(rule, mean, std, what it averages)]``.
+PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
+    "CartPole-v1": [("Weight Maximization", 390.38, 43.25, "1 000 training episodes, 10 runs"),
+                    ("Weight Maximization with traces", 373.11, 17.86, "1 000 training episodes, 10 runs")],
+    "Acrobot-v1": [("Weight Maximization", -97.05, 2.90, "1 000 training episodes, 10 runs"),
+                   ("Weight Maximization with traces", -105.00, 4.38, "1 000 training episodes, 10 runs")],
+}
+PUBLISHED_SOURCE = ("Chung, AAAI 2022, README of github stephen-chung-mh/weight_max "
+                    "(average return over all 1 000 training episodes; std over runs)")
+
+
+@dataclass
+class StudyConfig:
+    """The study (every field is a flag of the same name)."""
+
+    tasks: tuple[str, ...] = tuple(TASK_STEPS)
+    """Gymnasium ids (budgets from ``TASK_STEPS``; another task gets ``steps``)."""
+    methods: tuple[str, ...] = METHODS
+    """Compare methods (``random`` and ``sb3-dqn`` normalize the scores)."""
+    steps: int = 50_000
+    """Budget of a task outside ``TASK_STEPS``."""
+    task_steps: dict[str, int] = field(default_factory=lambda: dict(TASK_STEPS))
+    """Budget per task."""
+    seeds: int = 5
+    """Seeds ``0 .. seeds-1``."""
+    hidden: tuple[int, ...] = (64, 32)
+    """Hidden sizes of every network (Weight Maximization's actor)."""
+    eval_every: int = 10_000
+    """Task steps between evaluations."""
+    eval_episodes: int = 10
+    """Deterministic episodes per evaluation."""
+    first_episodes: int = 1000
+    """The training average covers the first this many training episodes (the published protocol's 1 000)."""
+    workers: int = 2
+    """Runs in parallel (processes)."""
+    work: str = "runs/discrete-tasks"
+    """Where the runs live (checkpoints included; git-ignored)."""
+    out: str = "docs/results/discrete-tasks"
+    """Where the light results go (committed)."""
+    report_only: bool = False
+    """Rewrite the tables from the runs there are; run nothing."""
+
+
+def compare_config(config: StudyConfig) -> Any:
+    """The ``CompareConfig`` of the study."""
+    from neuron_env.baselines.compare import CompareConfig
+
+    return CompareConfig(
+        tasks=config.tasks, methods=config.methods, steps=config.steps,
+        task_steps={t: n for t, n in config.task_steps.items() if t in config.tasks}, hidden=config.hidden,
+        seeds=config.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
+        workers=config.workers, out=config.work, tensorboard=False,
+    )
+
+
+def training_average(run: Path, first_episodes: int) -> tuple[float, int] | None:
+    """Mean return of the first ``first_episodes`` training episodes of a run, and how many it averages.
+
+    Returns ``None`` for a run without training episodes (``random``, or no ``episodes.csv``).
+    """
+    path = run / "episodes.csv"
+    if not path.is_file():
+        return None
+    with open(path, newline="", encoding="utf-8") as stream:
+        returns = [float(row["return"]) for row in csv.DictReader(stream)][:first_episodes]
+    if not returns:
+        return None
+    return statistics.fmean(returns), len(returns)
+
+
+def collect_runs(task_folder: Path, seeds: int, first_episodes: int) -> dict[str, dict[int, dict[str, Any]]]:
+    """``method -> seed -> {final, training, episodes, steps_per_s}`` for every completed run of seeds ``< seeds``."""
+    table: dict[str, dict[int, dict[str, Any]]] = {}
+    for summary_path in sorted(task_folder.glob("*/seed*/summary.json")):
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        seed = int(summary_path.parent.name.removeprefix("seed"))
+        if summary.get("status") != "completed" or summary.get("final_eval_return_mean") is None or seed >= seeds:
+            continue
+        average = training_average(summary_path.parent, first_episodes)
+        table.setdefault(summary_path.parent.parent.name, {})[seed] = {
+            "final": float(summary["final_eval_return_mean"]),
+            "training": None if average is None else average[0],
+            "episodes": None if average is None else average[1],
+            "steps_per_s": summary.get("steps_per_s"),
+        }
+    return table
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def task_table(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, ...],
+               reference: str = "sb3-dqn") -> dict[str, Any]:
+    """Per method: seeds, final evaluation and normalized score (mean ± std over seeds), training average.
+
+    The normalization is compare's: each seed's final return against the means over seeds of
+    ``random`` (0) and ``reference`` (1).
+    """
+    random_mean = _mean_std([r["final"] for r in runs.get("random", {}).values()])[0]
+    reference_mean = _mean_std([r["final"] for r in runs.get(reference, {}).values()])[0]
+    scale = reference_mean - random_mean
+    rows: dict[str, Any] = {}
+    for method in methods:
+        by_seed = runs.get(method, {})
+        finals = [r["final"] for r in by_seed.values()]
+        trained = [r for r in by_seed.values() if r["training"] is not None]
+        rate = [r["steps_per_s"] for r in by_seed.values() if r["steps_per_s"]]
+        rows[method] = {
+            "seeds": len(by_seed),
+            "final": _mean_std(finals),
+            "normalized": _mean_std([(v - random_mean) / scale for v in finals]) if scale else (math.nan, math.nan),
+            "training": _mean_std([r["training"] for r in trained]),
+            "episodes": _mean_std([float(r["episodes"]) for r in trained]),
+            "steps_per_s": statistics.fmean(rate) if rate else math.nan,
+            "per_seed": {seed: r for seed, r in sorted(by_seed.items())},
+        }
+    return {"random_mean": random_mean, "reference": reference, "reference_mean": reference_mean, "rows": rows}
+
+
+def _cell(pair: tuple[float, float], digits: int = 1) -> str:
+    mean, std = pair
+    return "—" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str) -> str:
+    """``table.md``: one table per task, the published figures under it."""
+    lines = [
+        f"Network: hidden {'-'.join(map(str, config.hidden))} tanh for every method; seeds 0–{config.seeds - 1}; "
+        f"final evaluation: {config.eval_episodes} deterministic episodes; normalized: random = 0, SB3 DQN = 1; "
+        f"training average: the first {config.first_episodes} training episodes (fewer where the budget ends "
+        "first: the episodes column says how many).",
+        "",
+    ]
+    for task, table in tables.items():
+        steps = config.task_steps.get(task, config.steps)
+        lines += [
+            f"### {task}, {steps:,} task steps".replace(f"{steps:,}", f"{steps:,}".replace(",", " ")),
+            "",
+            "| method | seeds | final evaluation | normalized | training average | episodes averaged | steps/s |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for method, row in table["rows"].items():
+            if not row["seeds"]:
+                continue
+            episodes = "—" if math.isnan(row["episodes"][0]) else f"{row['episodes'][0]:.0f}"
+            rate = "—" if math.isnan(row["steps_per_s"]) else f"{row['steps_per_s']:.0f}"
+            lines.append(f"| {method} | {row['seeds']} | {_cell(row['final'])} | {_cell(row['normalized'], 2)} | "
+                         f"{_cell(row['training'])} | {episodes} | {rate} |")
+        for rule, mean, std, _what in PUBLISHED.get(task, []):
+            lines.append(f"| *{rule} (published)* | 10 | | | {mean:.1f} ± {std:.1f} | 1000 | |")
+        lines.append("")
+    lines += [f"Published figures: {PUBLISHED_SOURCE}.", "", f"Regenerate: `{command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def report(config: StudyConfig) -> dict[str, Any]:
+    """Copy compare's light results into ``out`` and write ``table.md`` / ``table.json``."""
+    from neuron_env.run_output import atomic_write_json, atomic_write_text
+
+    source, target = Path(config.work), Path(config.out)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
+        if (source / name).is_file():
+            shutil.copyfile(source / name, target / name)
+    tables = {}
+    for task in config.tasks:
+        runs = collect_runs(source / "runs" / task.replace("/", "_"), config.seeds, config.first_episodes)
+        if runs:
+            tables[task] = task_table(runs, config.methods)
+    if not tables:
+        raise FileNotFoundError(f"no finished runs under {source}: run the study first")
+    command = "python studies/discrete_tasks.py" + (f" --seeds {config.seeds}" if config.seeds != 5 else "")
+    atomic_write_text(target / "table.md", render(tables, config, command))
+    atomic_write_json(target / "table.json", {"command": command, "task_steps": config.task_steps,
+                                              "first_episodes": config.first_episodes, "published": PUBLISHED,
+                                              "tasks": tables})
+    return tables
+
+
+def run(config: StudyConfig) -> dict[str, Any]:
+    """Run the grid (unless ``report_only``) and write the tables."""
+    if not config.report_only:
+        from neuron_env.baselines.compare import compare
+
+        compare(compare_config(config))
+    return report(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line (see the module doc)."""
+    from neuron_env.configs import config_parser
+
+    parser = config_parser(StudyConfig, description=__doc__.split("\n\n")[0], overrides={"task_steps": {
+        "nargs": "+", "type": str, "metavar": "TASK=STEPS", "default": [f"{t}={n}" for t, n in TASK_STEPS.items()]}})
+    values = vars(parser.parse_args(argv))
+    try:
+        values["task_steps"] = {task: int(steps) for task, steps in (a.split("=", 1) for a in values["task_steps"])}
+    except ValueError:
+        parser.error(f"--task-steps takes TASK=STEPS pairs (e.g. CartPole-v1=50000), not {values['task_steps']}")
+    config = StudyConfig(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})
+    tables = run(config)
+    print((Path(config.out) / "table.md").read_text(encoding="utf-8"))
+    return 0 if tables else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    sys.exit(main())
