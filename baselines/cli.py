@@ -196,7 +196,10 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
                         help=f"task steps per run, the same for every method (default: {steps})")
     parser.add_argument("--task-steps", nargs="+", default=None, metavar="TASK=N",
                         help="per-task budgets overriding --steps, e.g. InvertedPendulum-v5=50000")
-    parser.add_argument("--seeds", type=positive_int, default=3, help="seeds per task and method: 0..K-1 (default: 3)")
+    parser.add_argument("--seeds", type=positive_int, default=3,
+                        help="seeds per task and method: F..F+K-1, F = --first-seed (default: 3)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed: add seeds to an earlier grid, or split one across processes (default: 0)")
     parser.add_argument("--workers", type=positive_int, default=1, help="runs in parallel, one process each")
     parser.add_argument("--out", required=True, help="output directory (resumable: run the same command again)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
@@ -250,7 +253,8 @@ def compare_config_from_args(args: argparse.Namespace) -> Any:
 
     return CompareConfig(
         tasks=tuple(args.tasks), methods=tuple(args.methods), steps=args.steps,
-        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds, out=args.out,
+        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
+        first_seed=args.first_seed, out=args.out,
         workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
@@ -344,7 +348,8 @@ def _run_score_table(args: argparse.Namespace) -> int:
 
     config = ScoreTableConfig(
         tasks=tuple(args.tasks), methods=tuple(args.methods), steps=args.steps,
-        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds, workers=args.workers,
+        task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
+        first_seed=args.first_seed, workers=args.workers,
         out=args.out, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,

@@ -149,7 +149,9 @@ class CompareConfig:
     task_steps: dict[str, int] = field(default_factory=dict)
     """Per-task budgets overriding ``steps`` (``{"InvertedPendulum-v5": 50000}``)."""
     seeds: int = 3
-    """Seeds per (task, method): ``0 .. seeds-1``."""
+    """Seeds per (task, method): ``first_seed .. first_seed + seeds - 1``."""
+    first_seed: int = 0
+    """The first seed (extend an earlier grid with more seeds, or split one grid across processes by seed)."""
     out: str = "runs/compare"
     """Output directory (see the module doc)."""
     workers: int = 1
@@ -176,6 +178,11 @@ class CompareConfig:
     """Write each run's TensorBoard scalars into its ``tb/``."""
     verbose: bool = True
     """Print one line per finished run."""
+
+    @property
+    def seed_range(self) -> range:
+        """The seeds of the grid: ``first_seed .. first_seed + seeds - 1``."""
+        return range(int(self.first_seed), int(self.first_seed) + int(self.seeds))
 
     def budget(self, task: str) -> int:
         """The task-step budget of ``task``'s runs."""
@@ -244,6 +251,8 @@ class CompareConfig:
             raise BaselineConfigError(f"hidden {list(self.hidden)} must be one or more sizes >= 1")
         if self.activation not in ACTIVATIONS:
             raise BaselineConfigError(f"activation {self.activation!r} is unknown; choose one of {ACTIVATIONS}")
+        if int(self.first_seed) < 0:
+            raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:
             raise BaselineConfigError(f"learning_starts {self.learning_starts!r} must be >= 0")
         for option, mapping in (("task_steps", self.task_steps), ("thresholds", self.thresholds)):
@@ -340,7 +349,7 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
                 learning_starts=config.learning_starts, tensorboard=config.tensorboard)
-        for seed in range(config.seeds) for task in config.tasks for method in config.methods
+        for seed in config.seed_range for task in config.tasks for method in config.methods
         if (task, method) not in skipped
     ]
 
@@ -348,7 +357,8 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
 def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env", "compare")) -> str:
     """The ``neuron-env compare`` command (or ``command``, taking the same flags) that regenerates the outputs."""
     parts = [*command, "--tasks", *config.tasks, "--methods", *config.methods,
-             "--steps", str(config.steps), "--seeds", str(config.seeds), "--out", str(config.out),
+             "--steps", str(config.steps), "--seeds", str(config.seeds),
+             *(["--first-seed", str(config.first_seed)] if config.first_seed else []), "--out", str(config.out),
              "--workers", str(config.workers), "--hidden", *map(str, config.hidden), "--activation", config.activation,
              "--eval-every", str(config.eval_every), "--eval-episodes", str(config.eval_episodes)]
     if config.task_steps:

@@ -88,7 +88,7 @@ def compute_scores(config: CompareConfig, rows: Sequence[Mapping[str, Any]]) -> 
             seed_curves = []
             counts: dict[str, int] = {}
             walls, speeds = [], []
-            for seed in range(config.seeds):
+            for seed in config.seed_range:
                 row = by_key.get((task, method, seed))
                 status = row["status"] if row else "missing"
                 counts[status] = counts.get(status, 0) + 1

@@ -71,7 +71,9 @@ class StudyConfig:
     task_steps: dict[str, int] = field(default_factory=lambda: dict(TASK_STEPS))
     """Budget per task."""
     seeds: int = 5
-    """Seeds ``0 .. seeds-1``."""
+    """Seeds ``first_seed .. first_seed + seeds - 1``."""
+    first_seed: int = 0
+    """The first seed (split the grid across processes by seed; the tables cover seeds below the last)."""
     hidden: tuple[int, ...] = (64, 32)
     """Hidden sizes of every network (Weight Maximization's actor)."""
     eval_every: int = 10_000
@@ -97,7 +99,8 @@ def compare_config(config: StudyConfig) -> Any:
     return CompareConfig(
         tasks=config.tasks, methods=config.methods, steps=config.steps,
         task_steps={t: n for t, n in config.task_steps.items() if t in config.tasks}, hidden=config.hidden,
-        seeds=config.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
+        seeds=config.seeds, first_seed=config.first_seed, eval_every=config.eval_every,
+        eval_episodes=config.eval_episodes,
         workers=config.workers, out=config.work, tensorboard=False,
     )
 
@@ -216,7 +219,8 @@ def report(config: StudyConfig) -> dict[str, Any]:
             shutil.copyfile(source / name, target / name)
     tables = {}
     for task in config.tasks:
-        runs = collect_runs(source / "runs" / task.replace("/", "_"), config.seeds, config.first_episodes)
+        runs = collect_runs(source / "runs" / task.replace("/", "_"), config.first_seed + config.seeds,
+                            config.first_episodes)
         if runs:
             tables[task] = task_table(runs, config.methods)
     if not tables:

@@ -145,3 +145,17 @@ def test_reports_on_degenerate_numbers_do_not_crash(tmp_path):
     stored = json.loads((tmp_path / "scores.json").read_text())
     assert stored["tasks"]["Hopper-v5"]["methods"]["local-linear"]["normalized_mean"] is None  # NaN -> null
     assert stored["command"] == document["command"].strip() and stored["command"].startswith("neuron-env compare")
+
+
+def test_first_seed_moves_the_grid_and_the_command_and_a_negative_one_is_refused() -> None:
+    from neuron_env.baselines.compare_config import plan_runs
+
+    config = CompareConfig(tasks=("Pendulum-v1",), methods=("random", "local-feedback"), seeds=2, first_seed=3,
+                           out="runs/x")
+    config.validate()
+    assert [(spec.seed, spec.method) for spec in plan_runs(config)] == [
+        (3, "random"), (3, "local-feedback"), (4, "random"), (4, "local-feedback")]
+    assert "--seeds 2 --first-seed 3" in command_line(config)
+    assert "--first-seed" not in command_line(CompareConfig(out="runs/x"))
+    with pytest.raises(BaselineConfigError, match="first_seed=-1 must be >= 0"):
+        CompareConfig(first_seed=-1, out="runs/x").validate()
