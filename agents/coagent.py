@@ -334,17 +334,17 @@ class CoagentLearner(NetworkActor):
 
         ``uniform`` is ignored: on-policy learners have no uniform warm-up.
         """
-        with torch.no_grad():
-            voltages, actions = self._new_actions(voltages, level)
-            num_envs = voltages.shape[0]
-            for i, lay in self._acting_groups(level):
-                out = self._group_output(voltages, i, self.actor)
-                if explore:
-                    noise = torch.randn(num_envs, lay.size, generator=self.generator, device=self.device,
-                                        dtype=self.dtype)
-                    out = out.add_(noise, alpha=self.noise_scales[i]).clamp_(lay.low, lay.high)
-                actions[:, lay.agent_slice] = out
-            return actions
+        return super().act(voltages, explore, level, uniform)
+
+    def _group_action(self, voltages: torch.Tensor, index: int, explore: bool, uniform: bool) -> torch.Tensor:
+        """``clip(μ + σ ε)`` of group ``index`` with ``explore``, else ``μ``."""
+        out = self._group_output(voltages, index, self.actor)
+        if explore:
+            lay = self.layouts[index]
+            noise = torch.randn(voltages.shape[0], lay.size, generator=self.generator, device=self.device,
+                                dtype=self.dtype)
+            out = out.add_(noise, alpha=self.noise_scales[index]).clamp_(lay.low, lay.high)
+        return out
 
     def reset_noise(self, done: torch.Tensor | None = None) -> None:
         """Episodes ended: the noise is memoryless; traces of ended copies reset in ``update``.

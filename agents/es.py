@@ -368,21 +368,21 @@ class ESLearner(NetworkActor):
         Returns:
             ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
         """
-        with torch.no_grad():
-            voltages, actions = self._new_actions(voltages, level)
-            num_envs = voltages.shape[0]
-            if explore:
-                self._ensure_copies(num_envs)
-            for i, lay in self._acting_groups(level):
-                per_copy = self.copy_actor[i] if explore else None
-                if per_copy is None:
-                    out = self._group_output(voltages, i, self.actor)
-                else:  # one batched product over the copy axis: [E, S, P] @ [E, P, 1]
-                    pre = voltages[:, lay.pre].unsqueeze(2)
-                    potential = torch.baddbmm(per_copy[:, :, -1:], per_copy[:, :, :-1], pre)
-                    out = activate(potential[:, :, 0], lay.activation)
-                actions[:, lay.agent_slice] = out
-            return actions
+        return super().act(voltages, explore, level, uniform)
+
+    def _begin_acting(self, num_envs: int, explore: bool) -> None:
+        if explore:
+            self._ensure_copies(num_envs)
+
+    def _group_action(self, voltages: torch.Tensor, index: int, explore: bool, uniform: bool) -> torch.Tensor:
+        """Group ``index`` under each copy's perturbed weights (``explore``), else under the mean ``θ``."""
+        per_copy = self.copy_actor[index] if explore else None
+        if per_copy is None:
+            return self._group_output(voltages, index, self.actor)
+        # one batched product over the copy axis: [E, S, P] @ [E, P, 1]
+        pre = voltages[:, self.layouts[index].pre].unsqueeze(2)
+        potential = torch.baddbmm(per_copy[:, :, -1:], per_copy[:, :, :-1], pre)
+        return activate(potential[:, :, 0], self.layouts[index].activation)
 
     def reset_noise(self, done: torch.Tensor | None = None) -> None:
         """Nothing to do: ``store`` hands out perturbations when episodes end."""

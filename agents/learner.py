@@ -190,6 +190,57 @@ class NetworkActor:
         return NetworkWeights(tuple(b for b in blocks if b is not None),
                               tuple(w[:, -1] for w in actor))
 
+    # ------------------------------------------------------------------ acting
+    def act(self, voltages: torch.Tensor, explore: bool = True, level: int | None = None,
+            uniform: bool = False) -> torch.Tensor:
+        """Every agent's next voltage for a batch of env copies (see ``Learner.act``).
+
+        The acting groups' outputs come from the learner's ``_group_action`` (its exploration
+        included); with a ``level`` every other agent holds its voltage.
+        """
+        with torch.no_grad():
+            voltages, actions = self._new_actions(voltages, level)
+            self._begin_acting(voltages.shape[0], explore)
+            for i, lay in self._acting_groups(level):
+                actions[:, lay.agent_slice] = self._group_action(voltages, i, explore, uniform)
+            return actions
+
+    def act_settled(self, voltages: torch.Tensor, levels: int, uniform: bool = False) -> torch.Tensor:
+        """The actions of a whole task step of an acyclic network, exploring, in one call.
+
+        Equal to ``act(v, level=1)``, writing its actions into the voltages as the env's tick does
+        (in the voltages' own dtype), then ``act(…, level=2)`` and so on to ``levels`` (the env's
+        ``delay``): each level reads the (noisy) voltages the levels before it set, and the
+        noise and warm-up draws come in the same order. Returns what the last ``act`` returns: every
+        agent at its settled voltage; the trainer holds them for the task step
+        (``NeuronVecEnv.step_task``).
+
+        Args:
+            voltages: ``[E, N]`` voltages at the start of the task step (inputs clamped).
+            levels: Ticks of the task step.
+            uniform: Warm-up acting (see ``act``).
+        """
+        with torch.no_grad():
+            working, actions = self._new_actions(voltages, level=0)
+            if working.data_ptr() == voltages.data_ptr():
+                working = working.clone()  # written below: never the caller's tensor
+            self._begin_acting(working.shape[0], True)
+            for level in range(1, levels + 1):
+                for i, lay in self._acting_groups(level):
+                    out = self._group_action(working, i, True, uniform)
+                    # later levels read (and the env holds) the voltage as the env stores it: float32
+                    stored = out.to(voltages.dtype)
+                    working[:, lay.neuron_slice] = stored
+                    actions[:, lay.agent_slice] = out if level == levels else stored
+            return actions
+
+    def _begin_acting(self, num_envs: int, explore: bool) -> None:
+        """Called once per ``act``/``act_settled`` before the groups act (ES makes its copies here)."""
+
+    def _group_action(self, voltages: torch.Tensor, index: int, explore: bool, uniform: bool) -> torch.Tensor:
+        """Group ``index``'s ``[E, S]`` actions on ``voltages`` (its policy and exploration)."""
+        raise NotImplementedError
+
     def _new_actions(self, voltages: torch.Tensor, level: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """``act``'s start: the voltages on the learner's device and dtype, and the ``[E, num_agents]`` actions to fill.
 

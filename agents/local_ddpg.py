@@ -458,21 +458,20 @@ class LocalDDPG(NetworkActor):
         Returns:
             ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
         """
-        with torch.no_grad():
-            voltages, actions = self._new_actions(voltages, level)
-            num_envs = voltages.shape[0]
-            for i, lay in self._acting_groups(level):
-                if uniform and math.isfinite(lay.low) and math.isfinite(lay.high):
-                    u = torch.rand(num_envs, lay.size, generator=self.generator, device=self.device, dtype=self.dtype)
-                    actions[:, lay.agent_slice] = lay.low + (lay.high - lay.low) * u
-                    continue
-                out = self._group_output(voltages, i, self.actor)
-                if explore or uniform:
-                    noise = self.noise.sample(num_envs, lay.agent_slice, self.dtype)
-                    out = out + (noise if self.noise_gains[i] == 1.0 else self.noise_gains[i] * noise)
-                    out = out.clamp(lay.low, lay.high)
-                actions[:, lay.agent_slice] = out
-            return actions
+        return super().act(voltages, explore, level, uniform)
+
+    def _group_action(self, voltages: torch.Tensor, index: int, explore: bool, uniform: bool) -> torch.Tensor:
+        """``μ`` plus clipped noise, or a uniform draw in the range (warm-up), for group ``index``."""
+        lay, num_envs = self.layouts[index], voltages.shape[0]
+        if uniform and math.isfinite(lay.low) and math.isfinite(lay.high):
+            u = torch.rand(num_envs, lay.size, generator=self.generator, device=self.device, dtype=self.dtype)
+            return lay.low + (lay.high - lay.low) * u
+        out = self._group_output(voltages, index, self.actor)
+        if explore or uniform:
+            noise = self.noise.sample(num_envs, lay.agent_slice, self.dtype)
+            out = out + (noise if self.noise_gains[index] == 1.0 else self.noise_gains[index] * noise)
+            out = out.clamp(lay.low, lay.high)
+        return out
 
     def reset_noise(self, done: torch.Tensor | None = None) -> None:
         """Reset the noise of env copies whose episode ended (``[E]`` bool), or of all."""

@@ -80,7 +80,11 @@ class ReplayBuffer:
     ) -> None:
         """Append ``E`` transitions (leading dimension ``E`` on every argument)."""
         count = voltages.shape[0]
-        index = (self.position + torch.arange(count, device=self.device)) % self.capacity
+        index: slice | torch.Tensor
+        if self.position + count <= self.capacity:  # a slice copies; an index tensor costs an index_put
+            index = slice(self.position, self.position + count)
+        else:
+            index = (self.position + torch.arange(count, device=self.device)) % self.capacity
         dtype = self.voltages.dtype
         self.voltages[index] = voltages.to(self.device, dtype)
         self.actions[index] = actions.to(self.device, dtype)

@@ -41,8 +41,9 @@ Example::
 
 Loop
 ----
-Every task step: the learner acts (one layer per tick in ``settled`` mode, every neuron every
-tick in ``per_tick`` mode), the transitions go to the replay buffer, and after
+Every task step: the learner acts (one layer per tick in ``settled`` mode, computed in one
+``act_settled`` call and held by the env over the task step's ticks with one ``step_task`` call;
+every neuron every tick in ``per_tick`` mode), the transitions go to the replay buffer, and after
 ``learning_starts`` task steps ``updates_per_step × num_envs`` updates follow each stored batch
 of ``num_envs`` transitions (each task step in ``settled`` mode, each tick in ``per_tick`` mode):
 the update-to-data ratio is ``updates_per_step`` whatever the number of copies, as SB3's
@@ -469,13 +470,12 @@ class Trainer:
         updates = config.updates_per_step * config.num_envs  # the update-to-data ratio, kept across copies
         stats = None
         if learner.granularity == "settled":
-            for level in range(1, self.env.delay + 1):
-                actions = learner.act(voltages, level=level, uniform=uniform)
-                previous = voltages
-                step = self.env.step(actions)
-                voltages = step.voltages
-            settled = previous.clone()
+            # level by level in one call, held by the env for the task step's ticks (act_settled, step_task)
+            actions = learner.act_settled(voltages, self.env.delay, uniform=uniform)
+            step = self.env.step_task(actions)
+            settled = voltages.clone()
             settled[:, learner.agent_neuron_index] = actions
+            voltages = step.voltages
             learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated,
                           step.truncated)
             if not warm:

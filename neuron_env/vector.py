@@ -453,13 +453,43 @@ class NeuronVecEnv:
             InvalidActionError: On a wrong shape, a non-finite action, or (with
                 ``out_of_range="error"``) an action outside its agent's range; names the agent.
         """
-        voltages = self.voltages
+        return self._ticks(actions, 1)
+
+    def step_task(self, actions: torch.Tensor) -> VecStep:
+        """Hold ``actions`` for every tick left until the task steps, in one call.
+
+        Equal to calling ``step(actions)`` until a step returns ``task_stepped=True`` (``delay``
+        ticks from a task tick), returning that last ``VecStep``: the ticks before it are not
+        returned. The trainer acts so with a settled learner (an acyclic, leak-free network whose
+        agents take their settled voltages for the whole task step): one call and one action
+        check per task step instead of ``delay``.
+
+        Args:
+            actions: ``[E, num_agents]`` actions in agent order, as ``step`` takes them.
+
+        Returns:
+            The task tick's ``VecStep``.
+
+        Raises:
+            ResetNeeded: Before the first ``reset``.
+            InvalidActionError: As ``step``.
+        """
+        return self._ticks(actions, self.delay - self.tick % self.delay)
+
+    def _ticks(self, actions: torch.Tensor, ticks: int) -> VecStep:
+        """``ticks`` ticks holding ``actions`` (checked once); the last one's ``VecStep``."""
+        self.voltages  # noqa: B018  (ResetNeeded before the first reset, ahead of any action check)
         actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
         if self.validate or self.out_of_range == "clip":
             actions = self.check_actions(actions)
         if not self._numpy:
-            return self._step_tensors(voltages, actions)
-        tick = self._step_numpy(actions.detach().numpy())
+            for _ in range(ticks - 1):
+                self._step_tensors(self.voltages, actions)
+            return self._step_tensors(self.voltages, actions)
+        numpy_actions = actions.detach().numpy()
+        for _ in range(ticks - 1):
+            self._step_numpy(numpy_actions)
+        tick = self._step_numpy(numpy_actions)
         info = tick.info
         if tick.task_stepped:
             info["final_voltages"] = torch.from_numpy(info["final_voltages"])

@@ -304,3 +304,14 @@ def test_a_buffer_of_another_row_width_is_a_checkpoint_error() -> None:
     settled = LocalDDPG(topology, granularity="settled", buffer_size=8)
     with pytest.raises(CheckpointError, match="voltages of shape"):
         settled.buffer.load_state_dict(per_tick.buffer.state_dict())
+
+
+def test_replay_add_wraps_around_as_a_ring_whether_or_not_a_batch_crosses_the_end() -> None:
+    from neuron_env.agents.replay import ReplayBuffer
+
+    buffer = ReplayBuffer(5, 2, 1)
+    for value in range(6):  # batches of two: the third crosses the end of the ring
+        rows = torch.full((2, 2), float(value))
+        buffer.add(rows, rows[:, :1], rows[:, 0], rows, torch.zeros(2))
+    assert buffer.voltages[:, 0].tolist() == [5.0, 5.0, 3.0, 4.0, 4.0]
+    assert buffer.position == 2 and len(buffer) == 5

@@ -164,3 +164,26 @@ def test_a_flag_given_explicitly_reaches_the_learner_even_at_the_trainers_defaul
     summary = json.loads((out / "summary.json").read_text())
     assert summary["learner_config"]["critic_context"] == "task"  # "task" is TrainConfig's default too
     assert summary["learner_config"]["replay_voltages"] == "current"  # not given: the learner's own default
+
+
+@pytest.mark.parametrize("uniform", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", LEARNERS)
+def test_act_settled_equals_acting_level_by_level_through_the_env(name: str, dtype: torch.dtype, uniform: bool) -> None:
+    """One ``act_settled`` call == ``act(level=1)``, the env's tick, ``act(level=2)``, ... (draws and rounding)."""
+    from neuron_env import NeuronVecEnv
+
+    topology = Topology.mlp(3, [5, 4], 1)
+    learners = [make_learner(name, topology, {"seed": 7}, dtype=dtype) for _ in range(2)]
+    env = NeuronVecEnv("Pendulum-v1", topology, num_envs=3)
+    start, _ = env.reset(seed=1)
+    start[:, 3:] = torch.rand(3, topology.num_agents) * 2 - 1  # voltages left from a previous task step
+    before = start.clone()
+    fused = learners[0].act_settled(start, env.delay, uniform=uniform)
+    assert torch.equal(start, before)  # the caller's voltages are not written
+    voltages = start.clone()
+    for level in range(1, env.delay + 1):
+        actions = learners[1].act(voltages, level=level, uniform=uniform)
+        voltages = voltages.clone()
+        voltages[:, learners[1].agent_neuron_index] = actions.to(voltages.dtype)  # the env's tick (leak-free)
+    assert fused.dtype == actions.dtype and torch.equal(fused, actions)

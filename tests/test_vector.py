@@ -356,3 +356,44 @@ def test_async_numpy_path_equals_torch_path():
     for ours, reference in zip(numpy_trace[1:], torch_trace[1:], strict=True):
         assert torch.equal(ours.info["fired"], reference.info["fired"])
         torch.testing.assert_close(ours.voltages, reference.voltages, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("numpy_path", [True, False])
+@pytest.mark.parametrize("clock", ["sync", "async"])
+def test_step_task_holds_the_actions_until_the_task_steps_as_repeated_steps_do(numpy_path, clock):
+    """``step_task(a)`` == ``step(a)`` until a task tick, from a task tick and from mid-step alike."""
+    topology = Topology.mlp(3, [5, 4], 1)
+    options = {"clock": clock, "firing_rate": 0.6} if clock == "async" else {}
+    envs = [NeuronVecEnv("Pendulum-v1", topology, num_envs=2, **options) for _ in range(2)]
+    for env in envs:
+        env._numpy = numpy_path and env._numpy
+        env.reset(seed=3)
+    fused, stepped = envs
+    generator = torch.Generator().manual_seed(0)
+    for offset in (0, 1, 0, 2):  # ticks taken one by one before the fused call
+        for _ in range(offset):
+            a = torch.rand(2, topology.num_agents, generator=generator) * 2 - 1
+            fused.step(a), stepped.step(a)
+        a = torch.rand(2, topology.num_agents, generator=generator) * 2 - 1
+        ours = fused.step_task(a)
+        while not (reference := stepped.step(a)).task_stepped:
+            pass
+        assert ours.task_stepped and fused.tick == stepped.tick
+        assert torch.equal(ours.voltages, reference.voltages) and torch.equal(ours.reward, reference.reward)
+        assert torch.equal(ours.info["final_voltages"], reference.info["final_voltages"])
+        if clock == "async":
+            assert torch.equal(ours.info["fired"], reference.info["fired"])
+
+
+def test_step_task_checks_the_actions_once_and_needs_a_reset():
+    from neuron_env.errors import InvalidActionError, ResetNeeded
+
+    env = NeuronVecEnv("Pendulum-v1", Topology.mlp(3, [4], 1))
+    with pytest.raises(ResetNeeded):
+        env.step_task(torch.zeros(1, env.topology.num_agents))
+    env.reset(seed=0)
+    bad = torch.zeros(1, env.topology.num_agents)
+    bad[0, -1] = float("nan")
+    with pytest.raises(InvalidActionError, match="out_0"):
+        env.step_task(bad)
+    assert env.tick == 0  # nothing ticked
