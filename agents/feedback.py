@@ -103,7 +103,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents.critics import GroupBatch, activation_derivative, actor_adam_step, actor_step, max_norm_
+from neuron_env.agents.critics import (
+    GroupBatch,
+    activation_derivative,
+    actor_adam_step,
+    actor_step,
+    constant,
+    max_norm_,
+    params_sum,
+    scalar,
+)
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import require_settled
 from neuron_env.agents.local_ddpg import LocalDDPG, LocalDDPGConfig
@@ -163,6 +172,16 @@ class FeedbackEdge:
     target: int
     columns: slice
     delay: int
+
+
+def _times(value: torch.Tensor, count: int) -> torch.Tensor:
+    """``value * count`` (``value`` itself for 1: the same number, one op fewer)."""
+    return value if count == 1 else value * count
+
+
+def _total(values: list[torch.Tensor]) -> torch.Tensor:
+    """The sum of 0-d ``values`` (the one value itself: a sum of one non-negative number is that number)."""
+    return values[0] if len(values) == 1 else torch.stack(values).sum()
 
 
 def group_depths(topology: Topology) -> dict[str, int | None]:
@@ -301,9 +320,9 @@ class FeedbackDDPG(LocalDDPG):
         """What the actor step of a hidden group reads (``pre1``, ``dmu``, ``mask1``; no critic fields)."""
         lay = self.layouts[index]
         pre1 = self._pre1(voltages, lay)
-        potential = pre1 @ self.actor[index].T
+        potential = pre1 @ self._actor_views(self.actor, index)[2]
         mu = activate(potential, lay.activation)
-        no_columns, no_rows = voltages.new_empty(voltages.shape[0], 0), voltages.new_empty(0)
+        no_columns, no_rows = constant((voltages.shape[0], 0), 0.0, voltages), constant((0,), 0.0, voltages)
         return GroupBatch(x=no_columns, a=mu, reward=no_rows, not_done=no_rows, x_next=no_columns, a_next=mu, pre1=pre1,
                           mu=mu, dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1)
 
@@ -312,11 +331,11 @@ class FeedbackDDPG(LocalDDPG):
         lay = self.layouts[index]
         v = batch.voltages
         pre1 = self._pre1(v, lay)
-        potential = pre1 @ self.actor[index].T
+        potential = pre1 @ self._actor_views(self.actor, index)[2]
         mu = activate(potential, lay.activation)
         return GroupBatch(
             x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards,
-            not_done=1.0 - batch.terminated, x_next=settled_next[:, lay.context],
+            not_done=torch.sub(scalar(1.0, batch.terminated), batch.terminated), x_next=settled_next[:, lay.context],
             a_next=settled_next[:, lay.neuron_slice], pre1=pre1, mu=mu,
             dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
         )
@@ -346,6 +365,7 @@ class FeedbackDDPG(LocalDDPG):
             DivergenceError: Naming the group, when ``check_finite`` and a value is NaN or inf.
         """
         with torch.no_grad():
+            sampled = batch is None
             batch = self._batch_or_sample(batch)
             voltages = batch.voltages
             actor_turn = self.num_updates % self.policy_delay == 0
@@ -353,10 +373,9 @@ class FeedbackDDPG(LocalDDPG):
             slopes: list[torch.Tensor | None] = [None] * count
             group_batches: list[GroupBatch | None] = [None] * count
             messages: list[torch.Tensor | None] = [None] * count
+            tds: list[torch.Tensor | None] = [None] * count
             stats: dict[str, torch.Tensor] = {}
             td_sums, slope_sums, output_neurons = [], [], 0
-            zero = voltages.new_zeros(())
-            finite_rows: list[torch.Tensor | None] = [None] * count
             settled_next = self.settle(batch.next_voltages, target=True)
             for i in range(count):
                 if not self.is_output[i]:
@@ -364,14 +383,12 @@ class FeedbackDDPG(LocalDDPG):
                 gb = self._output_batch(batch, settled_next, i)
                 td, dq_da = self._kind.update(self.critic[i], self.target_critic[i], self.optimizer_state[i], gb,
                                               self.gamma, self.lr_critic)
-                slopes[i], group_batches[i], messages[i] = dq_da, gb, gb.dmu * dq_da
-                td_abs = td.abs().mean()
+                slopes[i], group_batches[i], messages[i], tds[i] = dq_da, gb, gb.dmu * dq_da, td
+                td_abs, size = td.abs().mean(), self.layouts[i].size
                 stats[f"td_error/{self.layouts[i].name}"] = td_abs
-                td_sums.append(td_abs * self.layouts[i].size)
-                slope_sums.append(dq_da.abs().mean() * self.layouts[i].size)
-                output_neurons += self.layouts[i].size
-                finite_rows[i] = torch.stack([td.sum(), zero, torch.stack([p.sum() for p in
-                                                                           self.critic[i].values()]).sum(), zero])
+                td_sums.append(_times(td_abs, size))
+                slope_sums.append(_times(dq_da.abs().mean(), size))
+                output_neurons += size
             # nearer groups first, so that "backprop" finds its postsynaptic messages of this update
             hidden = sorted((depth, i) for i, depth in enumerate(self.depths)
                             if depth is not None and not self.is_output[i])
@@ -392,18 +409,17 @@ class FeedbackDDPG(LocalDDPG):
                     slope.add_(message @ self.feedback_matrix(edge))
                 gb = self._batch_for(learn_on, i)
                 slopes[i], group_batches[i], messages[i] = slope, gb, gb.dmu * slope
-                slope_abs = slope.abs().mean()
-                stats[f"feedback_slope/{self.layouts[i].name}"] = slope_abs
-                finite_rows[i] = torch.stack([zero, zero, zero, slope.sum()])
+                stats[f"feedback_slope/{self.layouts[i].name}"] = slope.abs().mean()
             # every group steps after every slope is read: "weights"/"sign" read the weights as they were
             for i in range(count):
                 gb, slope = group_batches[i], slopes[i]
                 if gb is None or slope is None or self.actor_lrs[i] == 0.0 or not actor_turn:
                     continue
-                if self.actor_optimizer == "adam":
-                    actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, slope, self.actor_lrs[i])
+                if self.actor_optimizer == "adam":  # the message is the step's σ' g already
+                    actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, slope, self.actor_lrs[i],
+                                    messages[i])
                 else:
-                    actor_step(self.actor[i], gb, slope, self.actor_lrs[i])
+                    actor_step(self.actor[i], gb, slope, self.actor_lrs[i], messages[i])
                 if self.actor_max_norm is not None:
                     max_norm_(self.actor[i], self.actor_max_norm)
             for i in range(count):
@@ -411,20 +427,24 @@ class FeedbackDDPG(LocalDDPG):
                 if outbox:
                     outbox.insert(0, messages[i])
                     outbox.pop()
-            if self.queue_length:
-                self.batch_queue.insert(0, voltages.clone())
+            if self.queue_length:  # a sampled batch is the learner's own: only a caller's is copied
+                self.batch_queue.insert(0, voltages if sampled else voltages.clone())
                 del self.batch_queue[self.queue_length:]
             self.slopes = slopes
             if actor_turn:  # TD3 moves the targets with the actor
                 self._move_targets()
             self.num_updates += 1
-            stats["td_error"] = torch.stack(td_sums).sum() / output_neurons
-            stats["q_slope"] = torch.stack(slope_sums).sum() / output_neurons
-            if check_finite:
-                rows = [row if row is not None else torch.stack([zero] * 4) for row in finite_rows]
-                for i, row in enumerate(rows):
-                    row[1] = self.actor[i].sum()
-                self._raise_if_not_finite(torch.isfinite(torch.stack(rows)))
+            neurons = scalar(float(output_neurons), td_sums[0])
+            stats["td_error"] = _total(td_sums) / neurons
+            stats["q_slope"] = _total(slope_sums) / neurons
+            if check_finite:  # a sum is NaN/inf iff an element is (or the sum overflows): one pass each
+                zero = constant((), 0.0, voltages)
+                sums = []
+                for i in range(count):
+                    td, slope = tds[i], None if self.is_output[i] else slopes[i]
+                    sums += [zero if td is None else td.sum(), self.actor[i].sum(),
+                             zero if td is None else params_sum(self.critic[i]), zero if slope is None else slope.sum()]
+                self._raise_if_not_finite_sums(sums, 4)
             return stats
 
     def action_slopes(self, voltages: torch.Tensor) -> list[torch.Tensor]:

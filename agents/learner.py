@@ -25,10 +25,12 @@ acyclic network (``settle``) and the ``NetworkWeights`` view that ``enjoy`` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
+from neuron_env.agents.critics import constant
 from neuron_env.agents.errors import DivergenceError, LearnerConfigError
 
 from neuron_env.dynamics import activate
@@ -269,18 +271,42 @@ class NetworkActor:
             group=name, what=what,
         )
 
+    def _raise_if_not_finite_sums(self, sums: list[torch.Tensor], columns: int) -> None:
+        """``_raise_if_not_finite`` on 0-d ``sums``, ``columns`` per group in row-major order.
+
+        One device sync on their total in the common case: it is finite iff every sum is (or they
+        overflow it, and then the sums are checked one by one, so the verdict is each sum's).
+        """
+        stacked = torch.stack(sums)
+        if not math.isfinite(float(stacked.sum())):
+            self._raise_if_not_finite(torch.isfinite(stacked).view(-1, columns))
+
     def _acting_groups(self, level: int | None) -> list[tuple[int, Any]]:
         """``(index, layout)`` of the groups that act at tick ``level`` (``None``: every group)."""
         return [(i, lay) for i, lay in enumerate(self.layouts) if level is None or lay.level == level]
 
     def _pre1(self, voltages: torch.Tensor, lay: Any) -> torch.Tensor:
-        ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
-        return torch.cat([voltages[:, lay.pre], ones], 1)
+        return torch.cat([voltages[:, lay.pre], constant((voltages.shape[0], 1), 1.0, voltages)], 1)
+
+    def _actor_views(self, actor: list[torch.Tensor], index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(b [S], Kᵀ [P, S], [K, b]ᵀ [P + 1, S])``: views of ``actor[index]``, made once per tensor.
+
+        Views follow the tensor's in-place steps, so they are kept (one entry per group for the
+        actor and one for the target) until the list holds another tensor (a restored checkpoint);
+        that saves three view ops per use, a dozen per update.
+        """
+        w = actor[index]
+        cache: dict[tuple[int, bool], tuple[torch.Tensor, ...]] = self.__dict__.setdefault("_actor_view_cache", {})
+        key = (index, actor is getattr(self, "target_actor", None))
+        hit = cache.get(key)
+        if hit is None or hit[0] is not w:
+            hit = cache[key] = (w, w[:, -1], w[:, :-1].T, w.T)
+        return hit[1], hit[2], hit[3]
 
     def _group_output(self, voltages: torch.Tensor, index: int, actor: list[torch.Tensor]) -> torch.Tensor:
         lay = self.layouts[index]
-        w = actor[index]
-        return activate(torch.addmm(w[:, -1], voltages[:, lay.pre], w[:, :-1].T), lay.activation)
+        bias, kernel_t, _ = self._actor_views(actor, index)
+        return activate(torch.addmm(bias, voltages[:, lay.pre], kernel_t), lay.activation)
 
     def settle(self, voltages: torch.Tensor, target: bool = False) -> torch.Tensor:
         """Settled voltages of an acyclic network: one forward pass from the input voltages.

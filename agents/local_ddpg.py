@@ -86,7 +86,12 @@ from neuron_env.agents.critics import (
     activation_derivative,
     actor_adam_step,
     actor_step,
+    flat_buffer,
+    flatten_adam_state,
+    flatten_params,
     max_norm_,
+    params_sum,
+    scalar,
 )
 from neuron_env.agents.errors import CheckpointError, LearnerConfigError
 from neuron_env.agents.learner import LearnerConfig, NetworkActor
@@ -417,10 +422,13 @@ class LocalDDPG(NetworkActor):
         #: The agents whose actions the buffer keeps (``None``: every agent). Re-settled replay in a
         #: learner whose hidden groups have no critic reads the outputs' actions only.
         self.replayed_agents: torch.Tensor | None = None
+        #: ``replayed_agents`` as a column index (a slice when contiguous: a copy instead of an index_put).
+        self._replayed_columns: Index | None = None
         if replay_voltages == "current" and not self.replays_hidden_actions:
             self.replayed_agents = torch.cat([
                 torch.arange(lay.agent_slice.start, lay.agent_slice.stop) for lay in self.layouts
                 if topology.group[lay.name].role == "output"]).to(self.device)
+            self._replayed_columns = _as_index(self.replayed_agents.cpu().numpy(), self.device)
         stored_actions = topology.num_agents if self.replayed_agents is None else len(self.replayed_agents)
         self.buffer = ReplayBuffer(buffer_size, stored_voltages, stored_actions, self.device, dtype)
 
@@ -430,11 +438,14 @@ class LocalDDPG(NetworkActor):
         self.actor: list[torch.Tensor] = self.actor_tensors(self.layouts, weights)
         self.target_actor = [w.clone() for w in self.actor]
         critic_generator = torch.Generator(device=self.device).manual_seed(seed + 1)
+        # each group's critic (and target, and Adam moments) as views into one flat buffer, so that its
+        # Adam step and Polyak update are one op per line instead of one per tensor (critics.flatten_params)
         self.critic: list[Params] = [
-            self._kind.init(lay.size, lay.context_dim, lay.pre_dim, critic_generator, dtype, self.critic_hidden)
+            flatten_params(self._kind.init(lay.size, lay.context_dim, lay.pre_dim, critic_generator, dtype,
+                                           self.critic_hidden))
             for lay in self.layouts
         ]
-        self.target_critic: list[Params] = [{k: v.clone() for k, v in p.items()} for p in self.critic]
+        self.target_critic: list[Params] = [flatten_params(p) for p in self.critic]
         self.optimizer_state: list[Params] = [{} for _ in self.layouts]
         #: Per-group Adam moments of the actor (``actor_optimizer="adam"``; empty for SGD).
         self.actor_optimizer_state: list[Params] = [{} for _ in self.layouts]
@@ -516,19 +527,19 @@ class LocalDDPG(NetworkActor):
         batch = self.buffer.sample(self.batch_size, self.generator)
         if self.granularity != "settled":
             return batch
-        voltages = torch.empty(batch.voltages.shape[0], self.topology.num_neurons, device=self.device,
-                               dtype=self.dtype)
-        voltages[:, self._input] = batch.voltages
         if self.replay_voltages == "current":
             # the stored observation through the current network: each neuron's presynaptic voltages
             # are what its neighbours emit now (the stored actions stay the actions the critics score)
-            settled = self.settle(voltages)
+            settled = self.settle(batch.voltages)  # the input voltages are all it reads
             if self.replayed_agents is None:
                 return batch._replace(voltages=settled)
             # only the outputs' actions were kept (and are read); the other columns hold μ as settled
             actions = settled[:, self._agent_neurons].clone()
-            actions[:, self.replayed_agents] = batch.actions
+            actions[:, self._replayed_columns] = batch.actions
             return batch._replace(voltages=settled, actions=actions)
+        voltages = torch.empty(batch.voltages.shape[0], self.topology.num_neurons, device=self.device,
+                               dtype=self.dtype)
+        voltages[:, self._input] = batch.voltages
         voltages[:, self._agent_neurons] = batch.actions
         return batch._replace(voltages=voltages)
 
@@ -537,11 +548,11 @@ class LocalDDPG(NetworkActor):
         v = batch.voltages
         settled = self.granularity == "settled"
         v_next = self.settle(batch.next_voltages, target=True) if settled else batch.next_voltages
-        not_done = 1.0 - batch.terminated
+        not_done = torch.sub(scalar(1.0, batch.terminated), batch.terminated)
         result = []
         for i, lay in enumerate(self.layouts):
             pre1 = self._pre1(v, lay)
-            potential = pre1 @ self.actor[i].T
+            potential = pre1 @ self._actor_views(self.actor, i)[2]
             mu = activate(potential, lay.activation)
             # settled: the target network's settled voltages are its actions μ^{n'}(v_{i+1}) already
             a_next = v_next[:, lay.neuron_slice] if settled else self._group_output(v_next, i, self.target_actor)
@@ -565,6 +576,10 @@ class LocalDDPG(NetworkActor):
         for w, w_target in zip(self.actor, self.target_actor, strict=True):
             w_target.lerp_(w, self.tau)
         for params, target in zip(self.critic, self.target_critic, strict=True):
+            flat, flat_target = flat_buffer(params.values()), flat_buffer(target.values())
+            if flat is not None and flat_target is not None and list(params) == list(target):
+                flat_target.lerp_(flat, self.tau)  # one op, the same arithmetic per element
+                continue
             for name, p in params.items():
                 target[name].lerp_(p, self.tau)
 
@@ -614,16 +629,15 @@ class LocalDDPG(NetworkActor):
                 td_means.append(td_abs * self.layouts[i].size)
                 slopes.append(dq_da.abs().mean() * self.layouts[i].size)
                 if check_finite:  # a sum is NaN/inf iff an element is (or the sum overflows): one pass each
-                    finite.append(torch.stack([
-                        td.sum(), self.actor[i].sum(), torch.stack([p.sum() for p in params.values()]).sum(),
-                    ]))
+                    finite += [td.sum(), self.actor[i].sum(), params_sum(params)]
             if actor_turn:  # TD3 moves the targets with the actor
                 self._move_targets()
             self.num_updates += 1
-            stats["td_error"] = torch.stack(td_means).sum() / self.topology.num_agents
-            stats["q_slope"] = torch.stack(slopes).sum() / self.topology.num_agents
+            agents = scalar(float(self.topology.num_agents), td_means[0])
+            stats["td_error"] = torch.stack(td_means).sum() / agents
+            stats["q_slope"] = torch.stack(slopes).sum() / agents
             if check_finite:
-                self._raise_if_not_finite(torch.isfinite(torch.stack(finite)))
+                self._raise_if_not_finite_sums(finite, 3)
             return stats
 
     def check_finite(self) -> None:
@@ -689,9 +703,9 @@ class LocalDDPG(NetworkActor):
                                       f"expected {tuple(self.actor[i].shape)}")
         self.actor = [w.to(self.device, self.dtype).clone() for w in state["actor"]]
         self.target_actor = [w.to(self.device, self.dtype).clone() for w in state["target_actor"]]
-        self.critic = [dev(p) for p in state["critic"]]
-        self.target_critic = [dev(p) for p in state["target_critic"]]
-        self.optimizer_state = [dev(p) for p in state["optimizer"]]
+        self.critic = [flatten_params(dev(p)) for p in state["critic"]]
+        self.target_critic = [flatten_params(dev(p)) for p in state["target_critic"]]
+        self.optimizer_state = [flatten_adam_state(dev(p)) for p in state["optimizer"]]
         self.actor_optimizer_state = [dev(p) for p in state.get("actor_optimizer", [{} for _ in self.layouts])]
         self.noise.load_state_dict({k: v.to(self.device, self.dtype) for k, v in state["noise"].items()})
         self.generator.set_state(state["generator"])

@@ -98,8 +98,9 @@ class ReplayBuffer:
         """A uniform batch of ``batch_size`` transitions (with replacement)."""
         index = torch.randint(0, self.size, (batch_size,), generator=generator, device=generator.device)
         index = index.to(self.device)
-        return Batch(self.voltages[index], self.actions[index], self.rewards[index],
-                     self.next_voltages[index], self.terminated[index])
+        # index_select: the same rows as advanced indexing, with less overhead per call
+        return Batch(*(torch.index_select(t, 0, index) for t in (self.voltages, self.actions, self.rewards,
+                                                                 self.next_voltages, self.terminated)))
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         """The filled part of the storage (CPU tensors) and the write position."""
