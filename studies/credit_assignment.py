@@ -264,7 +264,8 @@ def report(config: StudyConfig) -> dict[str, Any]:
     write_csv(target / "runs.csv", rows, ("method", "seed", "final_eval_mean"))
     table = paired_table(returns, phase_methods(config))
     command = f"python studies/credit_assignment.py --phase {config.phase}" + (
-        f" --seeds {config.seeds}" if config.seeds else "")
+        f" --seeds {config.seeds}" if config.seeds else "") + (
+        f" --methods {' '.join(config.methods)}" if config.methods else "")
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
                                               "command": command, **table})
