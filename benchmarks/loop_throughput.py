@@ -32,14 +32,14 @@ For every task in ``--tasks`` (default ``Pendulum-v1`` with a 3-64-64-1 tanh net
    run, from buffers of capacity 16 built for the purpose. Beside them, the bytes of the learner's
    part of ``checkpoint.pt`` as ``neuron-env train`` writes it by default (no replay buffer).
 4. **Profile** (``--profile``): one more run of each loop per task, with timers wrapped around
-   methods of the trainer's objects (monkeypatched on the instances): *act*
-   (``learner.act``), *env step* (``env.step``: one tick of the core, the task stepping on the
-   last tick of a task step), *store* (``learner.store``), *sample+update* (``learner.update``)
-   and *bookkeeping* (everything else: the trainer's episode counters, logging, the loop
-   itself). SB3's loop is split the same way (``_sample_action``, ``env.step``,
-   ``_store_transition``, ``train``). The split is printed as a table (µs per task step and
-   share) and written to the JSON; the timers cost a few µs per call, so the profiled run is a
-   little slower than the timed ones.
+   methods of the trainer's objects (monkeypatched on the instances): *act* (``learner.act``, or
+   ``act_settled`` for a settled learner's whole task step), *env step* (``env.step``: one tick
+   of the core, or ``env.step_task``: the task step's ticks in one call), *store*
+   (``learner.store``), *sample+update* (``learner.update``) and *bookkeeping* (everything else:
+   the trainer's episode counters, logging, the loop itself). SB3's loop is split the same way
+   (``_sample_action``, ``env.step``, ``_store_transition``, ``train``). The split is printed as
+   a table (µs per task step and share) and written to the JSON; the timers cost a few µs per
+   call, so the profiled run is a little slower than the timed ones.
 
 How to run
 ----------
@@ -345,8 +345,11 @@ def profile_trainer(trainer: Trainer) -> PartTimer:
     """Wrap the trainer's learner and env methods with timers (on the instances)."""
     timer = PartTimer()
     learner, env = trainer.learner, trainer.env
+    # a settled learner acts a task step in one act_settled call, held by one env.step_task call
     learner.act = timer.wrap("act", learner.act)  # type: ignore[method-assign]
+    learner.act_settled = timer.wrap("act", learner.act_settled)  # type: ignore[method-assign]
     env.step = timer.wrap("env_step", env.step)  # type: ignore[method-assign]
+    env.step_task = timer.wrap("env_step", env.step_task)  # type: ignore[method-assign]
     learner.store = timer.wrap("store", learner.store)  # type: ignore[method-assign]
     learner.update = timer.wrap("sample_update", learner.update)  # type: ignore[method-assign]
     return timer

@@ -90,7 +90,8 @@ def test_tiny_run_writes_every_figure_and_a_profile_that_sums_to_the_total(
         assert sum(split["share"].values()) == pytest.approx(1.0)
         assert per_step["sample_update"] > 0 and per_step["env_step"] > 0
     calls = task["profile"][LOCAL]["calls"]
-    assert calls == {"act": 120, "env_step": 120, "store": 40, "sample_update": 20}  # delay 3: 3 ticks a step
+    # delay 3, settled: one act_settled and one step_task call per task step (they were 3 ticks of each)
+    assert calls == {"act": 40, "env_step": 40, "store": 40, "sample_update": 20}
     printed = capsys.readouterr().out
     assert "local / SB3" in printed and "bookkeeping (everything else)" in printed and "723" in printed
 
