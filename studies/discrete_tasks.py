@@ -23,10 +23,11 @@ Command::
     python studies/discrete_tasks.py                  # both tasks, 50 000 steps, seeds 0-4
     python studies/discrete_tasks.py --report-only    # the tables again from the runs there are
 
-Outputs in ``<out>/``: the compare invocation's ``results.csv``, ``scores.md``, ``scores.json``
-and ``curves.png``, and this study's ``table.md`` / ``table.json`` (per task and method: seeds,
-final evaluation, normalized score, training average and its episodes, steps/s). The runs stay
-in ``--work`` (git-ignored); a rerun reuses every finished run.
+Outputs in ``<out>/``: ``table.md`` / ``table.json`` (per task and method: seeds, final
+evaluation, normalized score, training average and its episodes, steps/s) and ``curves.png``
+(evaluation return against task steps), over the seeds on which every method completed, so
+every row averages the same seeds. The runs stay in ``--work`` (git-ignored); a rerun reuses
+every finished run, and ``--first-seed`` splits the grid across processes.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import shutil
 import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,13 +146,29 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
 
 
+def complete_seeds(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, ...]) -> list[int]:
+    """The seeds on which every method of ``methods`` that has run at all has a completed run.
+
+    A method without any completed run (not run yet) does not empty the table; it has no row.
+    """
+    seeds: set[int] | None = None
+    for method in methods:
+        done = set(runs.get(method, {}))
+        if done:
+            seeds = done if seeds is None else seeds & done
+    return sorted(seeds or ())
+
+
 def task_table(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, ...],
                reference: str = "sb3-dqn") -> dict[str, Any]:
     """Per method: seeds, final evaluation and normalized score (mean ± std over seeds), training average.
 
-    The normalization is compare's: each seed's final return against the means over seeds of
-    ``random`` (0) and ``reference`` (1).
+    Only the seeds on which every method completed count (``complete_seeds``), so every row
+    averages the same seeds. The normalization is compare's: each seed's final return against
+    the means over those seeds of ``random`` (0) and ``reference`` (1).
     """
+    seeds = complete_seeds(runs, methods)
+    runs = {method: {seed: run for seed, run in by_seed.items() if seed in seeds} for method, by_seed in runs.items()}
     random_mean = _mean_std([r["final"] for r in runs.get("random", {}).values()])[0]
     reference_mean = _mean_std([r["final"] for r in runs.get(reference, {}).values()])[0]
     scale = reference_mean - random_mean
@@ -169,7 +187,8 @@ def task_table(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, .
             "steps_per_s": statistics.fmean(rate) if rate else math.nan,
             "per_seed": {seed: r for seed, r in sorted(by_seed.items())},
         }
-    return {"random_mean": random_mean, "reference": reference, "reference_mean": reference_mean, "rows": rows}
+    return {"seeds": seeds, "random_mean": random_mean, "reference": reference, "reference_mean": reference_mean,
+            "rows": rows}
 
 
 def _cell(pair: tuple[float, float], digits: int = 1) -> str:
@@ -180,7 +199,7 @@ def _cell(pair: tuple[float, float], digits: int = 1) -> str:
 def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str) -> str:
     """``table.md``: one table per task, the published figures under it."""
     lines = [
-        f"Network: hidden {'-'.join(map(str, config.hidden))} tanh for every method; seeds 0–{config.seeds - 1}; "
+        f"Network: hidden {'-'.join(map(str, config.hidden))} tanh for every method; "
         f"final evaluation: {config.eval_episodes} deterministic episodes; normalized: random = 0, SB3 DQN = 1; "
         f"training average: the first {config.first_episodes} training episodes (fewer where the budget ends "
         "first: the episodes column says how many).",
@@ -188,8 +207,11 @@ def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str)
     ]
     for task, table in tables.items():
         steps = config.task_steps.get(task, config.steps)
+        seeds = ", ".join(map(str, table["seeds"])) or "none yet"
         lines += [
             f"### {task}, {steps:,} task steps".replace(f"{steps:,}", f"{steps:,}".replace(",", " ")),
+            "",
+            f"Seeds on which every method completed: {seeds}.",
             "",
             "| method | seeds | final evaluation | normalized | training average | episodes averaged | steps/s |",
             "|---|---:|---:|---:|---:|---:|---:|",
@@ -208,15 +230,41 @@ def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str)
     return "\n".join(lines) + "\n"
 
 
+def plot_curves(tables: dict[str, dict[str, Any]], runs_folder: Path, path: Path) -> None:
+    """``curves.png``: per task, each method's evaluation return against task steps (mean ± std over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from neuron_env.baselines.report import mean_curve, read_curve
+
+    figure, axes = plt.subplots(1, len(tables), figsize=(6 * len(tables), 4), squeeze=False)
+    for axis, (task, table) in zip(axes[0], tables.items(), strict=True):
+        for method in table["rows"]:
+            if method == "random":  # evaluated once, untrained: a flat line at its mean
+                axis.axhline(table["random_mean"], color="grey", linestyle=":", label="random")
+                continue
+            folder = runs_folder / task.replace("/", "_") / method
+            curve = mean_curve([read_curve(folder / f"seed{seed}") for seed in table["seeds"]])
+            mean, std = np.array(curve["mean"]), np.array(curve["std"])
+            axis.plot(curve["steps"], mean, label=method)
+            axis.fill_between(curve["steps"], mean - std, mean + std, alpha=0.15)
+        axis.set_title(f"{task} (seeds {', '.join(map(str, table['seeds']))})")
+        axis.set_xlabel("task steps")
+        axis.set_ylabel("evaluation return")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def report(config: StudyConfig) -> dict[str, Any]:
-    """Copy compare's light results into ``out`` and write ``table.md`` / ``table.json``."""
+    """Write ``table.md`` / ``table.json`` and ``curves.png`` into ``out`` from the runs in ``work``."""
     from neuron_env.run_output import atomic_write_json, atomic_write_text
 
     source, target = Path(config.work), Path(config.out)
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
     tables = {}
     for task in config.tasks:
         runs = collect_runs(source / "runs" / task.replace("/", "_"), config.first_seed + config.seeds,
@@ -227,6 +275,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
         raise FileNotFoundError(f"no finished runs under {source}: run the study first")
     command = "python studies/discrete_tasks.py" + (f" --seeds {config.seeds}" if config.seeds != 5 else "")
     atomic_write_text(target / "table.md", render(tables, config, command))
+    plot_curves(tables, source / "runs", target / "curves.png")
     atomic_write_json(target / "table.json", {"command": command, "task_steps": config.task_steps,
                                               "first_episodes": config.first_episodes, "published": PUBLISHED,
                                               "tasks": tables})

@@ -46,18 +46,21 @@ def test_task_table_normalizes_against_random_and_dqn_and_skips_failed_and_extra
     write_run(tmp_path, "local-feedback", 1, None, None, status="diverged")
     write_run(tmp_path, "local-feedback", 2, 400.0, [1.0])  # seed 2 is outside --seeds 2
     runs = study.collect_runs(tmp_path, seeds=2, first_episodes=1000)
+    assert sorted(runs["local-feedback"]) == [0]  # diverged seed 1 and out-of-range seed 2 are not runs
+    # local-es never ran: it has no row and does not empty the table; seed 1 lacks local-feedback
+    assert study.complete_seeds(runs, ("random", "sb3-dqn", "local-feedback", "local-es")) == [0]
     table = study.task_table(runs, ("random", "sb3-dqn", "local-feedback", "local-es"))
-    assert table["random_mean"] == 20.0 and table["reference_mean"] == 400.0
+    assert table["seeds"] == [0] and table["random_mean"] == 20.0 and table["reference_mean"] == 500.0
     dqn, feedback = table["rows"]["sb3-dqn"], table["rows"]["local-feedback"]
-    assert dqn["normalized"][0] == pytest.approx(1.0) and dqn["training"] == (20.0, 0.0)
-    assert feedback["seeds"] == 1 and feedback["normalized"] == (pytest.approx(200 / 380), 0.0)
+    assert dqn["seeds"] == 1 and dqn["normalized"] == (pytest.approx(1.0), 0.0) and dqn["training"] == (20.0, 0.0)
+    assert feedback["seeds"] == 1 and feedback["normalized"] == (pytest.approx(200 / 480), 0.0)
     assert feedback["training"] == (50.0, 0.0) and feedback["episodes"] == (2.0, 0.0)
     assert table["rows"]["local-es"]["seeds"] == 0
     config = study.StudyConfig(tasks=("CartPole-v1",), seeds=2)
     text = study.render({"CartPole-v1": table}, config, "python studies/discrete_tasks.py --seeds 2")
-    assert "### CartPole-v1, 50 000 task steps" in text
-    assert "| local-feedback | 1 | 220.0 ± 0.0 | 0.53 ± 0.00 | 50.0 ± 0.0 | 2 | 100 |" in text
-    assert "| random | 2 | 20.0 ± 0.0 | 0.00 ± 0.00 | — | — | 100 |" in text
+    assert "### CartPole-v1, 50 000 task steps" in text and "every method completed: 0." in text
+    assert "| local-feedback | 1 | 220.0 ± 0.0 | 0.42 ± 0.00 | 50.0 ± 0.0 | 2 | 100 |" in text
+    assert "| random | 1 | 20.0 ± 0.0 | 0.00 ± 0.00 | — | — | 100 |" in text
     assert "local-es" not in text  # a method without runs has no row
     assert "*Weight Maximization (published)* | 10 | | | 390.4 ± 43.2 | 1000 |" in text
 
@@ -77,3 +80,18 @@ def test_main_parses_task_steps_and_refuses_a_malformed_pair(study, tmp_path: Pa
     with pytest.raises(FileNotFoundError, match="run the study first"):
         study.main(["--task-steps", "CartPole-v1=100", "--report-only", "--work", str(tmp_path),
                     "--out", str(tmp_path / "out")])
+
+
+def test_report_only_writes_the_table_and_the_curves_from_the_runs(study, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "work" / "runs" / "CartPole-v1"
+    write_run(folder, "random", 0, 20.0, None)
+    write_run(folder, "sb3-dqn", 0, 400.0, [10.0])
+    write_csv(folder / "sb3-dqn" / "seed0" / "metrics.csv",
+              [{"step": 100, "eval_return_mean": 50.0}, {"step": 200, "eval_return_mean": 400.0}],
+              ("step", "eval_return_mean"))
+    out = tmp_path / "out"
+    assert study.main(["--tasks", "CartPole-v1", "--report-only", "--work", str(tmp_path / "work"),
+                       "--out", str(out)]) == 0
+    assert "| sb3-dqn | 1 | 400.0 ± 0.0 | 1.00 ± 0.00 | 10.0 ± 0.0 | 1 | 100 |" in capsys.readouterr().out
+    assert (out / "curves.png").stat().st_size > 0
+    assert json.loads((out / "table.json").read_text())["tasks"]["CartPole-v1"]["seeds"] == [0]
