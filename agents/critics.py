@@ -110,12 +110,17 @@ def scalar(value: float, like: torch.Tensor) -> torch.Tensor | float:
     return constant((), value, like)
 
 
+def one_minus(x: torch.Tensor) -> torch.Tensor:
+    """``1 - x`` with the one as a cached scalar (``scalar``): the same bits as ``1.0 - x``."""
+    return torch.sub(scalar(1.0, x), x)
+
+
 def activation_derivative(potential: torch.Tensor, output: torch.Tensor, activation: str) -> torch.Tensor:
     """``σ'(potential)`` given ``output = σ(potential)``."""
     if activation == "tanh":
-        return torch.sub(scalar(1.0, output), output * output)  # 1 - o², as ``1.0 - o * o``
+        return one_minus(output * output)
     if activation == "sigmoid":
-        return output * torch.sub(scalar(1.0, output), output)
+        return output * one_minus(output)
     if activation == "relu":
         return (potential > 0).to(potential.dtype)
     return torch.ones_like(potential)

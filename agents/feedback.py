@@ -110,6 +110,7 @@ from neuron_env.agents.critics import (
     actor_step,
     constant,
     max_norm_,
+    one_minus,
     params_sum,
     scalar,
 )
@@ -335,7 +336,7 @@ class FeedbackDDPG(LocalDDPG):
         mu = activate(potential, lay.activation)
         return GroupBatch(
             x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards,
-            not_done=torch.sub(scalar(1.0, batch.terminated), batch.terminated), x_next=settled_next[:, lay.context],
+            not_done=one_minus(batch.terminated), x_next=settled_next[:, lay.context],
             a_next=settled_next[:, lay.neuron_slice], pre1=pre1, mu=mu,
             dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
         )

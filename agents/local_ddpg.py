@@ -90,6 +90,7 @@ from neuron_env.agents.critics import (
     flatten_adam_state,
     flatten_params,
     max_norm_,
+    one_minus,
     params_sum,
     scalar,
 )
@@ -548,7 +549,7 @@ class LocalDDPG(NetworkActor):
         v = batch.voltages
         settled = self.granularity == "settled"
         v_next = self.settle(batch.next_voltages, target=True) if settled else batch.next_voltages
-        not_done = torch.sub(scalar(1.0, batch.terminated), batch.terminated)
+        not_done = one_minus(batch.terminated)
         result = []
         for i, lay in enumerate(self.layouts):
             pre1 = self._pre1(v, lay)
