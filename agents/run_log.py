@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from neuron_env.run_output import (
-    EPISODES_COLUMNS,
+    EpisodeLog,
     append_csv_row,
-    append_csv_rows,
     atomic_write_json,
     drop_csv_rows_after,
 )
@@ -76,11 +75,10 @@ class RunLogger:
         self._window = (self._clock(), initial)  # the log interval's start: charts/SPS
         self._live = (self._clock(), initial)  # the bar's window: its steps/s
         self._returns_since_row: list[float] = []
-        self._episodes_since_row: list[dict[str, float | int]] = []
         if initial > 0:
             for name in ("metrics.csv", "episodes.csv"):
                 drop_csv_rows_after(out / name, initial)
-        append_csv_rows(out / "episodes.csv", [], EPISODES_COLUMNS)  # the header, so the file is there from the start
+        self._episodes = EpisodeLog(out / "episodes.csv", new=False)  # a new run's file starts with the header
         self._td_sum, self._td_count = 0.0, 0
         self.last_row_step: int | None = None
 
@@ -97,7 +95,7 @@ class RunLogger:
     def episode(self, step: int, episodic_return: float, length: int) -> None:
         """An episode ended at task step ``step``."""
         self._returns_since_row.append(episodic_return)
-        self._episodes_since_row.append({"step": step, "return": round(float(episodic_return), 6), "length": length})
+        self._episodes.add(step, episodic_return, length)
         self.scalar("charts/episodic_return", episodic_return, step)
         self.scalar("charts/episodic_length", float(length), step)
 
@@ -137,14 +135,8 @@ class RunLogger:
             "updates": updates,
         }, METRICS_COLUMNS)
         self._returns_since_row, self._td_sum, self._td_count = [], 0.0, 0
-        self._write_episodes()
+        self._episodes.write()
         self.last_row_step = step
-
-    def _write_episodes(self) -> None:
-        """Append the episodes since the last write to ``episodes.csv``."""
-        if self._episodes_since_row:
-            append_csv_rows(self.out / "episodes.csv", self._episodes_since_row, EPISODES_COLUMNS)
-            self._episodes_since_row = []
 
     def advance(self, step: int) -> None:
         """One task step done: move the bar; refresh its steps/s (the rate since the last refresh) once a second."""
@@ -163,7 +155,7 @@ class RunLogger:
 
     def close(self) -> None:
         """Write the pending episodes; close the bar and the TensorBoard writer."""
-        self._write_episodes()
+        self._episodes.write()
         self._bar.close()
         if self._writer is not None:
             self._writer.close()

@@ -49,14 +49,7 @@ from typing import Any
 
 # The atomic writers live in neuron_env.run_output (the trainer uses them too); re-exported here for
 # the baselines' callers.
-from neuron_env.run_output import (
-    EPISODES_COLUMNS,
-    append_csv_row,
-    append_csv_rows,
-    atomic_write_json,
-    atomic_write_text,
-    write_csv,
-)
+from neuron_env.run_output import EpisodeLog, append_csv_row, atomic_write_json, atomic_write_text, write_csv
 
 __all__ = ["METRICS_COLUMNS", "SUMMARY_KEYS", "MetricsWriter", "atomic_write_json", "atomic_write_text"]
 
@@ -101,9 +94,7 @@ class MetricsWriter:
         self.out.mkdir(parents=True, exist_ok=True)
         self._metrics = self.out / "metrics.csv"
         write_csv(self._metrics, [], METRICS_COLUMNS)  # a new run starts a new file: the header alone
-        self._episodes_file = self.out / "episodes.csv"
-        write_csv(self._episodes_file, [], EPISODES_COLUMNS)
-        self._episodes: list[dict[str, float | int]] = []
+        self._episodes = EpisodeLog(self.out / "episodes.csv")  # a new run: a new file
         self._tb: Any = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -133,18 +124,13 @@ class MetricsWriter:
         }, METRICS_COLUMNS)
         self.scalar("eval/return_mean", eval_mean, step)
         self.scalar("eval/return_std", eval_std, step)
-        self._write_episodes()
+        self._episodes.write()
 
     def episode(self, step: int, episodic_return: float, length: int) -> None:
         """A training episode ended at task step ``step`` (its row goes out with the next ``row`` or at ``close``)."""
-        self._episodes.append({"step": int(step), "return": round(float(episodic_return), 6), "length": int(length)})
+        self._episodes.add(step, episodic_return, length)
         self.scalar("charts/episodic_return", episodic_return, step)
         self.scalar("charts/episodic_length", float(length), step)
-
-    def _write_episodes(self) -> None:
-        if self._episodes:
-            append_csv_rows(self._episodes_file, self._episodes, EPISODES_COLUMNS)
-            self._episodes = []
 
     def scalar(self, name: str, value: float, step: int) -> None:
         """Log one TensorBoard scalar (no-op when TensorBoard is off)."""
@@ -153,7 +139,7 @@ class MetricsWriter:
 
     def close(self) -> None:
         """Write the pending episodes; flush and close the TensorBoard writer."""
-        self._write_episodes()
+        self._episodes.write()
         if self._tb is not None:
             self._tb.flush()
             self._tb.close()

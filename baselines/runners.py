@@ -40,7 +40,7 @@ from neuron_env.baselines.compare_config import (
 )
 from neuron_env.baselines.errors import BaselineConfigError
 
-from neuron_env.run_output import append_csv_row, atomic_write_json, write_csv
+from neuron_env.run_output import append_csv_row, atomic_write_json, drop_csv_rows_after, write_csv
 
 
 # ------------------------------------------------------------------------------------------ one run
@@ -188,18 +188,6 @@ def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, A
     ), on_eval=_reporter(spec, progress))
 
 
-def _trim_metrics(path: Path, keep: Callable[[int], bool]) -> None:
-    """Drop ``metrics.csv`` rows whose step fails ``keep`` (rows a resumed run will write again)."""
-    if not path.is_file():
-        return
-    with open(path, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
-        fieldnames = list(rows[0]) if rows else None
-    if fieldnames is None:
-        return
-    write_csv(path, [row for row in rows if keep(int(float(row["step"])))], fieldnames)
-
-
 def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False) -> dict[str, Any]:
     from neuron_env.agents.errors import DivergenceError
     from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
@@ -217,10 +205,11 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False
     )
     if spec.learning_starts is not None:
         config.learning_starts = spec.learning_starts
-    if resume:
-        done = int(load_checkpoint(folder)["trainer"]["task_step"])
-        # the resumed run writes every row after its checkpoint again, and the final row when it is at the end
-        _trim_metrics(folder / "metrics.csv", (lambda s: s < done) if done >= spec.steps else (lambda s: s <= done))
+    done = int(load_checkpoint(folder)["trainer"]["task_step"]) if resume else 0
+    if done >= spec.steps:
+        # at the budget the resumed run writes its final row again; rows past an earlier checkpoint
+        # are dropped by the run itself (agents.run_log.RunLogger)
+        drop_csv_rows_after(folder / "metrics.csv", done - 1)
     report = _reporter(spec, progress)
 
     def on_step(trainer: Any) -> None:

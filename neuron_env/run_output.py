@@ -26,6 +26,8 @@ Functions
     columns must match the file's header (else ``RunOutputError`` names both).
 ``drop_csv_rows_after(path, step)``
     Remove the rows past a task step: what a resumed run writes again.
+``EpisodeLog(path)``
+    A run's ``episodes.csv``, one row per training episode, appended in batches.
 ``machine_info(*packages)`` / ``machine_line(info)`` / ``load_average_1min()``
     Versions and hardware of this process, for benchmark JSONs, and the one-line summary the
     Markdown reports print under their title.
@@ -58,6 +60,7 @@ from neuron_env.errors import RunOutputError
 
 __all__ = [
     "EPISODES_COLUMNS",
+    "EpisodeLog",
     "append_csv_row",
     "append_csv_rows",
     "drop_csv_rows_after",
@@ -237,6 +240,37 @@ def drop_csv_rows_after(path: str | os.PathLike[str], step: int, column: str = "
     kept = [row for row in rows if not row[column] or int(float(row[column])) <= step]
     if len(kept) != len(rows):
         write_csv(target, kept, fieldnames)
+
+
+class EpisodeLog:
+    """A run's ``episodes.csv``: one row per training episode (``EPISODES_COLUMNS``), appended in batches.
+
+    Rows wait in memory until ``write`` (the run's writers call it with each ``metrics.csv`` row and
+    at the end), so an episode costs no file rewrite.
+
+    Args:
+        path: The file.
+        new: Start a new file (the header alone); ``False`` keeps its rows (a resumed run), writing
+            the header only when the file is missing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], new: bool = True) -> None:
+        self.path = Path(path)
+        if new:
+            write_csv(self.path, [], EPISODES_COLUMNS)
+        else:
+            append_csv_rows(self.path, [], EPISODES_COLUMNS)
+        self._pending: list[dict[str, float | int]] = []
+
+    def add(self, step: int, episodic_return: float, length: int) -> None:
+        """An episode ended at task step ``step`` with return ``episodic_return`` over ``length`` steps."""
+        self._pending.append({"step": int(step), "return": round(float(episodic_return), 6), "length": int(length)})
+
+    def write(self) -> None:
+        """Append the episodes added since the last ``write``."""
+        if self._pending:
+            append_csv_rows(self.path, self._pending, EPISODES_COLUMNS)
+            self._pending = []
 
 
 def _version(package: str) -> str | None:
