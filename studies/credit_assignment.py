@@ -26,7 +26,9 @@ no slope and are not in it.
 
 A phase is resumable: compare reuses every finished run whose options match, and continues an
 interrupted local run from its checkpoint. ``--methods`` and ``--seeds`` narrow a phase (e.g. to
-finish it over several sessions); the tables then say how many seeds each row has.
+finish it over several sessions); the tables then say how many seeds each row has. ``--first-seed F``
+runs seeds ``F .. F+seeds-1`` only, to split a grid across processes: give each its own ``--out``
+and never run two processes over the same seeds (each plans its reuse when it starts).
 
 Outputs in ``<out>/<phase>/``: the last compare invocation's ``results.csv``, ``scores.md``,
 ``scores.json`` and ``curves.png``; this study's ``runs.csv`` (every completed run of the phase's
@@ -102,7 +104,9 @@ class StudyConfig:
     methods: tuple[str, ...] = ()
     """Local methods to run; default the phase's (``random`` and ``sb3-ddpg`` always run: they normalize)."""
     seeds: int | None = None
-    """Seeds ``0 .. seeds-1``; default the phase's."""
+    """Seeds ``first_seed .. first_seed + seeds - 1``; default the phase's."""
+    first_seed: int = 0
+    """First seed of the grid: splits a phase across processes (each with its own ``--out``)."""
     eval_every: int = 2000
     """Task steps between evaluations."""
     eval_episodes: int = 20
@@ -125,7 +129,8 @@ def compare_config(config: StudyConfig) -> Any:
     return CompareConfig(
         tasks=(phase.task,), methods=("random", "sb3-ddpg", *phase_methods(config)), steps=phase.steps,
         hidden=phase.hidden,
-        seeds=config.seeds or phase.seeds, eval_every=config.eval_every, eval_episodes=config.eval_episodes,
+        seeds=config.seeds or phase.seeds, first_seed=config.first_seed, eval_every=config.eval_every,
+        eval_episodes=config.eval_episodes,
         workers=config.workers, out=str(Path(config.work) / (phase.runs or config.phase)), tensorboard=False,
     )
 
@@ -254,7 +259,8 @@ def report(config: StudyConfig) -> dict[str, Any]:
     for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
         if (source / name).is_file():
             shutil.copyfile(source / name, target / name)
-    seeds = config.seeds or phase.seeds  # the normalization and every row over seeds 0 .. seeds-1 only
+    # the normalization and every row over seeds 0 .. first_seed + seeds - 1 only
+    seeds = config.first_seed + (config.seeds or phase.seeds)
     returns = {method: {s: v for s, v in by_seed.items() if s < seeds}
                for method, by_seed in collect_final_returns(source / "runs" / phase.task.replace("/", "_")).items()}
     if not returns:
@@ -265,6 +271,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
     table = paired_table(returns, phase_methods(config))
     command = f"python studies/credit_assignment.py --phase {config.phase}" + (
         f" --seeds {config.seeds}" if config.seeds else "") + (
+        f" --first-seed {config.first_seed}" if config.first_seed else "") + (
         f" --methods {' '.join(config.methods)}" if config.methods else "")
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
@@ -338,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase", choices=sorted(PHASES), default=defaults.phase)
     parser.add_argument("--methods", nargs="+", default=list(defaults.methods))  # default: the phase's
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=defaults.first_seed)
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
     parser.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)
     parser.add_argument("--workers", type=int, default=defaults.workers)
@@ -345,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
-    config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=args.seeds, eval_every=args.eval_every,
+    config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=args.seeds,
+                         first_seed=args.first_seed, eval_every=args.eval_every,
                          eval_episodes=args.eval_episodes, workers=args.workers, work=args.work, out=args.out,
                          report_only=args.report_only)
     table = run(config)

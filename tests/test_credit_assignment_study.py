@@ -60,3 +60,17 @@ def test_phases_run_their_own_methods_and_share_runs_where_said(study) -> None:
         "local-es",)
     compare.validate()  # every method the study names is a compare method
     main.validate()
+
+
+def test_first_seed_splits_the_grid_and_the_report_covers_every_seed_below_its_end(study, tmp_path: Path) -> None:
+    split = study.compare_config(study.StudyConfig(phase="pendulum", methods=("local-mlp",), seeds=3, first_seed=5))
+    assert list(split.seed_range) == [5, 6, 7]
+    task_runs = tmp_path / "work" / "pendulum" / "runs" / "Pendulum-v1"
+    write_runs(task_runs, [(method, seed, value, "completed")
+                           for seed in range(9) for method, value in
+                           (("random", -1200.0), ("sb3-ddpg", -200.0), ("local-mlp", -700.0))])
+    config = study.StudyConfig(phase="pendulum", methods=("local-mlp",), seeds=3, first_seed=5,
+                               work=str(tmp_path / "work"), out=str(tmp_path / "out"), report_only=True)
+    table = study.run(config)
+    assert table["rows"]["local-mlp"]["seeds"] == 8  # seeds 0-7: the split's end, not only its own seeds
+    assert "--first-seed 5" in (tmp_path / "out" / "pendulum" / "paired.md").read_text(encoding="utf-8")
