@@ -30,9 +30,9 @@ finish it over several sessions); the tables then say how many seeds each row ha
 runs seeds ``F .. F+seeds-1`` only, to split a grid across processes: give each its own ``--out``
 and never run two processes over the same seeds (each plans its reuse when it starts).
 
-Outputs in ``<out>/<phase>/``: the last compare invocation's ``results.csv``, ``scores.md``,
-``scores.json`` and ``curves.png``; this study's ``runs.csv`` (every completed run of the phase's
-run folder, whichever invocation made it) and ``paired.md`` / ``paired.json`` from it: per learner, the normalized
+Outputs in ``<out>/<phase>/``, all from every finished run of the phase's run folder, whichever
+compare invocation made it: compare's ``results.csv``, ``scores.md``, ``scores.json`` and
+``curves.png``; this study's ``runs.csv`` and ``paired.md`` / ``paired.json``: per learner, the normalized
 score of learned and frozen runs (mean ± std), the paired difference per seed, its mean ± std,
 and on how many seeds learning beat freezing.
 """
@@ -248,17 +248,61 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_phase_scores(config: StudyConfig, seeds: int, target: Path, command: str) -> list[str]:
+    """``results.csv``, ``scores.md``, ``scores.json`` and ``curves.png`` of every finished run of a phase.
+
+    The phase's run folder gathers runs of several compare invocations (method subsets, seed
+    ranges, sessions); these files cover them all, whichever invocation ran last.
+
+    Args:
+        config: The phase (its methods are the rows, those without a finished run left out).
+        seeds: Seeds ``0 .. seeds-1``.
+        target: Where the files go.
+        command: The study command that regenerates them (quoted in ``scores.md``).
+
+    Returns:
+        The methods in the files.
+    """
+    from dataclasses import asdict, replace
+
+    from neuron_env.baselines.compare_config import plan_runs
+    from neuron_env.baselines.report import compute_scores, plot_curves, render_scores_md
+    from neuron_env.baselines.runners import RESULTS_COLUMNS, result_row, run_state
+
+    from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, write_csv
+
+    every = replace(compare_config(config), seeds=seeds, first_seed=0)
+    finished = {}
+    for spec in plan_runs(every):
+        state, summary = run_state(spec, every.out)
+        if state == "finished":
+            finished[spec] = result_row(spec, summary)
+    methods = tuple(m for m in every.methods if any(spec.method == m for spec in finished))
+    every = replace(every, methods=methods)
+    rows = [row for spec, row in finished.items() if spec.method in methods]
+    write_csv(target / "results.csv", rows, RESULTS_COLUMNS)
+    scores = compute_scores(every, rows)  # reads the curves from the run folders
+    machine = machine_info()
+    atomic_write_json(target / "scores.json", {"command": command, "machine": machine, "config": asdict(every),
+                                               **scores})
+    atomic_write_text(target / "scores.md", render_scores_md(every, scores, machine, command))
+    plot_curves(target / "curves.png", every, scores)
+    return list(methods)
+
+
 def report(config: StudyConfig) -> dict[str, Any]:
-    """Copy the phase's light results into ``out`` and write ``paired.md`` / ``paired.json``."""
+    """Write the phase's tables into ``out`` from every finished run in its run folder.
+
+    ``paired.md`` / ``paired.json`` and ``runs.csv`` (this study's), and ``results.csv``,
+    ``scores.md``, ``scores.json`` and ``curves.png`` (compare's) over seeds
+    ``0 .. first_seed + seeds - 1``.
+    """
     from neuron_env.run_output import atomic_write_json, atomic_write_text, write_csv
 
     phase = PHASES[config.phase]
     source = Path(config.work) / (phase.runs or config.phase)
     target = Path(config.out) / config.phase
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("results.csv", "scores.md", "scores.json", "curves.png"):
-        if (source / name).is_file():
-            shutil.copyfile(source / name, target / name)
     # the normalization and every row over seeds 0 .. first_seed + seeds - 1 only
     seeds = config.first_seed + (config.seeds or phase.seeds)
     returns = {method: {s: v for s, v in by_seed.items() if s < seeds}
@@ -273,6 +317,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
         f" --seeds {config.seeds}" if config.seeds else "") + (
         f" --first-seed {config.first_seed}" if config.first_seed else "") + (
         f" --methods {' '.join(config.methods)}" if config.methods else "")
+    write_phase_scores(config, seeds, target, command)
     atomic_write_text(target / "paired.md", render_paired(table, phase, command))
     atomic_write_json(target / "paired.json", {"phase": config.phase, "task": phase.task, "steps": phase.steps,
                                               "command": command, **table})

@@ -62,15 +62,44 @@ def test_phases_run_their_own_methods_and_share_runs_where_said(study) -> None:
     main.validate()
 
 
+
+def write_compare_runs(study, config, runs: list[tuple[str, int, float]]) -> None:
+    """Finished runs as compare leaves them: its identity file, a summary and a two-point curve."""
+    from dataclasses import replace
+
+    from neuron_env.baselines.compare_config import RUN_FILE, plan_runs
+
+    compare = study.compare_config(config)
+    every = replace(compare, methods=tuple(sorted({m for m, _, _ in runs})), seeds=100, first_seed=0)
+    specs = {(spec.method, spec.seed): spec for spec in plan_runs(every)}
+    for method, seed, value in runs:
+        folder = specs[method, seed].folder(compare.out)
+        folder.mkdir(parents=True)
+        (folder / RUN_FILE).write_text(json.dumps(specs[method, seed].identity()))
+        (folder / "summary.json").write_text(json.dumps(
+            {"status": "completed", "final_eval_return_mean": value, "final_eval_return_std": 0.0,
+             "steps": 20000, "wall_time_s": 1.0, "steps_per_s": 1.0}))
+        (folder / "metrics.csv").write_text(f"step,eval_return_mean\n0,-1300\n20000,{value}\n")
+
+
 def test_first_seed_splits_the_grid_and_the_report_covers_every_seed_below_its_end(study, tmp_path: Path) -> None:
     split = study.compare_config(study.StudyConfig(phase="pendulum", methods=("local-mlp",), seeds=3, first_seed=5))
     assert list(split.seed_range) == [5, 6, 7]
-    task_runs = tmp_path / "work" / "pendulum" / "runs" / "Pendulum-v1"
-    write_runs(task_runs, [(method, seed, value, "completed")
-                           for seed in range(9) for method, value in
-                           (("random", -1200.0), ("sb3-ddpg", -200.0), ("local-mlp", -700.0))])
-    config = study.StudyConfig(phase="pendulum", methods=("local-mlp",), seeds=3, first_seed=5,
+    config = study.StudyConfig(phase="pendulum", methods=("local-mlp", "local-mlp-frozen"), seeds=3, first_seed=5,
                                work=str(tmp_path / "work"), out=str(tmp_path / "out"), report_only=True)
+    # seeds 0-8 of the references, the learner on 0-7 and its floor on 0-1 (as several invocations leave them)
+    write_compare_runs(study, config, [
+        *((method, seed, value) for seed in range(9) for method, value in (("random", -1200.0), ("sb3-ddpg", -200.0))),
+        *(("local-mlp", seed, -700.0) for seed in range(8)),
+        *(("local-mlp-frozen", seed, -900.0) for seed in range(2))])
     table = study.run(config)
     assert table["rows"]["local-mlp"]["seeds"] == 8  # seeds 0-7: the split's end, not only its own seeds
-    assert "--first-seed 5" in (tmp_path / "out" / "pendulum" / "paired.md").read_text(encoding="utf-8")
+    page = tmp_path / "out" / "pendulum"
+    assert "--first-seed 5" in (page / "paired.md").read_text(encoding="utf-8")
+    # compare's files cover every finished run of seeds 0-7, whichever invocation made it
+    scores = json.loads((page / "scores.json").read_text(encoding="utf-8"))["tasks"]["Pendulum-v1"]
+    assert list(scores["methods"]) == ["random", "sb3-ddpg", "local-mlp", "local-mlp-frozen"]
+    assert scores["methods"]["local-mlp"]["normalized_mean"] == pytest.approx(0.5)
+    assert scores["methods"]["local-mlp-frozen"]["returns"] == [-900.0, -900.0]  # its seeds
+    rows = (page / "results.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 1 + 8 + 8 + 8 + 2 and (page / "curves.png").is_file()
