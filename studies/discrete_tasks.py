@@ -13,14 +13,16 @@ one ``neuron-env compare`` grid. Two figures per run:
   Learning Agents", AAAI 2022, github stephen-chung-mh/weight_max: the average return over 1 000
   training episodes, 10 runs, actor 64-32), so the table prints it next to the published one.
 
-The budget is counted in task steps (as every comparison of the package is), not in episodes:
+The budget is counted in task steps (as every comparison of the package is), not in episodes,
+and is the rl-zoo's DQN budget for each task (``TASK_STEPS``: 50 000 on CartPole-v1, 100 000 on
+Acrobot-v1):
 1 000 CartPole episodes at Weight Maximization's level (390 on average) are about 390 000 steps,
 far past ``steps`` here, so the training averages here cover fewer and earlier episodes than the
 published ones; the table says how many.
 
 Command::
 
-    python studies/discrete_tasks.py                  # both tasks, 50 000 steps, seeds 0-4
+    python studies/discrete_tasks.py                  # CartPole-v1 50 000 steps, Acrobot-v1 100 000, seeds 0-4
     python studies/discrete_tasks.py --report-only    # the tables again from the runs there are
 
 Outputs in ``<out>/``: ``table.md`` / ``table.json`` (per task and method: seeds, final
@@ -47,8 +49,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The methods: the random floor, the reference (SB3 DQN) and every local learner.
 METHODS: tuple[str, ...] = ("random", "sb3-dqn", "local-feedback", "local-coagent", "local-weight-max", "local-es")
-#: Task-step budget per task.
-TASK_STEPS: dict[str, int] = {"CartPole-v1": 50_000, "Acrobot-v1": 50_000}
+#: Task-step budget per task: the rl-zoo's DQN budgets (``hyperparams/dqn.yml``).
+TASK_STEPS: dict[str, int] = {"CartPole-v1": 50_000, "Acrobot-v1": 100_000}
 #: Published figures: ``task -> [(rule, mean, std, what it averages)]``.
 PUBLISHED: dict[str, list[tuple[str, float, float, str]]] = {
     "CartPole-v1": [("Weight Maximization", 390.38, 43.25, "1 000 training episodes, 10 runs"),
