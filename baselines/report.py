@@ -256,6 +256,38 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
     return "\n".join(lines) + "\n"
 
 
+#: Legends with more entries than this go beside the panel rather than over the curves.
+LEGEND_INSIDE_MAX = 6
+
+
+def curve_styles(methods: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``method -> (color, line style)`` for ``curves.png``.
+
+    ``random`` is grey and dashed. A frozen-hidden control (``<method>-frozen``) takes its learner's
+    color, dashed, so that each learner and its floor read as a pair. Every other method gets the
+    next color of matplotlib's default cycle (``C0`` .. ``C9``), or of the ``tab20`` map when there
+    are more than ten (then matplotlib is imported).
+    """
+    frozen_suffix = "-frozen"
+    solid = [m for m in methods
+             if m != "random" and not (m.endswith(frozen_suffix) and m.removesuffix(frozen_suffix) in methods)]
+    if len(solid) <= 10:
+        colors = {m: f"C{i}" for i, m in enumerate(solid)}
+    else:
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+
+        tab20 = colormaps["tab20"]
+        colors = {m: to_hex(tab20(i % 20)) for i, m in enumerate(solid)}
+    styles = {"random": ("grey", "--")}
+    for method in methods:
+        if method in colors:
+            styles[method] = (colors[method], "-")
+        elif method != "random":
+            styles[method] = (colors[method.removesuffix(frozen_suffix)], "--")
+    return {m: styles[m] for m in methods}
+
+
 def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Mapping[str, Any]) -> None:
     """Write ``curves.png``: evaluation return vs task steps, mean ± std over seeds, one panel per task.
 
@@ -272,8 +304,11 @@ def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Map
     tasks = list(scores["tasks"])
     columns = min(3, len(tasks))
     rows = math.ceil(len(tasks) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
-    colors = {m: f"C{i}" for i, m in enumerate(config.methods)}
+    styles = curve_styles(config.methods)
+    legend_entries = len(config.methods) + any(scores["tasks"][t]["threshold"] is not None for t in tasks)
+    legend_beside = legend_entries > LEGEND_INSIDE_MAX
+    fig, axes = plt.subplots(rows, columns, figsize=((5.2 + 2.6 * legend_beside) * columns, 3.8 * rows),
+                             squeeze=False)
     for index, task in enumerate(tasks):
         ax = axes[index // columns][index % columns]
         entry = scores["tasks"][task]
@@ -290,8 +325,10 @@ def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Map
                 ax.axhspan(mean[0] - std[0], mean[0] + std[0], color="grey", alpha=0.12)
                 continue
             steps = np.asarray(curve["steps"])
-            ax.plot(steps, mean, color=colors[method], lw=1.5, marker="." if len(steps) < 30 else None, label=label)
-            ax.fill_between(steps, mean - std, mean + std, color=colors[method], alpha=0.18)
+            color, line_style = styles[method]
+            ax.plot(steps, mean, color=color, ls=line_style, lw=1.5, marker="." if len(steps) < 30 else None,
+                    label=label)
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.12 if line_style == "--" else 0.18)
         if entry["threshold"] is not None:
             ax.axhline(entry["threshold"], color="black", ls=":", lw=1, label=f"threshold {entry['threshold']:g}")
         ax.set_xlim(0, budget)
@@ -300,7 +337,10 @@ def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Map
         ax.set_ylabel("eval return")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
+            if legend_beside:
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+            else:
+                ax.legend(fontsize=7, loc="best")
         else:
             ax.text(0.5, 0.5, "no finished runs", ha="center", va="center", transform=ax.transAxes, color="grey")
     for index in range(len(tasks), rows * columns):

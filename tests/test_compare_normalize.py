@@ -159,3 +159,15 @@ def test_first_seed_moves_the_grid_and_the_command_and_a_negative_one_is_refused
     assert "--first-seed" not in command_line(CompareConfig(out="runs/x"))
     with pytest.raises(BaselineConfigError, match="first_seed=-1 must be >= 0"):
         CompareConfig(first_seed=-1, out="runs/x").validate()
+
+
+def test_curve_styles_pair_each_learner_with_its_dashed_frozen_control() -> None:
+    from neuron_env.baselines.report import curve_styles
+
+    styles = curve_styles(["random", "sb3-ddpg", "local-feedback", "local-feedback-frozen", "local-es-frozen"])
+    assert styles["random"] == ("grey", "--")
+    assert styles["local-feedback-frozen"] == (styles["local-feedback"][0], "--")
+    assert styles["local-feedback"][1] == "-" and styles["local-feedback"][0] != styles["sb3-ddpg"][0]
+    assert styles["local-es-frozen"][1] == "-"  # without its learner it is a method of its own
+    many = curve_styles([f"local-m{i}" for i in range(12)])
+    assert len({color for color, _ in many.values()}) == 12  # past ten methods: tab20, no repeats
