@@ -27,9 +27,11 @@ Command::
 
 Outputs in ``<out>/``: ``table.md`` / ``table.json`` (per task and method: seeds, final
 evaluation, normalized score, training average and its episodes, steps/s) and ``curves.png``
-(evaluation return against task steps), over the seeds on which every method completed, so
-every row averages the same seeds. The runs stay in ``--work`` (git-ignored); a rerun reuses
-every finished run, and ``--first-seed`` splits the grid across processes.
+(evaluation return against task steps), over the seeds on which every method finished, so
+every row averages the same seeds (a run stopped on a non-finite value is finished: its row
+averages the method's other seeds and the table names the diverged ones). The runs stay in
+``--work`` (git-ignored); a rerun reuses every finished run, and ``--first-seed`` splits the grid
+across processes.
 """
 
 from __future__ import annotations
@@ -125,19 +127,32 @@ def training_average(run: Path, first_episodes: int) -> tuple[float, int] | None
 
 
 def collect_runs(task_folder: Path, seeds: int, first_episodes: int) -> dict[str, dict[int, dict[str, Any]]]:
-    """``method -> seed -> {final, training, episodes, steps_per_s}`` for every completed run of seeds ``< seeds``."""
+    """``method -> seed -> run`` for every finished run of seeds ``< seeds``.
+
+    A completed run is ``{final, training, episodes, steps_per_s, diverged: False}``; a run the
+    trainer stopped on a non-finite value is ``{final: None, ..., diverged: True}`` (it finished,
+    without a final evaluation). Runs still going or failed are left out.
+    """
     table: dict[str, dict[int, dict[str, Any]]] = {}
     for summary_path in sorted(task_folder.glob("*/seed*/summary.json")):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         seed = int(summary_path.parent.name.removeprefix("seed"))
-        if summary.get("status") != "completed" or summary.get("final_eval_return_mean") is None or seed >= seeds:
+        if seed >= seeds:
+            continue
+        method = summary_path.parent.parent.name
+        if summary.get("status") == "diverged":
+            table.setdefault(method, {})[seed] = {"final": None, "training": None, "episodes": None,
+                                                  "steps_per_s": None, "diverged": True}
+            continue
+        if summary.get("status") != "completed" or summary.get("final_eval_return_mean") is None:
             continue
         average = training_average(summary_path.parent, first_episodes)
-        table.setdefault(summary_path.parent.parent.name, {})[seed] = {
+        table.setdefault(method, {})[seed] = {
             "final": float(summary["final_eval_return_mean"]),
             "training": None if average is None else average[0],
             "episodes": None if average is None else average[1],
             "steps_per_s": summary.get("steps_per_s"),
+            "diverged": False,
         }
     return table
 
@@ -149,9 +164,10 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def complete_seeds(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, ...]) -> list[int]:
-    """The seeds on which every method of ``methods`` that has run at all has a completed run.
+    """The seeds on which every method of ``methods`` that has run at all has a finished run.
 
-    A method without any completed run (not run yet) does not empty the table; it has no row.
+    A diverged run is finished (it counts as the method's outcome on that seed); a method without
+    any finished run (not run yet) does not empty the table: it has no row.
     """
     seeds: set[int] | None = None
     for method in methods:
@@ -165,23 +181,27 @@ def task_table(runs: dict[str, dict[int, dict[str, Any]]], methods: tuple[str, .
                reference: str = "sb3-dqn") -> dict[str, Any]:
     """Per method: seeds, final evaluation and normalized score (mean ± std over seeds), training average.
 
-    Only the seeds on which every method completed count (``complete_seeds``), so every row
-    averages the same seeds. The normalization is compare's: each seed's final return against
-    the means over those seeds of ``random`` (0) and ``reference`` (1).
+    Only the seeds on which every method finished count (``complete_seeds``). A method's row
+    averages its completed runs among them and names the seeds on which it diverged
+    (``diverged``). The normalization is compare's: each seed's final return against the means
+    over those seeds of ``random`` (0) and ``reference`` (1).
     """
     seeds = complete_seeds(runs, methods)
     runs = {method: {seed: run for seed, run in by_seed.items() if seed in seeds} for method, by_seed in runs.items()}
-    random_mean = _mean_std([r["final"] for r in runs.get("random", {}).values()])[0]
-    reference_mean = _mean_std([r["final"] for r in runs.get(reference, {}).values()])[0]
+    completed = {method: {seed: run for seed, run in by_seed.items() if not run["diverged"]}
+                 for method, by_seed in runs.items()}
+    random_mean = _mean_std([r["final"] for r in completed.get("random", {}).values()])[0]
+    reference_mean = _mean_std([r["final"] for r in completed.get(reference, {}).values()])[0]
     scale = reference_mean - random_mean
     rows: dict[str, Any] = {}
     for method in methods:
-        by_seed = runs.get(method, {})
+        by_seed = completed.get(method, {})
         finals = [r["final"] for r in by_seed.values()]
         trained = [r for r in by_seed.values() if r["training"] is not None]
         rate = [r["steps_per_s"] for r in by_seed.values() if r["steps_per_s"]]
         rows[method] = {
             "seeds": len(by_seed),
+            "diverged": sorted(seed for seed, run in runs.get(method, {}).items() if run["diverged"]),
             "final": _mean_std(finals),
             "normalized": _mean_std([(v - random_mean) / scale for v in finals]) if scale else (math.nan, math.nan),
             "training": _mean_std([r["training"] for r in trained]),
@@ -213,7 +233,7 @@ def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str)
         lines += [
             f"### {task}, {steps:,} task steps".replace(f"{steps:,}", f"{steps:,}".replace(",", " ")),
             "",
-            f"Seeds on which every method completed: {seeds}.",
+            f"Seeds on which every method finished: {seeds}.",
             "",
             "| method | seeds | final evaluation | normalized | training average | episodes averaged | steps/s |",
             "|---|---:|---:|---:|---:|---:|---:|",
@@ -228,6 +248,10 @@ def render(tables: dict[str, dict[str, Any]], config: StudyConfig, command: str)
         for rule, mean, std, _what in PUBLISHED.get(task, []):
             lines.append(f"| *{rule} (published)* | 10 | | | {mean:.1f} ± {std:.1f} | 1000 | |")
         lines.append("")
+        for method, row in table["rows"].items():
+            if row["diverged"]:
+                lines += [f"{method} diverged on seed(s) {', '.join(map(str, row['diverged']))}: the trainer stopped "
+                          f"the run on a non-finite value. Its row averages its other {row['seeds']} seed(s).", ""]
     lines += [f"Published figures: {PUBLISHED_SOURCE}.", "", f"Regenerate: `{command}`"]
     return "\n".join(lines) + "\n"
 
@@ -247,7 +271,7 @@ def plot_curves(tables: dict[str, dict[str, Any]], runs_folder: Path, path: Path
                 axis.axhline(table["random_mean"], color="grey", linestyle=":", label="random")
                 continue
             folder = runs_folder / task.replace("/", "_") / method
-            curve = mean_curve([read_curve(folder / f"seed{seed}") for seed in table["seeds"]])
+            curve = mean_curve([read_curve(folder / f"seed{seed}") for seed in table["rows"][method]["per_seed"]])
             mean, std = np.array(curve["mean"]), np.array(curve["std"])
             axis.plot(curve["steps"], mean, label=method)
             axis.fill_between(curve["steps"], mean - std, mean + std, alpha=0.15)

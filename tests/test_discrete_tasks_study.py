@@ -40,27 +40,35 @@ def test_training_average_takes_the_first_episodes_only(study, tmp_path: Path) -
 def test_task_table_normalizes_against_random_and_dqn_and_skips_failed_and_extra_seeds(study, tmp_path: Path) -> None:
     write_run(tmp_path, "random", 0, 20.0, None)
     write_run(tmp_path, "random", 1, 20.0, None)
+    write_run(tmp_path, "random", 2, 20.0, None)
     write_run(tmp_path, "sb3-dqn", 0, 500.0, [10.0, 30.0])
     write_run(tmp_path, "sb3-dqn", 1, 300.0, [20.0])
+    write_run(tmp_path, "sb3-dqn", 2, 400.0, [20.0])
     write_run(tmp_path, "local-feedback", 0, 220.0, [40.0, 60.0])
-    write_run(tmp_path, "local-feedback", 1, None, None, status="diverged")
-    write_run(tmp_path, "local-feedback", 2, 400.0, [1.0])  # seed 2 is outside --seeds 2
-    runs = study.collect_runs(tmp_path, seeds=2, first_episodes=1000)
-    assert sorted(runs["local-feedback"]) == [0]  # diverged seed 1 and out-of-range seed 2 are not runs
-    # local-es never ran: it has no row and does not empty the table; seed 1 lacks local-feedback
-    assert study.complete_seeds(runs, ("random", "sb3-dqn", "local-feedback", "local-es")) == [0]
+    write_run(tmp_path, "local-feedback", 1, None, [5.0], status="diverged")
+    write_run(tmp_path, "local-feedback", 2, 900.0, [1.0], status="failed")
+    write_run(tmp_path, "local-feedback", 3, 400.0, [1.0])  # seed 3 is outside --seeds 3
+    runs = study.collect_runs(tmp_path, seeds=3, first_episodes=1000)
+    assert sorted(runs["local-feedback"]) == [0, 1]  # a diverged run finished; failed and out-of-range are not runs
+    assert runs["local-feedback"][1]["diverged"] and runs["local-feedback"][1]["final"] is None
+    # local-es never ran: it has no row and does not empty the table; seed 2 lacks local-feedback
+    assert study.complete_seeds(runs, ("random", "sb3-dqn", "local-feedback", "local-es")) == [0, 1]
     table = study.task_table(runs, ("random", "sb3-dqn", "local-feedback", "local-es"))
-    assert table["seeds"] == [0] and table["random_mean"] == 20.0 and table["reference_mean"] == 500.0
+    assert table["seeds"] == [0, 1] and table["random_mean"] == 20.0 and table["reference_mean"] == 400.0
     dqn, feedback = table["rows"]["sb3-dqn"], table["rows"]["local-feedback"]
-    assert dqn["seeds"] == 1 and dqn["normalized"] == (pytest.approx(1.0), 0.0) and dqn["training"] == (20.0, 0.0)
-    assert feedback["seeds"] == 1 and feedback["normalized"] == (pytest.approx(200 / 480), 0.0)
+    assert dqn["seeds"] == 2 and dqn["normalized"] == (pytest.approx(1.0), pytest.approx(100 / 380))
+    assert dqn["training"] == (20.0, 0.0) and dqn["diverged"] == []
+    # the diverged seed is named, not averaged: the row is seed 0's
+    assert feedback["seeds"] == 1 and feedback["diverged"] == [1] and list(feedback["per_seed"]) == [0]
+    assert feedback["normalized"] == (pytest.approx(200 / 380), 0.0)
     assert feedback["training"] == (50.0, 0.0) and feedback["episodes"] == (2.0, 0.0)
     assert table["rows"]["local-es"]["seeds"] == 0
-    config = study.StudyConfig(tasks=("CartPole-v1",), seeds=2)
-    text = study.render({"CartPole-v1": table}, config, "python studies/discrete_tasks.py --seeds 2")
-    assert "### CartPole-v1, 50 000 task steps" in text and "every method completed: 0." in text
-    assert "| local-feedback | 1 | 220.0 ± 0.0 | 0.42 ± 0.00 | 50.0 ± 0.0 | 2 | 100 |" in text
-    assert "| random | 1 | 20.0 ± 0.0 | 0.00 ± 0.00 | — | — | 100 |" in text
+    config = study.StudyConfig(tasks=("CartPole-v1",), seeds=3)
+    text = study.render({"CartPole-v1": table}, config, "python studies/discrete_tasks.py --seeds 3")
+    assert "### CartPole-v1, 50 000 task steps" in text and "every method finished: 0, 1." in text
+    assert "| local-feedback | 1 | 220.0 ± 0.0 | 0.53 ± 0.00 | 50.0 ± 0.0 | 2 | 100 |" in text
+    assert "local-feedback diverged on seed(s) 1:" in text and "other 1 seed(s)" in text
+    assert "| random | 2 | 20.0 ± 0.0 | 0.00 ± 0.00 | — | — | 100 |" in text
     assert "local-es" not in text  # a method without runs has no row
     assert "*Weight Maximization (published)* | 10 | | | 390.4 ± 43.2 | 1000 |" in text
 
