@@ -273,7 +273,9 @@ def plot_curves(tables: dict[str, dict[str, Any]], runs_folder: Path, path: Path
             folder = runs_folder / task.replace("/", "_") / method
             curve = mean_curve([read_curve(folder / f"seed{seed}") for seed in table["rows"][method]["per_seed"]])
             mean, std = np.array(curve["mean"]), np.array(curve["std"])
-            axis.plot(curve["steps"], mean, label=method)
+            completed = len(table["rows"][method]["per_seed"])  # fewer than the title's where a run diverged
+            label = method if completed == len(table["seeds"]) else f"{method} (n={completed})"
+            axis.plot(curve["steps"], mean, label=label)
             axis.fill_between(curve["steps"], mean - std, mean + std, alpha=0.15)
         axis.set_title(f"{task} (seeds {', '.join(map(str, table['seeds']))})")
         axis.set_xlabel("task steps")
