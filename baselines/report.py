@@ -355,9 +355,16 @@ def plot_curves(path: str | os.PathLike[str], config: CompareConfig, scores: Map
 
 
 def write_reports(config: CompareConfig, rows: Sequence[Mapping[str, Any]],
-                  command: str | None = None) -> dict[str, Any]:
-    """Write ``scores.json``, ``scores.md`` and ``curves.png`` from the runs' rows; return ``scores.json``'s content."""
-    out = Path(config.out)
+                  command: str | None = None, out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Write ``scores.json``, ``scores.md`` and ``curves.png`` from the runs' rows; return ``scores.json``'s content.
+
+    Args:
+        config: The comparison (its ``out`` holds the run folders the curves are read from).
+        rows: One ``results.csv`` row per run.
+        command: The command quoted as the one that regenerates them; default ``config``'s compare command.
+        out: Where the three files go; default ``config.out``.
+    """
+    out = Path(config.out if out is None else out)
     command = command or command_line(config)
     machine = machine_info()
     scores = compute_scores(config, rows)

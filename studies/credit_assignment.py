@@ -263,13 +263,13 @@ def write_phase_scores(config: StudyConfig, seeds: int, target: Path, command: s
     Returns:
         The methods in the files.
     """
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from neuron_env.baselines.compare_config import plan_runs
-    from neuron_env.baselines.report import compute_scores, plot_curves, render_scores_md
+    from neuron_env.baselines.report import write_reports
     from neuron_env.baselines.runners import RESULTS_COLUMNS, result_row, run_state
 
-    from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, write_csv
+    from neuron_env.run_output import write_csv
 
     every = replace(compare_config(config), seeds=seeds, first_seed=0)
     finished = {}
@@ -277,16 +277,12 @@ def write_phase_scores(config: StudyConfig, seeds: int, target: Path, command: s
         state, summary = run_state(spec, every.out)
         if state == "finished":
             finished[spec] = result_row(spec, summary)
-    methods = tuple(m for m in every.methods if any(spec.method == m for spec in finished))
-    every = replace(every, methods=methods)
-    rows = [row for spec, row in finished.items() if spec.method in methods]
+    ran = {spec.method for spec in finished}
+    methods = tuple(m for m in every.methods if m in ran)
+    rows = list(finished.values())
     write_csv(target / "results.csv", rows, RESULTS_COLUMNS)
-    scores = compute_scores(every, rows)  # reads the curves from the run folders
-    machine = machine_info()
-    atomic_write_json(target / "scores.json", {"command": command, "machine": machine, "config": asdict(every),
-                                               **scores})
-    atomic_write_text(target / "scores.md", render_scores_md(every, scores, machine, command))
-    plot_curves(target / "curves.png", every, scores)
+    # the curves are read from the run folders (every.out), the files written into target
+    write_reports(replace(every, methods=methods), rows, command, out=target)
     return list(methods)
 
 
