@@ -211,6 +211,9 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
     parser.add_argument("--eval-episodes", type=positive_int, default=5)
     parser.add_argument("--learning-starts", type=int, default=None,
                         help="override learning_starts of every learning method (default: each method's own)")
+    parser.add_argument("--local-noise", choices=("own", "task"), default="own",
+                        help="exploration noise of the local methods: each learner's own (default), or the kind and "
+                        "scale sb3-ddpg gets on the task (Ornstein-Uhlenbeck 0.5 on MountainCarContinuous)")
     parser.add_argument("--threshold", nargs="+", default=None, metavar="TASK=VALUE",
                         help="report the step where each mean curve first reaches VALUE, e.g. Pendulum-v1=-200")
     parser.add_argument("--reference", default=reference,
@@ -256,7 +259,7 @@ def compare_config_from_args(args: argparse.Namespace) -> Any:
         task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
         first_seed=args.first_seed, out=args.out,
         workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
+        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
         ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
     )
@@ -351,7 +354,7 @@ def _run_score_table(args: argparse.Namespace) -> int:
         task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
         first_seed=args.first_seed, workers=args.workers,
         out=args.out, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts,
+        eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
         ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
     )

@@ -66,6 +66,10 @@ LOCAL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "local-es": ("es", {}),
 }
 FROZEN_SUFFIX = "-frozen"
+#: ``local_noise`` values: each learner's own exploration noise, or the task's SB3 DDPG noise.
+LOCAL_NOISE_CHOICES: tuple[str, ...] = ("own", "task")
+#: SB3 noise kinds -> the local learners' ``noise`` option.
+_SB3_TO_LOCAL_NOISE: dict[str, str] = {"normal": "gaussian", "ornstein-uhlenbeck": "ou"}
 #: Stable-Baselines3 methods -> the ``neuron-env baseline --algo`` each runs (``sb3-ddpg-zoo``: the zoo's network).
 SB3_METHODS: dict[str, str] = {"sb3-ddpg": "ddpg", "sb3-ddpg-zoo": "ddpg", "sb3-dqn": "dqn", "sb3-ppo": "ppo"}
 #: ``reference`` value that picks the reference per task from its action space (``AUTO_REFERENCES``).
@@ -84,6 +88,28 @@ def local_method(method: str) -> tuple[str, dict[str, Any]]:
     frozen = method.endswith(FROZEN_SUFFIX)
     learner, options = LOCAL_METHODS[method.removesuffix(FROZEN_SUFFIX)]
     return learner, {**options, "freeze_hidden": True} if frozen else dict(options)
+
+
+def task_noise_options(task: str) -> dict[str, Any]:
+    """The action noise ``sb3-ddpg`` explores with on ``task``, as local learner options.
+
+    ``{"noise": "ou", "noise_scale": 0.5}`` on MountainCarContinuous (the rl-zoo's
+    Ornstein-Uhlenbeck noise), ``{"noise": "gaussian", "noise_scale": 0.1}`` on Pendulum, the
+    MuJoCo tasks and every task the zoo does not list (``baselines.sb3_ddpg.zoo_hyperparameters``).
+    """
+    from neuron_env.baselines.sb3_ddpg import zoo_hyperparameters
+
+    params, _ = zoo_hyperparameters(task)
+    if params["noise_type"] == "none" or not params["noise_std"]:
+        return {"noise": "gaussian", "noise_scale": 0.0}
+    return {"noise": _SB3_TO_LOCAL_NOISE[params["noise_type"]], "noise_scale": float(params["noise_std"])}
+
+
+def explores_with_action_noise(method: str) -> bool:
+    """Whether a local method's learner adds action noise (has ``noise`` and ``noise_scale`` options)."""
+    from neuron_env.agents.registry import learner_options
+
+    return {"noise", "noise_scale"} <= set(learner_options(local_method(method)[0]))
 
 
 def method_acts_on(method: str, task: str) -> bool:
@@ -166,6 +192,10 @@ class CompareConfig:
     """Deterministic evaluation episodes per evaluation, from the same start states for every method."""
     learning_starts: int | None = None
     """Override ``learning_starts`` of every learning method; ``None``: each method's own default."""
+    local_noise: str = "own"
+    """Exploration noise of the local methods: ``"own"``, each learner's default; ``"task"``, the kind and
+    scale ``sb3-ddpg`` gets on the task (``task_noise_options``: Ornstein-Uhlenbeck 0.5 on
+    MountainCarContinuous), for learners that explore with action noise (``ddpg``, ``feedback``)."""
     thresholds: dict[str, float] = field(default_factory=dict)
     """Per-task return thresholds; scores report the step where each mean curve first reaches it."""
     reference: str = AUTO_REFERENCE
@@ -255,6 +285,16 @@ class CompareConfig:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:
             raise BaselineConfigError(f"learning_starts {self.learning_starts!r} must be >= 0")
+        if self.local_noise not in LOCAL_NOISE_CHOICES:
+            raise BaselineConfigError(
+                f"local_noise {self.local_noise!r} is unknown; choose one of {LOCAL_NOISE_CHOICES}")
+        if self.local_noise == "task":
+            other = [m for m in self.methods if m in METHODS and m.startswith("local-")
+                     and not explores_with_action_noise(m)]
+            if other:
+                raise BaselineConfigError(
+                    f"local_noise 'task' sets action noise, which {other} do not use (they explore by sampling their "
+                    "units or perturbing their weights); drop them from --methods or use --local-noise own")
         for option, mapping in (("task_steps", self.task_steps), ("thresholds", self.thresholds)):
             stray = [t for t in mapping if t not in self.tasks]
             if stray:
@@ -314,11 +354,19 @@ class RunSpec:
     """The ``learning_starts`` override, or ``None``."""
     tensorboard: bool = True
     """Write TensorBoard scalars (not part of the run's identity)."""
+    local_noise: str = "own"
+    """``CompareConfig.local_noise`` (local methods only)."""
 
     def identity(self) -> dict[str, Any]:
-        """The fields a reused run must match (everything but ``tensorboard``), JSON-ready."""
+        """The fields a reused run must match (everything but ``tensorboard``), JSON-ready.
+
+        ``local_noise`` is left out at its default ``"own"`` and for non-local methods, so runs made
+        before the option existed are still reused.
+        """
         data = asdict(self)
         data.pop("tensorboard")
+        if self.local_noise == "own" or not self.method.startswith("local-"):
+            data.pop("local_noise")
         data["hidden"] = list(self.hidden)
         return data
 
@@ -348,7 +396,8 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
         RunSpec(task=task, method=method, seed=seed, steps=config.budget(task),
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
-                learning_starts=config.learning_starts, tensorboard=config.tensorboard)
+                learning_starts=config.learning_starts, tensorboard=config.tensorboard,
+                local_noise=config.local_noise)
         for seed in config.seed_range for task in config.tasks for method in config.methods
         if (task, method) not in skipped
     ]
@@ -365,6 +414,8 @@ def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env"
         parts += ["--task-steps", *(f"{t}={n}" for t, n in config.task_steps.items())]
     if config.learning_starts is not None:
         parts += ["--learning-starts", str(config.learning_starts)]
+    if config.local_noise != "own":
+        parts += ["--local-noise", config.local_noise]
     if config.thresholds:
         parts += ["--threshold", *(f"{t}={v:g}" for t, v in config.thresholds.items())]
     if config.reference != AUTO_REFERENCE:

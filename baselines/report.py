@@ -202,7 +202,9 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
         f"start states for every method. learning_starts: "
         + (f"{config.learning_starts} for every learning method." if config.learning_starts is not None
            else "each method's own (SB3: the rl-zoo's, 10 000 for DDPG on Pendulum and MuJoCo, 1 000 for DQN on "
-           "CartPole; sb3-ppo has none; local: the trainer's 1 000)."),
+           "CartPole; sb3-ppo has none; local: the trainer's 1 000).")
+        + (" Local methods explore with sb3-ddpg's noise on each task (--local-noise task: Ornstein-Uhlenbeck 0.5 "
+           "on MountainCarContinuous, Gaussian 0.1 elsewhere)." if config.local_noise == "task" else ""),
         f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
         "sb3-ddpg-zoo [400, 300] relu.",
         "",

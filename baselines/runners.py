@@ -37,6 +37,7 @@ from neuron_env.baselines.compare_config import (
     SB3_METHODS,
     RunSpec,
     local_method,
+    task_noise_options,
 )
 from neuron_env.baselines.errors import BaselineConfigError
 
@@ -193,6 +194,8 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False
     from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
 
     learner, options = local_method(spec.method)
+    if spec.local_noise == "task":
+        options.update(task_noise_options(spec.task))
     # every option as a learner option: they always reach the learner (a same-named TrainConfig field
     # left at its default would give way to the learner's own default)
     freeze_hidden = bool(options.pop("freeze_hidden", False))

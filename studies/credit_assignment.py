@@ -14,6 +14,7 @@ are copied into ``--out``)::
     python studies/credit_assignment.py --phase pendulum            # Pendulum-v1, 20 000 steps, seeds 0-9
     python studies/credit_assignment.py --phase inverted-pendulum   # InvertedPendulum-v5, 50 000 steps, seeds 0-4
     python studies/credit_assignment.py --phase pendulum-narrow     # Pendulum-v1, hidden 8-8, seeds 0-9
+    python studies/credit_assignment.py --phase mountain-car        # MountainCarContinuous-v0, 50 000 steps, seeds 0-2
     python studies/credit_assignment.py --phase pendulum --report-only   # tables again from what is there
     python studies/credit_assignment.py --phase e2                  # hidden slopes against the true gradient
 
@@ -75,6 +76,10 @@ class Phase:
     """The phase whose run folder it shares (its random and SB3 runs); ``None``: its own."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden sizes of every network of the phase (local methods and SB3 DDPG alike)."""
+    local_noise: str = "own"
+    """``CompareConfig.local_noise``: ``"task"`` gives the local methods SB3 DDPG's noise on the task."""
+    eval_every: int = 2000
+    """Task steps between evaluations (``--eval-every`` overrides it)."""
 
 
 #: The framework ablation: the ceiling (exact feedback) with the replay as acted, and in LocalDDPG's framework.
@@ -83,6 +88,8 @@ FRAMEWORK_METHODS: tuple[str, ...] = ("local-feedback-ceiling", "local-feedback-
 #: The narrow network's methods: the off-policy learner (its floor and ceiling) and ES (its floor).
 NARROW_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling",
                                    "local-es", "local-es-frozen")
+#: MountainCarContinuous-v0's methods: the learner that learns on Pendulum-v1, its floor and its ceiling.
+MOUNTAIN_CAR_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling")
 PHASES: dict[str, Phase] = {
     "pendulum": Phase("Pendulum-v1", 20_000, 10),
     "framework": Phase("Pendulum-v1", 20_000, 3, FRAMEWORK_METHODS, runs="pendulum"),
@@ -90,6 +97,10 @@ PHASES: dict[str, Phase] = {
     # the discriminating setting: 8 hidden neurons per layer are too few random features
     "pendulum-narrow": Phase("Pendulum-v1", 20_000, 10, NARROW_METHODS, hidden=(8, 8)),
     "e2": Phase("Pendulum-v1", 5_000, 1),
+    # the sparse-reward task: the goal is found by exploring, so every method explores as SB3 DDPG does
+    # there (the rl-zoo's Ornstein-Uhlenbeck noise 0.5); the zoo trains 300 000 steps, this phase 50 000
+    "mountain-car": Phase("MountainCarContinuous-v0", 50_000, 3, MOUNTAIN_CAR_METHODS, local_noise="task",
+                          eval_every=5000),
 }
 #: The feedback learner's kinds that E2 measures (besides the ``ddpg`` learner's mlp sub-critics).
 E2_FEEDBACK: tuple[str, ...] = ("random", "sign", "weights")
@@ -100,15 +111,16 @@ class StudyConfig:
     """One phase of the study (every field is a flag of the same name)."""
 
     phase: str = "pendulum"
-    """``pendulum``, ``inverted-pendulum`` or ``e2`` (see ``PHASES``)."""
+    """A key of ``PHASES``: ``pendulum``, ``framework``, ``inverted-pendulum``, ``pendulum-narrow``, ``mountain-car``
+    or ``e2``."""
     methods: tuple[str, ...] = ()
     """Local methods to run; default the phase's (``random`` and ``sb3-ddpg`` always run: they normalize)."""
     seeds: int | None = None
     """Seeds ``first_seed .. first_seed + seeds - 1``; default the phase's."""
     first_seed: int = 0
     """First seed of the grid: splits a phase across processes (each with its own ``--out``)."""
-    eval_every: int = 2000
-    """Task steps between evaluations."""
+    eval_every: int | None = None
+    """Task steps between evaluations; default the phase's (2000; 5000 on MountainCarContinuous-v0)."""
     eval_episodes: int = 20
     """Evaluation episodes (20 starts: 5 misread a policy, see docs/results/sample-efficiency)."""
     workers: int = 2
@@ -129,9 +141,11 @@ def compare_config(config: StudyConfig) -> Any:
     return CompareConfig(
         tasks=(phase.task,), methods=("random", "sb3-ddpg", *phase_methods(config)), steps=phase.steps,
         hidden=phase.hidden,
-        seeds=config.seeds or phase.seeds, first_seed=config.first_seed, eval_every=config.eval_every,
+        seeds=config.seeds or phase.seeds, first_seed=config.first_seed,
+        eval_every=config.eval_every or phase.eval_every,
         eval_episodes=config.eval_episodes,
         workers=config.workers, out=str(Path(config.work) / (phase.runs or config.phase)), tensorboard=False,
+        local_noise=phase.local_noise,
     )
 
 
@@ -217,7 +231,9 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
     lines = [
         f"{phase.task}, hidden {'-'.join(map(str, phase.hidden))} tanh, {phase.steps} task steps; "
         f"normalized score (random {table['random_mean']:.1f} = 0, "
-        f"SB3 DDPG {table['reference_mean']:.1f} = 1, means over seeds); mean ± std over seeds.",
+        f"SB3 DDPG {table['reference_mean']:.1f} = 1, means over seeds); mean ± std over seeds."
+        + (" Local methods explore with SB3 DDPG's noise on the task (--local-noise task)."
+           if phase.local_noise == "task" else ""),
         "",
         "| method | seeds | learned | frozen hidden | learned − frozen (paired) | learned > frozen |",
         "|---|---|---|---|---|---|",

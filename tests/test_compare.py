@@ -171,3 +171,17 @@ def test_ray_dispatch_on_a_local_instance(tmp_path):
     assert (local / "metrics.csv").exists() and (local / "summary.json").exists()
     assert not (local / "checkpoint.pt").exists()  # not shipped back
     assert (tmp_path / "scores.md").exists() and (tmp_path / "curves.png").exists()
+
+
+def test_local_noise_task_reaches_the_learner_through_the_command_line(tmp_path, capsys):
+    from neuron_env.agents.train import load_checkpoint
+
+    out = tmp_path / "noise"
+    assert run_cli(["compare", "--tasks", "MountainCarContinuous-v0", "--methods", "local-feedback", "--local-noise",
+                    "task", "--out", str(out), "--workers", "1", *TINY]) == 0
+    folder = out / "runs" / "MountainCarContinuous-v0" / "local-feedback" / "seed0"
+    assert json.loads((folder / "config.json").read_text())["learner_options"] == {
+        "noise": "ou", "noise_scale": 0.5}  # the zoo's Ornstein-Uhlenbeck noise of SB3 DDPG there
+    assert json.loads((folder / RUN_FILE).read_text())["local_noise"] == "task"
+    assert load_checkpoint(folder)["trainer"]["task_step"] == 200
+    assert "--local-noise task" in (out / "scores.md").read_text()

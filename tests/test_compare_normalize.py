@@ -171,3 +171,31 @@ def test_curve_styles_pair_each_learner_with_its_dashed_frozen_control() -> None
     assert styles["local-es-frozen"][1] == "-"  # without its learner it is a method of its own
     many = curve_styles([f"local-m{i}" for i in range(12)])
     assert len({color for color, _ in many.values()}) == 12  # past ten methods: tab20, no repeats
+
+
+def test_local_noise_task_gives_local_runs_sb3_ddpgs_noise_and_keeps_old_runs_reusable() -> None:
+    from neuron_env.baselines.compare_config import plan_runs, task_noise_options
+
+    assert task_noise_options("MountainCarContinuous-v0") == {"noise": "ou", "noise_scale": 0.5}
+    assert task_noise_options("Pendulum-v1") == {"noise": "gaussian", "noise_scale": 0.1}
+    config = CompareConfig(tasks=("MountainCarContinuous-v0",), methods=("random", "sb3-ddpg", "local-feedback"),
+                           seeds=1, out="runs/x", local_noise="task")
+    config.validate()
+    specs = {spec.method: spec for spec in plan_runs(config)}
+    assert specs["local-feedback"].identity()["local_noise"] == "task"
+    # only local runs carry it, and "own" leaves the identity as it was before the option existed
+    assert "local_noise" not in specs["sb3-ddpg"].identity()
+    own = {spec.method: spec for spec in plan_runs(CompareConfig(tasks=config.tasks, methods=config.methods,
+                                                                 seeds=1, out="runs/x"))}
+    assert "local_noise" not in own["local-feedback"].identity()
+    assert "--local-noise task" in command_line(config) and "--local-noise" not in command_line(CompareConfig())
+
+
+@pytest.mark.parametrize(("changes", "match"), [
+    ({"local_noise": "zoo"}, "local_noise 'zoo' is unknown"),
+    ({"local_noise": "task", "methods": ("random", "local-feedback", "local-es")}, r"\['local-es'\] do not use"),
+    ({"local_noise": "task", "methods": ("local-coagent-frozen",)}, "local-coagent-frozen"),
+])
+def test_local_noise_errors_name_the_value_and_the_methods(changes, match) -> None:
+    with pytest.raises(BaselineConfigError, match=match):
+        CompareConfig(**changes).validate()

@@ -103,3 +103,14 @@ def test_first_seed_splits_the_grid_and_the_report_covers_every_seed_below_its_e
     assert scores["methods"]["local-mlp-frozen"]["returns"] == [-900.0, -900.0]  # its seeds
     rows = (page / "results.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 1 + 8 + 8 + 8 + 2 and (page / "curves.png").is_file()
+
+
+def test_mountain_car_phase_explores_with_sb3_ddpgs_noise_and_evaluates_less_often(study) -> None:
+    compare = study.compare_config(study.StudyConfig(phase="mountain-car"))
+    compare.validate()
+    assert compare.tasks == ("MountainCarContinuous-v0",) and compare.local_noise == "task"
+    assert compare.eval_every == 5000 and compare.steps == 50_000
+    assert study.compare_config(study.StudyConfig(phase="mountain-car", eval_every=1000)).eval_every == 1000
+    assert study.compare_config(study.StudyConfig(phase="pendulum")).local_noise == "own"
+    table = {"random_mean": -30.0, "reference_mean": 90.0, "rows": {}}
+    assert "--local-noise task" in study.render_paired(table, study.PHASES["mountain-car"], "cmd")
