@@ -54,10 +54,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: The learners of the study as compare methods (each with its ``-frozen`` twin).
 LEARNER_METHODS: tuple[str, ...] = ("local-mlp", "local-feedback", "local-coagent", "local-weight-max", "local-es")
+#: Variants of the feedback learner that need no frozen twin of their own: with the hidden groups frozen
+#: the feedback kind changes nothing (only the outputs learn, from the output critic alone; checked by
+#: tests/test_learner_feedback.py), so the feedback learner's floor is theirs too.
+SHARED_FLOORS: dict[str, str] = {"local-feedback-sign": "local-feedback-frozen",
+                                 "local-feedback-ceiling": "local-feedback-frozen"}
 #: Controls that have no frozen twin.
 CONTROL_METHODS: tuple[str, ...] = ("local-feedback-ceiling",)
-#: The main phases' methods: every learner, its frozen twin, and the ceiling.
-DEFAULT_METHODS: tuple[str, ...] = (*LEARNER_METHODS, *CONTROL_METHODS, *(m + "-frozen" for m in LEARNER_METHODS))
+#: The main phases' methods: every learner, its frozen twin, the sign-feedback variant and the ceiling.
+DEFAULT_METHODS: tuple[str, ...] = (*LEARNER_METHODS, "local-feedback-sign", *CONTROL_METHODS,
+                                    *(m + "-frozen" for m in LEARNER_METHODS))
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,8 @@ class Phase:
 FRAMEWORK_METHODS: tuple[str, ...] = ("local-feedback-ceiling", "local-feedback-ceiling-stored",
                                       "local-feedback-ceiling-ddpg")
 #: The narrow network's methods: the off-policy learner (its floor and ceiling) and ES (its floor).
-NARROW_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling",
-                                   "local-es", "local-es-frozen")
+NARROW_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-sign",
+                                   "local-feedback-ceiling", "local-es", "local-es-frozen")
 #: MountainCarContinuous-v0's methods: the learner that learns on Pendulum-v1, its floor and its ceiling.
 MOUNTAIN_CAR_METHODS: tuple[str, ...] = ("local-feedback", "local-feedback-frozen", "local-feedback-ceiling")
 PHASES: dict[str, Phase] = {
@@ -190,7 +196,8 @@ def paired_table(returns: dict[str, dict[int, float]], methods: tuple[str, ...])
 
     Returns:
         ``{"random_mean", "reference_mean", "rows": {method: {...}}}``; a row holds ``normalized``
-        per seed, ``mean``/``std``, and for learners with a frozen twin the paired figures.
+        per seed, ``mean``/``std``, and for learners with a floor (their frozen twin, or the one
+        ``SHARED_FLOORS`` names) the paired figures and the floor's name under ``floor``.
     """
     random_mean = _mean_std(list(returns.get("random", {}).values()))[0]
     reference_mean = _mean_std(list(returns.get("sb3-ddpg", {}).values()))[0]
@@ -206,8 +213,9 @@ def paired_table(returns: dict[str, dict[int, float]], methods: tuple[str, ...])
         scores = normalized(method)
         mean, std = _mean_std(list(scores.values()))
         row: dict[str, Any] = {"normalized": scores, "mean": mean, "std": std, "seeds": len(scores)}
-        frozen_method = method + "-frozen"
+        frozen_method = method + "-frozen" if method + "-frozen" in methods else SHARED_FLOORS.get(method, "")
         if frozen_method in methods:
+            row["floor"] = frozen_method
             frozen = normalized(frozen_method)
             paired = sorted(set(scores) & set(frozen))
             differences = [scores[s] - frozen[s] for s in paired]
@@ -260,6 +268,12 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
                 text += " / " + ("–" if frozen is None else f"{frozen:.2f}")
             cells.append(text)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    shared = {method: row["floor"] for method, row in rows.items()
+              if "floor" in row and row["floor"] != method + "-frozen"}
+    if shared:
+        lines += ["", "Paired with another learner's floor: " + "; ".join(
+            f"{method} with {floor}" for method, floor in shared.items())
+            + " (with the hidden groups frozen, the feedback kind changes nothing)."]
     lines += ["", f"Regenerate: `{command}`"]
     return "\n".join(lines) + "\n"
 

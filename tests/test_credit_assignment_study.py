@@ -41,11 +41,14 @@ def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_
     assert feedback["frozen"] == {0: 0.5, 1: 0.0}
     assert feedback["difference"] == {0: 0.5, 1: 0.0}
     assert feedback["difference_mean"] == pytest.approx(0.25) and feedback["wins"] == 1
-    assert "frozen" not in table["rows"]["local-feedback-ceiling"]
+    ceiling = table["rows"]["local-feedback-ceiling"]  # paired with the feedback learner's floor, on seed 0
+    assert ceiling["floor"] == "local-feedback-frozen" and ceiling["difference"] == {0: 0.5}
+    assert "floor" not in table["rows"]["local-es"]  # no local-es-frozen among the methods
     assert table["rows"]["local-es"]["seeds"] == 0  # a diverged run has no final return
     text = study.render_paired(table, study.PHASES["pendulum"], "python studies/credit_assignment.py")
     assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 |" in text
     assert "| local-es | 0 | n/a |" in text and "1.00 / 0.50" in text
+    assert "local-feedback-ceiling with local-feedback-frozen" in text
 
 
 def test_phases_run_their_own_methods_and_share_runs_where_said(study) -> None:

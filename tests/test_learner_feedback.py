@@ -457,6 +457,27 @@ def test_freeze_hidden_keeps_hidden_groups_while_outputs_learn_and_messages_flow
     assert {"td_error", "q_slope", "feedback_slope/h1", "feedback_slope/h2"} <= stats.keys()
 
 
+def test_with_frozen_hidden_groups_the_feedback_kind_changes_nothing() -> None:
+    # why the credit-assignment study pairs the sign rule and the ceiling with the random rule's floor
+    topology = Topology.mlp(3, [4, 4], 1)
+    v = torch.randn(32, topology.num_neurons, generator=torch.Generator().manual_seed(2))
+    actions = torch.rand(32, topology.num_agents, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    learners = {}
+    for feedback in ("random", "sign", "weights"):
+        learner = FeedbackDDPG.from_config(topology, FeedbackConfig(freeze_hidden=True, batch_size=8,
+                                                                    feedback=feedback), seed=1)
+        learner.store(v, actions, v[:, 0], v, torch.zeros(32))
+        for _ in range(5):
+            learner.update()
+        learners[feedback] = learner
+    for feedback in ("sign", "weights"):
+        assert all(torch.equal(a, b) for a, b in zip(learners["random"].actor, learners[feedback].actor, strict=True))
+        assert torch.equal(learners["random"].act(v, explore=False), learners[feedback].act(v, explore=False))
+        # the same random stream ahead (noise, replay sampling): a whole run stays the same run
+        assert torch.equal(learners["random"].generator.get_state(), learners[feedback].generator.get_state())
+        assert not torch.equal(learners[feedback].actor[2], FeedbackDDPG(topology, seed=1).actor[2])  # outputs learned
+
+
 # --------------------------------------------------------------------------------- registry
 def test_registry_smoke_drive_and_deterministic_forward_pass() -> None:
     topology = Topology.mlp(3, [8, 8], 1)
