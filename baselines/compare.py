@@ -27,8 +27,7 @@ deterministic episodes from the same start states for every method, see
 ``local-linear``, ``local-compatible``, ``local-bilinear``, ``local-mlp``
     ``neuron-env train`` (``neuron_env.agents.train``) with the ``ddpg`` learner, that per-neuron
     critic and the trainer's other defaults.
-``local-feedback``, ``local-feedback-sign``, ``local-feedback-ceiling``, ``local-coagent``, ``local-weight-max``,
-``local-es``
+``local-feedback`` (and ``-sign``, ``-ceiling``), ``local-coagent``, ``local-weight-max``, ``local-es``
     ``neuron-env train --learner NAME`` with the learner's defaults (``local-feedback-sign``:
     ``feedback="sign"``, sign-symmetric feedback; ``local-feedback-ceiling``: ``feedback="weights"``,
     the ceiling control; ``LOCAL_METHODS``).
