@@ -184,6 +184,21 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
 
 
+def sign_test_p(differences: list[float]) -> float:
+    """Exact two-sided sign test: the chance of a win/loss split at least this uneven if each seed were a coin flip.
+
+    Ties (a difference of exactly 0, e.g. learned and frozen both at a task's maximum) are left out,
+    as the sign test does; with no untied seed the answer is 1.
+    """
+    wins = sum(d > 0 for d in differences)
+    losses = sum(d < 0 for d in differences)
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2.0 * tail)
+
+
 def paired_table(returns: dict[str, dict[int, float]], methods: tuple[str, ...]) -> dict[str, Any]:
     """Normalized scores per seed and the paired "learned − frozen" difference per learner.
 
@@ -224,6 +239,7 @@ def paired_table(returns: dict[str, dict[int, float]], methods: tuple[str, ...])
             row["difference"] = dict(zip(paired, differences, strict=True))
             row["difference_mean"], row["difference_std"] = _mean_std(differences)
             row["wins"] = sum(d > 0 for d in differences)
+            row["sign_test_p"] = sign_test_p(differences)
             row["paired_seeds"] = len(paired)
         rows[method] = row
     return {"random_mean": random_mean, "reference_mean": reference_mean, "rows": rows}
@@ -243,17 +259,17 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
         + (" Local methods explore with SB3 DDPG's noise on the task (--local-noise task)."
            if phase.local_noise == "task" else ""),
         "",
-        "| method | seeds | learned | frozen hidden | learned − frozen (paired) | learned > frozen |",
-        "|---|---|---|---|---|---|",
+        "| method | seeds | learned | frozen hidden | learned − frozen (paired) | learned > frozen | sign test p |",
+        "|---|---|---|---|---|---|---|",
     ]
     for method, row in rows.items():
         if "frozen" in row:
             lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | "
                          f"{_format(row['frozen_mean'], row['frozen_std'])} | "
                          f"{_format(row['difference_mean'], row['difference_std'])} | "
-                         f"{row['wins']} of {row['paired_seeds']} |")
+                         f"{row['wins']} of {row['paired_seeds']} | {row['sign_test_p']:.2f} |")
         else:
-            lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | | | |")
+            lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | | | | |")
     seeds = sorted({s for row in rows.values() for s in row["normalized"]})
     lines += ["", "Per seed (normalized; learned / frozen):", "",
               "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |",
@@ -274,6 +290,8 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
         lines += ["", "Paired with another learner's floor: " + "; ".join(
             f"{method} with {floor}" for method, floor in shared.items())
             + " (with the hidden groups frozen, the feedback kind changes nothing)."]
+    lines += ["", "Sign test: exact two-sided p of the learned/frozen win-loss split over seeds (ties left out); "
+              "below 0.05 needs at least 6 of 6, 8 of 9 or 9 of 10 seeds one way."]
     lines += ["", f"Regenerate: `{command}`"]
     return "\n".join(lines) + "\n"
 

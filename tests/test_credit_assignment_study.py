@@ -46,7 +46,7 @@ def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_
     assert "floor" not in table["rows"]["local-es"]  # no local-es-frozen among the methods
     assert table["rows"]["local-es"]["seeds"] == 0  # a diverged run has no final return
     text = study.render_paired(table, study.PHASES["pendulum"], "python studies/credit_assignment.py")
-    assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 |" in text
+    assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 | 1.00 |" in text
     assert "| local-es | 0 | n/a |" in text and "1.00 / 0.50" in text
     assert "local-feedback-ceiling with local-feedback-frozen" in text
 
@@ -117,3 +117,11 @@ def test_mountain_car_phase_explores_with_sb3_ddpgs_noise_and_evaluates_less_oft
     assert study.compare_config(study.StudyConfig(phase="pendulum")).local_noise == "own"
     table = {"random_mean": -30.0, "reference_mean": 90.0, "rows": {}}
     assert "--local-noise task" in study.render_paired(table, study.PHASES["mountain-car"], "cmd")
+
+
+def test_sign_test_is_exact_two_sided_and_leaves_ties_out(study) -> None:
+    assert study.sign_test_p([1.0] * 9 + [-1.0]) == pytest.approx(22 / 1024)  # 2 * (1 + 10) / 2**10
+    assert study.sign_test_p([1.0] * 8 + [-1.0] * 2) == pytest.approx(2 * 56 / 1024)
+    assert study.sign_test_p([0.5, 0.0, 0.0]) == 1.0  # one untied seed decides nothing
+    assert study.sign_test_p([0.0, 0.0]) == 1.0 and study.sign_test_p([]) == 1.0
+    assert study.sign_test_p([-1.0] * 6) == study.sign_test_p([1.0] * 6) == pytest.approx(2 / 64)
