@@ -267,7 +267,7 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
             lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | "
                          f"{_format(row['frozen_mean'], row['frozen_std'])} | "
                          f"{_format(row['difference_mean'], row['difference_std'])} | "
-                         f"{row['wins']} of {row['paired_seeds']} | {row['sign_test_p']:.2f} |")
+                         f"{row['wins']} of {row['paired_seeds']} | {row['sign_test_p']:.3f} |")
         else:
             lines.append(f"| {method} | {row['seeds']} | {_format(row['mean'], row['std'])} | | | | |")
     seeds = sorted({s for row in rows.values() for s in row["normalized"]})

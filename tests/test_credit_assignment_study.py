@@ -46,7 +46,7 @@ def test_paired_table_normalizes_against_the_means_and_pairs_by_seed(study, tmp_
     assert "floor" not in table["rows"]["local-es"]  # no local-es-frozen among the methods
     assert table["rows"]["local-es"]["seeds"] == 0  # a diverged run has no final return
     text = study.render_paired(table, study.PHASES["pendulum"], "python studies/credit_assignment.py")
-    assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 | 1.00 |" in text
+    assert "| local-feedback | 2 | 0.50 ± 0.50 | 0.25 ± 0.25 | 0.25 ± 0.25 | 1 of 2 | 1.000 |" in text
     assert "| local-es | 0 | n/a |" in text and "1.00 / 0.50" in text
     assert "local-feedback-ceiling with local-feedback-frozen" in text
 
