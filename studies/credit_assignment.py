@@ -14,7 +14,7 @@ are copied into ``--out``)::
     python studies/credit_assignment.py --phase pendulum            # Pendulum-v1, 20 000 steps, seeds 0-9
     python studies/credit_assignment.py --phase inverted-pendulum   # InvertedPendulum-v5, 50 000 steps, seeds 0-4
     python studies/credit_assignment.py --phase pendulum-narrow     # Pendulum-v1, hidden 8-8, seeds 0-9
-    python studies/credit_assignment.py --phase mountain-car        # MountainCarContinuous-v0, 50 000 steps, seeds 0-2
+    python studies/credit_assignment.py --phase mountain-car        # MountainCarContinuous-v0, 50 000 steps, seeds 0-4
     python studies/credit_assignment.py --phase pendulum --report-only   # tables again from what is there
     python studies/credit_assignment.py --phase e2                  # hidden slopes against the true gradient
 
@@ -105,7 +105,7 @@ PHASES: dict[str, Phase] = {
     "e2": Phase("Pendulum-v1", 5_000, 1),
     # the sparse-reward task: the goal is found by exploring, so every method explores as SB3 DDPG does
     # there (the rl-zoo's Ornstein-Uhlenbeck noise 0.5); the zoo trains 300 000 steps, this phase 50 000
-    "mountain-car": Phase("MountainCarContinuous-v0", 50_000, 3, MOUNTAIN_CAR_METHODS, local_noise="task",
+    "mountain-car": Phase("MountainCarContinuous-v0", 50_000, 5, MOUNTAIN_CAR_METHODS, local_noise="task",
                           eval_every=5000),
 }
 #: The feedback learner's kinds that E2 measures (besides the ``ddpg`` learner's mlp sub-critics).
