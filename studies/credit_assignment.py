@@ -290,8 +290,9 @@ def render_paired(table: dict[str, Any], phase: Phase, command: str) -> str:
         lines += ["", "Paired with another learner's floor: " + "; ".join(
             f"{method} with {floor}" for method, floor in shared.items())
             + " (with the hidden groups frozen, the feedback kind changes nothing)."]
-    lines += ["", "Sign test: exact two-sided p of the learned/frozen win-loss split over seeds (ties left out); "
-              "below 0.05 needs at least 6 of 6, 8 of 9 or 9 of 10 seeds one way."]
+    if any("frozen" in row for row in rows.values()):
+        lines += ["", "Sign test: exact two-sided p of the learned/frozen win-loss split over seeds (ties left out); "
+                  "below 0.05 needs at least 6 of 6, 8 of 9 or 9 of 10 seeds one way."]
     lines += ["", f"Regenerate: `{command}`"]
     return "\n".join(lines) + "\n"
 
