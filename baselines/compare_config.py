@@ -291,8 +291,7 @@ class CompareConfig:
             raise BaselineConfigError(
                 f"local_noise {self.local_noise!r} is unknown; choose one of {LOCAL_NOISE_CHOICES}")
         if self.local_noise == "task":
-            other = [m for m in self.methods if m in METHODS and m.startswith("local-")
-                     and not explores_with_action_noise(m)]
+            other = [m for m in self.methods if m.startswith("local-") and not explores_with_action_noise(m)]
             if other:
                 raise BaselineConfigError(
                     f"local_noise 'task' sets action noise, which {other} do not use (they explore by sampling their "
@@ -357,17 +356,17 @@ class RunSpec:
     tensorboard: bool = True
     """Write TensorBoard scalars (not part of the run's identity)."""
     local_noise: str = "own"
-    """``CompareConfig.local_noise`` (local methods only)."""
+    """``CompareConfig.local_noise`` for a local method; ``"own"`` for every other (``plan_runs``)."""
 
     def identity(self) -> dict[str, Any]:
         """The fields a reused run must match (everything but ``tensorboard``), JSON-ready.
 
-        ``local_noise`` is left out at its default ``"own"`` and for non-local methods, so runs made
-        before the option existed are still reused.
+        ``local_noise`` is left out at its default ``"own"``, so runs made before the option existed
+        are still reused.
         """
         data = asdict(self)
         data.pop("tensorboard")
-        if self.local_noise == "own" or not self.method.startswith("local-"):
+        if self.local_noise == "own":
             data.pop("local_noise")
         data["hidden"] = list(self.hidden)
         return data
@@ -399,7 +398,7 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
                 learning_starts=config.learning_starts, tensorboard=config.tensorboard,
-                local_noise=config.local_noise)
+                local_noise=config.local_noise if method.startswith("local-") else "own")
         for seed in config.seed_range for task in config.tasks for method in config.methods
         if (task, method) not in skipped
     ]
