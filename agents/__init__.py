@@ -14,22 +14,29 @@ backpropagation through the network.
 * ``CoagentLearner`` (``coagent``) and ``WeightMaxLearner`` (``weight-max``): REINFORCE units
   with per-neuron baselines and eligibility traces; Weight Maximization's hidden reward.
 * ``ESLearner`` (``es``): evolution strategies (ARS) from shared-seed perturbations.
+* The shared core, used by every rule and imported by none of them from another rule:
+  ``network`` (``NetworkActor``, group layouts and levels), ``off_policy`` (``OffPolicyNetwork``:
+  replay, noise, targets, critics), ``critics`` (critic kinds), ``optim`` (actor steps, Adam,
+  flat buffers), ``tensors`` (``GroupBatch``, cached constants).
 * ``TrainConfig`` and ``train``: the trainer behind ``neuron-env train`` (progress bar,
   TensorBoard, evaluation, ``metrics.csv`` / ``summary.json``, atomic checkpoints, resume).
 * ``enjoy``: run a trained checkpoint deterministically (``neuron-env enjoy``).
 """
 
 from neuron_env.agents.coagent import CoagentConfig, CoagentLearner, WeightMaxConfig, WeightMaxLearner
-from neuron_env.agents.critics import CRITIC_KINDS, GroupBatch
+from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.enjoy import enjoy
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.es import ESConfig, ESLearner
 from neuron_env.agents.feedback import FeedbackConfig, FeedbackDDPG
 from neuron_env.agents.learner import Learner, LearnerConfig
-from neuron_env.agents.local_ddpg import CRITIC_CONTEXTS, GRANULARITIES, LocalDDPG, LocalDDPGConfig, group_levels
+from neuron_env.agents.local_ddpg import LocalDDPG, LocalDDPGConfig
+from neuron_env.agents.network import CRITIC_CONTEXTS, GRANULARITIES, NetworkActor, group_levels
 from neuron_env.agents.noise import GaussianNoise, OrnsteinUhlenbeckNoise
+from neuron_env.agents.off_policy import OffPolicyConfig, OffPolicyNetwork
 from neuron_env.agents.registry import LEARNERS, make_learner
 from neuron_env.agents.replay import Batch, ReplayBuffer
+from neuron_env.agents.tensors import GroupBatch
 from neuron_env.agents.train import TrainConfig, Trainer, evaluate, load_checkpoint, train
 
 __all__ = [
@@ -53,6 +60,9 @@ __all__ = [
     "LearnerConfigError",
     "LocalDDPG",
     "LocalDDPGConfig",
+    "NetworkActor",
+    "OffPolicyConfig",
+    "OffPolicyNetwork",
     "OrnsteinUhlenbeckNoise",
     "ReplayBuffer",
     "TrainConfig",

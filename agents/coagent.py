@@ -101,14 +101,23 @@ here), so both rules, their traces and their message timing stay side by side.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
-from neuron_env.agents.critics import activation_derivative, adam_step
-from neuron_env.agents.errors import CheckpointError, LearnerConfigError
-from neuron_env.agents.learner import LearnerConfig, NetworkActor, require_settled
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, GroupLayout, _as_index, build_layouts
+from neuron_env.agents.errors import LearnerConfigError
+from neuron_env.agents.learner import LearnerConfig
+from neuron_env.agents.network import (
+    GroupLayout,
+    NetworkActor,
+    as_index,
+    build_layouts,
+    check_checkpoint,
+    check_shapes,
+    require_settled,
+)
+from neuron_env.agents.optim import ACTOR_OPTIMIZERS, adam_step
+from neuron_env.agents.tensors import activation_derivative
 
 from neuron_env.dynamics import activate
 from neuron_env.topology import NetworkWeights, Topology
@@ -152,6 +161,41 @@ class WeightMaxConfig(CoagentConfig):
     """
 
 
+def check_coagent_options(*, critic_context: str, actor_optimizer: str, gamma: float, trace_decay: float,
+                          trace_decay_critic: float | None, lr_actor: float, lr_actor_hidden: float | None,
+                          lr_critic: float, noise_scale: float, noise_scale_hidden: float | None) -> None:
+    """Raise ``LearnerConfigError`` naming the first invalid coagent option, its value and the fix."""
+    if critic_context not in COAGENT_CONTEXTS:
+        raise LearnerConfigError(f"critic_context={critic_context!r} is unknown; choose one of {COAGENT_CONTEXTS}")
+    if actor_optimizer not in ACTOR_OPTIMIZERS:
+        raise LearnerConfigError(
+            f"actor_optimizer={actor_optimizer!r} is unknown; choose one of {ACTOR_OPTIMIZERS}")
+    unit = (("gamma", gamma), ("trace_decay", trace_decay), ("trace_decay_critic", trace_decay_critic))
+    for option, value in unit:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise LearnerConfigError(f"{option}={value!r} must lie in [0, 1]")
+    for option, value in (("lr_actor", lr_actor), ("lr_actor_hidden", lr_actor_hidden), ("lr_critic", lr_critic)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise LearnerConfigError(f"{option}={value!r} must be a finite number >= 0")
+    for option, value in (("noise_scale", noise_scale), ("noise_scale_hidden", noise_scale_hidden)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise LearnerConfigError(
+                f"{option}={value!r} must be a finite number > 0: a REINFORCE unit learns from its own "
+                "noise (freeze a group with lr_actor_hidden=0 instead)")
+
+
+@dataclass
+class _UpdateSums:
+    """Size-weighted statistics of one update, summed over groups at its end."""
+
+    td: list[torch.Tensor] = field(default_factory=list)
+    value: list[torch.Tensor] = field(default_factory=list)
+    score: list[torch.Tensor] = field(default_factory=list)
+    reward: list[torch.Tensor] = field(default_factory=list)
+    critic_neurons: int = 0
+    hidden_neurons: int = 0
+
+
 class PendingStep(NamedTuple):
     """One stored task step of ``E`` env copies, waiting for its update."""
 
@@ -175,22 +219,15 @@ class CoagentLearner(NetworkActor):
     neuron, averaged over the env copies).
 
     Args:
-        topology: An acyclic, leak-free network (settled mode).
-        device: Torch device.
-        gamma: Discount ``γ`` per task step.
-        trace_decay: ``λ`` of the actor traces.
-        trace_decay_critic: ``λ`` of the critic traces; ``None``: ``trace_decay``.
-        lr_actor: Actor step size ``α_A``.
-        lr_actor_hidden: Actor step size of hidden groups; ``None``: ``lr_actor`` (0 freezes them).
-        lr_critic: Critic step size ``α_V``.
-        actor_optimizer: ``"sgd"`` or ``"adam"`` (the paper's code uses Adam; its moments are per
-            weight, so the step stays local).
-        noise_scale: Gaussian exploration ``σ`` (> 0).
-        noise_scale_hidden: ``σ`` of hidden neurons; ``None``: ``noise_scale``.
-        critic_context: ``"presynaptic"`` or ``"task"``.
-        seed: Seed of the initial weights (when ``weights`` is ``None``) and of the noise.
+        topology: The network (acyclic, leak-free: acting is one forward pass per task step).
+        config: Its options (``CoagentConfig``: the one set of defaults); ``None``: the defaults.
+        device: Torch device of every tensor.
+        seed: Seed of the initial weights (when ``weights`` is ``None``) and of the learner's
+            random stream.
         weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
-        dtype: Floating dtype of every tensor (float64 for exact tests).
+        dtype: Floating dtype (float64 for exact tests).
+        **options: ``CoagentConfig`` fields overriding ``config``'s: ``gamma``, ``trace_decay``, ``lr_actor``,
+            ``noise_scale``, ``critic_context``, ….
 
     Raises:
         LearnerConfigError: On an invalid option or a cyclic or leaky topology.
@@ -203,42 +240,30 @@ class CoagentLearner(NetworkActor):
     #: Whether hidden neurons learn from their outgoing weights' change (Weight Maximization).
     weight_max = False
 
-    def __init__(
+    def _build(
         self,
         topology: Topology,
-        device: str | torch.device = "cpu",
-        gamma: float = 0.99,
-        trace_decay: float = 0.9,
-        trace_decay_critic: float | None = None,
-        lr_actor: float = 1e-5,
-        lr_actor_hidden: float | None = None,
-        lr_critic: float = 1e-4,
-        actor_optimizer: str = "sgd",
-        noise_scale: float = 0.2,
-        noise_scale_hidden: float | None = None,
-        critic_context: str = "task",
-        seed: int = 0,
-        weights: NetworkWeights | None = None,
-        dtype: torch.dtype = torch.float32,
+        *,
+        device: str | torch.device,
+        gamma: float,
+        trace_decay: float,
+        trace_decay_critic: float | None,
+        lr_actor: float,
+        lr_actor_hidden: float | None,
+        lr_critic: float,
+        actor_optimizer: str,
+        noise_scale: float,
+        noise_scale_hidden: float | None,
+        critic_context: str,
+        seed: int,
+        weights: NetworkWeights | None,
+        dtype: torch.dtype,
     ) -> None:
         require_settled(topology, self.name)
-        if critic_context not in COAGENT_CONTEXTS:
-            raise LearnerConfigError(f"critic_context={critic_context!r} is unknown; choose one of {COAGENT_CONTEXTS}")
-        if actor_optimizer not in ACTOR_OPTIMIZERS:
-            raise LearnerConfigError(
-                f"actor_optimizer={actor_optimizer!r} is unknown; choose one of {ACTOR_OPTIMIZERS}")
-        unit = (("gamma", gamma), ("trace_decay", trace_decay), ("trace_decay_critic", trace_decay_critic))
-        for option, value in unit:
-            if value is not None and not 0.0 <= value <= 1.0:
-                raise LearnerConfigError(f"{option}={value!r} must lie in [0, 1]")
-        for option, value in (("lr_actor", lr_actor), ("lr_actor_hidden", lr_actor_hidden), ("lr_critic", lr_critic)):
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise LearnerConfigError(f"{option}={value!r} must be a finite number >= 0")
-        for option, value in (("noise_scale", noise_scale), ("noise_scale_hidden", noise_scale_hidden)):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise LearnerConfigError(
-                    f"{option}={value!r} must be a finite number > 0: a REINFORCE unit learns from its own "
-                    "noise (freeze a group with lr_actor_hidden=0 instead)")
+        check_coagent_options(critic_context=critic_context, actor_optimizer=actor_optimizer, gamma=gamma,
+                              trace_decay=trace_decay, trace_decay_critic=trace_decay_critic, lr_actor=lr_actor,
+                              lr_actor_hidden=lr_actor_hidden, lr_critic=lr_critic, noise_scale=noise_scale,
+                              noise_scale_hidden=noise_scale_hidden)
         self.topology = topology
         self.device = torch.device(device)
         self.dtype = dtype
@@ -262,7 +287,7 @@ class CoagentLearner(NetworkActor):
         self.has_critic = [out or not self.weight_max for out in outputs]
         self._input = topology.group_slice[topology.input_group.name]
         self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
-        self._agent_neurons = _as_index(topology.agent_neuron_index, self.device)
+        self._agent_neurons = as_index(topology.agent_neuron_index, self.device)
         self._build_message_routes()
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -448,58 +473,23 @@ class CoagentLearner(NetworkActor):
             v_next = self.settle(step.next_inputs) if any(self.has_critic) else None
             not_terminated = (~step.terminated).to(self.dtype)
             keep = (~step.done).to(self.dtype)
-            num_envs = v.shape[0]
             new_messages: list[torch.Tensor | None] = [
                 None if m is None else torch.zeros_like(m) for m in self.messages]
             stats: dict[str, torch.Tensor] = {}
-            td_sums, value_sums, score_sums, reward_sums, finite = [], [], [], [], []
-            critic_neurons = hidden_neurons = 0
+            sums = _UpdateSums()
+            finite = []
             for i, lay in enumerate(self.layouts):
                 pre1 = self._pre1(v, lay)
                 score, _ = self._score(i, pre1, v[:, lay.neuron_slice])
                 trace = self.actor_trace[i].mul_(self.gamma * self.trace_decay).add_(score)
-                score_sums.append(score.abs().mean() * lay.size)
-                critic = self.critic[i]
-                if critic is not None:
-                    x1 = self._context1(v, lay)
-                    value = x1 @ critic.T
-                    value_next = self._context1(v_next, lay) @ critic.T
-                    signal = torch.addcmul(step.rewards[:, None] - value, not_terminated[:, None], value_next,
-                                           value=self.gamma)
-                    critic_trace = self.critic_trace[i]
-                    critic_trace.mul_(self.gamma * self.trace_decay_critic).add_(x1)
-                    critic.add_(signal.T @ critic_trace, alpha=self.lr_critic / num_envs)
-                    paired = trace
-                    td_abs = signal.abs().mean()
-                    stats[f"td_error/{lay.name}"] = td_abs
-                    td_sums.append(td_abs * lay.size)
-                    value_sums.append(value.mean() * lay.size)
-                    critic_neurons += lay.size
-                else:  # Weight Maximization, hidden group: the message read pairs with its trace of lag updates ago
-                    signal, history = self.messages[i], self.trace_history[i]
-                    paired = trace  # a hidden group without postsynaptic groups never gets a message
-                    if history is not None:
-                        slot = self.num_updates % self.lags[i]
-                        paired = history[slot].clone()
-                        history[slot].copy_(trace)
-                    reward_abs = signal.abs().mean()
-                    stats[f"hidden_reward/{lay.name}"] = reward_abs
-                    reward_sums.append(reward_abs * lay.size)
-                    hidden_neurons += lay.size
-                request = signal[:, :, None] * paired  # u_e: the step each copy asks for, [E, S, P + 1]
-                lr = self.actor_lrs[i]
-                if self.weight_max:  # messages to presynaptic groups, from the weights before the step
-                    for source, columns in self.routes[i]:
-                        if new_messages[source] is not None:
-                            u = request[:, :, columns]
-                            change = torch.einsum("esp,sp->ep", u, self.actor[i][:, columns]).mul_(2.0)
-                            new_messages[source].add_((u * u).sum(1), alpha=lr).add_(change)
-                if lr != 0.0 and self.actor_optimizer == "adam":
-                    adam_step({"actor": self.actor[i]}, self.actor_optimizer_state[i],
-                              {"actor": request.mean(0).neg_()}, lr)
-                elif lr != 0.0:
-                    self.actor[i].add_(request.mean(0), alpha=lr)
+                sums.score.append(score.abs().mean() * lay.size)
+                if self.critic[i] is not None:
+                    signal, paired = self._critic_signal(i, v, v_next, step.rewards, not_terminated, stats, sums), trace
+                else:
+                    signal, paired = self._hidden_signal(i, trace, stats, sums)
+                self._step_group(i, signal[:, :, None] * paired, new_messages)  # u_e: each copy's step [E, S, P + 1]
                 if check_finite:  # a sum is NaN/inf iff an element is (or it overflows): one pass each
+                    critic = self.critic[i]
                     parts = [signal.sum(), self.actor[i].sum()]
                     parts.append(critic.sum() if critic is not None else signal.new_zeros(()))
                     finite.append(torch.stack(parts))
@@ -511,15 +501,65 @@ class CoagentLearner(NetworkActor):
                     trace.mul_(keep[:, None])
             self.messages = new_messages
             self.num_updates += 1
-            if critic_neurons:
-                stats["td_error"] = torch.stack(td_sums).sum() / critic_neurons
-                stats["value"] = torch.stack(value_sums).sum() / critic_neurons
-            if hidden_neurons:
-                stats["hidden_reward"] = torch.stack(reward_sums).sum() / hidden_neurons
-            stats["log_prob_grad"] = torch.stack(score_sums).sum() / self.topology.num_agents
+            if sums.critic_neurons:
+                stats["td_error"] = torch.stack(sums.td).sum() / sums.critic_neurons
+                stats["value"] = torch.stack(sums.value).sum() / sums.critic_neurons
+            if sums.hidden_neurons:
+                stats["hidden_reward"] = torch.stack(sums.reward).sum() / sums.hidden_neurons
+            stats["log_prob_grad"] = torch.stack(sums.score).sum() / self.topology.num_agents
             if check_finite:
                 self._raise_if_not_finite(torch.isfinite(torch.stack(finite)))
             return stats
+
+    def _critic_signal(self, i: int, v: torch.Tensor, v_next: torch.Tensor | None, rewards: torch.Tensor,
+                       not_terminated: torch.Tensor, stats: dict[str, torch.Tensor], sums: _UpdateSums) -> torch.Tensor:
+        """Group ``i``'s TD error ``δ`` ``[E, S]`` (its learning signal) after one TD(λ) step of its critics."""
+        lay, critic = self.layouts[i], self.critic[i]
+        assert critic is not None and v_next is not None  # groups with a critic settle the next state
+        x1 = self._context1(v, lay)
+        value = x1 @ critic.T
+        value_next = self._context1(v_next, lay) @ critic.T
+        signal = torch.addcmul(rewards[:, None] - value, not_terminated[:, None], value_next, value=self.gamma)
+        critic_trace = self.critic_trace[i]
+        critic_trace.mul_(self.gamma * self.trace_decay_critic).add_(x1)  # type: ignore[union-attr]
+        critic.add_(signal.T @ critic_trace, alpha=self.lr_critic / v.shape[0])
+        td_abs = signal.abs().mean()
+        stats[f"td_error/{lay.name}"] = td_abs
+        sums.td.append(td_abs * lay.size)
+        sums.value.append(value.mean() * lay.size)
+        sums.critic_neurons += lay.size
+        return signal
+
+    def _hidden_signal(self, i: int, trace: torch.Tensor, stats: dict[str, torch.Tensor],
+                       sums: _UpdateSums) -> tuple[torch.Tensor, torch.Tensor]:
+        """Weight Maximization's hidden group ``i``: the message read, paired with its trace of ``lag`` updates ago."""
+        lay = self.layouts[i]
+        signal, history = self.messages[i], self.trace_history[i]
+        paired = trace  # a hidden group without postsynaptic groups never gets a message
+        if history is not None:
+            slot = self.num_updates % self.lags[i]
+            paired = history[slot].clone()
+            history[slot].copy_(trace)
+        reward_abs = signal.abs().mean()  # type: ignore[union-attr]
+        stats[f"hidden_reward/{lay.name}"] = reward_abs
+        sums.reward.append(reward_abs * lay.size)
+        sums.hidden_neurons += lay.size
+        return signal, paired  # type: ignore[return-value]
+
+    def _step_group(self, i: int, request: torch.Tensor, new_messages: list[torch.Tensor | None]) -> None:
+        """Group ``i``'s actor step ``mean_e u_e``; Weight Maximization first sends its weights' change upstream."""
+        lr = self.actor_lrs[i]
+        if self.weight_max:  # messages to presynaptic groups, from the weights before the step
+            for source, columns in self.routes[i]:
+                message = new_messages[source]
+                if message is not None:
+                    u = request[:, :, columns]
+                    change = torch.einsum("esp,sp->ep", u, self.actor[i][:, columns]).mul_(2.0)
+                    message.add_((u * u).sum(1), alpha=lr).add_(change)
+        if lr != 0.0 and self.actor_optimizer == "adam":
+            adam_step({"actor": self.actor[i]}, self.actor_optimizer_state[i], {"actor": request.mean(0).neg_()}, lr)
+        elif lr != 0.0:
+            self.actor[i].add_(request.mean(0), alpha=lr)
 
     def _context1(self, voltages: torch.Tensor, lay: GroupLayout) -> torch.Tensor:
         ones = torch.ones(voltages.shape[0], 1, device=voltages.device, dtype=voltages.dtype)
@@ -560,17 +600,9 @@ class CoagentLearner(NetworkActor):
         Raises:
             CheckpointError: If the state belongs to another learner, topology or critic context.
         """
-        groups = [lay.name for lay in self.layouts]
-        if state.get("learner") != self.name or list(state.get("groups", [])) != groups:
-            raise CheckpointError(
-                f"checkpoint holds a {state.get('learner')!r} learner for groups {state.get('groups')}; this learner "
-                f"is {self.name!r} for groups {groups}")
-        for what, mine in (("actor", self.actor), ("critic", self.critic)):
-            for i, (saved, own) in enumerate(zip(state[what], mine, strict=True)):
-                if (saved is None) != (own is None) or (own is not None and saved.shape != own.shape):
-                    raise CheckpointError(
-                        f"{what} of group {groups[i]!r} has shape {None if saved is None else tuple(saved.shape)}; "
-                        f"expected {None if own is None else tuple(own.shape)} (another critic_context or topology?)")
+        check_checkpoint(state, self.name, {"groups": [lay.name for lay in self.layouts]})
+        check_shapes(state, "actor", self.actor, self.layouts)  # type: ignore[arg-type]
+        check_shapes(state, "critic", self.critic, self.layouts)
 
         def dev(tensors: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
             return [None if t is None else t.to(self.device, self.dtype).clone() for t in tensors]

@@ -25,7 +25,8 @@ from typing import Any
 
 from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, CRITIC_CONTEXTS, GRANULARITIES
+from neuron_env.agents.network import CRITIC_CONTEXTS, GRANULARITIES
+from neuron_env.agents.optim import ACTOR_OPTIMIZERS
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import (
     NothingToDo,

@@ -14,10 +14,8 @@ A critic kind is three pure functions over a ``GroupBatch`` (``B`` transitions):
 * ``critic_step(params, optimizer_state, batch, D, lr)``: one in-place critic step;
 * ``action_gradient(params, batch)`` -> ``∂Q^n/∂a`` at ``(x_i, μ^n(v_i))``, ``[B, S]``.
 
-The actor step is the same for every kind (``actor_step``):
-``K^n += η_A mean_i ∂Q^n/∂a · σ'(K^n v_i) v_i`` (bias: input 1), by plain SGD (the draft's
-rule) or, with ``actor_optimizer="adam"``, through a per-weight Adam (``actor_adam_step``; its
-moments belong to one weight of one neuron, so the step stays local).
+The actor step is the same for every kind and lives in ``neuron_env.agents.optim``
+(``actor_step``, ``actor_adam_step``): the critic only supplies the slope ``∂Q^n/∂a``.
 
 Kinds:
 
@@ -43,139 +41,18 @@ Kinds:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
-
-Params = dict[str, torch.Tensor]
+from neuron_env.agents.optim import adam_step
+from neuron_env.agents.tensors import GroupBatch, Params, scalar
 
 CRITIC_KINDS: tuple[str, ...] = ("linear", "compatible", "bilinear", "mlp")
 
 
-class GroupBatch(NamedTuple):
-    """What one group's update needs, for a batch of ``B`` transitions.
-
-    Attributes:
-        x: ``[B, C]`` critic input at ``v_i``.
-        a: ``[B, S]`` actions taken by the group's neurons.
-        reward: ``[B]`` rewards.
-        not_done: ``[B]`` ``1 − terminated``.
-        x_next: ``[B, C]`` critic input at ``v_{i+1}``.
-        a_next: ``[B, S]`` target actor's actions ``μ^{n'}(v_{i+1})``.
-        pre1: ``[B, P + 1]`` presynaptic voltages at ``v_i`` and a column of ones (bias input).
-        mu: ``[B, S]`` current actor's actions ``μ^n(v_i)``.
-        dmu: ``[B, S]`` ``σ'(K^n v_i + b^n)``.
-        mask1: ``[S, P + 1]`` 0/1 connection mask (ones where fully connected), or ``None``.
-    """
-
-    x: torch.Tensor
-    a: torch.Tensor
-    reward: torch.Tensor
-    not_done: torch.Tensor
-    x_next: torch.Tensor
-    a_next: torch.Tensor
-    pre1: torch.Tensor
-    mu: torch.Tensor
-    dmu: torch.Tensor
-    mask1: torch.Tensor | None
-
-
-_CONSTANTS: dict[tuple[Any, ...], torch.Tensor] = {}
-
-
-def constant(shape: tuple[int, ...], value: float, like: torch.Tensor) -> torch.Tensor:
-    """A cached tensor of ``shape`` filled with ``value``, on ``like``'s device and dtype; never write to it.
-
-    One allocation per shape and value instead of one per use (a bias column of ones, empty fields).
-    """
-    key = (shape, value, like.dtype, like.device)
-    tensor = _CONSTANTS.get(key)
-    if tensor is None:
-        tensor = _CONSTANTS[key] = torch.full(shape, value, dtype=like.dtype, device=like.device)
-    return tensor
-
-
-def scalar(value: float, like: torch.Tensor) -> torch.Tensor | float:
-    """``value`` as the operand of an op on ``like``: a cached 0-d tensor of its dtype, on the CPU.
-
-    An op on a Python number first converts it to a 0-d tensor of the op's dtype (a few µs on the CPU,
-    dozens of times an update); this is that tensor, made once, so the kernel reads the same rounded
-    value and the arithmetic is the same. Only for float32/float64 CPU tensors; elsewhere ``value``
-    itself, as before (half-precision kernels read a Python number at a higher precision, and GPU
-    kernels were not checked).
-    """
-    if like.dtype not in (torch.float32, torch.float64) or like.device.type != "cpu":
-        return value
-    return constant((), value, like)
-
-
-def one_minus(x: torch.Tensor) -> torch.Tensor:
-    """``1 - x`` with the one as a cached scalar (``scalar``): the same bits as ``1.0 - x``."""
-    return torch.sub(scalar(1.0, x), x)
-
-
-def activation_derivative(potential: torch.Tensor, output: torch.Tensor, activation: str) -> torch.Tensor:
-    """``σ'(potential)`` given ``output = σ(potential)``."""
-    if activation == "tanh":
-        return one_minus(output * output)
-    if activation == "sigmoid":
-        return output * one_minus(output)
-    if activation == "relu":
-        return (potential > 0).to(potential.dtype)
-    return torch.ones_like(potential)
-
-
 def _targets(reward: torch.Tensor, not_done: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.addcmul(reward[:, None], not_done[:, None], next_q, value=gamma)
-
-
-def actor_ascent(batch: GroupBatch, dq_da: torch.Tensor, scale: float = 1.0,
-                 message: torch.Tensor | None = None) -> torch.Tensor:
-    """The local policy gradient ``mean_i ∂Q/∂a σ'(K v_i + b) [v_i, 1]``, ``[S, P + 1]`` (masked), times ``scale``.
-
-    ``message``: the product ``σ'(K v_i + b) ∂Q/∂a`` ``[B, S]`` when the caller has it already (the
-    feedback learner's message), saving its recomputation. ``scale=-1`` gives the negated gradient
-    with the same bits as negating the result (rounding is symmetric in sign), one op fewer.
-    """
-    signal = dq_da * batch.dmu if message is None else message
-    step = signal.T @ batch.pre1
-    step.mul_(scalar(scale / batch.pre1.shape[0], step))
-    if batch.mask1 is not None:
-        step.mul_(batch.mask1)
-    return step
-
-
-def actor_step(weight: torch.Tensor, batch: GroupBatch, dq_da: torch.Tensor, lr: float,
-               message: torch.Tensor | None = None) -> None:
-    """``[K, b] += η_A mean_i ∂Q/∂a σ'(K v_i + b) [v_i, 1]`` in place on ``weight`` ``[S, P + 1]``.
-
-    ``message``: as in ``actor_ascent``.
-    """
-    weight.add_(actor_ascent(batch, dq_da, message=message), alpha=lr)
-
-
-def max_norm_(weight: torch.Tensor, max_norm: float) -> None:
-    """Rescale in place every row of ``weight`` ``[S, P + 1]`` whose input weights exceed ``max_norm``.
-
-    Max-norm regularization (Srebro and Shraibman 2005; Srivastava et al. 2014) per neuron: row
-    ``n``'s input weights ``K^n`` (the bias column excluded) are scaled down to L2 norm
-    ``max_norm`` when longer; shorter rows are untouched. A neuron reads only its own row, so the
-    constraint is as local as the step. Masked (zero) weights stay zero.
-    """
-    inputs = weight[:, :-1]
-    norms = torch.linalg.vector_norm(inputs, dim=1, keepdim=True)
-    inputs.mul_(norms.clamp_min_(max_norm).reciprocal_().mul_(max_norm))
-
-
-def actor_adam_step(weight: torch.Tensor, state: Params, batch: GroupBatch, dq_da: torch.Tensor, lr: float,
-                    message: torch.Tensor | None = None) -> None:
-    """The same ascent direction through Adam (moments per weight, so per neuron) in place.
-
-    Masked weights get a zero gradient, hence zero moments and a zero step: they stay zero.
-    ``message``: as in ``actor_ascent``.
-    """
-    adam_step({"actor": weight}, state, {"actor": actor_ascent(batch, dq_da, -1.0, message)}, lr)
 
 
 # ---------------------------------------------------------------------------------------- linear
@@ -283,10 +160,6 @@ def bilinear_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------- mlp
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
-
-
 def mlp_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
              hidden: int = 32) -> Params:
     """Per-neuron ``[x, a] -> hidden -> hidden -> 1`` ReLU MLPs, ``nn.Linear``'s uniform init."""
@@ -363,134 +236,6 @@ def mlp_gradients(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Te
     neuron's own MLP only.
     """
     return _mlp_backward(params, x, a, td, _mlp_forward(params, x, a))
-
-
-#: Bytes from the start of one tensor of a flat buffer to the next: c10's CPU allocation alignment, so
-#: that each view starts as aligned as a tensor of its own would (a kernel may pick its path by alignment).
-FLAT_ALIGNMENT = 64
-
-
-def flat_cat(tensors: Iterable[torch.Tensor]) -> torch.Tensor:
-    """``tensors`` flattened one after another into one new 1-D tensor: the layout of ``flatten_params``.
-
-    Each is followed by zeros up to a multiple of ``FLAT_ALIGNMENT`` bytes.
-    """
-    pieces = []
-    for t in tensors:
-        flat = t.reshape(-1)
-        pieces.append(flat)
-        step = max(1, FLAT_ALIGNMENT // flat.element_size())
-        pad = -flat.numel() % step
-        if pad:
-            pieces.append(constant((pad,), 0.0, flat))
-    return torch.cat(pieces)
-
-
-def flatten_params(params: Params) -> Params:
-    """The same values, copied into one new buffer (``flat_cat``): ``params``' tensors as views of it, in order.
-
-    An elementwise step over every tensor of such a dict (Adam, the Polyak target update) then runs as
-    one op over the buffer (``flat_buffer``) instead of one op per tensor: element by element the same
-    arithmetic, with a few kernel launches instead of dozens (the padding stays zero). Tensors of
-    mixed dtypes or devices are copied one by one instead.
-    """
-    tensors = list(params.values())
-    if not tensors:
-        return {}
-    if any(t.dtype != tensors[0].dtype or t.device != tensors[0].device for t in tensors):
-        return {name: t.clone() for name, t in params.items()}
-    flat = flat_cat(tensors)
-    step = max(1, FLAT_ALIGNMENT // flat.element_size())
-    views: Params = {}
-    start = 0
-    for name, t in params.items():
-        views[name] = flat[start:start + t.numel()].view(t.shape)
-        start += t.numel() + (-t.numel() % step)
-    return views
-
-
-def flat_buffer(tensors: Iterable[torch.Tensor]) -> torch.Tensor | None:
-    """The 1-D buffer that ``tensors`` are, in order, the contiguous views of (``flatten_params``' layout).
-
-    ``None`` when they are not (a plain dict, an empty one, or a tensor replaced since): callers then
-    run one op per tensor.
-    """
-    base: torch.Tensor | None = None
-    end = step = 0
-    for t in tensors:
-        if base is None:
-            base = t._base
-            if base is None or base.dim() != 1 or not base.is_contiguous():
-                return None
-            end, step = base.storage_offset(), max(1, FLAT_ALIGNMENT // base.element_size())
-        if t._base is not base or t.storage_offset() != end or not t.is_contiguous():
-            return None
-        numel = t.numel()
-        end += numel + (-numel % step)
-    if base is None or end != base.storage_offset() + base.numel():
-        return None
-    return base
-
-
-def params_sum(params: Params) -> torch.Tensor:
-    """A 0-d sum of every value of ``params`` (finite iff all are, barring overflow): one op when flat."""
-    flat = flat_buffer(params.values())
-    if flat is not None:
-        return flat.sum()
-    return torch.stack([p.sum() for p in params.values()]).sum()
-
-
-def _adam_tensors(params: Params, state: Params,
-                  grads: Params) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """``(parameter, m, v, gradient)`` per tensor, or one row of flat buffers when parameters and moments are flat."""
-    names = list(params)
-    flat = flat_buffer(params.values())
-    if flat is not None:
-        m = flat_buffer([state[f"m/{name}"] for name in names])
-        v = flat_buffer([state[f"v/{name}"] for name in names])
-        if m is not None and v is not None:
-            return [(flat, m, v, flat_cat(grads[name] for name in names))]
-    return [(params[name], state[f"m/{name}"], state[f"v/{name}"], grads[name]) for name in names]
-
-
-def adam_step(params: Params, state: Params, grads: Params, lr: float) -> None:
-    """One Adam step (``torch.optim.Adam``'s arithmetic, elementwise, so per neuron) in place.
-
-    ``state`` holds ``step`` (a 0-d tensor) and ``m/<name>``, ``v/<name>`` moments, created on
-    the first call (flat like ``params`` when ``params`` is flat, so that the step is one op per
-    line below instead of one per tensor; the same arithmetic either way).
-    """
-    beta1, beta2 = ADAM_BETAS
-    if "step" not in state:
-        state["step"] = torch.zeros((), dtype=torch.float64)
-        zeros = {name: torch.zeros_like(p) for name, p in params.items()}
-        if flat_buffer(params.values()) is not None:
-            m, v = flatten_params(zeros), flatten_params(zeros)
-        else:
-            m, v = zeros, {name: z.clone() for name, z in zeros.items()}
-        for name in params:
-            state[f"m/{name}"], state[f"v/{name}"] = m[name], v[name]
-    state["step"].add_(scalar(1.0, state["step"]))
-    t = float(state["step"])
-    correction1 = 1 - beta1**t
-    correction2_sqrt = math.sqrt(1 - beta2**t)
-    for p, m, v, g in _adam_tensors(params, state, grads):
-        m.lerp_(g, 1 - beta1)
-        v.mul_(scalar(beta2, v)).addcmul_(g, g, value=1 - beta2)
-        denom = (v.sqrt() / correction2_sqrt).add_(scalar(ADAM_EPS, v))
-        p.addcdiv_(m, denom, value=-lr / correction1)
-
-
-def flatten_adam_state(state: Params) -> Params:
-    """``state`` (``adam_step``'s) with its ``m/`` and its ``v/`` moments each copied into one flat buffer.
-
-    For a restored checkpoint: the moments of flat parameters are flat again (``_adam_tensors``).
-    """
-    if "step" not in state:
-        return state
-    m = flatten_params({k: t for k, t in state.items() if k.startswith("m/")})
-    v = flatten_params({k: t for k, t in state.items() if k.startswith("v/")})
-    return {k: m[k] if k in m else v[k] if k in v else t for k, t in state.items()}
 
 
 def mlp_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:

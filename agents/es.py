@@ -95,9 +95,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
-from neuron_env.agents.learner import LearnerConfig, NetworkActor, require_settled
-from neuron_env.agents.local_ddpg import build_layouts
+from neuron_env.agents.errors import DivergenceError, LearnerConfigError
+from neuron_env.agents.learner import LearnerConfig
+from neuron_env.agents.network import NetworkActor, build_layouts, check_checkpoint, check_shapes, require_settled
 
 from neuron_env.dynamics import activate
 from neuron_env.topology import NetworkWeights, Topology
@@ -188,16 +188,14 @@ class ESLearner(NetworkActor):
 
     Args:
         topology: The network (acyclic, leak-free: acting is one forward pass per task step).
-        num_directions: Directions ``D`` per iteration.
-        top_directions: Directions ``b`` kept for the step; ``None``: ``D``.
-        es_step: Step size ``α``.
-        es_noise: Perturbation scale ``ν``.
-        freeze_hidden: Perturb and update only the output groups (the floor control).
+        config: Its options (``ESConfig``: the one set of defaults); ``None``: the defaults.
         device: Torch device of every tensor.
-        seed: Seed of the initial weights (when ``weights`` is ``None``) and of the shared
-            noise stream.
+        seed: Seed of the initial weights (when ``weights`` is ``None``) and of the learner's
+            random stream.
         weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
         dtype: Floating dtype (float64 for exact tests).
+        **options: ``ESConfig`` fields overriding ``config``'s: ``num_directions``, ``top_directions``, ``es_step``,
+            ``es_noise``, ``freeze_hidden`` (perturb and update only the output groups: the floor control).
 
     Raises:
         LearnerConfigError: On an invalid option or a cyclic or leaky topology.
@@ -208,18 +206,19 @@ class ESLearner(NetworkActor):
     off_policy = False
     freeze_by_hidden_rate = False  # ES takes freeze_hidden itself: frozen groups are not perturbed
 
-    def __init__(
+    def _build(
         self,
         topology: Topology,
-        num_directions: int = 8,
-        top_directions: int | None = None,
-        es_step: float = 0.02,
-        es_noise: float = 0.03,
-        freeze_hidden: bool = False,
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        weights: NetworkWeights | None = None,
-        dtype: torch.dtype = torch.float32,
+        *,
+        num_directions: int,
+        top_directions: int | None,
+        es_step: float,
+        es_noise: float,
+        freeze_hidden: bool,
+        device: str | torch.device,
+        seed: int,
+        weights: NetworkWeights | None,
+        dtype: torch.dtype,
     ) -> None:
         require_settled(topology, self.name)
         if isinstance(num_directions, bool) or not isinstance(num_directions, int) or num_directions < 1:
@@ -553,20 +552,10 @@ class ESLearner(NetworkActor):
         Raises:
             CheckpointError: If the state belongs to another learner, topology or option set.
         """
-        groups = [lay.name for lay in self.layouts]
-        if state.get("learner") != self.name:
-            raise CheckpointError(f"checkpoint holds a {state.get('learner', 'ddpg')!r} learner's state; this "
-                                  f"learner is {self.name!r}: load it with --learner {state.get('learner', 'ddpg')}")
-        if list(state["groups"]) != groups:
-            raise CheckpointError(f"checkpoint is for groups {state['groups']}; this learner has groups {groups}")
-        if int(state["num_directions"]) != self.num_directions or list(state["perturbed"]) != self.perturbed:
-            raise CheckpointError(
-                f"checkpoint has num_directions={state['num_directions']} and perturbed groups {state['perturbed']}; "
-                f"this learner has num_directions={self.num_directions} and {self.perturbed} (freeze_hidden)")
-        for lay, w, current in zip(self.layouts, state["actor"], self.actor, strict=True):
-            if tuple(w.shape) != tuple(current.shape):
-                raise CheckpointError(f"actor of group {lay.name!r} has shape {tuple(w.shape)}; "
-                                      f"expected {tuple(current.shape)}")
+        check_checkpoint(state, self.name, {"groups": [lay.name for lay in self.layouts],
+                                            "num_directions": self.num_directions, "perturbed": self.perturbed},
+                         fix="build it with the checkpoint's num_directions and freeze_hidden (perturbed groups)")
+        check_shapes(state, "actor", self.actor, self.layouts)  # type: ignore[arg-type]
         self.actor = [w.to(self.device, self.dtype).clone() for w in state["actor"]]
         self.target_actor = self.actor
         self.seed = int(state["noise_seed"])

@@ -47,8 +47,8 @@ update (``feedback="weights"``/``"sign"``: it reads their weights now; ``"random
 their message, one update later) and reaches a group ``k`` hops away no sooner than update
 ``t + k − 1``.
 
-A group learns on the voltages its batch was sampled with (``replay_voltages``, as in
-``LocalDDPG``): with ``"current"`` (the default here) the stored observation settled by the
+A group learns on the voltages its batch was sampled with (``replay_voltages``, see
+``neuron_env.agents.off_policy``): with ``"current"`` (the default here) the stored observation settled by the
 network as it was when the batch was sampled, noise-free, as DDPG evaluates its actor on
 replayed states; with ``"stored"`` the voltages as acted, exploration noise included. ``σ'`` is
 evaluated with the current parameters at those voltages, and a queued batch is not settled
@@ -57,11 +57,11 @@ again. With noise-free voltages and unchanged weights, ``"weights"`` gives exact
 
 Defaults
 --------
-``FeedbackConfig``'s defaults are the framework of Stable-Baselines3 DDPG (output critic on the
-task observation and its action, 64 units; per-weight Adam at 1e-3; batch 256; noise on the
-outputs only; ``replay_voltages="current"``), not ``LocalDDPG``'s: with them the ceiling reaches
-SB3 DDPG on Pendulum-v1, with ``LocalDDPG``'s it does not learn
-(``docs/results/credit-assignment``). The constructor's defaults are ``LocalDDPG``'s.
+``FeedbackConfig``'s defaults (the learner's only ones: ``FeedbackDDPG(topology)`` uses them) are
+the framework of Stable-Baselines3 DDPG (output critic on the task observation and its action,
+64 units; per-weight Adam at 1e-3; batch 256; noise on the outputs only;
+``replay_voltages="current"``), not ``LocalDDPG``'s: with them the ceiling reaches SB3 DDPG on
+Pendulum-v1, with ``LocalDDPG``'s it does not learn (``docs/results/credit-assignment``).
 
 What is local
 -------------
@@ -72,7 +72,7 @@ do (their critic input, the reward, and the next state settled by the target net
 Every neuron steps at once; there is no global backward pass (except ``"backprop"``).
 
 Exploration: every acting neuron adds its own noise (scaled by ``noise_scale_hidden`` in the
-hidden groups), as in ``LocalDDPG``. ``freeze_hidden``
+hidden groups; 0 by default, so only the outputs explore). ``freeze_hidden``
 (``lr_actor_hidden = 0``) is the floor control: hidden neurons keep their init, messages
 still flow. With ``policy_delay > 1`` the pipeline advances every update and every group
 steps on actor updates only.
@@ -91,8 +91,8 @@ References:
     at scale: training large models without batches", MLSys 2021,
     https://arxiv.org/abs/2003.11666.
 
-One module: the pipeline (queued batches, messages in flight), the update and its checkpoint state
-are one mechanism; split, each part would need the others' private state.
+The rule and its pipeline (queued batches, messages in flight) are this module; replay, noise,
+targets and the output critics are the shared core (``neuron_env.agents.off_policy``).
 """
 
 from __future__ import annotations
@@ -103,21 +103,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents.critics import (
-    GroupBatch,
-    activation_derivative,
-    actor_adam_step,
-    actor_step,
-    constant,
-    max_norm_,
-    one_minus,
-    params_sum,
-    scalar,
-)
-from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
-from neuron_env.agents.learner import require_settled
-from neuron_env.agents.local_ddpg import LocalDDPG, LocalDDPGConfig
+from neuron_env.agents.errors import CheckpointError, LearnerConfigError
+from neuron_env.agents.network import check_checkpoint, require_settled
+from neuron_env.agents.off_policy import OffPolicyConfig, OffPolicyNetwork
+from neuron_env.agents.optim import params_sum
 from neuron_env.agents.replay import Batch
+from neuron_env.agents.tensors import GroupBatch, activation_derivative, constant, one_minus, scalar
 
 from neuron_env.dynamics import activate
 from neuron_env.topology import NetworkWeights, Topology
@@ -126,8 +117,8 @@ FEEDBACK_KINDS: tuple[str, ...] = ("random", "sign", "weights", "backprop")
 
 
 @dataclass
-class FeedbackConfig(LocalDDPGConfig):
-    """Options of ``FeedbackDDPG`` (``neuron-env train --learner feedback``): ``LocalDDPG``'s, plus below.
+class FeedbackConfig(OffPolicyConfig):
+    """Options of ``FeedbackDDPG`` (``neuron-env train --learner feedback``): ``OffPolicyConfig``'s, plus below.
 
     The critic options (``critic``, ``critic_context``, ``critic_hidden``, ``lr_critic``) apply
     to the output neurons only; hidden neurons have no critic. The defaults below differ from
@@ -175,6 +166,25 @@ class FeedbackEdge:
     delay: int
 
 
+@dataclass
+class _Signals:
+    """What one update computes per group (``layouts`` order; ``None`` where a group computed none)."""
+
+    slopes: list[torch.Tensor | None]
+    """``g`` ``[B, S]``: the critic's ``∂Q/∂a`` (outputs) or the received message sum (hidden)."""
+    batches: list[GroupBatch | None]
+    """What the group's actor step reads."""
+    messages: list[torch.Tensor | None]
+    """``e = σ' g`` ``[B, S]``, sent to the presynaptic groups."""
+    tds: list[torch.Tensor | None]
+    """TD errors ``[B, S]`` (outputs)."""
+
+    @classmethod
+    def empty(cls, count: int) -> _Signals:
+        """No group's signals yet."""
+        return cls([None] * count, [None] * count, [None] * count, [None] * count)
+
+
 def _times(value: torch.Tensor, count: int) -> torch.Tensor:
     """``value * count`` (``value`` itself for 1: the same number, one op fewer)."""
     return value if count == 1 else value * count
@@ -202,23 +212,22 @@ def group_depths(topology: Topology) -> dict[str, int | None]:
     return {g.name: visit(g.name) for g in topology.agent_groups}
 
 
-class FeedbackDDPG(LocalDDPG):
+class FeedbackDDPG(OffPolicyNetwork):
     """DDPG output neurons; hidden neurons learn from their neighbours' messages (module doc).
 
     Args:
         topology: An acyclic, leak-free network (settled mode).
-        feedback: ``"random"``, ``"sign"``, ``"weights"`` or ``"backprop"`` (module doc).
-        feedback_scale: Bound of the random feedback magnitudes for ``"random"`` and ``"sign"``;
-            ``None``: ``1/sqrt(fan_in)`` of the target group, as the forward init.
-        critic: Kind of the output neurons' critics (``LocalDDPG``).
-        critic_context: Their critic input (``LocalDDPG``).
-        granularity: ``None`` or ``"settled"`` (the only mode).
+        config: Its options (``FeedbackConfig``: the one set of defaults); ``None``: the defaults.
+        device: Torch device of every tensor.
         seed: Seed of weights, critics, noise, replay sampling and (``seed + 2``) the random
             feedback matrices.
         weights: Initial network weights; ``None`` draws ``NetworkWeights.init(topology, seed)``.
         dtype: Floating dtype.
-        **options: Every other ``LocalDDPG`` option, with the same meaning (``lr_actor_hidden``
-            is the hidden groups' step size; 0 freezes them).
+        **options: ``FeedbackConfig`` fields overriding ``config``'s: ``feedback`` (``"random"``,
+            ``"sign"``, ``"weights"`` or ``"backprop"``, module doc), ``feedback_scale`` (bound of the
+            random feedback magnitudes; ``None``: ``1/sqrt(fan_in)`` of the target group, as the
+            forward init), the output critics' options (``critic``, ``critic_context``, …) and the
+            shared ones (``lr_actor_hidden`` is the hidden groups' step size; 0 freezes them).
 
     Raises:
         LearnerConfigError: On an unknown ``feedback``, a bad ``feedback_scale``, ``per_tick``
@@ -227,22 +236,13 @@ class FeedbackDDPG(LocalDDPG):
 
     name = "feedback"
     config_class = FeedbackConfig
-    off_policy = True
+    finite_columns = ("td_error", "actor", "critic", "feedback_slope")
+    divergence_advice = "lower lr_actor/lr_critic (or feedback_scale)"
     replays_hidden_actions = False  # hidden groups have no critic: re-settled replay keeps the outputs' actions
 
-    def __init__(
-        self,
-        topology: Topology,
-        feedback: str = "random",
-        feedback_scale: float | None = None,
-        critic: str = "mlp",
-        critic_context: str = "task",
-        granularity: str | None = None,
-        seed: int = 0,
-        weights: NetworkWeights | None = None,
-        dtype: torch.dtype = torch.float32,
-        **options: Any,
-    ) -> None:
+    def _build(self, topology: Topology, *, device: str | torch.device, seed: int, weights: NetworkWeights | None,
+               dtype: torch.dtype, feedback: str, feedback_scale: float | None, granularity: str | None,
+               **settings: Any) -> None:
         require_settled(topology, "feedback")
         if feedback not in FEEDBACK_KINDS:
             raise LearnerConfigError(f"feedback={feedback!r} is unknown; choose one of {FEEDBACK_KINDS}")
@@ -257,23 +257,28 @@ class FeedbackDDPG(LocalDDPG):
                     f"feedback={feedback!r} uses the forward weights: leave feedback_scale unset")
             if not (math.isfinite(feedback_scale) and feedback_scale > 0):
                 raise LearnerConfigError(f"feedback_scale={feedback_scale!r} must be a finite number > 0")
-        super().__init__(topology, critic=critic, critic_context=critic_context, granularity="settled", seed=seed,
-                         weights=weights, dtype=dtype, **options)
+        is_output = [group.role == "output" for group in topology.agent_groups]
+        self._build_off_policy(topology, device=device, seed=seed, weights=weights, dtype=dtype,
+                               critic_groups=is_output, granularity="settled", **settings)
         self.feedback = feedback
         self.feedback_scale = None if feedback_scale is None else float(feedback_scale)
         #: Whether each group (``layouts`` order) is an output group (has a critic).
-        self.is_output = [topology.group[lay.name].role == "output" for lay in self.layouts]
-        # hidden groups have no critic: the ones LocalDDPG drew are dropped (drawing them first
-        # keeps the output critics' init identical to LocalDDPG's for the same seed)
-        for i, output in enumerate(self.is_output):
-            if not output:
-                self.critic[i], self.target_critic[i], self.optimizer_state[i] = {}, {}, {}
+        self.is_output = [self._is_output(lay.name) for lay in self.layouts]
         depth_by_name = group_depths(topology)
         #: Distance of each group from the outputs (``None``: no path to an output, never steps).
         self.depths: list[int | None] = [depth_by_name[lay.name] for lay in self.layouts]
-        index = {lay.name: i for i, lay in enumerate(self.layouts)}
         #: The feedback edges of each group (empty for outputs and groups that reach none).
-        self.edges: list[tuple[FeedbackEdge, ...]] = []
+        self.edges: list[tuple[FeedbackEdge, ...]] = self._feedback_edges()
+        #: Fixed random feedback matrix per projection (``"random"``/``"sign"``), shaped like ``W``.
+        self.feedback_weights: dict[int, torch.Tensor] = (
+            self._random_feedback(seed + 2) if feedback in ("random", "sign") else {})
+        self._build_pipeline()
+
+    def _feedback_edges(self) -> list[tuple[FeedbackEdge, ...]]:
+        """The projections each hidden group sends to a group that reaches an output, with their delays."""
+        topology = self.topology
+        index = {lay.name: i for i, lay in enumerate(self.layouts)}
+        edges_by_group = []
         for i, lay in enumerate(self.layouts):
             edges = []
             if not self.is_output[i] and self.depths[i] is not None:
@@ -286,22 +291,29 @@ class FeedbackDDPG(LocalDDPG):
                     columns = dict(self.layouts[m].projection_columns)[p]
                     delay = self.depths[i] - self.depths[m]  # type: ignore[operator]  # both set here
                     edges.append(FeedbackEdge(p, m, columns, delay))
-            self.edges.append(tuple(edges))
-        #: Fixed random feedback matrix per projection (``"random"``/``"sign"``), shaped like ``W``.
-        self.feedback_weights: dict[int, torch.Tensor] = {}
-        if feedback in ("random", "sign"):
-            generator = torch.Generator().manual_seed(seed + 2)  # on the CPU: the same matrices on every device
-            for edges in self.edges:
-                for edge in edges:
-                    target = topology.projections[edge.projection].target
-                    bound = self.feedback_scale or 1.0 / math.sqrt(len(topology.presynaptic_index[target]))
-                    width = edge.columns.stop - edge.columns.start
-                    draw = (torch.rand(self.layouts[edge.target].size, width, generator=generator) * 2 - 1) * bound
-                    mask = topology.projections[edge.projection].mask
-                    if mask is not None:
-                        draw = draw * torch.as_tensor(np.array(mask, dtype=np.float32))
-                    self.feedback_weights[edge.projection] = draw.to(self.device, dtype)
-        pipelined = feedback != "backprop"
+            edges_by_group.append(tuple(edges))
+        return edges_by_group
+
+    def _random_feedback(self, seed: int) -> dict[int, torch.Tensor]:
+        """One fixed random matrix per feedback edge's projection, uniform in ``±bound``, masked like ``W``."""
+        topology = self.topology
+        matrices = {}
+        generator = torch.Generator().manual_seed(seed)  # on the CPU: the same matrices on every device
+        for edges in self.edges:
+            for edge in edges:
+                target = topology.projections[edge.projection].target
+                bound = self.feedback_scale or 1.0 / math.sqrt(len(topology.presynaptic_index[target]))
+                width = edge.columns.stop - edge.columns.start
+                draw = (torch.rand(self.layouts[edge.target].size, width, generator=generator) * 2 - 1) * bound
+                mask = topology.projections[edge.projection].mask
+                if mask is not None:
+                    draw = draw * torch.as_tensor(np.array(mask, dtype=np.float32))
+                matrices[edge.projection] = draw.to(self.device, self.dtype)
+        return matrices
+
+    def _build_pipeline(self) -> None:
+        """The queue of past batches and each group's outbox of messages in flight (module doc)."""
+        pipelined = self.feedback != "backprop"
         #: Past batches a group can learn on (``depth`` of the deepest group; 0 for ``"backprop"``).
         self.queue_length = max((d for d in self.depths if d is not None), default=0) if pipelined else 0
         outbox_lengths = [0] * len(self.layouts)
@@ -368,85 +380,104 @@ class FeedbackDDPG(LocalDDPG):
         with torch.no_grad():
             sampled = batch is None
             batch = self._batch_or_sample(batch)
-            voltages = batch.voltages
             actor_turn = self.num_updates % self.policy_delay == 0
-            count = len(self.layouts)
-            slopes: list[torch.Tensor | None] = [None] * count
-            group_batches: list[GroupBatch | None] = [None] * count
-            messages: list[torch.Tensor | None] = [None] * count
-            tds: list[torch.Tensor | None] = [None] * count
+            signals = _Signals.empty(len(self.layouts))
             stats: dict[str, torch.Tensor] = {}
-            td_sums, slope_sums, output_neurons = [], [], 0
-            settled_next = self.settle(batch.next_voltages, target=True)
-            for i in range(count):
-                if not self.is_output[i]:
-                    continue
-                gb = self._output_batch(batch, settled_next, i)
-                td, dq_da = self._kind.update(self.critic[i], self.target_critic[i], self.optimizer_state[i], gb,
-                                              self.gamma, self.lr_critic)
-                slopes[i], group_batches[i], messages[i], tds[i] = dq_da, gb, gb.dmu * dq_da, td
-                td_abs, size = td.abs().mean(), self.layouts[i].size
-                stats[f"td_error/{self.layouts[i].name}"] = td_abs
-                td_sums.append(_times(td_abs, size))
-                slope_sums.append(_times(dq_da.abs().mean(), size))
-                output_neurons += size
-            # nearer groups first, so that "backprop" finds its postsynaptic messages of this update
-            hidden = sorted((depth, i) for i, depth in enumerate(self.depths)
-                            if depth is not None and not self.is_output[i])
-            for depth, i in hidden:
-                if self.feedback == "backprop":
-                    learn_on = voltages
-                    received = [messages[edge.target] for edge in self.edges[i]]
-                else:
-                    if len(self.batch_queue) < depth:
-                        continue  # the batch it learns on is not that old yet
-                    learn_on = self.batch_queue[depth - 1]
-                    received = [self.outbox[edge.target][edge.delay - 1] for edge in self.edges[i]]
-                arrived = [message for message in received if message is not None]
-                if len(arrived) < len(received):
-                    continue  # its messages have not arrived yet
-                slope = arrived[0] @ self.feedback_matrix(self.edges[i][0])
-                for edge, message in zip(self.edges[i][1:], arrived[1:], strict=True):
-                    slope.add_(message @ self.feedback_matrix(edge))
-                gb = self._batch_for(learn_on, i)
-                slopes[i], group_batches[i], messages[i] = slope, gb, gb.dmu * slope
-                stats[f"feedback_slope/{self.layouts[i].name}"] = slope.abs().mean()
-            # every group steps after every slope is read: "weights"/"sign" read the weights as they were
-            for i in range(count):
-                gb, slope = group_batches[i], slopes[i]
-                if gb is None or slope is None or self.actor_lrs[i] == 0.0 or not actor_turn:
-                    continue
-                if self.actor_optimizer == "adam":  # the message is the step's σ' g already
-                    actor_adam_step(self.actor[i], self.actor_optimizer_state[i], gb, slope, self.actor_lrs[i],
-                                    messages[i])
-                else:
-                    actor_step(self.actor[i], gb, slope, self.actor_lrs[i], messages[i])
-                if self.actor_max_norm is not None:
-                    max_norm_(self.actor[i], self.actor_max_norm)
-            for i in range(count):
-                outbox = self.outbox[i]
-                if outbox:
-                    outbox.insert(0, messages[i])
-                    outbox.pop()
-            if self.queue_length:  # a sampled batch is the learner's own: only a caller's is copied
-                self.batch_queue.insert(0, voltages if sampled else voltages.clone())
-                del self.batch_queue[self.queue_length:]
-            self.slopes = slopes
+            td_sums, slope_sums, output_neurons = self._learn_outputs(batch, signals, stats)
+            self._receive_messages(batch.voltages, signals, stats)
+            if actor_turn:  # every group steps after every slope is read: "weights"/"sign" read W as it was
+                self._step_actors(signals)
+            self._advance_pipeline(batch.voltages, signals.messages, sampled)
+            self.slopes = signals.slopes
             if actor_turn:  # TD3 moves the targets with the actor
                 self._move_targets()
             self.num_updates += 1
             neurons = scalar(float(output_neurons), td_sums[0])
             stats["td_error"] = _total(td_sums) / neurons
             stats["q_slope"] = _total(slope_sums) / neurons
-            if check_finite:  # a sum is NaN/inf iff an element is (or the sum overflows): one pass each
-                zero = constant((), 0.0, voltages)
-                sums = []
-                for i in range(count):
-                    td, slope = tds[i], None if self.is_output[i] else slopes[i]
-                    sums += [zero if td is None else td.sum(), self.actor[i].sum(),
-                             zero if td is None else params_sum(self.critic[i]), zero if slope is None else slope.sum()]
-                self._raise_if_not_finite_sums(sums, 4)
+            if check_finite:
+                self._check_update_finite(signals, batch.voltages)
             return stats
+
+    def _learn_outputs(self, batch: Batch, signals: _Signals,
+                       stats: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor], int]:
+        """TD and critic step of every output group on the new batch; their slopes and messages into ``signals``.
+
+        Returns:
+            The size-weighted ``|D|`` and ``|∂Q/∂a|`` means per output group, and the output neuron count.
+        """
+        td_sums, slope_sums, output_neurons = [], [], 0
+        settled_next = self.settle(batch.next_voltages, target=True)
+        for i in range(len(self.layouts)):
+            if not self.is_output[i]:
+                continue
+            gb = self._output_batch(batch, settled_next, i)
+            td, dq_da = self._kind.update(self.critic[i], self.target_critic[i], self.optimizer_state[i], gb,
+                                          self.gamma, self.lr_critic)
+            signals.slopes[i], signals.batches[i], signals.messages[i], signals.tds[i] = dq_da, gb, gb.dmu * dq_da, td
+            td_abs, size = td.abs().mean(), self.layouts[i].size
+            stats[f"td_error/{self.layouts[i].name}"] = td_abs
+            td_sums.append(_times(td_abs, size))
+            slope_sums.append(_times(dq_da.abs().mean(), size))
+            output_neurons += size
+        return td_sums, slope_sums, output_neurons
+
+    def _receive_messages(self, voltages: torch.Tensor, signals: _Signals, stats: dict[str, torch.Tensor]) -> None:
+        """Each hidden group's slope from the messages that reached it, on the batch it learns on now.
+
+        Nearer groups first, so that ``"backprop"`` finds its postsynaptic messages of this update. A
+        group whose batch is not that old yet, or whose messages have not all arrived, does not learn.
+        """
+        hidden = sorted((depth, i) for i, depth in enumerate(self.depths)
+                        if depth is not None and not self.is_output[i])
+        for depth, i in hidden:
+            if self.feedback == "backprop":
+                learn_on = voltages
+                received = [signals.messages[edge.target] for edge in self.edges[i]]
+            else:
+                if len(self.batch_queue) < depth:
+                    continue  # the batch it learns on is not that old yet
+                learn_on = self.batch_queue[depth - 1]
+                received = [self.outbox[edge.target][edge.delay - 1] for edge in self.edges[i]]
+            arrived = [message for message in received if message is not None]
+            if len(arrived) < len(received):
+                continue  # its messages have not arrived yet
+            slope = arrived[0] @ self.feedback_matrix(self.edges[i][0])
+            for edge, message in zip(self.edges[i][1:], arrived[1:], strict=True):
+                slope.add_(message @ self.feedback_matrix(edge))
+            gb = self._batch_for(learn_on, i)
+            signals.slopes[i], signals.batches[i], signals.messages[i] = slope, gb, gb.dmu * slope
+            stats[f"feedback_slope/{self.layouts[i].name}"] = slope.abs().mean()
+
+    def _step_actors(self, signals: _Signals) -> None:
+        """Every group that has a slope and is not frozen steps its actor (the message is its ``σ' g``)."""
+        for i, (gb, slope) in enumerate(zip(signals.batches, signals.slopes, strict=True)):
+            if gb is None or slope is None or self.actor_lrs[i] == 0.0:
+                continue
+            self._step_actor(i, gb, slope, signals.messages[i])
+
+    def _advance_pipeline(self, voltages: torch.Tensor, messages: list[torch.Tensor | None], sampled: bool) -> None:
+        """Post this update's messages to the outboxes and queue its batch for the deeper groups."""
+        for i, outbox in enumerate(self.outbox):
+            if outbox:
+                outbox.insert(0, messages[i])
+                outbox.pop()
+        if self.queue_length:  # a sampled batch is the learner's own: only a caller's is copied
+            self.batch_queue.insert(0, voltages if sampled else voltages.clone())
+            del self.batch_queue[self.queue_length:]
+
+    def _check_update_finite(self, signals: _Signals, like: torch.Tensor) -> None:
+        """Raise ``DivergenceError`` if a TD error, actor, output critic or hidden slope is not finite.
+
+        A sum is NaN/inf iff an element is (or the sum overflows): one pass per tensor, one sync.
+        """
+        zero = constant((), 0.0, like)
+        sums = []
+        for i in range(len(self.layouts)):
+            td, slope = signals.tds[i], None if self.is_output[i] else signals.slopes[i]
+            sums += [zero if td is None else td.sum(), self.actor[i].sum(),
+                     zero if td is None else params_sum(self.critic[i]), zero if slope is None else slope.sum()]
+        self._raise_if_not_finite_sums(sums, 4)
 
     def action_slopes(self, voltages: torch.Tensor) -> list[torch.Tensor]:
         """Each group's slope ``g`` ``[B, S]`` at settled ``voltages``, once the pipeline has settled.
@@ -473,38 +504,14 @@ class FeedbackDDPG(LocalDDPG):
             return [s if s is not None else voltages.new_zeros(voltages.shape[0], lay.size)
                     for s, lay in zip(slopes, self.layouts, strict=True)]
 
-    def _raise_if_not_finite(self, finite: torch.Tensor) -> None:
-        if bool(finite.all()):
-            return
-        group_index, what_index = (int(i) for i in torch.nonzero(~finite)[0])
-        what = ("td_error", "actor", "critic", "feedback_slope")[what_index]
-        name = self.layouts[group_index].name
-        raise DivergenceError(
-            f"non-finite {what.replace('_', ' ')} in group {name!r} at update {self.num_updates}; "
-            "lower lr_actor/lr_critic (or feedback_scale), check the task's rewards for NaN, or resume from the "
-            "last checkpoint",
-            group=name, what=what,
-        )
-
-    def check_finite(self) -> None:
-        """Raise ``DivergenceError`` naming the first group with a non-finite parameter."""
-        true = torch.tensor(True, device=self.device)
-        flags = []
-        for i in range(len(self.layouts)):
-            critic_ok = (torch.stack([torch.isfinite(p).all() for p in self.critic[i].values()]).all()
-                         if self.critic[i] else true)
-            flags.append(torch.stack([true, torch.isfinite(self.actor[i]).all(), critic_ok, true]))
-        self._raise_if_not_finite(torch.stack(flags))
-
     # ------------------------------------------------------------------ persistence
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
-        """``LocalDDPG.state_dict`` plus the feedback kind and matrices, the batch queue and the messages.
+        """The core's state plus the feedback kind and matrices, the batch queue and the messages.
 
         The queue and the messages in flight are always included (they are a few batches), so a
         restored learner continues the pipeline exactly.
         """
         state = super().state_dict(include_buffer)
-        state["learner"] = self.name
         state["feedback"] = self.feedback
         state["depths"] = list(self.depths)
         state["feedback_weights"] = {p: w.cpu().clone() for p, w in self.feedback_weights.items()}
@@ -518,16 +525,8 @@ class FeedbackDDPG(LocalDDPG):
         Raises:
             CheckpointError: If the state belongs to another learner, feedback kind or topology.
         """
-        if state.get("learner") != self.name or "feedback" not in state:
-            raise CheckpointError(
-                f"checkpoint holds a {state.get('learner', 'ddpg')!r} learner's state; this learner is 'feedback': "
-                "load it with the learner that wrote it")
-        if state["feedback"] != self.feedback:
-            raise CheckpointError(f"checkpoint holds feedback={state['feedback']!r}; this learner has "
-                                  f"feedback={self.feedback!r}: build it with the checkpoint's option")
-        if list(state["depths"]) != list(self.depths) or len(state["outbox"]) != len(self.outbox):
-            raise CheckpointError(f"checkpoint is for groups {state['groups']} at depths {state['depths']}; this "
-                                  f"learner has {[lay.name for lay in self.layouts]} at depths {self.depths}")
+        check_checkpoint(state, self.name, {"feedback": self.feedback, "groups": [lay.name for lay in self.layouts],
+                                            "depths": list(self.depths)})
         if set(state["feedback_weights"]) != set(self.feedback_weights):
             raise CheckpointError(f"checkpoint has feedback matrices for projections "
                                   f"{sorted(state['feedback_weights'])}; this learner expects "

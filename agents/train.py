@@ -100,7 +100,8 @@ import numpy as np
 import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import Learner
-from neuron_env.agents.local_ddpg import ACTOR_OPTIMIZERS, LocalDDPGConfig
+from neuron_env.agents.local_ddpg import LocalDDPGConfig
+from neuron_env.agents.optim import ACTOR_OPTIMIZERS
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.registry import make_learner as build_learner
 from neuron_env.agents.run_log import RunLogger

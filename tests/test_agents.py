@@ -198,7 +198,7 @@ def test_policy_delay_steps_actor_and_targets_on_every_dth_update_only() -> None
 
 
 def test_max_norm_caps_long_rows_only_and_keeps_bias_and_zeros() -> None:
-    from neuron_env.agents.critics import max_norm_
+    from neuron_env.agents.optim import max_norm_
 
     weight = torch.tensor([[3.0, 4.0, 0.0, 7.0],    # input norm 5: scaled to 2
                            [0.6, 0.0, 0.8, -9.0],   # input norm 1: untouched
@@ -273,7 +273,8 @@ def test_settled_needs_an_acyclic_network() -> None:
 
 
 def test_actor_adam_step_is_torch_adam_on_the_negated_local_gradient() -> None:
-    from neuron_env.agents.critics import GroupBatch, actor_adam_step, actor_ascent
+    from neuron_env.agents.optim import actor_adam_step, actor_ascent
+    from neuron_env.agents.tensors import GroupBatch
 
     generator = torch.Generator().manual_seed(0)
     b, s, p = 6, 3, 4

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import sys
 
 import numpy as np
 import pytest
 import torch
-from neuron_env.agents import LocalDDPG
+from neuron_env.agents import LocalDDPG, LocalDDPGConfig
 from neuron_env.agents.replay import Batch
 from torch import nn
 
@@ -182,6 +183,25 @@ def test_batched_update_equals_per_neuron_loop(kind: str, case: str) -> None:
     learner = LocalDDPG(topology, critic=kind, gamma=GAMMA, tau=TAU, lr_critic=LR_C, lr_actor=LR_A, batch_size=7,
                         seed=3, critic_context=context, granularity=granularity, critic_hidden=H,
                         dtype=torch.float64)
+    check_against_per_neuron_loop(topology, learner, kind, granularity, context)
+
+
+def test_shipped_config_update_equals_per_neuron_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``LocalDDPGConfig()`` as shipped (MLP sub-critics by Adam on the task context, SGD actor, its γ, τ,
+    step sizes and critic width), on the settled 2-4-3-2 network, against the per-neuron reference."""
+    shipped = LocalDDPGConfig()
+    module = sys.modules[__name__]
+    for name, value in (("GAMMA", shipped.gamma), ("TAU", shipped.tau), ("LR_C", shipped.lr_critic),
+                        ("LR_A", shipped.lr_actor), ("H", shipped.critic_hidden)):
+        monkeypatch.setattr(module, name, value)
+    topology = Topology.mlp(2, [4, 3], 2)
+    learner = LocalDDPG(topology, seed=3, dtype=torch.float64)
+    assert learner.config == shipped and learner.granularity == "settled"
+    check_against_per_neuron_loop(topology, learner, shipped.critic, "settled", shipped.critic_context)
+
+
+def check_against_per_neuron_loop(topology: Topology, learner: LocalDDPG, kind: str, granularity: str | None,
+                                  context: str) -> None:
     if kind != "mlp":  # non-zero critics so every term of the formulas matters
         g = torch.Generator().manual_seed(5)
         for params in learner.critic:

@@ -22,6 +22,9 @@ from .conftest import settled_task_step
 
 GAMMA, TAU, LR_C, LR_A = 0.9, 0.1, 0.05, 0.2
 PIPELINED = ["random", "sign", "weights"]
+#: The hand-written per-neuron reference below uses a critic on the task context and plain SGD actor steps
+#: (the shipped ``FeedbackConfig()`` has Adam and the observation context: tested further down).
+TINY_SGD: dict[str, object] = {"critic_context": "task", "actor_optimizer": "sgd"}
 
 
 def skip_topology() -> Topology:
@@ -45,15 +48,15 @@ def random_batch(topology: Topology, size: int, generator: torch.Generator) -> B
 
 
 # ----------------------------------------------------------------------------- locality audit
-def perturbed(groups: list[str], targets: bool = True) -> Callable[[FeedbackDDPG], None]:
-    """Add noise to the actor (and target actor and critic) of ``groups``."""
+def perturbed(groups: list[str], targets: bool = True, online: bool = True) -> Callable[[FeedbackDDPG], None]:
+    """Add noise to the actor (``online``) and the target actor and critics (``targets``) of ``groups``."""
 
     def perturb(learner: FeedbackDDPG) -> None:
         g = torch.Generator().manual_seed(123)
         for i, lay in enumerate(learner.layouts):
             if lay.name not in groups:
                 continue
-            tensors = [learner.actor[i]]
+            tensors = [learner.actor[i]] if online else []
             if targets:
                 tensors += [learner.target_actor[i], *learner.critic[i].values(), *learner.target_critic[i].values()]
             for t in tensors:
@@ -86,6 +89,14 @@ H1, H2, H3, OUT = 0, 1, 2, 3
 
 @pytest.mark.parametrize("feedback", PIPELINED)
 def test_locality_audit_non_neighbours_leave_the_update_bitwise_unchanged(feedback: str) -> None:
+    """DESIGN.md §1's audit on h1 -> h2 -> h3 -> out.
+
+    A hidden neuron reads its own parameters and feedback synapses, its presynaptic voltages and its
+    postsynaptic neighbours' messages (for "sign"/"weights" also their weights onto it). The output neuron
+    may read one thing beyond its neighbours: the target network's settled voltages at the next observation
+    (activity, not parameters), which its TD target needs, so target copies of h1/h2 reach its update;
+    target copies of non-neighbours never reach a hidden neuron's.
+    """
     base_t, base_next = run_two_updates(feedback)
     # h3 and out are neither pre- nor postsynaptic to h1
     after_t, _ = run_two_updates(feedback, perturbed(["h3", "out"]))
@@ -100,6 +111,12 @@ def test_locality_audit_non_neighbours_leave_the_update_bitwise_unchanged(feedba
     # the output's update reads neither h1 nor h2 (the next state is settled by the target copies)
     after_t, _ = run_two_updates(feedback, perturbed(["h1", "h2"], targets=False))
     assert torch.equal(after_t[OUT], base_t[OUT])
+    # ... except through the target network's settled activity, the documented read of its TD target
+    after_t, _ = run_two_updates(feedback, perturbed(["h1", "h2"], online=False))
+    assert not torch.equal(after_t[OUT], base_t[OUT])
+    # target copies (actor and critic) of non-neighbours leave a hidden neuron's update unchanged, twice over
+    after_t, after_next = run_two_updates(feedback, perturbed(["h3", "out"], online=False))
+    assert torch.equal(after_t[H1], base_t[H1]) and torch.equal(after_next[H1], base_next[H1])
     # positive direction: a neighbour's change does reach h1, through its message or weights
     _, after_next = run_two_updates(feedback, perturbed(["h2"]))
     assert not torch.equal(after_next[H1], base_next[H1])
@@ -149,6 +166,7 @@ class Neuron:
     """One neuron's parameters and wiring, in plain per-neuron form."""
 
     def __init__(self, topology: Topology, learner: FeedbackDDPG, agent: int) -> None:
+        """Copy neuron ``agent``'s parameters out of ``learner`` (its critic context as the learner's)."""
         self.group = next(g for g in topology.agent_groups
                           if agent in range(*topology.agent_slice[g.name].indices(10**6)))
         gi = topology.agent_groups.index(self.group)
@@ -157,7 +175,8 @@ class Neuron:
         self.pre = topology.presynaptic_index[self.group.name]
         self.output = self.group.role == "output"
         inputs = np.arange(topology.group_slice["in"].start, topology.group_slice["in"].stop)
-        self.context = np.concatenate([self.pre, [i for i in inputs if i not in self.pre]]).astype(int)
+        self.context = (inputs if learner.critic_context == "observation"
+                        else np.concatenate([self.pre, [i for i in inputs if i not in self.pre]]).astype(int))
         weights, targets = learner.weights, learner.target_weights
         incoming = topology.incoming[self.group.name]
         self.k = torch.cat([weights.blocks[i][self.row] for i in incoming]).clone()
@@ -200,9 +219,70 @@ def wire(topology: Topology, learner: FeedbackDDPG) -> list[Neuron]:
     return neurons
 
 
+def bilinear_critic_step(n: Neuron, x: torch.Tensor, xn: torch.Tensor, a: torch.Tensor, a_next: torch.Tensor,
+                         r: torch.Tensor, term: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    """The bilinear critic's TD(0) SGD step from the formulas; returns its slope ``∂Q/∂a`` after the step."""
+    p, q = n.critic, n.target_critic
+    d = (r + GAMMA * (1 - term) * (xn @ q["theta_v"] + a_next * (q["theta_a"] + xn @ q["w"]))
+         - (x @ p["theta_v"] + a * (p["theta_a"] + x @ p["w"])))
+    p["theta_v"] = p["theta_v"] + LR_C * (d[:, None] * x).mean(0)
+    p["theta_a"] = p["theta_a"] + LR_C * (d * a).mean()
+    p["w"] = p["w"] + LR_C * ((d * a)[:, None] * x).mean(0)
+    return p["theta_a"] + x @ p["w"]
+
+
+def neuron_mlp_q(params: dict[str, torch.Tensor], x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """One neuron's MLP sub-critic ``[x, a] -> relu -> relu -> 1`` written with autograd ops."""
+    z1 = x @ params["w1x"] + a[:, None] * params["w1a"] + params["b1"]
+    return torch.relu(torch.relu(z1) @ params["w2"] + params["b2"]) @ params["w3"] + params["b3"]
+
+
+def shipped_critic_step(config: FeedbackConfig) -> Callable[..., torch.Tensor]:
+    """The MLP critic's step by autograd and ``torch.optim.Adam`` (one optimizer per neuron), as shipped."""
+    optimizers: dict[Neuron, torch.optim.Adam] = {}
+
+    def step(n: Neuron, x: torch.Tensor, xn: torch.Tensor, a: torch.Tensor, a_next: torch.Tensor,
+             r: torch.Tensor, term: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+        if n not in optimizers:
+            n.critic = {k: v.clone().requires_grad_(True) for k, v in n.critic.items()}
+            optimizers[n] = torch.optim.Adam(list(n.critic.values()), lr=config.lr_critic)
+        with torch.no_grad():
+            y = r + config.gamma * (1 - term) * neuron_mlp_q(n.target_critic, xn, a_next)
+        optimizers[n].zero_grad()
+        ((y - neuron_mlp_q(n.critic, x, a)) ** 2).mean().backward()
+        optimizers[n].step()
+        at_mu = mu.clone().requires_grad_(True)
+        (slope,) = torch.autograd.grad(neuron_mlp_q(n.critic, x, at_mu).sum(), at_mu)
+        return slope
+
+    return step
+
+
+def sgd_actor_step(n: Neuron, step: torch.Tensor) -> None:
+    n.k = n.k + LR_A * step[:-1] * n.mask
+    n.b = n.b + LR_A * step[-1]
+
+
+def adam_actor_step(config: FeedbackConfig) -> Callable[[Neuron, torch.Tensor], None]:
+    """Ascent along ``step`` by ``torch.optim.Adam`` on the neuron's ``[K^n, b^n]`` (masked gradient)."""
+    optimizers: dict[Neuron, tuple[torch.Tensor, torch.optim.Adam]] = {}
+
+    def apply(n: Neuron, step: torch.Tensor) -> None:
+        if n not in optimizers:
+            row = torch.cat([n.k, n.b[None]]).clone().requires_grad_(True)
+            optimizers[n] = row, torch.optim.Adam([row], lr=config.lr_actor)
+        row, optimizer = optimizers[n]
+        row.grad = -torch.cat([step[:-1] * n.mask, step[-1:]])
+        optimizer.step()
+        n.k, n.b = row.detach()[:-1].clone(), row.detach()[-1].clone()
+
+    return apply
+
+
 def reference_update(neurons: list[Neuron], batch: Batch, feedback: str, t: int,
                      history: dict[int, torch.Tensor], messages: dict[int, dict[Neuron, torch.Tensor]],
-                     topology: Topology) -> None:
+                     topology: Topology, critic_step: Callable[..., torch.Tensor] = bilinear_critic_step,
+                     actor_step: Callable[[Neuron, torch.Tensor], None] = sgd_actor_step, tau: float = TAU) -> None:
     v, actions, r, v_next, term = batch
     history[t] = v
     settled = torch.zeros_like(v_next)
@@ -211,18 +291,12 @@ def reference_update(neurons: list[Neuron], batch: Batch, feedback: str, t: int,
         settled[:, n.neuron] = n.mu(settled, target=True)[0]
     sent: dict[Neuron, torch.Tensor] = {}
     steps = []
-    for n in neurons:  # outputs: the bilinear critic's TD step, then its slope
+    for n in neurons:  # outputs: the critic's TD step, then its slope at μ
         if not n.output:
             continue
         x, xn, a, a_next = v[:, n.context], settled[:, n.context], actions[:, n.agent], settled[:, n.neuron]
-        p, q = n.critic, n.target_critic
-        d = (r + GAMMA * (1 - term) * (xn @ q["theta_v"] + a_next * (q["theta_a"] + xn @ q["w"]))
-             - (x @ p["theta_v"] + a * (p["theta_a"] + x @ p["w"])))
-        p["theta_v"] = p["theta_v"] + LR_C * (d[:, None] * x).mean(0)
-        p["theta_a"] = p["theta_a"] + LR_C * (d * a).mean()
-        p["w"] = p["w"] + LR_C * ((d * a)[:, None] * x).mean(0)
-        slope = p["theta_a"] + x @ p["w"]
-        _, dmu = n.mu(v)
+        mu, dmu = n.mu(v)
+        slope = critic_step(n, x, xn, a, a_next, r, term, mu)
         sent[n] = dmu * slope
         steps.append((n, slope, dmu, v))
     for n in sorted((n for n in neurons if not n.output), key=lambda n: n.depth):
@@ -250,14 +324,29 @@ def reference_update(neurons: list[Neuron], batch: Batch, feedback: str, t: int,
         steps.append((n, slope, dmu, learn_on))
     for n, slope, dmu, learn_on in steps:
         pre1 = torch.cat([learn_on[:, n.pre], torch.ones(len(learn_on), 1, dtype=torch.float64)], 1)
-        step = ((slope * dmu)[:, None] * pre1).mean(0)
-        n.k = n.k + LR_A * step[:-1] * n.mask
-        n.b = n.b + LR_A * step[-1]
+        actor_step(n, ((slope * dmu)[:, None] * pre1).mean(0))
     for n in neurons:
-        n.k_target = (1 - TAU) * n.k_target + TAU * n.k
-        n.b_target = (1 - TAU) * n.b_target + TAU * n.b
-        n.target_critic = {k: (1 - TAU) * n.target_critic[k] + TAU * n.critic[k] for k in n.critic}
+        n.k_target = (1 - tau) * n.k_target + tau * n.k
+        n.b_target = (1 - tau) * n.b_target + tau * n.b
+        n.target_critic = {k: (1 - tau) * n.target_critic[k] + tau * n.critic[k].detach() for k in n.critic}
     messages[t] = sent
+
+
+def assert_matches_reference(learner: FeedbackDDPG, neurons: list[Neuron], topology: Topology,
+                             atol: float = 1e-10) -> None:
+    """Every neuron's weights, target weights and critic equal the per-neuron reference's."""
+    weights, targets = learner.weights, learner.target_weights
+    for n in neurons:
+        gi = topology.agent_groups.index(n.group)
+        incoming = topology.incoming[n.group.name]
+        torch.testing.assert_close(torch.cat([weights.blocks[i][n.row] for i in incoming]), n.k, atol=atol, rtol=0)
+        torch.testing.assert_close(weights.biases[gi][n.row], n.b, atol=atol, rtol=0)
+        torch.testing.assert_close(torch.cat([targets.blocks[i][n.row] for i in incoming]), n.k_target,
+                                   atol=atol, rtol=0)
+        for name, value in n.critic.items():
+            torch.testing.assert_close(learner.critic[gi][name][n.row], value.detach(), atol=atol, rtol=0)
+        for name, value in n.target_critic.items():
+            torch.testing.assert_close(learner.target_critic[gi][name][n.row], value, atol=atol, rtol=0)
 
 
 @pytest.mark.parametrize("feedback", [*PIPELINED, "backprop"])
@@ -265,7 +354,7 @@ def reference_update(neurons: list[Neuron], batch: Batch, feedback: str, t: int,
 def test_batched_update_equals_per_neuron_loop(feedback: str, build: Callable[[], Topology]) -> None:
     topology = build()
     learner = FeedbackDDPG(topology, feedback=feedback, critic="bilinear", gamma=GAMMA, tau=TAU, lr_critic=LR_C,
-                           lr_actor=LR_A, batch_size=7, seed=3, dtype=torch.float64)
+                           lr_actor=LR_A, batch_size=7, seed=3, dtype=torch.float64, **TINY_SGD)
     g = torch.Generator().manual_seed(5)
     for params in learner.critic:  # non-zero critics so every term of the formulas matters
         for p in params.values():
@@ -280,22 +369,36 @@ def test_batched_update_equals_per_neuron_loop(feedback: str, build: Callable[[]
         batch = random_batch(topology, 7, generator)
         learner.update(batch)
         reference_update(neurons, batch, feedback, t, history, messages, topology)
-        weights, targets = learner.weights, learner.target_weights
-        for n in neurons:
-            gi = topology.agent_groups.index(n.group)
-            incoming = topology.incoming[n.group.name]
-            k = torch.cat([weights.blocks[i][n.row] for i in incoming])
-            torch.testing.assert_close(k, n.k, atol=1e-10, rtol=0)
-            torch.testing.assert_close(weights.biases[gi][n.row], n.b, atol=1e-10, rtol=0)
-            torch.testing.assert_close(torch.cat([targets.blocks[i][n.row] for i in incoming]), n.k_target,
-                                       atol=1e-10, rtol=0)
-            for name, value in n.critic.items():
-                torch.testing.assert_close(learner.critic[gi][name][n.row], value, atol=1e-10, rtol=0)
+        assert_matches_reference(learner, neurons, topology)
     assert all(not torch.equal(w, w0) for w, w0 in zip(learner.actor, FeedbackDDPG(
         topology, feedback=feedback, critic="bilinear", seed=3, dtype=torch.float64).actor, strict=True))
     for p, block in zip(topology.projections, learner.weights.blocks, strict=True):
         if p.mask is not None:  # masked connections stay exactly zero
             assert torch.all(block[torch.tensor(p.mask) == 0] == 0)
+
+
+@pytest.mark.parametrize("feedback", [*PIPELINED, "backprop"])
+@pytest.mark.parametrize("build", [lambda: Topology.mlp(2, [3, 2], 1), skip_topology], ids=["mlp", "skip"])
+def test_shipped_config_update_equals_per_neuron_loop(feedback: str, build: Callable[[], Topology]) -> None:
+    """``FeedbackConfig()`` as shipped (MLP output critic by Adam on the observation, Adam actor steps, its γ, τ and
+    step sizes) against per-neuron autograd and ``torch.optim.Adam``, one optimizer per neuron."""
+    topology = build()
+    config = FeedbackConfig(feedback=feedback)
+    learner = FeedbackDDPG(topology, config, seed=3, dtype=torch.float64)
+    neurons = wire(topology, learner)
+    critic_step, actor_step = shipped_critic_step(config), adam_actor_step(config)
+    history: dict[int, torch.Tensor] = {}
+    messages: dict[int, dict[Neuron, torch.Tensor]] = {}
+    generator = torch.Generator().manual_seed(11)
+    for t in range(6):
+        batch = random_batch(topology, 9, generator)
+        learner.update(batch)
+        reference_update(neurons, batch, feedback, t, history, messages, topology, critic_step, actor_step,
+                         tau=config.tau)
+        assert_matches_reference(learner, neurons, topology, atol=1e-9)
+    moved = [not torch.equal(w, w0) for w, w0 in zip(learner.actor, FeedbackDDPG(
+        topology, config, seed=3, dtype=torch.float64).actor, strict=True)]
+    assert all(moved)
 
 
 def test_skip_connection_messages_wait_in_the_synapse() -> None:
@@ -389,7 +492,7 @@ def test_random_feedback_is_fixed_scaled_like_the_init_and_masked() -> None:
 # -------------------------------------------------------------------------- checkpoint, options
 def filled(feedback: str, seed: int = 4) -> FeedbackDDPG:
     topology = Topology.mlp(3, [4, 4], 1)
-    learner = FeedbackDDPG(topology, feedback=feedback, batch_size=8, seed=seed)
+    learner = FeedbackDDPG(topology, feedback=feedback, seed=seed)  # FeedbackConfig() as shipped
     v = torch.randn(32, topology.num_neurons, generator=torch.Generator().manual_seed(seed))
     learner.store(v, torch.rand(32, topology.num_agents) * 2 - 1, torch.randn(32), v, torch.zeros(32))
     return learner
@@ -413,6 +516,35 @@ def test_state_dict_round_trip_continues_identically(feedback: str) -> None:
     for wa, wb in zip(a.actor, b.actor, strict=True):
         assert torch.equal(wa, wb)
     assert torch.equal(a.act(v), b.act(v))
+    # everything continues identically: critics and their flat targets, Adam moments, queue, outbox, generator
+    assert_states_equal(a.state_dict(), b.state_dict())
+
+
+def assert_states_equal(a: object, b: object, path: str = "state") -> None:
+    """Every tensor and value of two state dicts is bitwise equal (NaN-free states)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_states_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+def test_sign_feedback_reads_the_online_weights_not_the_target_copies() -> None:
+    learner = FeedbackDDPG(Topology.mlp(2, [3, 3], 1), feedback="sign", seed=4)
+    for target in learner.target_actor:  # target copies of the opposite sign
+        target.mul_(-1)
+    for edges in learner.edges:
+        for edge in edges:
+            online = learner.actor[edge.target][:, edge.columns]
+            expected = torch.sign(online) * learner.feedback_weights[edge.projection].abs()
+            assert torch.equal(learner.feedback_matrix(edge), expected)
 
 
 def test_a_mismatched_checkpoint_is_a_checkpoint_error() -> None:

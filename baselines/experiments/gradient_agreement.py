@@ -84,9 +84,10 @@ from typing import Any
 import numpy as np
 import torch
 from neuron_env.agents import LocalDDPG
-from neuron_env.agents.critics import CRITIC_KINDS, activation_derivative
+from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.feedback import FEEDBACK_KINDS, FeedbackDDPG
-from neuron_env.agents.local_ddpg import CRITIC_CONTEXTS
+from neuron_env.agents.network import CRITIC_CONTEXTS
+from neuron_env.agents.tensors import activation_derivative
 from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyError
 from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, BaselineConfig, train_sb3
 from torch import nn
