@@ -48,8 +48,24 @@ Observation arrays are read-only and shared by the agents of a group (fresh ever
 ``Box(low, high, shape=(1,), float32)`` with the agent's activation range: the neuron's next
 voltage. In a leaky group (leak ``λ``) the voltage becomes ``λ v + (1 − λ) a``. Actions outside
 the range raise ``InvalidActionError`` (or are clipped with ``out_of_range="clip"``); NaN or
-inf always raise. Each action is one number: an array of one element (the space's shape ``(1,)``)
-or a scalar.
+inf always raise.
+
+Each action is **one finite real number**, the same contract in the parallel view, the AEC view,
+``SubEnv`` and the TorchRL env (``neuron_env.actions``). Accepted forms:
+
+* a Python ``float``, ``int`` or ``bool`` (``True`` is 1.0);
+* a numpy scalar of a real dtype (``np.float32(0.5)``);
+* a numpy array of shape ``(1,)`` or ``()`` of a real dtype (bool, integer or floating), such
+  as the space samples: ``np.array([0.5], dtype=np.float32)``;
+* a torch tensor of shape ``(1,)`` or ``()`` of a real dtype, on any device;
+* a list or tuple holding one such number (``[0.5]``).
+
+Anything else raises ``InvalidActionError`` naming the agent and showing the value: strings and
+bytes (even ``"0.5"``), complex numbers, ``None``, other objects, other shapes (``(2,)``,
+``(1, 1)``, a list of two numbers), NaN, ±inf, or a magnitude float32 cannot hold. The parallel
+view refuses the whole tick (nothing changes; fix the action and step again). The AEC view
+checks each action at the ``step`` of the agent that gives it: the bad action is not recorded,
+the agent stays selected and may act again, and the cycle goes on.
 
 ## Rewards
 
@@ -114,7 +130,9 @@ neuron_v0.parallel_env(task="Pendulum-v1", topology=None, delay=None, observe="p
 ## Version history
 
 * v0: initial release (neuron-env 0.1.0). Later, without changing Box tasks' behaviour: any task
-  space through ``encoder``/``decoder``, and the asynchronous clock (``clock``, ``firing_rate``).
+  space through ``encoder``/``decoder``, and the asynchronous clock (``clock``, ``firing_rate``). The action
+  contract (see Action space) now refuses strings, bytes, complex numbers and ``(1, 1)`` arrays,
+  which earlier versions accepted in some views, and the AEC view checks each action at its agent.
 """
 
 from __future__ import annotations
@@ -128,17 +146,54 @@ from neuron_env.parallel import NeuronParallelEnv, parallel_env
 
 metadata = NeuronParallelEnv.metadata
 
-__all__ = ["env", "metadata", "parallel_env", "raw_env"]
+__all__ = ["NeuronAECEnv", "env", "metadata", "parallel_env", "raw_env"]
 
 
-def raw_env(**kwargs: Any) -> parallel_to_aec_wrapper:
+class NeuronAECEnv(parallel_to_aec_wrapper):
+    """PettingZoo's AEC view of ``NeuronParallelEnv`` that checks each action when its agent gives it.
+
+    PettingZoo's ``parallel_to_aec_wrapper`` buffers every agent's action and hands them all to
+    the parallel env when the last agent acts, so a bad action from an earlier agent would be
+    reported at the last agent, stay buffered, and fail every later tick until ``reset``. Here
+    ``step`` checks the action first (``NeuronParallelEnv.check_action``: the action contract,
+    finiteness and range, the checks the tick applies) and raises ``InvalidActionError`` naming
+    the agent that gave it; the bad action is not buffered and the same agent may act again.
+
+    Args:
+        env: The parallel env to view.
+    """
+
+    def __init__(self, env: NeuronParallelEnv) -> None:
+        super().__init__(env)
+        self.env: NeuronParallelEnv = env
+
+    def step(self, action: Any) -> None:
+        """Record the selected agent's action (checked first); the tick runs once every agent has acted.
+
+        Args:
+            action: The action of ``agent_selection``: one finite real number in its range, in
+                any accepted form (``neuron_env.actions``); ``None`` for an agent that is done.
+
+        Raises:
+            InvalidActionError: Naming the selected agent, if its action is refused; nothing
+                is recorded and the agent stays selected.
+        """
+        agent = self.agent_selection
+        if not (self.terminations[agent] or self.truncations[agent]):
+            action = self.env.check_action(agent, action)  # a new float32 array of shape (1,)
+        super().step(action)
+
+
+def raw_env(**kwargs: Any) -> NeuronAECEnv:
     """The AEC view without the order-enforcing wrapper."""
-    return parallel_to_aec_wrapper(parallel_env(**kwargs))
+    return NeuronAECEnv(parallel_env(**kwargs))
 
 
 def env(**kwargs: Any) -> OrderEnforcingWrapper:
     """The AEC view of ``parallel_env``.
 
-    Agents act one after another; the tick happens once every agent has acted.
+    Agents act one after another; the tick happens once every agent has acted. Each action is
+    checked when its agent gives it: a refused action raises ``InvalidActionError`` at that
+    agent's ``step``, is not recorded, and the agent may act again (``NeuronAECEnv``).
     """
     return OrderEnforcingWrapper(raw_env(**kwargs))

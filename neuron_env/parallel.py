@@ -10,9 +10,10 @@ shared by the group's agents, fresh every tick) and the dicts point into them. S
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import gymnasium as gym
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from pettingzoo import ParallelEnv
 
+from neuron_env.actions import REAL_KINDS, action_array, action_value, invalid_action_message
 from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
@@ -27,6 +29,13 @@ from neuron_env.topology import ACTIVATION_RANGE, Topology
 from neuron_env.vector import NeuronVecEnv
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
+
+_NDIM = attrgetter("ndim")
+
+
+def _one_item(key: str, mapping: dict[str, Any]) -> tuple[Any]:
+    """``(mapping[key],)``: the tuple ``itemgetter`` of several keys would give, for one key."""
+    return (mapping[key],)
 
 
 def task_topology(
@@ -173,7 +182,10 @@ class NeuronParallelEnv(ParallelEnv):
         self.possible_agents: list[str] = list(topology.agent_ids)
         self.agents: list[str] = []
         self._agent_set = frozenset(self.possible_agents)
-        self._getter = itemgetter(*self.possible_agents)
+        # the actions in agent order, always as a tuple (``itemgetter`` of one key returns the bare value)
+        self._getter: Callable[[dict[str, Any]], tuple[Any, ...]] = itemgetter(*self.possible_agents)
+        if len(self.possible_agents) == 1:
+            self._getter = partial(_one_item, self.possible_agents[0])
         # Prepared per-tick dicts (``dict.fromkeys`` from a dict, and ``dict.copy``, are the fast paths).
         self._agent_keys: dict[str, None] = dict.fromkeys(self.possible_agents)
         self._zero_rewards: dict[str, float] = dict.fromkeys(self.possible_agents, 0.0)
@@ -246,8 +258,9 @@ class NeuronParallelEnv(ParallelEnv):
         """One tick: every agent's action becomes its neuron's next voltage.
 
         Args:
-            actions: ``{agent: action}`` for every live agent: one number each, as an array
-                of shape ``(1,)`` (the action space's) or a scalar, within the agent's range.
+            actions: ``{agent: action}`` for every live agent: one finite real number each,
+                within the agent's range, as an array of shape ``(1,)`` (the action space's), a
+                scalar, or another form of the action contract (``neuron_env.actions``).
 
         Returns:
             ``(observations, rewards, terminations, truncations, infos)``. Rewards are the task
@@ -262,8 +275,9 @@ class NeuronParallelEnv(ParallelEnv):
 
         Raises:
             ResetNeeded: Before ``reset`` or after the episode ended.
-            InvalidActionError: Naming the missing, unknown, misshaped, non-finite or
-                out-of-range agent action.
+            InvalidActionError: Naming the missing, unknown, refused (a string, complex, ``None``,
+                another shape, …), non-finite or out-of-range agent action; the tick is refused
+                as a whole and changes nothing.
         """
         if not self.agents:
             raise ResetNeeded(
@@ -403,10 +417,19 @@ class NeuronParallelEnv(ParallelEnv):
         return observations
 
     def _action_array(self, actions: dict[str, Any]) -> np.ndarray:
-        """The actions as one float32 array in agent order, naming a missing, unknown or misshaped agent.
+        """The actions as one float32 array in agent order, checked against the action contract.
 
-        Only keys and shapes are checked here; the values (NaN, ±inf, range) are checked by the
-        core's ``check_actions`` inside ``step_arrays``, the same rule ``NeuronVecEnv.step`` applies.
+        Keys, forms and shapes are checked here (``neuron_env.actions``: one real number per
+        agent); the values (NaN, ±inf, range) by the core's ``check_actions`` inside
+        ``step_arrays``, the same rule ``NeuronVecEnv.step`` applies. The common case, an array
+        of shape ``(1,)`` per agent as the action spaces sample, takes three C-level passes:
+        one reads every element (and fails on anything but a one-element array), one finds the
+        dtype all arrays promote to (a complex, string or object array shows there) and one
+        their largest ``ndim`` (a ``(1, 1)`` array shows there). Anything else goes through
+        ``action_array``, which converts floats in bulk and names the agent whose action is refused.
+
+        Raises:
+            InvalidActionError: Naming the missing, unknown or refused agent action.
         """
         if not isinstance(actions, dict):
             raise InvalidActionError(f"actions must be a dict {{agent: action}}, got {type(actions).__name__}")
@@ -417,29 +440,41 @@ class NeuronParallelEnv(ParallelEnv):
         if len(actions) != len(self.possible_agents):  # every agent is present: extra keys are unknown
             self._raise_key_error(actions)
         try:
-            # One number per agent, read from arrays of one element (the space's shape (1,)).
+            # One number per agent, read from arrays of one element (the space's shape (1,)); each
+            # dtype must be real (their common type shows a complex, string or object array)
             array = np.fromiter(map(np.ndarray.item, values), np.float32, len(values))
-        except (ValueError, TypeError):  # scalars, tensors, lists or a misshaped action
-            array = self._slow_action_array(actions)
+            real = np.result_type(*values).kind in REAL_KINDS
+        except (ValueError, TypeError):  # scalars, tensors, lists, a misshaped or refused action
+            real = False
+        if not real or max(map(_NDIM, values)) > 1:  # ... and its shape (1,) or (): not (1, 1)
+            return action_array(self.possible_agents, values)  # converts in bulk, or names the agent at fault
         return array
 
-    def _slow_action_array(self, actions: dict[str, Any]) -> np.ndarray:
-        """Per-agent conversion, used only to accept scalars or to name a misshaped action."""
-        array = np.empty(len(self.possible_agents), dtype=np.float32)
-        for i, agent in enumerate(self.possible_agents):
-            try:
-                value = np.asarray(actions[agent], dtype=np.float32)
-            except (TypeError, ValueError):
-                raise InvalidActionError(
-                    f"action of agent {agent!r} is {actions[agent]!r}; expected a number or an array of shape (1,)"
-                ) from None
-            if value.shape not in ((), (1,)):
-                raise InvalidActionError(
-                    f"action of agent {agent!r} has shape {value.shape}; expected shape (1,) "
-                    "(each neuron chooses one voltage)"
-                )
-            array[i] = value.reshape(())
-        return array
+    def check_action(self, agent: str, action: Any) -> np.ndarray:
+        """One agent's action, checked as ``step`` checks it, as a new float32 array of shape ``(1,)``.
+
+        The AEC view checks each action here when its agent gives it, so a bad action is refused
+        at that agent's ``step`` and never buffered. The checks are ``step``'s: the action
+        contract (``neuron_env.actions.action_value``: one finite real number), then, with
+        ``out_of_range="error"``, the agent's range (with ``"clip"`` the tick clips it).
+
+        Args:
+            agent: A live agent's id.
+            action: Its action, in any accepted form (``neuron_env.actions.ACCEPTED_FORMS``).
+
+        Returns:
+            The action as ``np.array([value], dtype=np.float32)``.
+
+        Raises:
+            KeyError: If ``agent`` is unknown.
+            InvalidActionError: Naming the agent, for a refused form, a non-finite value or
+                (``out_of_range="error"``) a value outside the agent's range.
+        """
+        space = self.action_space(agent)
+        value = np.array([action_value(agent, action)], dtype=np.float32)
+        if self.core.validate and self.core.out_of_range == "error" and not space.low[0] <= value[0] <= space.high[0]:
+            raise InvalidActionError(invalid_action_message(agent, float(value[0]), self.topology))
+        return value
 
     def _raise_key_error(self, actions: dict[str, Any]) -> None:
         unknown = [a for a in actions if a not in self._agent_set]

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from neuron_env.errors import InvalidActionError
+from neuron_env.actions import action_value
 from neuron_env.parallel import default_topology
 from neuron_env.policy import NetworkPolicy
 from neuron_env.spaces import DecoderSpec, EncoderSpec
@@ -100,14 +100,23 @@ class SubEnv(gym.Env):
         return self._observe(voltages), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """One tick: the neuron takes ``action``, every other neuron ``σ(K^m v + b^m)``."""
+        """One tick: the neuron takes ``action``, every other neuron ``σ(K^m v + b^m)``.
+
+        Args:
+            action: The neuron's next voltage: one finite real number within its range, in any
+                form of the action contract (``neuron_env.actions``), e.g. ``np.array([0.5],
+                dtype=np.float32)`` (the action space's) or ``0.5``.
+
+        Raises:
+            ResetNeeded: Before ``reset``.
+            InvalidActionError: Naming the neuron, for an action that is not one finite real
+                number, or (``out_of_range="error"``) one outside its range.
+        """
         voltages = self.core.voltages
-        value = np.asarray(action, dtype=np.float32)
-        if value.shape not in ((), (1,)):
-            raise InvalidActionError(f"action of neuron {self.neuron!r} has shape {value.shape}; expected (1,)")
+        value = action_value(self.neuron, action)
         with torch.no_grad():
             actions = self.policy(voltages)
-        actions[0, self.agent_index] = float(value.reshape(()))
+        actions[0, self.agent_index] = value
         result = self.core.step(actions)
         observed = result.info["final_voltages"] if result.task_stepped else result.voltages
         info: dict[str, Any] = {"task_stepped": result.task_stepped}

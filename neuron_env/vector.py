@@ -46,6 +46,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from neuron_env.actions import invalid_action_message
 from neuron_env.dynamics import (
     apply_actions,
     apply_actions_numpy,
@@ -749,15 +750,3 @@ def _range_spans(low: np.ndarray, high: np.ndarray) -> list[tuple[slice, float, 
     starts = [0, *changes.tolist()]
     stops = [*changes.tolist(), len(low)]
     return [(slice(a, b), float(low[a]), float(high[a])) for a, b in zip(starts, stops, strict=True)]
-
-
-def invalid_action_message(agent: str, value: float, topology: Topology, where: str = "") -> str:
-    """The error text for a non-finite or out-of-range action of ``agent``."""
-    if not np.isfinite(value):
-        return f"action of agent {agent!r}{where} is {value}; actions must be finite"
-    low, high = ACTIVATION_RANGE[topology.group_of_agent(agent).activation]
-    return (
-        f"action of agent {agent!r}{where} is {value:.6g}, outside its range [{low}, {high}] "
-        f"({topology.group_of_agent(agent).activation} neuron); clip it, or construct the env "
-        "with out_of_range='clip'"
-    )

@@ -26,7 +26,9 @@ def test_bad_neuron_and_action():
         SubEnv("Pendulum-v1", Topology.mlp(3, [4], 1), neuron="h7_0")
     env = SubEnv("Pendulum-v1", Topology.mlp(3, [4], 1), neuron="h1_0")
     env.reset(seed=0)
-    with pytest.raises(InvalidActionError, match="shape"):
+    with pytest.raises(InvalidActionError, match=r"agent 'h1_0' has shape \(3,\); expected shape \(1,\)"):
         env.step(np.zeros(3))
+    with pytest.raises(InvalidActionError, match=r"agent 'h1_0' is 'abc' \(str\), not a real number"):
+        env.step("abc")
     with pytest.raises(InvalidActionError, match="agent 'h1_0' is nan"):
         env.step(np.array([np.nan]))

@@ -30,7 +30,12 @@ Every agent of a group observes the same neurons, so a group's observation is on
 gather, *expanded* (a stride-0 view, no copy) over the group's agents; likewise rewards and
 flags. Views cannot be written in place (PyTorch raises); ``.clone()`` one first if you must.
 Actions of all groups are concatenated in agent order (``topology.agent_ids``) and handed to
-``NeuronVecEnv.step`` as one ``[E, num_agents]`` tensor.
+``NeuronVecEnv.step`` as one ``[E, num_agents]`` tensor. Each group's action must be a real
+tensor (bool, integer or floating) of shape ``[E, n, 1]`` or ``[E, n]``: one finite number per
+agent, the action contract of every neuron-env entry point (``neuron_env.actions``). A missing
+group action, a non-tensor, a complex tensor or another shape raises ``InvalidActionError``
+naming the group, its agents and the expected shape; NaN, ±inf or an out-of-range value raises
+it naming the agent and the copy.
 
 Specs are ``Bounded`` by each neuron's range (tanh ``[-1, 1]``, sigmoid ``[0, 1]``, the task's
 observation bounds for input neurons) and ``Unbounded`` where a bound is infinite (relu,
@@ -63,10 +68,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tensordict import TensorDict, TensorDictBase
+from tensordict import TensorDict, TensorDictBase, is_non_tensor
 from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
+from neuron_env.actions import group_actions
 from neuron_env.parallel import DEFAULT_HIDDEN, default_topology
 from neuron_env.topology import Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec
@@ -210,10 +216,18 @@ class NeuronTorchRLEnv(EnvBase):
         return self._output(voltages, *flags, reward=None)
 
     def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
-        """One tick of every copy: concatenate the groups' actions, step the core, split the result."""
+        """One tick of every copy: check and concatenate the groups' actions, step the core, split the result.
+
+        Raises:
+            InvalidActionError: Naming the group, its agents and the expected shape for a missing,
+                non-tensor, complex or misshaped group action (``neuron_env.actions.group_actions``);
+                naming the agent and copy for a non-finite or out-of-range action (the core's check).
+        """
         num_envs = self.core.num_envs
         actions = torch.cat(
-            [tensordict.get((name, "action")).reshape(num_envs, n) for name, n in self._sizes.items()], dim=1
+            [group_actions(name, agents, _tensor_or_data(tensordict.get((name, "action"), None)), num_envs)
+             for name, agents in self.group_map.items()],
+            dim=1,
         )
         result = self.core.step(actions)
         voltages = result.info["final_voltages"] if result.task_stepped else result.voltages
@@ -290,6 +304,16 @@ def _box(shape: tuple[int, ...], low: np.ndarray, high: np.ndarray, device: torc
         high=torch.as_tensor(high, device=device).expand(shape).clone(),
         shape=shape, dtype=torch.float32, device=device,
     )
+
+
+def _tensor_or_data(value: Any) -> Any:
+    """A tensor as it is; the data a TensorDict wraps a non-tensor in (``NonTensorData``), for the error message."""
+    if value is None or isinstance(value, torch.Tensor) or not is_non_tensor(value):
+        return value
+    try:
+        return value.data  # ``NonTensorData``: one value for the whole batch
+    except AttributeError:  # a ``NonTensorStack`` of several values
+        return value.tolist()
 
 
 def _flag(shape: tuple[int, ...], device: torch.device) -> Categorical:
