@@ -10,15 +10,20 @@ return and their mean. With ``render=True`` the task is created with ``render_mo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents.errors import LearnerConfigError
 from neuron_env.agents.train import build_topology, config_from_checkpoint, load_checkpoint, weights_from_checkpoint
 
 from neuron_env.dynamics import network_actions
+from neuron_env.run_output import check_output_file
 from neuron_env.vector import NeuronVecEnv
+
+#: The files ``render_checkpoint`` writes: GIF (Pillow) or MP4 (imageio-ffmpeg).
+RENDER_SUFFIXES: tuple[str, ...] = (".gif", ".mp4")
 
 
 def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed: int | None = None,
@@ -64,9 +69,47 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
     if verbose:
         print(f"mean return over {episodes} episodes: {np.mean(returns):.2f} ± {np.std(returns):.2f} "
               f"({config.task}, learner {config.learner}"
-              f"{f' (critic {config.critic})' if config.learner == 'ddpg' else ''}, "
+              f"{f' (critic {config.learner_config().critic})' if config.learner == 'ddpg' else ''}, "
               f"{payload['trainer']['task_step']} task steps)")
     return returns
+
+
+def expected_frames(task: str, delay: int, episodes: int, max_ticks: int) -> int:
+    """Frames ``episodes`` full-length episodes render (a reset frame, then one per tick), at most ``max_ticks``.
+
+    The task's registered time limit times the ``delay`` ticks per task step; ``max_ticks`` when the task
+    has none. Episodes that end early end the progress bar early (it is then set full).
+    """
+    import gymnasium
+
+    try:
+        limit = gymnasium.spec(task).max_episode_steps
+    except gymnasium.error.Error:
+        limit = None
+    return max_ticks if not limit else min(max_ticks, episodes * (1 + limit * delay))
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: int, advance: Callable[[int], Any]) -> None:
+    """Encode ``frames`` into ``path`` (``.gif``: Pillow; ``.mp4``: imageio-ffmpeg), calling ``advance(1)`` per frame.
+
+    The GIF frames are converted to adaptive palettes one by one (what Pillow's GIF writer does to RGB frames
+    inside ``save``), so the slow part of the encoding is visible frame by frame.
+    """
+    if path.suffix.lower() == ".gif":
+        from PIL import Image
+
+        pictures = []
+        for frame in frames:
+            pictures.append(Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE))
+            advance(1)
+        pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0)
+        return
+    import imageio.v2 as imageio
+
+    with imageio.get_writer(path, fps=fps) as writer:
+        for frame in frames:
+            writer.append_data(frame)
+            advance(1)
 
 
 def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1, seed: int | None = None,
@@ -85,14 +128,15 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
         seed: Seed of the first episode; default: the run's seed.
         fps: Frames (ticks) per second of the video.
         max_ticks: At most this many frames in all.
-        progress: Show a progress bar over the frames (on stderr; its total is ``max_ticks``
-            until the last episode ends, then the frames recorded).
+        progress: Show progress bars on stderr: over the frames (its total is the frames of
+            ``episodes`` full-length episodes, capped at ``max_ticks``; it ends full when episodes end
+            early), then over the encoding.
 
     Returns:
         The number of frames written.
 
     Raises:
-        LearnerConfigError: If ``out`` is neither ``.gif`` nor ``.mp4``.
+        RunFolderError: If ``out`` is neither ``.gif`` nor ``.mp4``, is a folder, or lies under a file.
         CheckpointError: If the checkpoint cannot be read.
     """
     from tqdm.auto import tqdm
@@ -100,9 +144,9 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     from neuron_env.parallel import NeuronParallelEnv
     from neuron_env.policy import NetworkPolicy
 
-    out = Path(out)
-    if out.suffix.lower() not in (".gif", ".mp4"):
-        raise LearnerConfigError(f"--out {str(out)!r} must end in .gif or .mp4")
+    # before any rendering: a wrong suffix, a folder, or a path under a file (`neuron-env render` also refuses
+    # an existing file unless --overwrite)
+    out = check_output_file(out, RENDER_SUFFIXES, overwrite=True)
     payload = load_checkpoint(checkpoint)
     config = config_from_checkpoint(payload)
     topology = build_topology(config)
@@ -110,7 +154,9 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array")
     seed = config.seed if seed is None else seed
     frames: list[np.ndarray] = []
-    bar = tqdm(total=max_ticks, unit="frame", desc=f"render {config.task}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=expected_frames(config.task, env.core.delay, episodes, max_ticks), unit="frame",
+               desc=f"render {config.task}",
+               disable=not progress, dynamic_ncols=True)
     try:
         for episode in range(episodes):
             observations, _ = env.reset(seed=seed + episode)
@@ -121,21 +167,18 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
                 frames.append(env.render())
                 bar.update(1)
             bar.set_postfix(episode=f"{episode + 1}/{episodes}", refresh=False)
-        bar.total = len(frames)  # the episodes ended before max_ticks: the bar ends full
+        bar.total = len(frames)  # episodes that ended before their time limit: the bar ends full
         bar.refresh()
     finally:
         bar.close()
         env.close()
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp{out.suffix}")  # written whole, then renamed
-    if out.suffix.lower() == ".gif":
-        from PIL import Image
-
-        pictures = [Image.fromarray(frame) for frame in frames]
-        pictures[0].save(temporary, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0)
-    else:
-        import imageio.v2 as imageio
-
-        imageio.mimwrite(temporary, frames, fps=fps)
+    encoding = tqdm(total=len(frames), unit="frame", desc=f"encode {out.name}", disable=not progress,
+                    dynamic_ncols=True)
+    try:
+        write_video(frames, temporary, fps, encoding.update)
+    finally:
+        encoding.close()
     temporary.replace(out)
     return len(frames)

@@ -27,7 +27,7 @@ The feedback weight ``F_mn`` (``feedback=``):
     magnitude of ``"random"`` (Liao et al.'s random-magnitude sign-concordant feedback).
 ``"weights"`` (the ceiling control, pipelined backprop)
     the true current forward weight ``W_mn``. Not weight-transport-free: a reference, the
-    ceiling of ``DESIGN.md`` §4.
+    ceiling of the design page (``docs/design.md``).
 ``"backprop"`` (reference only, not local)
     ``F = W`` and no pipeline: every group learns on the current batch and the messages
     run down the whole network within one update (an exact backward pass of the output

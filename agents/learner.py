@@ -1,6 +1,6 @@
 """The learner interface: what the trainer, ``enjoy``, ``compare`` and the studies ask of a learner.
 
-A *learner* trains every non-input neuron of a network at once, locally (``DESIGN.md`` §1):
+A *learner* trains every non-input neuron of a network at once, locally (``docs/design.md``, "What local means"):
 neuron ``n``'s update reads only its own parameters, its presynaptic voltages, the task
 observation where its context allows, the global reward, and messages from its direct
 neighbours that arrive through the network's tick delay. Every learner of the package

@@ -42,7 +42,8 @@ class RunLogger:
     ``episodes.csv`` has one row per training episode (``EPISODES_COLUMNS``: the task step it
     ended at, its return with exploration, its length), written with each ``metrics.csv`` row and
     at ``close``. A resumed run (``initial > 0``) first drops the rows of both files past
-    ``initial``: the crashed process wrote them after its last checkpoint, and they are written again.
+    ``initial``: the crashed process wrote them after its last checkpoint, and they are written again;
+    TensorBoard hides that process's events past ``initial`` too (``SummaryWriter(purge_step=...)``).
 
     Args:
         out: The run directory (exists).
@@ -69,7 +70,8 @@ class RunLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(str(out / "tb"))
+            # a resumed run hides the events an earlier process wrote past its checkpoint (they are written again)
+            self._writer = SummaryWriter(str(out / "tb"), purge_step=initial + 1 if initial > 0 else None)
         self._bar = tqdm(total=total, initial=initial, disable=not progress, unit="step", dynamic_ncols=True)
         self._postfix: dict[str, str] = {"ret": "-", "eval": "-", "sps": "-"}
         self._window = (self._clock(), initial)  # the log interval's start: charts/SPS

@@ -1,10 +1,14 @@
-"""The trainer behind ``neuron-env train``: local DDPG on a task, all neurons at once.
+"""The trainer behind ``neuron-env train``: any registered local learner (default ``feedback``) on a task.
 
 One ``TrainConfig`` (CleanRL style: one dataclass, a docstring per field, seeded in one
-place) describes a run; ``train`` runs it and writes into ``config.out``:
+place) describes a run: the run's own settings (task, network, budget, logging) and, apart, the
+learner options it sets (``learner_options``); every option it does not set takes the chosen
+learner's own default, from the learner's config dataclass (``TrainConfig.learner_config``).
+``train`` runs it and writes into ``config.out``:
 
 ``config.json``
-    the configuration.
+    the settings the run used (``TrainConfig.record``): the run's settings and ``learner_config``,
+    every option of the chosen learner as resolved (its config dataclass; no other learner's).
 ``metrics.csv``
     one row at every task step that is a multiple of ``log_every`` or of ``eval_every``, and
     one at the end (after the final evaluation); a step that is both is one row. Columns: task
@@ -16,7 +20,8 @@ place) describes a run; ``train`` runs it and writes into ``config.out``:
     300 (final evaluation). Readers of learning curves keep the rows with an evaluation.
 ``summary.json``
     status (``completed``, ``interrupted`` or ``diverged``), final evaluation return mean/std,
-    task steps, updates, wall time, steps/s and the configuration.
+    task steps, the task step of the checkpoint on disk (``checkpoint_step``), updates, wall time,
+    steps/s and the configuration.
 ``checkpoint.pt``
     everything needed to resume (learner, optimiser, noise, random generator, counters; the
     replay buffer only with ``checkpoint_replay``) and the network's weights for ``neuron-env
@@ -73,7 +78,13 @@ What is not reproduced either: a checkpoint written on Ctrl-C between boundaries
 correctly (same learner and buffer) but with fresh episodes from the derived seed, so it
 continues differently from the run that was never stopped; and the episode in progress at a
 boundary is cut short (choose ``checkpoint_every`` as a multiple of the episode length, e.g.
-10 000 for Pendulum's 200, to avoid it).
+10 000 for Pendulum's 200, to avoid it). ``train(..., save_on_interrupt=False)`` writes no
+checkpoint on Ctrl-C and keeps the last boundary one: ``neuron-env compare`` runs its local runs
+so (with ``checkpoint_replay``), and an interrupted comparison resumes each of them exactly.
+
+Ctrl-C in ``neuron-env train`` stops after the current task step, writes the checkpoint, the
+metrics and ``summary.json`` (status ``interrupted``) and prints one line naming the task step
+and the command that resumes (``neuron-env train --resume DIR``); exit status 130.
 
 Divergence
 ----------
@@ -91,38 +102,53 @@ import json
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import Learner
-from neuron_env.agents.local_ddpg import LocalDDPGConfig
-from neuron_env.agents.optim import ACTOR_OPTIMIZERS
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
-from neuron_env.agents.registry import make_learner as build_learner
 from neuron_env.agents.run_log import RunLogger
 
 from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
-from neuron_env.run_output import atomic_write, atomic_write_json
+from neuron_env.run_output import atomic_write, atomic_write_json, clear_run_folder
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv
 
+if TYPE_CHECKING:
+    from neuron_env.agents import LearnerConfig
+
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
+#: The learner options a ``config.json`` or checkpoint written before ``learner_config`` holds as flat
+#: fields, with the defaults they had there (``LocalDDPGConfig``'s then). That version passed a field on
+#: to a learner other than ``ddpg`` only where it differed from this default; ``TrainConfig.from_record``
+#: reads such a file the same way.
+FLAT_LEARNER_DEFAULTS: dict[str, Any] = {
+    "freeze_hidden": False, "critic": "mlp", "critic_context": "task", "granularity": None, "critic_hidden": 32,
+    "gamma": 0.99, "tau": 0.005, "lr_critic": 1e-3, "lr_actor": 5e-3, "lr_actor_hidden": None,
+    "actor_optimizer": "sgd", "actor_max_norm": None, "policy_delay": 1, "batch_size": 64, "buffer_size": 100_000,
+    "noise": "gaussian", "noise_scale": 0.1, "noise_scale_hidden": None, "replay_voltages": "stored",
+}
 
 
 @dataclass
-class TrainConfig(LocalDDPGConfig):
+class TrainConfig:
     """Everything that defines a training run (defaults: the measured Pendulum-v1 setting).
 
-    The ``ddpg`` learner's options (``LocalDDPGConfig``: ``critic``, ``lr_actor``, ``noise_scale``, ...)
-    are fields here too, inherited, so that every one is a ``neuron-env train`` flag; a field left
-    at its default leaves another learner at its own default (``learner_settings``).
+    The run's own settings are fields; the learner's options are not: ``learner_options`` holds
+    those the run sets, and every other option takes the chosen learner's own default (its config
+    dataclass, ``learner_class(learner).config_class``). ``learner_config()`` resolves them;
+    ``record()`` is what ``config.json`` holds. ``from_settings`` takes both in one flat mapping,
+    as the command line gives them::
+
+        TrainConfig(learner="ddpg", learner_options={"critic": "linear"}, steps=20_000)
+        TrainConfig.from_settings(learner="ddpg", critic="linear", steps=20_000)  # the same
     """
 
     task: str = "Pendulum-v1"
@@ -130,7 +156,7 @@ class TrainConfig(LocalDDPGConfig):
     learner: str = "feedback"
     """Learner by name: feedback (the best measured), ddpg, coagent, weight-max or es (``agents.registry``)."""
     learner_options: dict[str, Any] = field(default_factory=dict)
-    """Options of the chosen learner that are not fields here (``{"feedback": "weights"}``)."""
+    """Options of the chosen learner that the run sets (``{"batch_size": 16}``); absent or ``None``: its default."""
     topology: str = "mlp"
     """Network kind: ``mlp``, ``recurrent`` (one leaky recurrent layer) or ``sparse``."""
     hidden: list[int] = field(default_factory=lambda: [64, 64])
@@ -166,7 +192,7 @@ class TrainConfig(LocalDDPGConfig):
     log_every: int = 1000
     """Task steps between TD-error / SPS scalars and ``metrics.csv`` rows (see the module doc)."""
     out: str | None = None
-    """Output directory; default ``runs/<task>-<critic>-seed<seed>``."""
+    """Output directory; default ``runs/<task>-<learner>-seed<seed>``, ``ddpg``: ``runs/<task>-<critic>-seed<seed>``."""
     progress: bool = True
     """Show a progress bar."""
     tensorboard: bool = True
@@ -174,30 +200,100 @@ class TrainConfig(LocalDDPGConfig):
     threads: int = 1
     """Torch CPU threads (the many small per-neuron products run fastest on 1; 0: torch's default)."""
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None, /, **more: Any) -> TrainConfig:
+        """A config from one flat mapping of run settings and learner options (as the command line has them).
+
+        A name that is a field sets it; every other name is a learner option, set over
+        ``learner_options`` (``check`` refuses one the learner does not have).
+
+        Args:
+            settings: Settings by name.
+            **more: More settings by name (over ``settings``).
+        """
+        merged = {**(settings or {}), **more}
+        options = dict(merged.pop("learner_options", None) or {})
+        own = run_fields()
+        options.update({name: value for name, value in merged.items() if name not in own})
+        return cls(**{name: value for name, value in merged.items() if name in own}, learner_options=options)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TrainConfig:
+        """The config of a ``config.json`` (or a checkpoint's ``config``), in this or an earlier format.
+
+        This format (``record()``) lists every learner option under ``learner_config``: all are set
+        again. The earlier one (no ``learner_config``) held the ``ddpg`` learner's options as flat
+        fields (``FLAT_LEARNER_DEFAULTS``): a ``ddpg`` run's are all set again, another learner's
+        only where they differ from those defaults (plus its ``learner_options``), as that version
+        passed them on; the others are the learner's own defaults. A name that is no longer a
+        field or an option of the learner is dropped (a checkpoint of an older version still
+        loads for ``enjoy``); a record without ``learner`` predates the learners: ``ddpg``.
+
+        Args:
+            record: The stored settings.
+        """
+        own = run_fields()
+        learner = str(record.get("learner", "ddpg"))
+        if "learner_config" in record:
+            options = dict(record["learner_config"])
+        else:
+            flat = {name: value for name, value in record.items() if name in FLAT_LEARNER_DEFAULTS}
+            if learner != "ddpg":
+                flat = {name: value for name, value in flat.items() if value != FLAT_LEARNER_DEFAULTS[name]}
+            options = {**flat, **(record.get("learner_options") or {})}
+        known = set(learner_options(learner)) if learner in LEARNERS else set()
+        run = {name: value for name, value in record.items() if name in own}
+        return cls(**{**run, "learner": learner}, learner_options={k: v for k, v in options.items() if k in known})
+
+    def learner_config(self) -> LearnerConfig:
+        """The chosen learner's config dataclass: ``learner_options`` over the learner's own defaults.
+
+        Raises:
+            LearnerConfigError: On an unknown learner or an option it does not have (the message
+                names the learners that have it).
+        """
+        refuse_foreign_options(self.learner, self.learner_options)
+        config_class = learner_class(self.learner).config_class
+        return config_class(**{name: value for name, value in self.learner_options.items() if value is not None})
+
+    def record(self) -> dict[str, Any]:
+        """What ``config.json`` holds: the run's settings and ``learner_config``, every option as the run uses it.
+
+        No option of another learner appears; ``from_record`` reads it back.
+        """
+        record: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name == "learner_options":
+                record["learner_config"] = asdict(self.learner_config())
+            else:
+                record[name] = value
+        return record
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings and every resolved learner option in one flat mapping (``from_settings`` reads it)."""
+        record = self.record()
+        return {**{name: value for name, value in record.items() if name != "learner_config"},
+                **record["learner_config"]}
+
     def output_dir(self) -> Path:
         """The run's output directory."""
-        name = self.critic if self.learner == "ddpg" else self.learner
+        name = self.learner_config().critic if self.learner == "ddpg" else self.learner
         return Path(self.out if self.out else f"runs/{self.task}-{name}-seed{self.seed}")
 
     def check(self) -> None:
-        """Raise ``LearnerConfigError`` naming the first invalid field."""
-        positive = ("steps", "num_envs", "batch_size", "buffer_size", "eval_episodes", "checkpoint_every",
-                    "log_every", "updates_per_step", "critic_hidden", "policy_delay")
+        """Raise ``LearnerConfigError`` naming the first invalid field or learner option."""
+        positive = ("steps", "num_envs", "eval_episodes", "checkpoint_every", "log_every", "updates_per_step")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 1")
         for name in ("learning_starts", "eval_every"):
             if int(getattr(self, name)) < 0:
                 raise LearnerConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if self.learner not in LEARNERS:
-            raise LearnerConfigError(f"learner={self.learner!r} is unknown; choose one of {LEARNERS}")
-        unknown = sorted(set(self.learner_options) - set(learner_options(self.learner)))
-        if unknown:
-            raise LearnerConfigError(
-                f"learner_options {unknown} are not options of learner {self.learner!r}; "
-                f"its options: {', '.join(learner_options(self.learner))}")
-        if self.actor_optimizer not in ACTOR_OPTIMIZERS:
-            raise LearnerConfigError(f"actor_optimizer={self.actor_optimizer!r}; use one of {ACTOR_OPTIMIZERS}")
+        options = self.learner_config()
+        for name in ("batch_size", "buffer_size", "critic_hidden", "policy_delay"):
+            value = getattr(options, name, None)
+            if value is not None and int(value) < 1:
+                raise LearnerConfigError(f"{name}={value!r} must be >= 1 (learner {self.learner!r})")
         if self.warmup not in ("uniform", "policy"):
             raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
         if self.topology not in ("mlp", "recurrent", "sparse"):
@@ -206,6 +302,45 @@ class TrainConfig(LocalDDPGConfig):
             raise LearnerConfigError(f"device={self.device!r}; use 'auto', 'cpu' or 'cuda'")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise LearnerConfigError(f"device={self.device!r} but CUDA is not available; use --device cpu or auto")
+
+
+def run_fields() -> tuple[str, ...]:
+    """Names of the run's own settings: the ``TrainConfig`` fields but ``learner_options``."""
+    return tuple(f.name for f in fields(TrainConfig) if f.name != "learner_options")
+
+
+def learners_with(option: str) -> tuple[str, ...]:
+    """The registered learners that have ``option``."""
+    return tuple(name for name in LEARNERS if option in learner_options(name))
+
+
+def refuse_foreign_options(learner: str, names: Iterable[str], as_flags: bool = False) -> None:
+    """Refuse, in one line, option names that ``learner`` does not have.
+
+    Args:
+        learner: A learner name (an unknown one is refused first).
+        names: Option names the run sets.
+        as_flags: Name them as ``neuron-env train`` flags (``--batch-size``) instead of fields.
+
+    Raises:
+        LearnerConfigError: Naming the learner, the options it lacks and which learners have them.
+    """
+    own = learner_options(learner)  # refuses an unknown learner
+    foreign = sorted(set(names) - set(own))
+    if not foreign:
+        return
+
+    def shown(name: str) -> str:
+        return "--" + name.replace("_", "-") if as_flags else name
+
+    owners = "; ".join(f"{shown(name)}: " + (f"an option of {', '.join(learners_with(name))}" if learners_with(name)
+                                             else "an option of no learner") for name in foreign)
+    if as_flags:
+        what = "is not an option" if len(foreign) == 1 else "are not options"
+        refused = f"{', '.join(shown(name) for name in foreign)} {what} of --learner {learner}"
+    else:
+        refused = f"learner_options {foreign} are not options of learner {learner!r}"
+    raise LearnerConfigError(f"{refused} ({owners}); its options: {', '.join(shown(name) for name in own)}")
 
 
 def field_help() -> dict[str, str]:
@@ -226,32 +361,15 @@ def build_topology(config: TrainConfig) -> Topology:
                          config.density, config.seed)
 
 
-def learner_settings(config: TrainConfig) -> dict[str, Any]:
-    """The option values the config sets for its learner: changed same-named fields, then ``learner_options``.
-
-    A field left at its ``TrainConfig`` default is not passed on, so each learner keeps its own
-    default (``lr_actor`` is 5e-3 for ``ddpg`` and ``feedback``, whose defaults these fields are,
-    but 1e-5 for ``coagent``); the resolved options are in ``summary.json`` (``learner_config``).
-    """
-    defaults = TrainConfig()
-    settings = {f.name: getattr(config, f.name) for f in fields(config)
-                if f.name != "learner_options" and getattr(config, f.name) != getattr(defaults, f.name)}
-    settings.update(config.learner_options)
-    return settings
-
-
-def learner_config(config: TrainConfig) -> Any:
-    """The learner's resolved config dataclass (every option, defaults filled in)."""
-    cls = learner_class(config.learner)
-    known = set(cls.config_class.field_names())
-    return cls.config_class(**{k: v for k, v in learner_settings(config).items() if k in known and v is not None})
+def learner_config(config: TrainConfig) -> LearnerConfig:
+    """The learner's resolved config dataclass (``TrainConfig.learner_config``)."""
+    return config.learner_config()
 
 
 def make_learner(config: TrainConfig, topology: Topology, device: torch.device) -> Learner:
-    """The learner the config describes (its same-named fields carried over by the registry)."""
-    return build_learner(config.learner, topology, learner_settings(config), device=device, seed=config.seed)
-
-
+    """The learner the config describes, built from its resolved config dataclass."""
+    return learner_class(config.learner).from_config(topology, config.learner_config(), device=device,
+                                                     seed=config.seed)
 def segment_seed(seed: int, task_step: int) -> int:
     """The task reset seed of the segment starting at ``task_step``."""
     return int(np.random.SeedSequence([seed, task_step]).generate_state(1)[0] & 0x7FFFFFFF)
@@ -268,6 +386,16 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda stream: torch.save(payload, stream))
 
 
+def _sb3_class(folder: Path) -> str:
+    """The SB3 class that saved a ``neuron-env baseline`` folder's model.zip (its config.json's ``algo``)."""
+    try:
+        algo = json.loads((folder / "config.json").read_text()).get("algo")
+    except (OSError, ValueError):
+        algo = None
+    classes = {"ddpg": "DDPG", "td3": "TD3", "dqn": "DQN", "ppo": "PPO"}
+    return classes.get(algo, ".load / ".join(classes.values()))
+
+
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:
     """Read ``checkpoint.pt`` from a run directory (or a checkpoint file path).
 
@@ -281,7 +409,7 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
         if (path.parent / "model.zip").is_file():
             raise CheckpointError(f"{str(path.parent)!r} is a `neuron-env baseline` folder (model.zip, no "
                                   f"{CHECKPOINT_NAME}): enjoy and render run local learners; load it with "
-                                  "stable_baselines3's DDPG.load / TD3.load")
+                                  f"stable_baselines3's {_sb3_class(path.parent)}.load")
         raise CheckpointError(f"no checkpoint at {str(path)!r}; pass the --out directory of a train run")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -294,11 +422,8 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
 
 
 def config_from_checkpoint(payload: dict[str, Any]) -> TrainConfig:
-    """The ``TrainConfig`` stored in a checkpoint."""
-    known = {f.name for f in fields(TrainConfig)}
-    stored = {k: v for k, v in payload["config"].items() if k in known}
-    stored.setdefault("learner", "ddpg")  # written before the learner interface: the ddpg learner's
-    return TrainConfig(**stored)
+    """The ``TrainConfig`` stored in a checkpoint, of this version or an earlier one (``TrainConfig.from_record``)."""
+    return TrainConfig.from_record(payload["config"])
 
 
 def weights_from_checkpoint(payload: dict[str, Any]) -> NetworkWeights:
@@ -341,6 +466,12 @@ class Trainer:
         config: The run's configuration.
         resume: A checkpoint payload (``load_checkpoint``) to continue from, or ``None``.
         on_step: Called with the trainer after every task step (tests use it to interrupt).
+        overwrite: Before writing anything, delete what a run wrote into ``config.out``
+            (``neuron_env.run_output.clear_run_folder``: ``tb/`` included, other files kept), once
+            the task, network and learner are known to be valid. Not with ``resume``.
+        save_on_interrupt: On Ctrl-C (or ``request_stop``) write a checkpoint at the current task step.
+            ``False`` keeps the last segment-boundary checkpoint instead, the one an exact resume
+            starts from (``compare`` runs).
     """
 
     def __init__(
@@ -348,17 +479,25 @@ class Trainer:
         config: TrainConfig,
         resume: dict[str, Any] | None = None,
         on_step: Callable[[Trainer], None] | None = None,
+        *,
+        overwrite: bool = False,
+        save_on_interrupt: bool = True,
     ) -> None:
         config.check()
+        if overwrite and resume is not None:
+            raise LearnerConfigError("overwrite starts a new run; it cannot be combined with resume")
         self.config = config
         self.on_step = on_step
+        self.save_on_interrupt = save_on_interrupt
         self.device = resolve_device(config.device)
         self.out = config.output_dir()
         self.topology = build_topology(config)
         self.learner = make_learner(config, self.topology, self.device)
         self.env = NeuronVecEnv(config.task, self.topology, num_envs=config.num_envs, device=self.device,
                                 validate=False)
-        # created only once the task, network and learner are valid: a bad option leaves no folder behind
+        # created (or cleared) only once the task, network and learner are valid: a bad option leaves the folder
+        if overwrite:
+            clear_run_folder(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self._eval_env: NeuronVecEnv | None = None
         self.task_step = 0
@@ -370,6 +509,8 @@ class Trainer:
         self._log: RunLogger | None = None
         #: Updates wait until this task step: a resume without the replay buffer refills it first.
         self.refill_until = 0
+        #: The task step of the checkpoint on disk (``None`` before the first one).
+        self.checkpoint_step: int | None = None
         if resume is not None:
             self.learner.load_state_dict(resume["learner"])
             if self.learner.off_policy and self.learner.num_transitions == 0:
@@ -381,11 +522,12 @@ class Trainer:
                       file=sys.stderr)
             state = resume["trainer"]
             self.task_step = int(state["task_step"])
+            self.checkpoint_step = self.task_step
             self.episodes = int(state["episodes"])
             self.elapsed_before = float(state["elapsed"])
             self.recent_returns.extend(state["recent_returns"])
             self.last_eval = tuple(state["last_eval"]) if state["last_eval"] is not None else None  # type: ignore
-        atomic_write_json(self.out / "config.json", asdict(config))
+        atomic_write_json(self.out / "config.json", config.record())
 
     # ------------------------------------------------------------------ control
     def request_stop(self) -> None:
@@ -406,7 +548,7 @@ class Trainer:
         weights = self.learner.weights
         return {
             "format": CHECKPOINT_FORMAT,
-            "config": asdict(self.config),
+            "config": self.config.record(),
             # on-policy learners keep only the step or rollout in progress: always saved
             "learner": self.learner.state_dict(
                 include_buffer=self.config.checkpoint_replay or not self.learner.off_policy),
@@ -420,6 +562,7 @@ class Trainer:
     def save(self, elapsed: float) -> None:
         """Write the checkpoint atomically."""
         save_checkpoint(self.out / CHECKPOINT_NAME, self.checkpoint_payload(elapsed))
+        self.checkpoint_step = self.task_step
 
     # ------------------------------------------------------------------ logging
     def _summary(self, status: str, elapsed: float, eval_returns: np.ndarray | None,
@@ -431,6 +574,7 @@ class Trainer:
             "final_eval_return_std": float(eval_returns.std()) if eval_returns is not None else None,
             "final_eval_returns": eval_returns.tolist() if eval_returns is not None else None,
             "steps": self.task_step,
+            "checkpoint_step": self.checkpoint_step,
             "learner": config.learner,
             "learner_config": asdict(learner_config(config)),
             "transitions": self.learner.num_transitions,
@@ -441,7 +585,7 @@ class Trainer:
             "device": str(self.device),
             "num_agents": self.topology.num_agents,
             "granularity": self.learner.granularity,
-            "config": asdict(config),
+            "config": config.record(),
         }
         if error is not None:
             summary["error"] = error
@@ -549,7 +693,8 @@ class Trainer:
             self.save(log.elapsed())
         except KeyboardInterrupt:
             status = "interrupted"
-            self.save(log.elapsed())
+            if self.save_on_interrupt:
+                self.save(log.elapsed())
         except DivergenceError as exc:
             status, error = "diverged", str(exc)
             log.summary(self._summary(status, log.elapsed(), None, error))
@@ -590,7 +735,8 @@ class Trainer:
 
 
 def train(config: TrainConfig, resume: str | Path | None = None,
-          on_step: Callable[[Trainer], None] | None = None) -> dict[str, Any]:
+          on_step: Callable[[Trainer], None] | None = None, *, overwrite: bool = False,
+          save_on_interrupt: bool = True) -> dict[str, Any]:
     """Run (or, with ``resume``, continue) a training run; returns its summary.
 
     Args:
@@ -599,12 +745,18 @@ def train(config: TrainConfig, resume: str | Path | None = None,
             checkpoint.
         resume: A run directory (or checkpoint file) to continue from.
         on_step: Optional callback after every task step.
+        overwrite: Delete the run files already in ``config.out`` first (``Trainer``); not with ``resume``.
+        save_on_interrupt: Write a checkpoint on Ctrl-C (``Trainer``); ``False`` keeps the last
+            segment-boundary checkpoint, from which a resume is exact.
 
     Raises:
         CheckpointError: If ``resume`` holds no readable checkpoint or is a file.
         NothingToDo: If the resumed run is already at or past ``config.steps`` (no file changed).
         DivergenceError: If the run diverges.
+        LearnerConfigError: If ``overwrite`` is given with ``resume``.
     """
+    if overwrite and resume is not None:
+        raise LearnerConfigError("overwrite starts a new run; it cannot be combined with resume")
     payload = None
     if resume is not None:
         resume_path = Path(resume)
@@ -624,7 +776,8 @@ def train(config: TrainConfig, resume: str | Path | None = None,
         if done > config.steps or (done == config.steps and finished):
             raise NothingToDo(f"nothing to do: the run in {str(resume_path)!r} is at task step {done}, "
                               f"at or past steps={config.steps}; pass a larger --steps to continue it")
-    return Trainer(config, resume=payload, on_step=on_step).run()
+    return Trainer(config, resume=payload, on_step=on_step, overwrite=overwrite,
+                   save_on_interrupt=save_on_interrupt).run()
 
 
 class NothingToDo(LearnerConfigError):

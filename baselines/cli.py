@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,7 @@ from neuron_env.baselines.action_spaces import ALGO_ACTION_SPACES
 from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, ALGOS, NOISE_TYPES, BaselineConfig
 
 from neuron_env.errors import NeuronEnvError
+from neuron_env.run_output import check_run_folder
 
 #: The experiments ``neuron-env experiment`` knows: name -> (adds its arguments, runs it).
 EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -100,7 +102,11 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=positive_int, default=None,
                         help="task steps, over all of PPO's --n-envs copies (default: the zoo's n_timesteps)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--out", required=True, help="run directory; one that holds a run is refused (baseline runs do "
+                        "not resume: --overwrite deletes the earlier run's files and starts over)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="--out holds a run: delete its files (metrics, summary, model.zip, tb/, ...; other files "
+                        "stay) and start a new run there")
     parser.add_argument("--eval-every", type=positive_int, default=1000)
     parser.add_argument("--eval-episodes", type=positive_int, default=5)
     overrides = parser.add_argument_group("hyperparameter overrides, every algo (default: the rl-zoo's for the task)")
@@ -173,11 +179,32 @@ def baseline_config_from_args(args: argparse.Namespace) -> BaselineConfig:
     )
 
 
+def typed_command(args: argparse.Namespace, fallback: str, drop: tuple[str, ...] = (),
+                  add: tuple[str, ...] = ()) -> str:
+    """What a Ctrl-C line tells the user to run: the command as typed, less ``drop``, plus the ``add`` it lacks.
+
+    The command as typed is kept by ``neuron_env.cli.main``; a caller without it gets ``fallback``.
+    """
+    argv = getattr(args, "argv", None)
+    parts = ["neuron-env", *argv] if argv else shlex.split(fallback)
+    parts = [part for part in parts if part not in drop]
+    return shlex.join(parts + [flag for flag in add if flag not in parts])
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """Run ``neuron-env baseline``: train, then print the final evaluation."""
+    """Run ``neuron-env baseline``: train, then print the final evaluation; Ctrl-C: one line, exit status 130."""
     from neuron_env.baselines.sb3_ddpg import run_baseline
 
-    summary = run_baseline(baseline_config_from_args(args))
+    config = baseline_config_from_args(args)
+    check_run_folder(args.out, "baseline", overwrite=args.overwrite)  # before any work
+    try:
+        summary = run_baseline(config, overwrite=args.overwrite)
+    except KeyboardInterrupt as interrupt:
+        fallback = shlex.join(["neuron-env", "baseline", "--algo", args.algo, "--task", args.task, "--out", args.out])
+        again = typed_command(args, fallback, add=("--overwrite",))  # SB3 runs do not resume: they start over
+        print(f"neuron-env baseline: {interrupt or 'interrupted before training started; nothing was saved'}; "
+              f"start it again with: {again}", file=sys.stderr)
+        return 130
     print(f"{summary['method']} on {summary['task']} (seed {summary['seed']}): {summary['steps']} steps in "
           f"{summary['wall_time_s']:.1f}s ({summary['steps_per_s']:.0f} steps/s); final eval return "
           f"{summary['final_eval_return_mean']:.2f} ± {summary['final_eval_return_std']:.2f} -> {args.out}")
@@ -201,7 +228,15 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
     parser.add_argument("--first-seed", type=int, default=0,
                         help="the first seed: add seeds to an earlier grid, or split one across processes (default: 0)")
     parser.add_argument("--workers", type=positive_int, default=1, help="runs in parallel, one process each")
-    parser.add_argument("--out", required=True, help="output directory (resumable: run the same command again)")
+    parser.add_argument("--out", required=True,
+                        help="output directory. Run the same command again to resume it (finished runs are reused, "
+                        "unfinished local runs continue exactly from their last checkpoint); more seeds, tasks or "
+                        "methods extend it. Refused when it holds a run of other settings (budget, network, "
+                        "evaluation, --learning-starts, --local-noise, --checkpoint-every), files compare did not "
+                        "write, or another command's run (train, baseline); --overwrite (compare) deletes them")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=None,
+                        help="task steps between the local runs' checkpoints, from which an interrupted comparison "
+                        "resumes each exactly (part of a run's identity; default: the trainer's 10000)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
                         help="hidden sizes of the local networks and of sb3-ddpg, sb3-dqn and sb3-ppo "
                         "(default: 64 64)")
@@ -246,6 +281,9 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tasks", nargs="+", required=True, help="Gymnasium ids")
     _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-feedback"))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete what an earlier comparison (finished runs included) or another command wrote "
+                        "into --out, then start the grid over (files written by hand stay)")
     parser.set_defaults(func=cmd_compare)
     return parser
 
@@ -260,19 +298,26 @@ def compare_config_from_args(args: argparse.Namespace) -> Any:
         first_seed=args.first_seed, out=args.out,
         workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
+        checkpoint_every=args.checkpoint_every,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
         ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
     )
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Run ``neuron-env compare``: the runs, then print ``scores.md``; exit 1 when a run failed."""
+    """Run ``neuron-env compare``: the runs, then print ``scores.md``; exit 1 when a run failed, 130 on Ctrl-C."""
     from pathlib import Path
 
-    from neuron_env.baselines.compare import compare
+    from neuron_env.baselines.compare import command_line, compare
 
     config = compare_config_from_args(args)
-    result = compare(config)
+    try:
+        result = compare(config, overwrite=args.overwrite)
+    except KeyboardInterrupt as interrupt:
+        kept = str(interrupt) or f"interrupted; the finished runs and the local runs' checkpoints in {config.out} stay"
+        again = typed_command(args, command_line(config), drop=("--overwrite",))  # resuming keeps what is there
+        print(f"neuron-env compare: {kept}; resume with: {again}", file=sys.stderr)
+        return 130
     print((Path(config.out) / "scores.md").read_text(encoding="utf-8"))
     return 1 if result["failed"] else 0
 
@@ -355,6 +400,7 @@ def _run_score_table(args: argparse.Namespace) -> int:
         first_seed=args.first_seed, workers=args.workers,
         out=args.out, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
+        checkpoint_every=args.checkpoint_every,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,
         ray_address=args.ray_address, tensorboard=not args.no_tensorboard, verbose=not args.quiet,
     )

@@ -105,11 +105,25 @@ Resuming
 --------
 Run the same command again: a run whose ``summary.json`` says ``completed`` (or ``diverged``, a
 deterministic outcome) is skipped and its summary read; a local run that stopped part-way
-(crash, Ctrl-C) continues from its last checkpoint; anything else starts over in its folder.
-A folder that holds a run of a *different* configuration (another budget, network or
-evaluation schedule) is an error rather than silently mixed in: choose another ``--out``.
+(crash, Ctrl-C) continues from its last checkpoint and ends bitwise where the uninterrupted run
+ends (its checkpoints are written every ``--checkpoint-every`` task steps with the replay buffer,
+and none on Ctrl-C, so it resumes from a segment boundary: ``baselines.runners``); anything else
+(an SB3 run, the random policy, a local run stopped before its first checkpoint) starts over in
+its folder. ``compare`` prints one line per run it resumes (from which task step) or starts over.
+The same ``--out`` also takes a command with more seeds, tasks or methods: the grid grows.
+
+What ``--out`` may not hold: a run folder of the grid with *other* settings (another budget,
+network, evaluation schedule, ``--learning-starts``, ``--local-noise`` or ``--checkpoint-every``),
+files ``compare`` did not write in a run folder of the grid, or another command's run at its top
+(a ``train`` or ``baseline`` folder); each is refused in one line before anything runs, and
+``--overwrite`` deletes them (every run file of the earlier comparison, finished runs included;
+files written by hand stay) and starts over. ``--out`` naming a file is refused too.
 Failed runs (an exception in the run) are recorded with status ``failed`` and the error; the
 other runs continue, and the next invocation retries them.
+
+Ctrl-C stops every run (see ``baselines.dispatch``), keeps the finished ones and the local runs'
+last checkpoints, and ``compare`` raises ``neuron_env.run_output.RunInterrupted``, whose message
+says what was kept (``neuron-env compare`` prints it in one line with the command that resumes).
 
 Processes and Ray
 -----------------
@@ -135,7 +149,7 @@ and Ray) and ``baselines.report`` (scores, ``scores.md``, ``curves.png``).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +186,21 @@ from neuron_env.baselines.runners import (
     execute_run,
     read_results,
     result_row,
+    resume_point,
     run_and_ship,
     run_in_worker,
     run_state,
 )
 
-from neuron_env.run_output import machine_info
+from neuron_env.run_output import (
+    RunFolderError,
+    RunInterrupted,
+    check_output_path,
+    clear_run_folder,
+    describe_run,
+    machine_info,
+    run_kind,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -210,6 +233,7 @@ __all__ = [
     "read_results",
     "render_scores_md",
     "result_row",
+    "resume_point",
     "run_and_ship",
     "run_in_worker",
     "run_state",
@@ -218,30 +242,84 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------ the comparison
-def compare(config: CompareConfig, print_fn: Callable[[str], None] = print) -> dict[str, Any]:
+def _check_out(config: CompareConfig, specs: Sequence[RunSpec], overwrite: bool,
+               print_fn: Callable[[str], None]) -> Path:
+    """``--out`` as a folder the comparison may write: refuse a file or another command's run; clear with ``overwrite``.
+
+    Raises:
+        RunFolderError: If ``--out`` is a file, lies under one, or (without ``overwrite``) holds
+            another command's run (``train``, ``baseline``, or a single run folder of a comparison).
+    """
+    out = check_output_path(config.out)
+    kind = run_kind(out)
+    if kind not in (None, "compare") and not overwrite:
+        raise RunFolderError(f"--out {str(out)!r} holds {describe_run(out)}, not a comparison; choose another --out, "
+                             "or pass --overwrite to delete it and start the comparison there")
+    if overwrite:
+        removed = clear_run_folder(out)
+        for spec in specs:  # a run folder of this grid with files compare did not write goes too
+            if spec.folder(out).is_dir():
+                shutil.rmtree(spec.folder(out))
+                removed.append(str(spec.folder(out).relative_to(out)))
+        if removed:
+            print_fn(f"compare: --overwrite deleted the earlier run files in {out} ({len(removed)} entries)")
+    return out
+
+
+def _interrupted_message(specs: Sequence[RunSpec], rows: dict[RunSpec, dict[str, Any]], out: Path) -> str:
+    """What an interrupted comparison kept, in one line (``RunInterrupted``'s message)."""
+    resumable: list[tuple[RunSpec, int]] = []
+    restart = 0
+    finished = [spec for spec in specs if spec in rows and rows[spec]["status"] in FINISHED]
+    for spec in specs:
+        if spec in finished:
+            continue
+        step = resume_point(spec.folder(out), spec.steps)[0] if spec.method.startswith("local-") else None
+        if step is None:
+            restart += 1
+        else:
+            resumable.append((spec, step))
+    text = f"interrupted; {len(finished)} of {len(specs)} runs finished (kept in {out / 'results.csv'})"
+    if resumable:
+        listed = ", ".join(f"{spec.label} at task step {step}" for spec, step in resumable[:3])
+        more = f" and {len(resumable) - 3} more" if len(resumable) > 3 else ""
+        text += (f", {len(resumable)} resume{'s' if len(resumable) == 1 else ''} exactly from "
+                 f"{'its' if len(resumable) == 1 else 'their'} last checkpoint ({listed}{more})")
+    if restart:
+        text += f", {restart} start{'s' if restart == 1 else ''} over (no checkpoint yet, or not checkpointed)"
+    return text
+
+
+def compare(config: CompareConfig, print_fn: Callable[[str], None] = print, *,
+            overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) a comparison and write all of its outputs (see the module doc).
 
     Args:
         config: The comparison.
         print_fn: Where the per-run progress lines go (``print`` by default).
+        overwrite: Delete what an earlier comparison (or another command's run) wrote into
+            ``config.out`` before anything runs, instead of refusing a folder of other settings.
 
     Returns:
-        ``{"rows": [...], "ran": n, "skipped": n, "failed": n, "scores": scores.json's content}``.
+        ``{"rows": [...], "ran": n, "skipped": n, "failed": n, "resumed": {label: task step},
+        "scores": scores.json's content}``.
 
     Raises:
         BaselineConfigError: On an invalid option, or a run folder of another configuration.
+        RunFolderError: If ``config.out`` is a file, or holds another command's run.
+        RunInterrupted: On Ctrl-C, once every run has stopped (the message says what was kept).
         MissingDependencyError: When Ray (with ``ray_address``) or matplotlib is missing.
     """
     config.validate()
     say = print_fn if config.verbose else (lambda _text: None)
-    out = Path(config.out)
+    specs = plan_runs(config)
+    out = _check_out(config, specs, overwrite, print_fn)
     out.mkdir(parents=True, exist_ok=True)
     skipped = config.skipped_pairs()
     if skipped:
         print_fn(f"compare: skipping {len(skipped)} (task, method) pair(s) whose method cannot act on the task's "
                  "actions: " + ", ".join(f"{method} on {task} ({config.action_space_kind(task)} actions)"
                                          for task, method, _ in skipped))
-    specs = plan_runs(config)
     states = {spec: run_state(spec, out) for spec in specs}  # raises before anything runs
     rows: dict[RunSpec, dict[str, Any]] = {}
     for spec, (state, summary) in states.items():
@@ -249,23 +327,38 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print) -> d
             rows[spec] = result_row(spec, summary)
     results = ResultsFile(out / "results.csv", rows.values())
     jobs: list[tuple[RunSpec, bool]] = []
+    notes: list[str] = []
+    resumed: dict[str, int] = {}
     for spec in specs:
-        state = states[spec][0]
+        state, info = states[spec]
         if state == "finished":
             continue
         resume = state == "resume" and config.ray_address is None
+        if resume:
+            resumed[spec.label] = int(info["checkpoint_step"])  # type: ignore[index]
+            notes.append(f"compare: resuming {spec.label} from its checkpoint at task step "
+                         f"{info['checkpoint_step']} of {spec.steps}")  # type: ignore[index]
+        elif info:
+            reason = "Ray runs do not resume part-way" if state == "resume" else info["restart"]
+            notes.append(f"compare: starting {spec.label} over from task step 0: {reason}")
         if not resume and spec.folder(out).exists():
             shutil.rmtree(spec.folder(out))
         jobs.append((spec, resume))
     say(f"compare: {len(specs)} runs ({len(config.tasks)} tasks × {len(config.methods)} methods × {config.seeds} "
         f"seeds); {len(rows)} finished earlier, {len(jobs)} to run "
+        + (f"({len(resumed)} resumed from {'its checkpoint' if len(resumed) == 1 else 'their checkpoints'}) "
+           if resumed else "")
         + (f"on Ray at {config.ray_address}" if config.ray_address else f"with {config.workers} worker(s)")
         + f" -> {out}")
+    for note in notes:
+        print_fn(note)
     by_label = {(s.task, s.method, s.seed): s for s in specs}
     failed = 0
 
     def on_row(row: dict[str, Any]) -> None:
         nonlocal failed
+        if row["status"] == "interrupted":  # stopped by Ctrl-C: its checkpoint (if any) says where it resumes
+            return
         spec = by_label[(row["task"], row["method"], int(row["seed"]))]
         rows[spec] = row
         failed += row["status"] == "failed"
@@ -273,9 +366,12 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print) -> d
         say(f"[{len(rows)}/{len(specs)}] {describe_row(row)}")
 
     if jobs:
-        dispatch(jobs, config, on_row)
+        try:
+            dispatch(jobs, config, on_row)
+        except KeyboardInterrupt:
+            raise RunInterrupted(_interrupted_message(specs, rows, out)) from None
     ordered = [rows[s] for s in specs if s in rows]
     scores = write_reports(config, ordered)
     say(f"compare: wrote {out / 'results.csv'}, {out / 'scores.md'}, {out / 'scores.json'}, {out / 'curves.png'}")
-    return {"rows": ordered, "ran": len(jobs), "skipped": len(specs) - len(jobs), "failed": failed, "scores": scores}
-
+    return {"rows": ordered, "ran": len(jobs), "skipped": len(specs) - len(jobs), "failed": failed,
+            "resumed": resumed, "scores": scores}

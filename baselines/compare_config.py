@@ -198,6 +198,9 @@ class CompareConfig:
     """Exploration noise of the local methods: ``"own"``, each learner's default; ``"task"``, the kind and
     scale ``sb3-ddpg`` gets on the task (``task_noise_options``: Ornstein-Uhlenbeck 0.5 on
     MountainCarContinuous), for learners that explore with action noise (``ddpg``, ``feedback``)."""
+    checkpoint_every: int | None = None
+    """Task steps between the local runs' checkpoints, where an interrupted comparison resumes them exactly
+    (also the trainer's segment length, so it is part of a run's identity); ``None``: the trainer's 10 000."""
     thresholds: dict[str, float] = field(default_factory=dict)
     """Per-task return thresholds; scores report the step where each mean curve first reaches it."""
     reference: str = AUTO_REFERENCE
@@ -287,6 +290,9 @@ class CompareConfig:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:
             raise BaselineConfigError(f"learning_starts {self.learning_starts!r} must be >= 0")
+        if self.checkpoint_every is not None and int(self.checkpoint_every) < 1:
+            raise BaselineConfigError(f"checkpoint_every {self.checkpoint_every!r} must be >= 1 (or None: the "
+                                      "trainer's default)")
         if self.local_noise not in LOCAL_NOISE_CHOICES:
             raise BaselineConfigError(
                 f"local_noise {self.local_noise!r} is unknown; choose one of {LOCAL_NOISE_CHOICES}")
@@ -357,17 +363,21 @@ class RunSpec:
     """Write TensorBoard scalars (not part of the run's identity)."""
     local_noise: str = "own"
     """``CompareConfig.local_noise`` for a local method; ``"own"`` for every other (``plan_runs``)."""
+    checkpoint_every: int | None = None
+    """``CompareConfig.checkpoint_every`` for a local method; ``None`` (the trainer's default) for every other."""
 
     def identity(self) -> dict[str, Any]:
         """The fields a reused run must match (everything but ``tensorboard``), JSON-ready.
 
-        ``local_noise`` is left out at its default ``"own"``, so runs made before the option existed
-        are still reused.
+        ``local_noise`` is left out at its default ``"own"`` and ``checkpoint_every`` at ``None``, so
+        runs made before the options existed are still reused.
         """
         data = asdict(self)
         data.pop("tensorboard")
         if self.local_noise == "own":
             data.pop("local_noise")
+        if self.checkpoint_every is None:
+            data.pop("checkpoint_every")
         data["hidden"] = list(self.hidden)
         return data
 
@@ -398,7 +408,8 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
                 learning_starts=config.learning_starts, tensorboard=config.tensorboard,
-                local_noise=config.local_noise if method.startswith("local-") else "own")
+                local_noise=config.local_noise if method.startswith("local-") else "own",
+                checkpoint_every=config.checkpoint_every if method.startswith("local-") else None)
         for seed in config.seed_range for task in config.tasks for method in config.methods
         if (task, method) not in skipped
     ]
@@ -417,6 +428,8 @@ def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env"
         parts += ["--learning-starts", str(config.learning_starts)]
     if config.local_noise != "own":
         parts += ["--local-noise", config.local_noise]
+    if config.checkpoint_every is not None:
+        parts += ["--checkpoint-every", str(config.checkpoint_every)]
     if config.thresholds:
         parts += ["--threshold", *(f"{t}={v:g}" for t, v in config.thresholds.items())]
     if config.reference != AUTO_REFERENCE:

@@ -7,17 +7,36 @@ are shipped back into the run folders. ``on_row`` receives each finished run's `
 row as it arrives; a worker that dies becomes a ``failed`` row. ``describe_row`` is the line
 printed per finished run; with ``config.verbose`` each worker also prints a line per evaluation
 (``runners.progress_line``) to the stdout it inherits (on Ray: the driver's log stream).
+
+Ctrl-C
+------
+The terminal's Ctrl-C reaches the parent and every worker. Each worker stops its run (a local
+run keeps its last segment-boundary checkpoint, ``runners``) and returns an ``interrupted`` row;
+the parent sets the pool's stop event (a run not started yet returns at once), cancels the runs
+not handed out, forwards SIGINT to workers still running after ``STOP_GRACE_S`` (a Ctrl-C sent
+to the parent alone), waits for them (``STOP_TIMEOUT_S`` at most, then terminates them), passes
+the rows of runs that finished meanwhile to ``on_row`` and raises ``KeyboardInterrupt``: no
+traceback from any process (``compare`` says what was kept in one line).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import CancelledError, Future
 from typing import Any
 
 from neuron_env.baselines.compare_config import CompareConfig, RunSpec
 from neuron_env.baselines.errors import MissingDependencyError
-from neuron_env.baselines.runners import result_row, run_and_ship, run_in_worker
+from neuron_env.baselines.runners import result_row, run_and_ship, run_in_worker, worker_init
+
+#: Seconds the workers get to stop on the terminal's Ctrl-C before the parent forwards it to them.
+STOP_GRACE_S = 3.0
+#: Seconds the parent waits for the workers to stop before it terminates them.
+STOP_TIMEOUT_S = 60.0
 
 
 # ------------------------------------------------------------------------------------------ dispatch
@@ -38,29 +57,92 @@ def describe_row(row: Mapping[str, Any]) -> str:
     return text
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread meanwhile: processes and threads started here begin with it blocked.
+
+    A Ctrl-C that arrives meanwhile is delivered (``KeyboardInterrupt``) when the block ends.
+    Nothing is blocked where the platform has no ``pthread_sigmask`` (Windows).
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _deliver(spec: RunSpec, future: Future, on_row: Callable[[dict[str, Any]], None]) -> None:
+    """Pass a finished future's row to ``on_row`` (a worker that died: a ``failed`` row; cancelled: nothing)."""
+    try:
+        row = future.result()
+    except CancelledError:
+        return
+    except Exception as error:  # noqa: BLE001 - a worker that died (e.g. killed for memory)
+        row = result_row(spec, None, status="failed", error=f"{type(error).__name__}: {error}")
+    on_row(row)
+
+
+def _stop_pool(executor: Any, pending: dict[Future, RunSpec], stop: Any,
+               on_row: Callable[[dict[str, Any]], None]) -> None:
+    """After a Ctrl-C in the parent: let every worker stop its run, collect the rows, shut the pool down."""
+    import multiprocessing
+    from concurrent.futures import wait
+
+    stop.set()  # a worker that has not started its run returns at once
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C reach the workers themselves
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        for future in pending:
+            future.cancel()  # runs not handed to a worker yet
+        done, running = wait(pending, timeout=STOP_GRACE_S)
+        if running:  # a Ctrl-C sent to this process alone: pass it on
+            for child in multiprocessing.active_children():
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, signal.SIGINT)  # type: ignore[arg-type]
+            done, running = wait(pending, timeout=STOP_TIMEOUT_S)
+        for future in done:
+            _deliver(pending[future], future, on_row)
+        if running:
+            for child in multiprocessing.active_children():
+                child.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def _dispatch_pool(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
                    on_row: Callable[[dict[str, Any]], None]) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    options: dict[str, Any] = {"max_workers": min(config.workers, len(jobs)),
-                               "mp_context": multiprocessing.get_context("spawn")}
+    context = multiprocessing.get_context("spawn")
+    stop = context.Event()
+    options: dict[str, Any] = {"max_workers": min(config.workers, len(jobs)), "mp_context": context,
+                               "initializer": worker_init, "initargs": (stop,)}
     if sys.version_info >= (3, 11):
         options["max_tasks_per_child"] = 1  # a fresh process per run
     executor = ProcessPoolExecutor(**options)
+    pending: dict[Future, RunSpec] = {}
     try:
-        pending = {executor.submit(run_in_worker, spec, str(spec.folder(config.out)), resume,
-                                   config.verbose): spec
-                   for spec, resume in jobs}
+        # the workers, and the pool's thread that starts their replacements, begin with SIGINT blocked
+        # (runners.worker_init unblocks it once its handler is in place)
+        with _sigint_blocked():
+            for spec, resume in jobs:
+                pending[executor.submit(run_in_worker, spec, str(spec.folder(config.out)), resume,
+                                        config.verbose)] = spec
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                spec = pending.pop(future)
-                try:
-                    row = future.result()
-                except Exception as error:  # noqa: BLE001 - a worker that died (e.g. killed for memory)
-                    row = result_row(spec, None, status="failed", error=f"{type(error).__name__}: {error}")
-                on_row(row)
+                _deliver(pending.pop(future), future, on_row)
+    except KeyboardInterrupt:
+        _stop_pool(executor, pending, stop, on_row)
+        raise
     except BaseException:
         executor.shutdown(wait=False, cancel_futures=True)
         raise
@@ -110,5 +192,6 @@ def dispatch(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
 
     Raises:
         MissingDependencyError: When ``ray_address`` is set and Ray is not installed.
+        KeyboardInterrupt: On Ctrl-C, once every worker has stopped (see the module doc).
     """
     (_dispatch_ray if config.ray_address else _dispatch_pool)(jobs, config, on_row)

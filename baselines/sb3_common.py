@@ -15,7 +15,9 @@
   and TensorBoard scalars (CleanRL's names, ``LOSS_SCALARS`` per algorithm), and stops a run at
   its step budget rather than at the end of a PPO rollout or DQN ``train_freq`` phase past it.
 * ``train_model``: trains, then writes ``metrics.csv``, ``summary.json``, ``config.json``, ``tb/``
-  and ``model.zip`` (``baselines.outputs``).
+  and ``model.zip`` (``baselines.outputs``). On Ctrl-C it writes ``summary.json`` with status
+  ``interrupted`` (no ``model.zip``) and raises ``neuron_env.run_output.RunInterrupted``: SB3 runs
+  keep no checkpoint, so an interrupted baseline starts over (``compare`` restarts it from step 0).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyEr
 from neuron_env.baselines.outputs import MetricsWriter, atomic_write_json
 from torch import nn
 
+from neuron_env.run_output import RunInterrupted
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
 
@@ -437,6 +440,10 @@ def train_model(config: BaselineConfig, model: Any, params: dict[str, Any], call
 
     Returns:
         The dict written to ``summary.json``.
+
+    Raises:
+        RunInterrupted: On Ctrl-C, after writing ``summary.json`` with status ``interrupted`` (the
+            metrics rows so far are kept; no ``model.zip``: SB3 runs keep no checkpoint to resume from).
     """
     from stable_baselines3.common.callbacks import CallbackList
 
@@ -449,19 +456,26 @@ def train_model(config: BaselineConfig, model: Any, params: dict[str, Any], call
               "the networks never train (pass --learning-starts)")
     eval_env = make_task_factory(config.task)()
     start = time.perf_counter()
+    interrupted = False
     with MetricsWriter(out, tensorboard=config.tensorboard) as writer:
         callback = make_eval_callback(writer, eval_env, config, steps, on_eval)
-        model.learn(total_timesteps=steps, callback=CallbackList([callback, *callbacks]), log_interval=None)
+        try:
+            model.learn(total_timesteps=steps, callback=CallbackList([callback, *callbacks]), log_interval=None)
+        except KeyboardInterrupt:  # Ctrl-C: record what was done, then stop as asked (RunInterrupted below)
+            interrupted = True
+            if callback.bar is not None:
+                callback.bar.close()
         wall = time.perf_counter() - start
         sps = model.num_timesteps / max(wall, 1e-9)
     eval_env.close()
-    returns = callback.final
+    returns = None if interrupted else callback.final
     summary: dict[str, Any] = {
-        "status": "completed",
-        "final_eval_return_mean": float(returns.mean()),
-        "final_eval_return_std": float(returns.std()),
-        "final_eval_returns": [float(r) for r in returns],
+        "status": "interrupted" if interrupted else "completed",
+        "final_eval_return_mean": None if returns is None else float(returns.mean()),
+        "final_eval_return_std": None if returns is None else float(returns.std()),
+        "final_eval_returns": None if returns is None else [float(r) for r in returns],
         "steps": int(model.num_timesteps),
+        "checkpoint_step": None,  # SB3 runs keep no checkpoint (model.zip is the finished model)
         "transitions": stored_transitions(model),
         "updates": gradient_updates(model),
         "episodes": int(callback.episodes),
@@ -478,9 +492,13 @@ def train_model(config: BaselineConfig, model: Any, params: dict[str, Any], call
         "seed": config.seed,
         "hyperparameters": copy.deepcopy(params),
     }
-    if config.save_model:
+    if config.save_model and not interrupted:
         model.save(out / "model.zip")
     atomic_write_json(out / "summary.json", summary)
+    if interrupted:
+        raise RunInterrupted(f"interrupted at task step {summary['steps']} of {steps}; kept its metrics.csv, "
+                             f"episodes.csv, config.json and summary.json (status interrupted) in {str(out)!r}; "
+                             "SB3 runs keep no checkpoint to resume from")
     return summary
 
 

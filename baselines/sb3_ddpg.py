@@ -85,6 +85,7 @@ from neuron_env.baselines.sb3_common import (
 )
 from neuron_env.baselines.sb3_discrete import DISCRETE_ALGOS, build_discrete_model, resolve_discrete_hyperparameters
 
+from neuron_env.run_output import clear_run_folder
 from neuron_env.vector import make_task_factory
 
 __all__ = [
@@ -248,7 +249,8 @@ def build_model(config: BaselineConfig, env: Any | None = None) -> tuple[Any, di
 
 
 def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = (),
-              on_eval: Callable[[int, float], None] | None = None) -> tuple[Any, dict[str, Any]]:
+              on_eval: Callable[[int, float], None] | None = None,
+              overwrite: bool = False) -> tuple[Any, dict[str, Any]]:
     """Train one SB3 baseline (any ``--algo``), writing every output file into ``config.out``.
 
     Args:
@@ -257,6 +259,8 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = (),
             this to train probes on the same replay buffer while DDPG trains).
         on_eval: Called with ``(task step, evaluation return mean)`` after every evaluation
             (``compare`` prints its progress lines with it).
+        overwrite: Delete the run files already in ``config.out`` (``tb/`` included, other files
+            kept; ``neuron_env.run_output.clear_run_folder``) once the model is built, before writing.
 
     Returns:
         ``(model, summary)``: the trained SB3 model (its replay buffer included) and the dict
@@ -265,14 +269,18 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = (),
     Raises:
         BaselineConfigError: On an invalid option (nothing is written then).
         MissingDependencyError: When Stable-Baselines3 is not installed.
+        RunInterrupted: On Ctrl-C, after recording the run as interrupted (``train_model``).
     """
     prepare_run(config)
     model, params = build_model(config)
+    if overwrite:
+        clear_run_folder(config.out)
     summary = train_model(config, model, params, callbacks, on_eval)
     return model, summary
 
 
-def run_baseline(config: BaselineConfig, on_eval: Callable[[int, float], None] | None = None) -> dict[str, Any]:
-    """Train one SB3 baseline (see ``train_sb3``; ``on_eval`` as there) and return its summary."""
-    _, summary = train_sb3(config, on_eval=on_eval)
+def run_baseline(config: BaselineConfig, on_eval: Callable[[int, float], None] | None = None,
+                 overwrite: bool = False) -> dict[str, Any]:
+    """Train one SB3 baseline (see ``train_sb3``; ``on_eval`` and ``overwrite`` as there) and return its summary."""
+    _, summary = train_sb3(config, on_eval=on_eval, overwrite=overwrite)
     return summary

@@ -95,6 +95,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from neuron_env.agents import LocalDDPGConfig
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, Trainer, make_learner
 
@@ -117,6 +118,8 @@ PART_NAMES: dict[str, str] = {
     "bookkeeping": "bookkeeping (everything else)",
 }
 _DEFAULTS = TrainConfig()
+#: The ``ddpg`` learner's options: the batch and buffer both methods are timed at.
+_DDPG_DEFAULTS = LocalDDPGConfig()
 
 
 @dataclass
@@ -135,8 +138,8 @@ class Args:
     """Torch CPU threads of every measurement (``torch.set_num_threads``)."""
     repeats: int = 1
     """Timed loops (and update windows) per method and task, alternating local and SB3; the median is reported."""
-    batch_size: int = _DEFAULTS.batch_size
-    """Transitions per update, for both methods (``TrainConfig``'s default)."""
+    batch_size: int = _DDPG_DEFAULTS.batch_size
+    """Transitions per update, for both methods (the ``ddpg`` learner's default)."""
     updates: int = 200
     """Updates per timed window of the updates/s measurement."""
     update_warmup: int = 10
@@ -297,9 +300,8 @@ def train_config(args: Args, task: str, out: str, num_envs: int = 1) -> TrainCon
     With ``num_envs`` copies the run lasts ``steps // num_envs`` vector steps (``--steps``
     transitions) and the trainer keeps one update per transition.
     """
-    # batch and buffer as learner options: they reach the learner even where they equal TrainConfig's
-    # defaults (a learner with other defaults, e.g. feedback's batch 256, would keep its own otherwise)
-    sized = {"batch_size": args.batch_size, "buffer_size": min(_DEFAULTS.buffer_size, args.steps)}
+    # batch and buffer set for every learner that has them (feedback would keep its batch 256 otherwise)
+    sized = {"batch_size": args.batch_size, "buffer_size": min(_DDPG_DEFAULTS.buffer_size, args.steps)}
     return TrainConfig(
         task=task, learner=args.learner, hidden=list(hidden_for(task)), steps=args.steps // num_envs,
         learning_starts=args.learning_starts // num_envs, num_envs=num_envs, device="cpu", seed=args.seed,
@@ -471,7 +473,9 @@ def reference_replay(args: Args) -> dict[str, Any]:
 
     task, obs_dim, hidden, act_dim = REFERENCE_NETWORK
     topology = Topology.mlp(obs_dim, list(hidden), act_dim, activation=_DEFAULTS.activation)
-    config = dataclasses.replace(train_config(args, task, ""), buffer_size=16)
+    config = train_config(args, task, "")
+    if "buffer_size" in config.learner_options:  # set there for every learner with a replay buffer
+        config.learner_options["buffer_size"] = 16
     learner = make_learner(config, topology, torch.device("cpu"))
     try:
         env = gym.make(task)

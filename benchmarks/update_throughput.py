@@ -15,7 +15,7 @@ configurations, every row labelled with its configuration:
 * **train default**: each learner of ``--learners`` (default: the trainer's default learner,
   ``feedback``, and ``ddpg``) built as ``neuron-env train`` builds it by default (``TrainConfig()``
   through ``neuron_env.agents.train.make_learner``: each learner's own options, e.g. ``ddpg``'s
-  critic ``mlp`` with context ``task``; the batch at ``TrainConfig``'s 64 for all) on the same
+  critic ``mlp`` with context ``task``; the batch at the ``ddpg`` learner's 64 for all) on the same
   network, against SB3 DDPG at the same batch size (64), at the same device and thread settings,
   timed the same way (warm-up, interleaved windows, median; buffers pre-filled with
   ``--buffer-fill`` random transitions). Only off-policy learners have an ``update()`` that can
@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -59,7 +58,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents import LocalDDPG
+from neuron_env.agents import LocalDDPGConfig
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, make_learner
 from neuron_env.baselines.experiments import update_benchmark as bench
@@ -112,14 +111,15 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 # ------------------------------------------------------------------------------------ train-default rows
 def train_default_config(args: bench.Args, learner: str) -> TrainConfig:
-    """``TrainConfig()`` for ``learner`` on the benchmark's network, at ``TrainConfig``'s batch size.
+    """``TrainConfig()`` for ``learner`` on the benchmark's network, at the ``ddpg`` learner's batch size.
 
     The batch goes in as a learner option, so it reaches a learner whose own default differs
     (the feedback learner's 256) and SB3 DDPG is timed at the same batch.
     """
-    batch = {"batch_size": TrainConfig().batch_size} if "batch_size" in learner_options(learner) else {}
+    sized = {"batch_size": LocalDDPGConfig().batch_size, "buffer_size": args.buffer_fill}
     return TrainConfig(learner=learner, task=args.task, hidden=list(args.hidden), activation=args.activation,
-                       buffer_size=args.buffer_fill, seed=args.seed, learner_options=batch)
+                       seed=args.seed,
+                       learner_options={k: v for k, v in sized.items() if k in learner_options(learner)})
 
 
 def build_train_default(args: bench.Args, learner: str, device: str, obs_dim: int, act_dim: int) -> Any:
@@ -134,7 +134,7 @@ def build_train_default(args: bench.Args, learner: str, device: str, obs_dim: in
 def time_train_default(args: Args, log: Callable[[str], None]) -> tuple[list[dict[str, Any]], list[str]]:
     """The train-default settings (one per device and thread count) and notes on skipped learners."""
     base = args.base()
-    batch = TrainConfig().batch_size
+    batch = LocalDDPGConfig().batch_size
     timing = dataclasses.replace(base, batch_size=batch, memory_updates=0)
     notes: list[str] = []
     learners = []
@@ -173,11 +173,10 @@ def time_train_default(args: Args, log: Callable[[str], None]) -> tuple[list[dic
 
 def describe(args: Args) -> dict[str, Any]:
     """What each configuration is (for the JSON and the table's footer)."""
-    defaults = TrainConfig()
-    signature = inspect.signature(LocalDDPG).parameters
+    defaults = LocalDDPGConfig()  # the options listed for the train-default rows: the ddpg learner's
     return {
         BENCHMARK: {"learner": "LocalDDPG(...) per critic kind", "critics": list(args.critics),
-                    "critic_context": signature["critic_context"].default, "critic_hidden": args.critic_hidden,
+                    "critic_context": bench.BENCHMARK_CRITIC_CONTEXT, "critic_hidden": args.critic_hidden,
                     "batch_size": args.batch_size},
         TRAIN_DEFAULT: {"learners": list(args.learners), "critic": defaults.critic,
                         "critic_context": defaults.critic_context, "critic_hidden": defaults.critic_hidden,

@@ -7,12 +7,18 @@ Subcommands:
 * ``neuron-env rollout``: run a network whose neurons act locally (``NetworkPolicy``)
   through the PettingZoo env for a few episodes; prints returns, ticks/s and whether every
   task action equalled the plain network's forward pass.
-* ``neuron-env train``: train every neuron at once with local DDPG (``neuron_env.agents``).
+* ``neuron-env train``: train every neuron at once with a local learner (``--learner``, ``neuron_env.agents``).
 * ``neuron-env enjoy``: run a trained checkpoint deterministically and print its returns.
 * ``neuron-env render``: write an episode of a trained network (task beside network) as GIF/MP4.
 * ``neuron-env baseline``: Stable-Baselines3 DDPG/TD3 on the same task and network, same outputs.
 * ``neuron-env compare``: tasks × methods × seeds in a process pool; results.csv, scores.md, curves.png.
 * ``neuron-env experiment NAME``: the draft's experiments (``subcritic-correlation``, …).
+
+Every command that writes a run (``train``, ``baseline``, ``compare``, ``render``) refuses an
+``--out`` that holds one, in one line naming ``--resume`` (where the command resumes) and
+``--overwrite``, and an ``--out`` that is a file, before any work (exit status 2; see
+``neuron_env.run_output.check_run_folder``). Ctrl-C stops a run after saving what it can and
+prints one line: what was saved and the command that resumes (exit status 130).
 
 Examples::
 
@@ -173,8 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_compare_parser(sub)
     add_experiment_parser(sub)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed: Ctrl-C names it to resume
     try:
         return args.func(args)
+    except KeyboardInterrupt as interrupt:  # a command that saved something says what in its own line first
+        print(f"neuron-env {args.command}: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
     except NeuronEnvError as error:
         print(f"neuron-env {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -355,7 +355,7 @@ def run_seed(config: FallbackConfig, seed: int) -> str:
     work = Path(config.work) / config.variant / f"seed{seed}"
     if work.exists():
         shutil.rmtree(work)  # the probes are not checkpointed: an interrupted run starts over
-    trainer = Trainer(TrainConfig(**fields_, seed=seed, out=str(work)))  # type: ignore[arg-type]
+    trainer = Trainer(TrainConfig.from_settings(fields_, seed=seed, out=str(work)))
     probe = Probe(trainer, config)
     trainer.on_step = probe
     data.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,7 @@ import math
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,8 +234,14 @@ def train_config(config: SweepConfig, variant: str, seed: int) -> dict[str, Any]
 _COSMETIC = ("out", "progress", "tensorboard", "threads")
 
 
+def _flat(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``config`` as one flat mapping (this version's holds the learner's options under ``learner_config``)."""
+    return {**stored, **stored.get("learner_config", {})}
+
+
 def _same_run(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    return all(stored.get(k) == v for k, v in wanted.items() if k not in _COSMETIC)
+    flat = _flat(stored)
+    return all(flat.get(k) == v for k, v in wanted.items() if k not in _COSMETIC)
 
 
 # ----------------------------------------------------------------------------------- running
@@ -253,7 +259,7 @@ def run_one(config: SweepConfig, variant: str, seed: int) -> str:
         if summary["status"] in ("completed", "diverged") and _same_run(summary["config"], wanted):
             _relative_out(data)
             return "skipped"
-    train_cfg = TrainConfig(**wanted, out=str(work))  # type: ignore[arg-type]
+    train_cfg = TrainConfig.from_settings(wanted, out=str(work))
     resume = None
     work_summary = work / "summary.json"
     if (work / "config.json").is_file():
@@ -377,7 +383,7 @@ def collect(config: SweepConfig) -> list[dict[str, Any]]:
         curve = read_metrics(path.parent / "metrics.csv") if (path.parent / "metrics.csv").is_file() else []
         at = dict(curve)
         scored = [(step, value) for step, value in curve if step <= budget]
-        overrides = {k: v for k, v in summary["config"].items()
+        overrides = {k: v for k, v in _flat(summary["config"]).items()
                      if k in TRAIN_DEFAULTS and v != BASE.get(k, TRAIN_DEFAULTS[k]) and k not in ("seed", "out")}
         rows.append({
             "variant": variant,
@@ -402,7 +408,7 @@ def collect(config: SweepConfig) -> list[dict[str, Any]]:
 def _train_defaults() -> dict[str, Any]:
     from neuron_env.agents.train import TrainConfig
 
-    return asdict(TrainConfig())
+    return TrainConfig(learner=BASE["learner"]).settings()  # the run's defaults and the sweep's learner's
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {}

@@ -114,7 +114,7 @@ def test_same_columns_and_keys_as_the_local_trainer(tmp_path):
     from neuron_env.agents.train import TrainConfig, train
 
     local_out, sb3_out = tmp_path / "local", tmp_path / "sb3"
-    train(TrainConfig(
+    train(TrainConfig.from_settings(
         task="Pendulum-v1", learner="ddpg", hidden=[4], critic="linear", steps=200, learning_starts=40, batch_size=16,
         buffer_size=1000, eval_every=100, eval_episodes=2, checkpoint_every=100, out=str(local_out), progress=False,
         tensorboard=False, seed=3,

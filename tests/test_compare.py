@@ -154,6 +154,34 @@ def test_folder_of_another_configuration_is_an_error(tmp_path):
     (folder / "something.txt").write_text("not ours")
     with pytest.raises(BaselineConfigError, match="did not write"):
         compare(config)
+    (folder / RUN_FILE).write_text(json.dumps(other.identity()))
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(BaselineConfigError, match="pass --overwrite") as refused:
+        compare(config)
+    assert len(str(refused.value).splitlines()) == 1
+    result = compare(config, print_fn=lambda _text: None, overwrite=True)  # deletes the other run, starts over
+    assert [row["status"] for row in result["rows"]] == ["completed"]
+    assert json.loads((folder / RUN_FILE).read_text()) == spec.identity() and not (folder / "something.txt").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert compare(config, print_fn=lambda _text: None)["skipped"] == 1  # the same config again: reused
+
+
+def test_an_out_holding_another_commands_run_is_refused_in_one_line(tmp_path, capsys):
+    from neuron_env.run_output import RunFolderError
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed", "steps": 600}))
+    config = CompareConfig(tasks=("Pendulum-v1",), methods=("random",), seeds=1, steps=100, out=str(tmp_path))
+    with pytest.raises(RunFolderError, match="holds a `neuron-env train` run .*, not a comparison"):
+        compare(config)
+    from neuron_env.cli import main
+
+    assert main(["compare", "--tasks", "Pendulum-v1", "--methods", "random", "--out", str(tmp_path), *TINY]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--overwrite" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+    result = compare(config, print_fn=lambda _text: None, overwrite=True)
+    assert result["rows"][0]["status"] == "completed" and not (tmp_path / "checkpoint.pt").exists()
 
 
 def test_ray_dispatch_on_a_local_instance(tmp_path):
@@ -180,8 +208,112 @@ def test_local_noise_task_reaches_the_learner_through_the_command_line(tmp_path,
     assert run_cli(["compare", "--tasks", "MountainCarContinuous-v0", "--methods", "local-feedback", "--local-noise",
                     "task", "--out", str(out), "--workers", "1", *TINY]) == 0
     folder = out / "runs" / "MountainCarContinuous-v0" / "local-feedback" / "seed0"
-    assert json.loads((folder / "config.json").read_text())["learner_options"] == {
-        "noise": "ou", "noise_scale": 0.5}  # the zoo's Ornstein-Uhlenbeck noise of SB3 DDPG there
+    used = json.loads((folder / "config.json").read_text())["learner_config"]
+    assert (used["noise"], used["noise_scale"]) == ("ou", 0.5)  # the zoo's Ornstein-Uhlenbeck noise of SB3 DDPG there
     assert json.loads((folder / RUN_FILE).read_text())["local_noise"] == "task"
     assert load_checkpoint(folder)["trainer"]["task_step"] == 200
     assert "--local-noise task" in (out / "scores.md").read_text()
+
+
+def same_state(a: Any, b: Any) -> bool:
+    """Whether two checkpoint entries (tensors, dicts, lists, numbers) are bitwise equal."""
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(same_state, a, b))
+    return a == b
+
+
+def learning_rows(folder) -> list[dict[str, str]]:
+    """``metrics.csv`` without its wall-clock columns."""
+    with open(folder / "metrics.csv", newline="") as stream:
+        return [{k: v for k, v in row.items() if k not in ("wall_time_s", "sps")} for row in csv.DictReader(stream)]
+
+
+#: A grid with three checkpoints per local run (segments of 100 task steps).
+EXACT = ["compare", "--tasks", "CartPole-v1", "--methods", "local-feedback", "sb3-dqn", "--steps", "300",
+         "--seeds", "1", "--checkpoint-every", "100", "--eval-every", "100", "--eval-episodes", "2",
+         "--learning-starts", "50", "--hidden", "8", "8", "--workers", "2", "--no-tensorboard"]
+
+
+def test_an_interrupted_comparison_resumes_every_run_exactly(tmp_path, capsys):
+    """Stopped at task step 250 as Ctrl-C stops it, the grid resumes and ends bitwise where it ends unstopped."""
+    from neuron_env.agents.train import load_checkpoint
+    from neuron_env.baselines.cli import compare_config_from_args
+    from neuron_env.baselines.runners import execute_run
+
+    split, whole = tmp_path / "split", tmp_path / "whole"
+    parser = argparse.ArgumentParser()
+    add_compare_parser(parser.add_subparsers(dest="command"))
+    local, sb3 = plan_runs(compare_config_from_args(parser.parse_args([*EXACT, "--out", str(split)])))
+    # the uninterrupted runs, as a compare worker runs them (execute_run), in this process
+    expected = {spec.method: execute_run(spec, spec.folder(whole)) for spec in (local, sb3)}
+
+    def ctrl_c_at_250(trainer: Any) -> None:
+        if trainer.task_step == 250:
+            trainer.request_stop()  # what the trainer's SIGINT handler does
+
+    stopped = execute_run(local, local.folder(split), on_step=ctrl_c_at_250)
+    assert stopped["status"] == "interrupted" and stopped["steps"] == 250 and stopped["checkpoint_step"] == 200
+    assert load_checkpoint(local.folder(split))["trainer"]["task_step"] == 200  # the boundary, not step 250
+    execute_run(sb3, sb3.folder(split))  # an SB3 run stopped on Ctrl-C: its summary says so, no model.zip
+    summary = json.loads((sb3.folder(split) / "summary.json").read_text())
+    (sb3.folder(split) / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+    (sb3.folder(split) / "model.zip").unlink()
+    capsys.readouterr()
+
+    assert run_cli([*EXACT, "--out", str(split)]) == 0
+    printed = capsys.readouterr().out
+    assert "0 finished earlier, 2 to run (1 resumed from its checkpoint)" in printed
+    assert "compare: resuming CartPole-v1 local-feedback seed0 from its checkpoint at task step 200 of 300" in printed
+    assert "compare: starting CartPole-v1 sb3-dqn seed0 over from task step 0: SB3 runs are not checkpointed" in printed
+    rows = {row["method"]: row for row in read_results(split / "results.csv")}
+    for method, summary in expected.items():
+        assert rows[method]["status"] == summary["status"] == "completed"
+        assert float(rows[method]["final_eval_mean"]) == summary["final_eval_return_mean"]
+    whole_local = local.folder(whole)
+    a, b = load_checkpoint(whole_local), load_checkpoint(local.folder(split))
+    assert same_state(a["learner"], b["learner"]) and same_state(a["weights"], b["weights"])
+    assert learning_rows(local.folder(split)) == learning_rows(whole_local)
+    assert (local.folder(split) / "episodes.csv").read_text() == (whole_local / "episodes.csv").read_text()
+
+
+def test_ctrl_c_in_compare_prints_one_line_and_no_traceback(tmp_path):
+    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) while a local and an SB3 run train."""
+    import os
+    import re
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "cmp"
+    argv = ["compare", "--tasks", "CartPole-v1", "--methods", "local-feedback", "sb3-dqn", "--steps", "4000",
+            "--seeds", "1", "--checkpoint-every", "500", "--eval-every", "500", "--eval-episodes", "1",
+            "--learning-starts", "50", "--hidden", "8", "8", "--workers", "2", "--no-tensorboard", "--out", str(out)]
+    log = tmp_path / "log.txt"
+    with open(log, "w") as stream:
+        process = subprocess.Popen([sys.executable, "-m", "neuron_env.cli", *argv], stdout=stream,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 120
+            while "local-feedback seed0: step 500/4000" not in log.read_text() and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()
+                time.sleep(0.05)
+            os.killpg(process.pid, signal.SIGINT)
+            assert process.wait(timeout=120) == 130
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "Traceback" not in text and "Error" not in text, text
+    lines = [line for line in text.splitlines() if line.startswith("neuron-env compare:")]
+    assert len(lines) == 1, text
+    assert re.search(r"interrupted; 0 of 2 runs finished .*, 1 resumes exactly from its last checkpoint "
+                     r"\(CartPole-v1 local-feedback seed0 at task step (500|1000|1500)\), 1 starts over", lines[0])
+    assert lines[0].endswith(f"resume with: {shlex.join(['neuron-env', *argv])}")

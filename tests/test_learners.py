@@ -18,8 +18,8 @@ from neuron_env.cli import main
 
 #: Small options per learner so that a few hundred steps include several updates (ES: several iterations).
 SMALL: dict[str, dict[str, object]] = {
-    "ddpg": {"critic": "mlp", "critic_hidden": 4, "batch_size": 16},
-    "feedback": {"critic_hidden": 4, "batch_size": 16},
+    "ddpg": {"critic": "mlp", "critic_hidden": 4, "batch_size": 16, "buffer_size": 1000},
+    "feedback": {"critic_hidden": 4, "batch_size": 16, "buffer_size": 1000},
     "coagent": {},
     "weight-max": {},
     "es": {"learner_options": {"num_directions": 1}},
@@ -29,11 +29,11 @@ SMALL: dict[str, dict[str, object]] = {
 def tiny(out: Path, learner: str, **overrides: object) -> TrainConfig:
     base: dict[str, object] = {
         "task": "Pendulum-v1", "learner": learner, "hidden": [4], "steps": 400, "learning_starts": 40,
-        "buffer_size": 1000, "eval_every": 0, "eval_episodes": 1, "checkpoint_every": 200, "out": str(out),
+        "eval_every": 0, "eval_episodes": 1, "checkpoint_every": 200, "out": str(out),
         "progress": False, "tensorboard": False, **SMALL[learner],
     }
     base.update(overrides)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    return TrainConfig.from_settings(base)
 
 
 @pytest.mark.parametrize("name", LEARNERS)
@@ -152,8 +152,8 @@ def test_feedback_defaults_are_the_reference_framework() -> None:
     summary_config = TrainConfig(learner="feedback")
     from neuron_env.agents.train import learner_config
 
-    assert learner_config(summary_config).lr_actor == 1e-3  # TrainConfig's ddpg default does not override it
-    assert learner_config(TrainConfig(learner="feedback", lr_actor=2e-3)).lr_actor == 2e-3
+    assert learner_config(summary_config).lr_actor == 1e-3  # the ddpg learner's default does not override it
+    assert learner_config(TrainConfig(learner="feedback", learner_options={"lr_actor": 2e-3})).lr_actor == 2e-3
 
 
 def test_a_flag_given_explicitly_reaches_the_learner_even_at_the_trainers_default(tmp_path: Path) -> None:

@@ -138,9 +138,9 @@ def test_feedback_trains_on_multi_discrete_and_multi_binary_actions(
     assert Topology.for_task(task_id, [HIDDEN]).output_group.size == outputs
     out = tmp_path / task_id
     summary = train(TrainConfig(
-        task=task_id, learner="feedback", hidden=[HIDDEN], steps=200, learning_starts=20, batch_size=16,
-        critic_hidden=4, buffer_size=1000, eval_every=0, eval_episodes=2, checkpoint_every=200, out=str(out),
-        progress=False, tensorboard=False))
+        task=task_id, learner="feedback", hidden=[HIDDEN], steps=200, learning_starts=20,
+        learner_options={"batch_size": 16, "critic_hidden": 4, "buffer_size": 1000}, eval_every=0, eval_episodes=2,
+        checkpoint_every=200, out=str(out), progress=False, tensorboard=False))
     assert summary["status"] == "completed" and summary["updates"] > 0
     saved = finite_summary(out)
     assert saved["num_agents"] == HIDDEN + outputs

@@ -58,7 +58,7 @@ def test_instrumented_run_writes_probes_and_analysis_and_is_the_sweeps_run(tmp_p
 
     sweep = sys.modules["sample_efficiency_sweep"]
     fields = dict(sweep.BASE) | {"steps": 400, "learning_starts": 100, "seed": 3}
-    plain = train(TrainConfig(**fields, out=str(tmp_path / "plain")))
+    plain = train(TrainConfig.from_settings(fields, out=str(tmp_path / "plain")))
     instrumented = json.loads((out / "seed3" / "summary.json").read_text())
     assert instrumented["final_eval_returns"] == plain["final_eval_returns"]
     # a second call skips the finished seed and rewrites the analysis only

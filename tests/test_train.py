@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from neuron_env.agents import CheckpointError, DivergenceError
+from neuron_env.agents.registry import learner_options
 from neuron_env.agents.train import TrainConfig, Trainer, load_checkpoint, train
 
 from neuron_env.cli import main
@@ -18,7 +19,10 @@ def tiny(out: Path, **overrides: object) -> TrainConfig:
             "learning_starts": 40, "batch_size": 16, "buffer_size": 1000, "eval_every": 0, "eval_episodes": 1,
             "checkpoint_every": 100, "out": str(out), "progress": False, "tensorboard": False}
     base.update(overrides)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    config = TrainConfig.from_settings(base)
+    # the small learner options above, for the learners that have them (coagent has no replay)
+    config.learner_options = {k: v for k, v in config.learner_options.items() if k in learner_options(config.learner)}
+    return config
 
 
 def test_cli_train_writes_every_output_then_enjoy_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -32,7 +36,7 @@ def test_cli_train_writes_every_output_then_enjoy_runs(tmp_path: Path, capsys: p
     assert list((out / "tb").glob("events.out.tfevents.*"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps"] == 300
-    assert summary["config"]["critic"] == "bilinear" and summary["final_eval_return_mean"] < 0
+    assert summary["learner_config"]["critic"] == "bilinear" and summary["final_eval_return_mean"] < 0
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,") and len(rows) == 3  # header, step 150, step 300
     assert not list(out.glob(".checkpoint.pt.*"))  # no temporary files left
@@ -142,7 +146,7 @@ def test_cli_reports_divergence_with_exit_status_3(tmp_path: Path, monkeypatch: 
                                                    capsys: pytest.CaptureFixture) -> None:
     import neuron_env.agents.commands as commands
 
-    def diverging(config: TrainConfig, resume: object = None) -> dict:
+    def diverging(config: TrainConfig, resume: object = None, **options: object) -> dict:
         raise DivergenceError("non-finite td error in group 'out' at update 7", group="out", what="td_error")
 
     monkeypatch.setattr(commands, "train", diverging)
@@ -305,3 +309,52 @@ def test_many_copies_keep_the_update_to_data_ratio(tmp_path: Path, learner: str)
         assert summary["transitions"] == 180 and summary["updates"] == 3 * (60 - 20)
     else:  # on-policy: one update per batch of copies, from the first step
         assert summary["updates"] == 60
+
+
+def test_without_save_on_interrupt_a_stopped_run_keeps_its_boundary_checkpoint_and_resumes_exactly(
+        tmp_path: Path) -> None:
+    overrides = {"steps": 300, "checkpoint_replay": True}
+    whole = train(tiny(tmp_path / "whole", **overrides))
+
+    def stop(trainer: Trainer) -> None:
+        if trainer.task_step == 250:
+            trainer.request_stop()
+
+    stopped = train(tiny(tmp_path / "split", **overrides), on_step=stop, save_on_interrupt=False)
+    assert stopped["status"] == "interrupted" and stopped["steps"] == 250 and stopped["checkpoint_step"] == 200
+    assert load_checkpoint(tmp_path / "split")["trainer"]["task_step"] == 200
+    resumed = train(tiny(tmp_path / "ignored", **overrides), resume=tmp_path / "split")
+    assert resumed["final_eval_return_mean"] == whole["final_eval_return_mean"]
+    assert resumed["checkpoint_step"] == whole["checkpoint_step"] == 300
+    a, b = load_checkpoint(tmp_path / "whole")["learner"], load_checkpoint(tmp_path / "split")["learner"]
+    for wa, wb in zip(a["actor"] + a["target_actor"], b["actor"] + b["target_actor"], strict=True):
+        assert torch.equal(wa, wb)
+    assert (tmp_path / "split" / "episodes.csv").read_text() == (tmp_path / "whole" / "episodes.csv").read_text()
+
+
+def test_overwrite_deletes_the_old_runs_files_tensorboard_included(tmp_path: Path) -> None:
+    train(tiny(tmp_path, steps=50, learning_starts=10, tensorboard=True))
+    (tmp_path / "notes.txt").write_text("mine")
+    old_events = {p.name for p in (tmp_path / "tb").iterdir()}
+    summary = train(tiny(tmp_path, steps=60, learning_starts=10, tensorboard=True), overwrite=True)
+    assert summary["steps"] == 60
+    new_events = {p.name for p in (tmp_path / "tb").iterdir()}
+    assert len(new_events) == 1 and not new_events & old_events
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="cannot be combined with resume"):
+        train(tiny(tmp_path, steps=80), resume=tmp_path, overwrite=True)
+
+
+def test_a_resumed_run_hides_the_tensorboard_events_written_past_its_checkpoint(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def stop(trainer: Trainer) -> None:
+        if trainer.task_step == 150:
+            trainer.request_stop()
+
+    config = {"steps": 200, "log_every": 50, "tensorboard": True}
+    train(tiny(tmp_path, **config), on_step=stop, save_on_interrupt=False)  # events to 150, checkpoint at 100
+    train(tiny(tmp_path, **config), resume=tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("charts/SPS")] == [50, 100, 150, 200]  # 150 once

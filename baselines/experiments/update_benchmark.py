@@ -318,11 +318,17 @@ def build_sb3(args: Args, device: str) -> tuple[Any, str]:
     return model, note
 
 
+#: Critic input of the benchmark's rows: each neuron's presynaptic voltages, the draft's E^n observation (the
+#: rows measured before learners took their config's defaults used it too).
+BENCHMARK_CRITIC_CONTEXT = "presynaptic"
+
+
 def build_local(args: Args, critic: str, device: str, obs_dim: int, act_dim: int) -> LocalDDPG:
     """A ``LocalDDPG`` on ``Topology.mlp(obs_dim, hidden, act_dim)``, its buffer filled with random transitions."""
     topology = Topology.mlp(obs_dim, list(args.hidden), act_dim, activation=args.activation)
     learner = LocalDDPG(topology, critic=critic, device=device, batch_size=args.batch_size,
-                        buffer_size=args.buffer_fill, seed=args.seed, critic_hidden=args.critic_hidden)
+                        buffer_size=args.buffer_fill, seed=args.seed, critic_hidden=args.critic_hidden,
+                        critic_context=BENCHMARK_CRITIC_CONTEXT)
     fill_with_random_transitions(learner, topology, obs_dim, args.buffer_fill, args.seed)
     return learner
 
