@@ -36,6 +36,12 @@ Kinds:
     Adam on the squared TD error ``mean_i D_i²`` (target from the target sub-critic). The
     forward and backward passes are written out by hand as batched matrix products over the
     neuron axis, so no autograd graph is ever built.
+``joint``
+    Not per neuron: one MLP per *group* on ``[x, a_1 … a_S]`` (the group's actions together), as
+    DDPG's critic is for the output layer; neuron ``n``'s slope is ``∂Q/∂a_n``. Every neuron of the
+    group reads its group-mates' actions (activity, not parameters), so it is the output layer's
+    framework critic, not a per-neuron one: with several outputs, a per-neuron critic ``Q^n(x, a_n)``
+    sees the other outputs' actions only as noise.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import torch
 from neuron_env.agents.optim import adam_step
 from neuron_env.agents.tensors import GroupBatch, Params, scalar
 
-CRITIC_KINDS: tuple[str, ...] = ("linear", "compatible", "bilinear", "mlp")
+CRITIC_KINDS: tuple[str, ...] = ("linear", "compatible", "bilinear", "mlp", "joint")
 
 
 def _targets(reward: torch.Tensor, not_done: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -264,6 +270,82 @@ def mlp_update(params: Params, target: Params, state: Params, batch: GroupBatch,
     return td, mlp_action_gradient(params, batch)
 
 
+# ----------------------------------------------------------------------------------------- joint
+def joint_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
+               hidden: int = 32) -> Params:
+    """One ``[x, a_1 … a_S] -> hidden -> hidden -> 1`` ReLU MLP for the whole group, ``nn.Linear``'s uniform init."""
+    device = generator.device
+
+    def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+        bound = 1.0 / math.sqrt(fan_in)
+        return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * bound
+
+    w1 = uniform((context + size, hidden), context + size)
+    return {"w1x": w1[:context].contiguous(), "w1a": w1[context:].contiguous(),
+            "b1": uniform((hidden,), context + size), "w2": uniform((hidden, hidden), hidden),
+            "b2": uniform((hidden,), hidden), "w3": uniform((hidden,), hidden), "b3": uniform((), hidden)}
+
+
+def _joint_forward(params: Params, x: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(q [B], z1, h1, z2, h2)`` with hidden tensors ``[B, H]``."""
+    z1 = torch.addmm(params["b1"], x, params["w1x"]).addmm_(a, params["w1a"])
+    h1 = torch.relu(z1)
+    z2 = torch.addmm(params["b2"], h1, params["w2"])
+    h2 = torch.relu(z2)
+    return h2 @ params["w3"] + params["b3"], z1, h1, z2, h2
+
+
+def joint_q(params: Params, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The group's value ``Q(x, a_1 … a_S)``, ``[B]``."""
+    return _joint_forward(params, x, a)[0]
+
+
+def _joint_td(target: Params, batch: GroupBatch, gamma: float, q: torch.Tensor) -> torch.Tensor:
+    next_q = joint_q(target, batch.x_next, batch.a_next)
+    return torch.addcmul(batch.reward, batch.not_done, next_q, value=gamma) - q
+
+
+def joint_td_error(params: Params, target: Params, batch: GroupBatch, gamma: float) -> torch.Tensor:
+    """TD errors of the group critic, ``[B, S]`` (the same error for every neuron of the group)."""
+    td = _joint_td(target, batch, gamma, joint_q(params, batch.x, batch.a))
+    return td[:, None].expand(-1, batch.a.shape[1])
+
+
+def joint_gradients(params: Params, x: torch.Tensor, a: torch.Tensor, td: torch.Tensor,
+                    forward: tuple[torch.Tensor, ...] | None = None) -> Params:
+    """Gradients of ``mean_i D_i²`` w.r.t. the group critic (TD target held fixed); ``td``: ``[B]``."""
+    _, z1, h1, z2, h2 = forward if forward is not None else _joint_forward(params, x, a)
+    dq = td * (-2.0 / td.shape[0])
+    grads: Params = {"w3": h2.T @ dq, "b3": dq.sum()}
+    dz2 = _relu_backward(dq[:, None] * params["w3"][None, :], z2)
+    grads["w2"], grads["b2"] = h1.T @ dz2, dz2.sum(0)
+    dz1 = _relu_backward(dz2 @ params["w2"].T, z1)
+    grads["w1x"], grads["w1a"], grads["b1"] = x.T @ dz1, a.T @ dz1, dz1.sum(0)
+    return grads
+
+
+def joint_critic_step(params: Params, state: Params, batch: GroupBatch, td: torch.Tensor, lr: float) -> None:
+    """One Adam step of the group critic on its squared TD error (``td``: ``[B, S]`` as ``joint_td_error``)."""
+    adam_step(params, state, joint_gradients(params, batch.x, batch.a, td[:, 0]), lr)
+
+
+def joint_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
+    """``∂Q/∂a_n`` for every neuron ``n`` of the group at ``(x_i, μ(v_i))``, ``[B, S]``."""
+    _, z1, _, z2, _ = _joint_forward(params, batch.x, batch.mu)
+    dz2 = _relu_backward(params["w3"][None, :].expand(z2.shape[0], -1), z2)
+    dz1 = _relu_backward(dz2 @ params["w2"].T, z1)
+    return dz1 @ params["w1a"].T
+
+
+def joint_update(params: Params, target: Params, state: Params, batch: GroupBatch, gamma: float,
+                 lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """TD error, one Adam step and the action slopes, sharing the TD error's forward pass."""
+    forward = _joint_forward(params, batch.x, batch.a)
+    td = _joint_td(target, batch, gamma, forward[0])
+    adam_step(params, state, joint_gradients(params, batch.x, batch.a, td, forward), lr)
+    return td[:, None].expand(-1, batch.a.shape[1]), joint_action_gradient(params, batch)
+
+
 class CriticKind(NamedTuple):
     """The pure functions of one critic kind.
 
@@ -295,4 +377,5 @@ CRITICS: dict[str, CriticKind] = {
     "bilinear": CriticKind("bilinear", bilinear_init, bilinear_td_error, bilinear_critic_step,
                            bilinear_action_gradient),
     "mlp": CriticKind("mlp", mlp_init, mlp_td_error, mlp_critic_step, mlp_action_gradient, mlp_update),
+    "joint": CriticKind("joint", joint_init, joint_td_error, joint_critic_step, joint_action_gradient, joint_update),
 }
