@@ -259,6 +259,11 @@ class CoagentLearner(NetworkActor):
         weights: NetworkWeights | None,
         dtype: torch.dtype,
     ) -> None:
+        """Validate the options and define every piece of the learner's state.
+
+        One place, one line each: longer than most functions here on purpose, so that the state a
+        checkpoint must hold is read in one go.
+        """
         require_settled(topology, self.name)
         check_coagent_options(critic_context=critic_context, actor_optimizer=actor_optimizer, gamma=gamma,
                               trace_decay=trace_decay, trace_decay_critic=trace_decay_critic, lr_actor=lr_actor,
@@ -450,6 +455,9 @@ class CoagentLearner(NetworkActor):
 
     def update(self, check_finite: bool = True) -> dict[str, torch.Tensor]:
         """Learn from the oldest stored step: one step of every neuron at once.
+
+        Each group's signal (``_critic_signal``, ``_hidden_signal``) and step (``_step_group``) are methods; the
+        loop over groups stays here with the step's shared tensors (a little over 60 lines).
 
         Args:
             check_finite: Raise ``DivergenceError`` if a TD error, message or parameter is not finite.

@@ -230,39 +230,42 @@ def no_update_warning(config: TrainConfig) -> str | None:
             "--learning-starts")
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Run ``neuron-env train``."""
+def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool, int | None]:
+    """The run ``neuron-env train`` was asked for: its config, ``--overwrite``, and the step it resumes from.
+
+    Refuses (``LearnerConfigError``, one line) what ``--resume`` cannot change, ``--overwrite`` with
+    ``--resume``, and options the chosen learner does not have; a new run's ``--out`` that holds a run
+    is refused (or numbered, for the default name) before any work.
+    """
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     extra = {name: getattr(args, name) for name in learner_only_options() if hasattr(args, name)}
-    if args.resume is not None:
-        fixed = sorted(set(given) - set(RESUMABLE))
-        if fixed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
-            raise LearnerConfigError(
-                f"--resume continues the stored run; it cannot change {flags} (only {', '.join(RESUMABLE)}). "
-                "Start a new run with --out instead"
-            )
     overwrite = bool(getattr(args, "overwrite", False))
-    if args.resume is not None and overwrite:
+    if args.resume is None:
+        refuse_foreign_options(given.get("learner", TrainConfig.learner), extra, as_flags=True)
+        config = TrainConfig(**given, learner_options=extra)
+        config.out = str(new_run_folder(config, overwrite))  # refuses a folder that holds a run, before any work
+        return config, overwrite, None
+    fixed = sorted(set(given) - set(RESUMABLE))
+    if fixed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in fixed)
+        raise LearnerConfigError(f"--resume continues the stored run; it cannot change {flags} (only "
+                                 f"{', '.join(RESUMABLE)}). Start a new run with --out instead")
+    if overwrite:
         raise LearnerConfigError(f"--overwrite starts a new run; it cannot be combined with --resume (which continues "
                                  f"the run in {args.resume!r}): drop one of them")
-    learner = given.get("learner", TrainConfig.learner)
-    if args.resume is None:
-        refuse_foreign_options(learner, extra, as_flags=True)  # one line naming the learners that have them
-    elif extra:
+    if extra:
         raise LearnerConfigError("--resume continues the stored run; it cannot change learner options "
                                  f"({', '.join('--' + n.replace('_', '-') for n in extra)})")
-    resumed_from = None
-    if args.resume is not None:
-        payload = load_checkpoint(_resume_directory(args.resume))
-        resumed_from = int(payload["trainer"]["task_step"])
-        if "steps" not in given:
-            # without --steps a resumed run continues to the target it was started with
-            given["steps"] = config_from_checkpoint(payload).steps
-        del payload
-    config = TrainConfig(**given, learner_options=extra)
-    if args.resume is None:
-        config.out = str(new_run_folder(config, overwrite))  # refuses a folder that holds a run, before any work
+    payload = load_checkpoint(_resume_directory(args.resume))
+    resumed_from = int(payload["trainer"]["task_step"])
+    if "steps" not in given:  # without --steps a resumed run continues to the target it was started with
+        given["steps"] = config_from_checkpoint(payload).steps
+    return TrainConfig(**given, learner_options=extra), overwrite, resumed_from
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``neuron-env train``."""
+    config, overwrite, resumed_from = train_config_from_args(args)
     out = str(args.resume if args.resume is not None else config.out)
     if resumed_from is not None and resumed_from < config.steps:
         print(f"neuron-env train: resuming {out!r} from its checkpoint at task step {resumed_from} "

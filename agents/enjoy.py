@@ -112,6 +112,23 @@ def write_video(frames: list[np.ndarray], path: Path, fps: int, advance: Callabl
             advance(1)
 
 
+def record_frames(env: Any, policy: Any, seed: int, episodes: int, max_ticks: int, bar: Any) -> list[np.ndarray]:
+    """Every tick's frame of ``episodes`` episodes (seeds ``seed``, ``seed + 1``, …), at most ``max_ticks``."""
+    frames: list[np.ndarray] = []
+    for episode in range(episodes):
+        observations, _ = env.reset(seed=seed + episode)
+        frames.append(env.render())
+        bar.update(1)
+        while env.agents and len(frames) < max_ticks:
+            observations, *_ = env.step(policy.act(observations))
+            frames.append(env.render())
+            bar.update(1)
+        bar.set_postfix(episode=f"{episode + 1}/{episodes}", refresh=False)
+    bar.total = len(frames)  # episodes that ended before their time limit: the bar ends full
+    bar.refresh()
+    return frames
+
+
 def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1, seed: int | None = None,
                       fps: int = 30, max_ticks: int = 3000, progress: bool = True) -> int:
     """Write an episode of a checkpoint's network as a GIF or MP4: task frame beside the network.
@@ -152,23 +169,10 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     topology = build_topology(config)
     policy = NetworkPolicy(topology, weights_from_checkpoint(payload))
     env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array")
-    seed = config.seed if seed is None else seed
-    frames: list[np.ndarray] = []
     bar = tqdm(total=expected_frames(config.task, env.core.delay, episodes, max_ticks), unit="frame",
-               desc=f"render {config.task}",
-               disable=not progress, dynamic_ncols=True)
+               desc=f"render {config.task}", disable=not progress, dynamic_ncols=True)
     try:
-        for episode in range(episodes):
-            observations, _ = env.reset(seed=seed + episode)
-            frames.append(env.render())
-            bar.update(1)
-            while env.agents and len(frames) < max_ticks:
-                observations, *_ = env.step(policy.act(observations))
-                frames.append(env.render())
-                bar.update(1)
-            bar.set_postfix(episode=f"{episode + 1}/{episodes}", refresh=False)
-        bar.total = len(frames)  # episodes that ended before their time limit: the bar ends full
-        bar.refresh()
+        frames = record_frames(env, policy, config.seed if seed is None else seed, episodes, max_ticks, bar)
     finally:
         bar.close()
         env.close()

@@ -668,22 +668,10 @@ class Trainer:
                 stats = update_stats if update_stats is not None else stats
                 self.task_step += 1
                 self._end_episodes(tick["done"].cpu(), tick["reward"])
-                logging = self.task_step % config.log_every == 0
-                if logging:
-                    if stats is not None:
-                        log.losses(self.task_step, stats)
-                        stats = None
-                    log.interval(self.task_step, self.recent_returns, self.last_eval)
-                last = self.task_step >= config.steps  # the final evaluation and row follow the loop
-                evaluating = bool(config.eval_every) and self.task_step % config.eval_every == 0 and not last
-                if evaluating:
-                    self._evaluate()
-                if (logging or evaluating) and not last:
-                    log.row(self.task_step, self.learner.num_updates, self.last_eval if evaluating else None)
-                log.advance(self.task_step)
+                stats = self._report(log, stats)
                 if self.on_step is not None:
                     self.on_step(self)
-                if self.task_step % config.checkpoint_every == 0 and not last:
+                if self.task_step % config.checkpoint_every == 0 and self.task_step < config.steps:
                     self.save(log.elapsed())
                     voltages = self._reset_segment()
                 if self._stop_requested:
@@ -711,6 +699,27 @@ class Trainer:
         log.summary(summary)
         self._log = None
         return summary
+
+    def _report(self, log: RunLogger, stats: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        """The task step's logging: losses and an interval at ``log_every``, evaluation and row at ``eval_every``.
+
+        The final evaluation and row follow the loop. Returns the statistics still to log (``None`` once logged).
+        """
+        config = self.config
+        logging = self.task_step % config.log_every == 0
+        if logging:
+            if stats is not None:
+                log.losses(self.task_step, stats)
+                stats = None
+            log.interval(self.task_step, self.recent_returns, self.last_eval)
+        last = self.task_step >= config.steps
+        evaluating = bool(config.eval_every) and self.task_step % config.eval_every == 0 and not last
+        if evaluating:
+            self._evaluate()
+        if (logging or evaluating) and not last:
+            log.row(self.task_step, self.learner.num_updates, self.last_eval if evaluating else None)
+        log.advance(self.task_step)
+        return stats
 
     def _end_episodes(self, done: torch.Tensor, reward: torch.Tensor) -> None:
         """Add the task step's reward to the running episodes; log and restart those that ended."""
