@@ -68,7 +68,7 @@ class OffPolicyConfig(LearnerConfig):
     """Options of the replay-based rules (``ddpg``, ``feedback``); each rule's config sets its defaults."""
 
     critic: str = "mlp"
-    """Per-neuron critic: ``linear`` (the draft's rule), ``compatible``, ``bilinear`` or ``mlp``."""
+    """Critic: per neuron ``linear`` (the draft's rule), ``compatible``, ``bilinear``, ``mlp``; ``joint`` per group."""
     critic_context: str = "task"
     """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
     granularity: str | None = None

@@ -157,8 +157,8 @@ def plain_network_action(env: NeuronParallelEnv, policy: NetworkPolicy, observat
     return action[0].numpy().astype(core.task_action_space.dtype)[()]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``neuron-env`` console script."""
+def build_parser() -> argparse.ArgumentParser:
+    """The ``neuron-env`` argument parser with every subcommand (parsing runs nothing)."""
     parser = argparse.ArgumentParser(prog="neuron-env", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="print a task + topology summary")
@@ -178,7 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_baseline_parser(sub)
     add_compare_parser(sub)
     add_experiment_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``neuron-env`` console script."""
+    args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as typed: Ctrl-C names it to resume
     try:
         return args.func(args)

@@ -1,0 +1,61 @@
+"""studies/locomotion.py: the plan, the commands, and the report from finished runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuron_env.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("locomotion", REPO / "studies" / "locomotion.py")
+locomotion = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+sys.modules["locomotion"] = locomotion
+spec.loader.exec_module(locomotion)  # type: ignore[union-attr]
+
+
+def test_the_probe_plans_three_seeds_and_fewer_for_the_diagnostics() -> None:
+    phase = locomotion.PHASES["halfcheetah-probe"]
+    planned = phase.planned()
+    assert [s for m, s in planned if m == "feedback"] == [1, 2, 3]
+    assert [s for m, s in planned if m == "backprop"] == [1]
+    assert [s for m, s in planned if m == "ceiling-zoo-schedule"] == [1, 2]
+    assert set(locomotion.FLOORS.values()) <= set(locomotion.METHODS)
+
+
+@pytest.mark.parametrize("method", list(locomotion.METHODS))
+def test_every_run_command_parses(method: str, tmp_path: Path) -> None:
+    phase = locomotion.PHASES["halfcheetah-probe"]
+    command = locomotion.run_command(phase, method, 1, tmp_path / "x", ["neuron-env"])
+    assert command[:2] == ["neuron-env", locomotion.METHODS[method][0]]
+    build_parser().parse_args(command[1:])  # exits (SystemExit) on a flag the command does not have
+
+
+def fake_run(folder: Path, final: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"status": "completed", "final_eval_return_mean": final,
+                                                     "updates": 100, "wall_time_s": 10.0}))
+    (folder / "metrics.csv").write_text(f"step,eval_return_mean\n5000,{final / 2}\n10000,\n30000,{final}\n")
+
+
+def test_report_normalizes_per_seed_and_pairs_with_the_floor(tmp_path: Path) -> None:
+    work = tmp_path / "work" / "halfcheetah-probe"
+    for seed, (random, sb3, learned, frozen) in {1: (-300, 2000, 1700, 1000), 2: (-200, 1800, 1800, 800),
+                                                 3: (-250, 2250, 2250, 1000)}.items():
+        random_folder = work / "random" / "HalfCheetah-v5" / "random" / f"seed{seed}"
+        random_folder.mkdir(parents=True)
+        (random_folder / "summary.json").write_text(json.dumps({"final_eval_return_mean": random}))
+        fake_run(work / f"sb3-ddpg-s{seed}", sb3)
+        fake_run(work / f"feedback-s{seed}", learned)
+        fake_run(work / f"feedback-frozen-s{seed}", frozen)
+    result = locomotion.report(locomotion.StudyConfig(work=str(tmp_path / "work"), out=str(tmp_path / "out")))
+    rows = {row["method"]: row for row in result["rows"]}
+    assert rows["feedback"]["normalized"] == pytest.approx([2000 / 2300, 1.0, 1.0])
+    assert rows["feedback"]["learned_minus_floor"] == pytest.approx([700 / 2300, 1000 / 2000, 1250 / 2500])
+    table = (tmp_path / "out" / "halfcheetah-probe" / "table.md").read_text()
+    assert "| `feedback` | 1, 2, 3 |" in table and "vs `feedback-frozen`" in table
+    assert (tmp_path / "out" / "halfcheetah-probe" / "curves.png").stat().st_size > 0
