@@ -51,10 +51,22 @@ METHODS: dict[str, tuple[str, ...]] = {
     "feedback-joint": ("train", "--learner", "feedback", "--critic", "joint"),
     "feedback-joint-frozen": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden"),
     "backprop-joint": ("train", "--learner", "feedback", "--feedback", "backprop", "--critic", "joint"),
+    "backprop-joint-zoo-schedule": ("train", "--learner", "feedback", "--feedback", "backprop", "--critic", "joint",
+                                    "--learning-starts", "10000", "--gamma", "0.98"),
+    "ceiling-joint-zoo-schedule": ("train", "--learner", "feedback", "--feedback", "weights", "--critic", "joint",
+                                   "--learning-starts", "10000", "--gamma", "0.98"),
+    "feedback-joint-zoo-schedule": ("train", "--learner", "feedback", "--critic", "joint", "--learning-starts", "10000",
+                                    "--gamma", "0.98"),
+    "feedback-joint-frozen-zoo-schedule": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden",
+                                           "--learning-starts", "10000", "--gamma", "0.98"),
 }
 #: Learned method -> its floor (the same learner with its hidden layers frozen).
 FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-frozen",
-                          "feedback-joint": "feedback-joint-frozen", "ceiling-joint": "feedback-joint-frozen"}
+                          "feedback-joint": "feedback-joint-frozen", "ceiling-joint": "feedback-joint-frozen",
+                          "backprop-joint": "feedback-joint-frozen",
+                          "ceiling-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule",
+                          "backprop-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule",
+                          "feedback-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule"}
 
 
 @dataclass(frozen=True)
@@ -75,23 +87,16 @@ class Phase:
     """Episodes per evaluation (the CLI's default)."""
     single_seed: tuple[str, ...] = ()
     """Diagnostic methods run on the first seed only."""
-    two_seeds: tuple[str, ...] = ()
-    """Diagnostic methods run on the first two seeds."""
 
     def planned(self) -> list[tuple[str, int]]:
         """``(method, seed)`` of every run of the phase."""
-        runs = []
-        for method in METHODS:
-            seeds = self.seeds[:1] if method in self.single_seed else (
-                self.seeds[:2] if method in self.two_seeds else self.seeds)
-            runs += [(method, seed) for seed in seeds]
-        return runs
+        return [(method, seed) for method in METHODS
+                for seed in (self.seeds[:1] if method in self.single_seed else self.seeds)]
 
 
 PHASES: dict[str, Phase] = {
     "halfcheetah-probe": Phase(
-        "HalfCheetah-v5", 30_000, (1, 2, 3), single_seed=("backprop",),
-        two_seeds=("ceiling-zoo-schedule", "feedback-zoo-schedule", "sb3-ddpg-local-schedule", "backprop-joint")),
+        "HalfCheetah-v5", 30_000, (1, 2, 3), single_seed=("backprop",)),
 }
 
 
@@ -152,7 +157,7 @@ def random_returns(phase: Phase, work: Path, neuron_env: list[str]) -> dict[int,
     """The uniform-random policy's final evaluation return per seed (``neuron-env compare --methods random``)."""
     folder = work / "random"
     for seed in phase.seeds:
-        summary = folder / phase.task / "random" / f"seed{seed}" / "summary.json"
+        summary = folder / "runs" / phase.task / "random" / f"seed{seed}" / "summary.json"
         if not summary.is_file():
             subprocess.run([*neuron_env, "compare", "--tasks", phase.task, "--methods", "random", "--steps",
                             str(phase.steps), "--hidden", *map(str, phase.hidden), "--eval-every",
@@ -160,7 +165,7 @@ def random_returns(phase: Phase, work: Path, neuron_env: list[str]) -> dict[int,
                             str(len(phase.seeds)), "--first-seed", str(phase.seeds[0]), "--workers", "1",
                             "--no-tensorboard", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
             break
-    return {seed: json.loads((folder / phase.task / "random" / f"seed{seed}" / "summary.json").read_text())[
+    return {seed: json.loads((folder / "runs" / phase.task / "random" / f"seed{seed}" / "summary.json").read_text())[
         "final_eval_return_mean"] for seed in phase.seeds}
 
 
@@ -218,6 +223,9 @@ def report(config: StudyConfig) -> dict[str, Any]:
              "|---|---|---|---|---|---|---|"]
     for row in rows:
         paired = _mean_std(row["learned_minus_floor"])
+        if paired:
+            wins = sum(d > 0 for d in row["learned_minus_floor"])
+            paired += f" ({wins} of {len(row['learned_minus_floor'])})"
         lines.append(f"| `{row['method']}` | {', '.join(map(str, row['seeds']))} | {_mean_std(row['returns'])} | "
                      f"{_mean_std([v for v in row['normalized'] if v is not None])} | "
                      f"{paired + ' vs `' + row['floor'] + '`' if paired else ''} | "
@@ -249,7 +257,7 @@ def plot_curves(runs: dict[tuple[str, int], dict[str, Any]], random: dict[int, f
             continue
         steps = [step for step, _ in curves[0]]
         means = [statistics.fmean(c[i][1] for c in curves) for i in range(len(steps))]
-        style = "--" if method.endswith("frozen") else "-"
+        style = "--" if "frozen" in method else "-"
         axis.plot(steps, means, style, color=colors[index % 20], label=f"{method} ({len(curves)} seeds)")
     axis.axhline(statistics.fmean(random.values()), color="grey", linestyle=":", label="random")
     axis.set_xlabel("task steps")
