@@ -209,7 +209,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
         floor = FLOORS.get(method)
         paired = [normalized(method, s) - normalized(floor, s) for s in seeds  # type: ignore[operator]
                   if floor and normalized(floor, s) is not None]
-        rows.append({"method": method, "command": " ".join(["neuron-env", *METHODS[method]]), "seeds": seeds,
+        rows.append({"method": method, "command": " ".join(METHODS[method]), "seeds": seeds,
                      "returns": [runs[(method, s)]["final"] for s in seeds],
                      "normalized": scores, "floor": floor, "learned_minus_floor": paired,
                      "updates": [runs[(method, s)]["updates"] for s in seeds],
@@ -231,7 +231,10 @@ def report(config: StudyConfig) -> dict[str, Any]:
                      f"{paired + ' vs `' + row['floor'] + '`' if paired else ''} | "
                      f"{statistics.fmean(row['updates']):.0f} | {statistics.fmean(row['wall_time_s']):.0f} |")
     command = f"python studies/locomotion.py --phase {config.phase} --report-only"
-    lines += ["", "Each method's command (plus the task, network, budget, evaluation and seed flags above):", ""]
+    example = " ".join(run_command(phase, "feedback-joint-zoo-schedule", phase.seeds[0],
+                                   Path(config.work) / "example", ["neuron-env"]))
+    lines += ["", "Each method is one `neuron-env` subcommand with its flags below, after the task, network, "
+              f"budget, evaluation and seed flags of the setting, e.g. `{example}`:", ""]
     lines += [f"- `{row['method']}`: `{row['command']}`" for row in rows]
     lines += ["", f"Regenerate: `{command}` (runs: `python studies/locomotion.py --phase {config.phase}`)."]
     (target / "table.md").write_text("\n".join(lines) + "\n")
