@@ -87,16 +87,23 @@ class Phase:
     """Episodes per evaluation (the CLI's default)."""
     single_seed: tuple[str, ...] = ()
     """Diagnostic methods run on the first seed only."""
+    methods: tuple[str, ...] = tuple(METHODS)
+    """The phase's methods (keys of ``METHODS``)."""
 
     def planned(self) -> list[tuple[str, int]]:
         """``(method, seed)`` of every run of the phase."""
-        return [(method, seed) for method in METHODS
+        return [(method, seed) for method in self.methods
                 for seed in (self.seeds[:1] if method in self.single_seed else self.seeds)]
 
 
 PHASES: dict[str, Phase] = {
     "halfcheetah-probe": Phase(
         "HalfCheetah-v5", 30_000, (1, 2, 3), single_seed=("backprop",)),
+    # the probe's best framework at the DDPG paper's budget scale: joint output critic, SB3 DDPG's schedule
+    "halfcheetah-100k": Phase(
+        "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000,
+        methods=("sb3-ddpg", "feedback-joint-zoo-schedule", "feedback-joint-frozen-zoo-schedule",
+                 "ceiling-joint-zoo-schedule")),
 }
 
 
@@ -201,12 +208,12 @@ def report(config: StudyConfig) -> dict[str, Any]:
         return (runs[(method, seed)]["final"] - random[seed]) / (reference[seed] - random[seed])
 
     rows = []
-    for method in METHODS:
+    for method in phase.methods:
         seeds = [s for s in phase.seeds if (method, s) in runs]
         if not seeds:
             continue
         scores = [normalized(method, s) for s in seeds]
-        floor = FLOORS.get(method)
+        floor = FLOORS.get(method) if FLOORS.get(method) in phase.methods else None
         paired = [normalized(method, s) - normalized(floor, s) for s in seeds  # type: ignore[operator]
                   if floor and normalized(floor, s) is not None]
         rows.append({"method": method, "command": " ".join(METHODS[method]), "seeds": seeds,
@@ -254,7 +261,7 @@ def plot_curves(runs: dict[tuple[str, int], dict[str, Any]], random: dict[int, f
 
     figure, axis = plt.subplots(figsize=(9, 5))
     colors = plt.get_cmap("tab20").colors
-    for index, method in enumerate(METHODS):
+    for index, method in enumerate(phase.methods):
         curves = [runs[(method, s)]["curve"] for s in phase.seeds if (method, s) in runs]
         if not curves:
             continue
