@@ -1,5 +1,9 @@
 """Locomotion study: the draft's own tasks (MuJoCo), where hidden neurons must learn.
 
+(It also holds the fair-schedule control on Pendulum-v1, ``--phase pendulum-schedule``: SB3 DDPG
+run with the local learners' schedule next to its rl-zoo schedule, on the classic-control
+headline's seeds and evaluation.)
+
 The first phase is a probe of the framework on HalfCheetah-v5 (17-64-64-6 tanh, 30 000 task steps,
 seeds 1-3, a 5-episode evaluation every 5 000 steps; every run is a plain ``neuron-env train`` or
 ``neuron-env baseline`` command with the CLI's defaults, listed in ``METHODS``). It asks why the
@@ -104,6 +108,10 @@ PHASES: dict[str, Phase] = {
         "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000,
         methods=("sb3-ddpg", "feedback-joint-zoo-schedule", "feedback-joint-frozen-zoo-schedule",
                  "ceiling-joint-zoo-schedule")),
+    # the fair-schedule control on the classic-control headline's setting (its seeds 0-9, 20-episode evaluations)
+    "pendulum-schedule": Phase(
+        "Pendulum-v1", 20_000, tuple(range(10)), eval_every=2000, eval_episodes=20,
+        methods=("sb3-ddpg", "sb3-ddpg-local-schedule", "feedback", "feedback-frozen")),
 }
 
 
