@@ -166,14 +166,19 @@ def bilinear_action_gradient(params: Params, batch: GroupBatch) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------- mlp
+def _linear_uniform(shape: tuple[int, ...], fan_in: int, generator: torch.Generator,
+                    dtype: torch.dtype) -> torch.Tensor:
+    """``nn.Linear``'s init: uniform in ``±1/sqrt(fan_in)``, drawn from ``generator``."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return (torch.rand(shape, generator=generator, device=generator.device, dtype=dtype) * 2 - 1) * bound
+
+
 def mlp_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
              hidden: int = 32) -> Params:
     """Per-neuron ``[x, a] -> hidden -> hidden -> 1`` ReLU MLPs, ``nn.Linear``'s uniform init."""
-    device = generator.device
 
     def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
-        bound = 1.0 / math.sqrt(fan_in)
-        return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * bound
+        return _linear_uniform(shape, fan_in, generator, dtype)
 
     w1 = uniform((size, context + 1, hidden), context + 1)
     return {
@@ -274,11 +279,9 @@ def mlp_update(params: Params, target: Params, state: Params, batch: GroupBatch,
 def joint_init(size: int, context: int, pre: int, generator: torch.Generator, dtype: torch.dtype,
                hidden: int = 32) -> Params:
     """One ``[x, a_1 … a_S] -> hidden -> hidden -> 1`` ReLU MLP for the whole group, ``nn.Linear``'s uniform init."""
-    device = generator.device
 
     def uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
-        bound = 1.0 / math.sqrt(fan_in)
-        return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * bound
+        return _linear_uniform(shape, fan_in, generator, dtype)
 
     w1 = uniform((context + size, hidden), context + size)
     return {"w1x": w1[:context].contiguous(), "w1a": w1[context:].contiguous(),

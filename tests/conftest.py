@@ -110,3 +110,19 @@ def episode_traces(env: Any, seed: int, count: int = 2, noise: float = 0.0,
         trace.append((np.stack(states).tolist(), rewards, records))
     env.close()
     return trace
+
+
+def assert_states_equal(a: object, b: object, path: str = "state") -> None:
+    """Two state dicts (nested dicts, lists, tensors, values) are equal; tensors bitwise, dtype included."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{path}/{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_states_equal(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path

@@ -14,7 +14,7 @@ from neuron_env.agents.registry import LEARNERS, learner_class
 
 from neuron_env import Topology
 
-from .test_learner_feedback import assert_states_equal
+from .conftest import assert_states_equal
 
 AGENTS = Path(__file__).resolve().parents[1] / "agents"
 RULE_MODULES = {"local_ddpg", "feedback", "coagent", "es"}

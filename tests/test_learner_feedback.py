@@ -18,7 +18,7 @@ from neuron_env.agents.replay import Batch
 from neuron_env import NeuronGroup, NeuronVecEnv, Projection, Topology
 from neuron_env.dynamics import activate
 
-from .conftest import settled_task_step
+from .conftest import assert_states_equal, settled_task_step
 
 GAMMA, TAU, LR_C, LR_A = 0.9, 0.1, 0.05, 0.2
 PIPELINED = ["random", "sign", "weights"]
@@ -518,22 +518,6 @@ def test_state_dict_round_trip_continues_identically(feedback: str) -> None:
     assert torch.equal(a.act(v), b.act(v))
     # everything continues identically: critics and their flat targets, Adam moments, queue, outbox, generator
     assert_states_equal(a.state_dict(), b.state_dict())
-
-
-def assert_states_equal(a: object, b: object, path: str = "state") -> None:
-    """Every tensor and value of two state dicts is bitwise equal (NaN-free states)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), path
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for key in a:
-            assert_states_equal(a[key], b[key], f"{path}/{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_states_equal(x, y, f"{path}[{i}]")
-    else:
-        assert a == b, path
 
 
 def test_sign_feedback_reads_the_online_weights_not_the_target_copies() -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from neuron_env.agents import FeedbackConfig, LearnerConfigError, LocalDDPGConfig
 from neuron_env.agents.commands import add_train_parser
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
@@ -30,6 +29,8 @@ from neuron_env.agents.train import (
 )
 
 from neuron_env.cli import main
+
+from .conftest import assert_states_equal
 
 #: Run flags of a tiny command-line run (no learner option among them).
 TINY_FLAGS = ["--hidden", "4", "--steps", "40", "--learning-starts", "20", "--eval-every", "0", "--eval-episodes", "1",
@@ -63,22 +64,6 @@ def old_format(record: dict[str, Any]) -> dict[str, Any]:
     extra = {name: value for name, value in changed.items() if name not in OLD_FLAT_FIELDS}
     run = {name: value for name, value in record.items() if name != "learner_config"}
     return {**flat, **run, "learner_options": extra}
-
-
-def assert_same(a: object, b: object, where: str = "learner") -> None:
-    """``a`` and ``b`` (nested dicts, lists, tensors) are equal, tensors bitwise."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), where
-        for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and torch.equal(a, b), where
-    else:
-        assert a == b, where
 
 
 # ------------------------------------------------------------------ what a run records
@@ -223,7 +208,8 @@ def test_an_old_format_run_resumes_exactly_and_enjoys(tmp_path: Path, capsys: py
     resumed = json.loads((split / "config.json").read_text())
     whole = json.loads((tmp_path / "whole" / "config.json").read_text())
     assert resumed["learner_config"] == whole["learner_config"]  # rewritten in this format, as resolved
-    assert_same(load_checkpoint(tmp_path / "whole")["learner"], load_checkpoint(split)["learner"])  # exact resume
+    # exact resume
+    assert_states_equal(load_checkpoint(tmp_path / "whole")["learner"], load_checkpoint(split)["learner"])
     capsys.readouterr()
     assert main(["enjoy", "--checkpoint", str(split), "--episodes", "1"]) == 0
     assert "learner feedback" in capsys.readouterr().out
