@@ -37,7 +37,6 @@ from neuron_env.agents.train import (
     field_help,
     load_checkpoint,
     refuse_foreign_options,
-    run_fields,
     train,
 )
 
@@ -65,8 +64,6 @@ OUT_HELP = ("output folder (default: runs/<task>-<learner>-seed<seed>, for --lea
             "runs/<task>-<critic>-seed<seed>; when that folder is taken (not empty) the first free of <name>-2, "
             "<name>-3, ... is used). A folder that holds a run is refused: continue that run with --resume DIR, or "
             "replace it with --overwrite")
-#: ``TrainConfig`` fields: the run's own settings, whatever the learner (``train.run_fields``).
-TRAINER_FIELDS = run_fields()
 #: What the train command does (its ``--help`` description).
 TRAIN_DESCRIPTION = (
     f"Train every neuron of a network on a Gymnasium task with a local learner: --learner {TrainConfig.learner} "

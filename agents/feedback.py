@@ -262,8 +262,8 @@ class FeedbackDDPG(OffPolicyNetwork):
                                critic_groups=is_output, granularity="settled", **settings)
         self.feedback = feedback
         self.feedback_scale = None if feedback_scale is None else float(feedback_scale)
-        #: Whether each group (``layouts`` order) is an output group (has a critic).
-        self.is_output = [self._is_output(lay.name) for lay in self.layouts]
+        #: Whether each group (``layouts`` order, which is ``agent_groups`` order) is an output group (has a critic).
+        self.is_output = is_output
         depth_by_name = group_depths(topology)
         #: Distance of each group from the outputs (``None``: no path to an output, never steps).
         self.depths: list[int | None] = [depth_by_name[lay.name] for lay in self.layouts]

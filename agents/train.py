@@ -362,7 +362,7 @@ def build_topology(config: TrainConfig) -> Topology:
 
 
 def learner_config(config: TrainConfig) -> LearnerConfig:
-    """The learner's resolved config dataclass (``TrainConfig.learner_config``)."""
+    """The learner's resolved config dataclass: ``config.learner_config()`` (kept for callers of earlier versions)."""
     return config.learner_config()
 
 
@@ -370,6 +370,8 @@ def make_learner(config: TrainConfig, topology: Topology, device: torch.device) 
     """The learner the config describes, built from its resolved config dataclass."""
     return learner_class(config.learner).from_config(topology, config.learner_config(), device=device,
                                                      seed=config.seed)
+
+
 def segment_seed(seed: int, task_step: int) -> int:
     """The task reset seed of the segment starting at ``task_step``."""
     return int(np.random.SeedSequence([seed, task_step]).generate_state(1)[0] & 0x7FFFFFFF)
@@ -576,7 +578,7 @@ class Trainer:
             "steps": self.task_step,
             "checkpoint_step": self.checkpoint_step,
             "learner": config.learner,
-            "learner_config": asdict(learner_config(config)),
+            "learner_config": asdict(config.learner_config()),
             "transitions": self.learner.num_transitions,
             "updates": self.learner.num_updates,
             "episodes": self.episodes,

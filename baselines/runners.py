@@ -68,10 +68,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-#: Task steps between a local run's checkpoints when its checkpoint does not say (the trainer's default).
-_DEFAULT_CHECKPOINT_EVERY = 10_000
-
-
 def resume_point(folder: str | os.PathLike[str], steps: int) -> tuple[int | None, str]:
     """The task step a local run's checkpoint resumes it from *exactly*, or ``None`` and why not.
 
@@ -80,7 +76,7 @@ def resume_point(folder: str | os.PathLike[str], steps: int) -> tuple[int | None
     ``agents.train`` explains; anything else would continue differently from the run never stopped.
     """
     from neuron_env.agents.errors import CheckpointError
-    from neuron_env.agents.train import load_checkpoint
+    from neuron_env.agents.train import TrainConfig, load_checkpoint
 
     path = Path(folder)
     if not (path / "checkpoint.pt").is_file():
@@ -91,7 +87,7 @@ def resume_point(folder: str | os.PathLike[str], steps: int) -> tuple[int | None
         return None, f"its checkpoint cannot be read ({error})"
     step = int(payload["trainer"]["task_step"])
     stored = payload.get("config") or {}
-    every = int(stored.get("checkpoint_every") or _DEFAULT_CHECKPOINT_EVERY)
+    every = int(stored.get("checkpoint_every") or TrainConfig.checkpoint_every)  # absent: the trainer's default
     if not stored.get("checkpoint_replay"):
         return None, f"its checkpoint at task step {step} holds no replay buffer, so it would not resume exactly"
     if step % every and step != steps:
