@@ -41,7 +41,7 @@ from neuron_env.agents.train import (
 )
 
 from neuron_env.configs import field_docs
-from neuron_env.run_output import check_output_file, check_output_path, check_run_folder, free_run_folder, run_kind
+from neuron_env.run_folders import check_output_file, check_output_path, check_run_folder, free_run_folder, run_kind
 from neuron_env.topology import ACTIVATIONS
 
 #: Allowed values of the flags that take one of a few names (the learner's own tuples where it has one).

@@ -19,7 +19,7 @@ import torch
 from neuron_env.agents.train import build_topology, config_from_checkpoint, load_checkpoint, weights_from_checkpoint
 
 from neuron_env.dynamics import network_actions
-from neuron_env.run_output import check_output_file
+from neuron_env.run_folders import check_output_file
 from neuron_env.vector import NeuronVecEnv
 
 #: The files ``render_checkpoint`` writes: GIF (Pillow) or MP4 (imageio-ffmpeg).

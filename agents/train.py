@@ -116,7 +116,8 @@ from neuron_env.agents.run_log import RunLogger
 
 from neuron_env.configs import field_docs
 from neuron_env.parallel import task_topology
-from neuron_env.run_output import atomic_write, atomic_write_json, clear_run_folder
+from neuron_env.run_folders import clear_run_folder
+from neuron_env.run_output import atomic_write, atomic_write_json
 from neuron_env.topology import NetworkWeights, Topology
 from neuron_env.vector import NeuronVecEnv
 
@@ -469,7 +470,7 @@ class Trainer:
         resume: A checkpoint payload (``load_checkpoint``) to continue from, or ``None``.
         on_step: Called with the trainer after every task step (tests use it to interrupt).
         overwrite: Before writing anything, delete what a run wrote into ``config.out``
-            (``neuron_env.run_output.clear_run_folder``: ``tb/`` included, other files kept), once
+            (``neuron_env.run_folders.clear_run_folder``: ``tb/`` included, other files kept), once
             the task, network and learner are known to be valid. Not with ``resume``.
         save_on_interrupt: On Ctrl-C (or ``request_stop``) write a checkpoint at the current task step.
             ``False`` keeps the last segment-boundary checkpoint instead, the one an exact resume

@@ -36,7 +36,7 @@ from neuron_env.baselines.action_spaces import ALGO_ACTION_SPACES
 from neuron_env.baselines.sb3_ddpg import ACTIVATION_MODULES, ALGOS, NOISE_TYPES, BaselineConfig
 
 from neuron_env.errors import NeuronEnvError
-from neuron_env.run_output import check_run_folder
+from neuron_env.run_folders import check_run_folder
 
 #: The experiments ``neuron-env experiment`` knows: name -> (adds its arguments, runs it).
 EXPERIMENTS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}

@@ -122,7 +122,7 @@ Failed runs (an exception in the run) are recorded with status ``failed`` and th
 other runs continue, and the next invocation retries them.
 
 Ctrl-C stops every run (see ``baselines.dispatch``), keeps the finished ones and the local runs'
-last checkpoints, and ``compare`` raises ``neuron_env.run_output.RunInterrupted``, whose message
+last checkpoints, and ``compare`` raises ``neuron_env.run_folders.RunInterrupted``, whose message
 says what was kept (``neuron-env compare`` prints it in one line with the command that resumes).
 
 Processes and Ray
@@ -192,15 +192,15 @@ from neuron_env.baselines.runners import (
     run_state,
 )
 
-from neuron_env.run_output import (
+from neuron_env.run_folders import (
     RunFolderError,
     RunInterrupted,
     check_output_path,
     clear_run_folder,
     describe_run,
-    machine_info,
     run_kind,
 )
+from neuron_env.run_output import machine_info
 
 __all__ = [
     "ACTIVATIONS",

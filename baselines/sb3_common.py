@@ -16,7 +16,7 @@
   its step budget rather than at the end of a PPO rollout or DQN ``train_freq`` phase past it.
 * ``train_model``: trains, then writes ``metrics.csv``, ``summary.json``, ``config.json``, ``tb/``
   and ``model.zip`` (``baselines.outputs``). On Ctrl-C it writes ``summary.json`` with status
-  ``interrupted`` (no ``model.zip``) and raises ``neuron_env.run_output.RunInterrupted``: SB3 runs
+  ``interrupted`` (no ``model.zip``) and raises ``neuron_env.run_folders.RunInterrupted``: SB3 runs
   keep no checkpoint, so an interrupted baseline starts over (``compare`` restarts it from step 0).
 """
 
@@ -37,7 +37,7 @@ from neuron_env.baselines.errors import BaselineConfigError, MissingDependencyEr
 from neuron_env.baselines.outputs import MetricsWriter, atomic_write_json
 from torch import nn
 
-from neuron_env.run_output import RunInterrupted
+from neuron_env.run_folders import RunInterrupted
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
 

@@ -85,7 +85,7 @@ from neuron_env.baselines.sb3_common import (
 )
 from neuron_env.baselines.sb3_discrete import DISCRETE_ALGOS, build_discrete_model, resolve_discrete_hyperparameters
 
-from neuron_env.run_output import clear_run_folder
+from neuron_env.run_folders import clear_run_folder
 from neuron_env.vector import make_task_factory
 
 __all__ = [
@@ -260,7 +260,7 @@ def train_sb3(config: BaselineConfig, callbacks: Sequence[Any] = (),
         on_eval: Called with ``(task step, evaluation return mean)`` after every evaluation
             (``compare`` prints its progress lines with it).
         overwrite: Delete the run files already in ``config.out`` (``tb/`` included, other files
-            kept; ``neuron_env.run_output.clear_run_folder``) once the model is built, before writing.
+            kept; ``neuron_env.run_folders.clear_run_folder``) once the model is built, before writing.
 
     Returns:
         ``(model, summary)``: the trained SB3 model (its replay buffer included) and the dict

@@ -17,7 +17,7 @@ Subcommands:
 Every command that writes a run (``train``, ``baseline``, ``compare``, ``render``) refuses an
 ``--out`` that holds one, in one line naming ``--resume`` (where the command resumes) and
 ``--overwrite``, and an ``--out`` that is a file, before any work (exit status 2; see
-``neuron_env.run_output.check_run_folder``). Ctrl-C stops a run after saving what it can and
+``neuron_env.run_folders.check_run_folder``). Ctrl-C stops a run after saving what it can and
 prints one line: what was saved and the command that resumes (exit status 130).
 
 Examples::

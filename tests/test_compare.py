@@ -167,7 +167,7 @@ def test_folder_of_another_configuration_is_an_error(tmp_path):
 
 
 def test_an_out_holding_another_commands_run_is_refused_in_one_line(tmp_path, capsys):
-    from neuron_env.run_output import RunFolderError
+    from neuron_env.run_folders import RunFolderError
 
     (tmp_path / "checkpoint.pt").write_bytes(b"x")
     (tmp_path / "summary.json").write_text(json.dumps({"status": "completed", "steps": 600}))

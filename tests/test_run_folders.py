@@ -1,7 +1,7 @@
 """Run folders are never silently replaced, and Ctrl-C says what was saved and how to resume.
 
 ``train``, ``baseline``, ``compare`` and ``render`` check ``--out`` before any work
-(``neuron_env.run_output.check_run_folder``): a folder that holds a run is refused in one line
+(``neuron_env.run_folders.check_run_folder``): a folder that holds a run is refused in one line
 naming ``--resume`` and ``--overwrite``, a file in one line, exit status 2. ``compare``'s own
 folder rules are tested in ``tests/test_compare.py``.
 """

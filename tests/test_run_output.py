@@ -107,7 +107,7 @@ def test_drop_csv_rows_after_keeps_rows_up_to_the_step(tmp_path):
 
 # ---------------------------------------------------------------------------------- run folders
 def test_run_kind_tells_the_commands_runs_apart(tmp_path):
-    from neuron_env.run_output import run_kind
+    from neuron_env.run_folders import run_kind
 
     assert run_kind(tmp_path / "missing") is None and run_kind(tmp_path) is None
     (tmp_path / "notes.txt").write_text("mine")
@@ -125,7 +125,7 @@ def test_run_kind_tells_the_commands_runs_apart(tmp_path):
 
 
 def test_check_run_folder_refuses_a_run_a_file_and_a_path_under_a_file_in_one_line(tmp_path):
-    from neuron_env.run_output import RunFolderError, check_run_folder
+    from neuron_env.run_folders import RunFolderError, check_run_folder
 
     assert check_run_folder(tmp_path / "new", "train") == tmp_path / "new"
     (tmp_path / "run").mkdir()
@@ -146,7 +146,7 @@ def test_check_run_folder_refuses_a_run_a_file_and_a_path_under_a_file_in_one_li
 
 
 def test_clear_run_folder_deletes_what_runs_wrote_and_nothing_else(tmp_path):
-    from neuron_env.run_output import clear_run_folder, run_kind
+    from neuron_env.run_folders import clear_run_folder, run_kind
 
     for name in ("checkpoint.pt", "metrics.csv", "results.csv", "notes.txt"):
         (tmp_path / name).write_text("x")
@@ -166,7 +166,7 @@ def test_clear_run_folder_deletes_what_runs_wrote_and_nothing_else(tmp_path):
 
 
 def test_free_run_folder_numbers_a_taken_default_name(tmp_path):
-    from neuron_env.run_output import free_run_folder
+    from neuron_env.run_folders import free_run_folder
 
     target = tmp_path / "Pendulum-v1-feedback-seed0"
     assert free_run_folder(target) == target
@@ -179,7 +179,7 @@ def test_free_run_folder_numbers_a_taken_default_name(tmp_path):
 
 
 def test_check_output_file_refuses_before_any_work(tmp_path):
-    from neuron_env.run_output import RunFolderError, check_output_file
+    from neuron_env.run_folders import RunFolderError, check_output_file
 
     suffixes = (".gif", ".mp4")
     assert check_output_file(tmp_path / "a.GIF", suffixes) == tmp_path / "a.GIF"
