@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,33 +45,49 @@ from typing import Any
 METHODS: dict[str, tuple[str, ...]] = {
     "sb3-ddpg": ("baseline", "--algo", "ddpg"),
     "sb3-ddpg-local-schedule": ("baseline", "--algo", "ddpg", "--learning-starts", "1000", "--gamma", "0.99"),
+    "sb3-td3": ("baseline", "--algo", "td3"),
     "feedback": ("train", "--learner", "feedback"),
     "feedback-frozen": ("train", "--learner", "feedback", "--freeze-hidden"),
     "ceiling": ("train", "--learner", "feedback", "--feedback", "weights"),
     "backprop": ("train", "--learner", "feedback", "--feedback", "backprop"),
-    "ceiling-zoo-schedule": ("train", "--learner", "feedback", "--feedback", "weights", "--learning-starts",
+    "ceiling-ls10k-g098": ("train", "--learner", "feedback", "--feedback", "weights", "--learning-starts",
                              "10000", "--gamma", "0.98"),
-    "feedback-zoo-schedule": ("train", "--learner", "feedback", "--learning-starts", "10000", "--gamma", "0.98"),
+    "feedback-ls10k-g098": ("train", "--learner", "feedback", "--learning-starts", "10000", "--gamma", "0.98"),
     "ceiling-joint": ("train", "--learner", "feedback", "--feedback", "weights", "--critic", "joint"),
     "feedback-joint": ("train", "--learner", "feedback", "--critic", "joint"),
     "feedback-joint-frozen": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden"),
     "backprop-joint": ("train", "--learner", "feedback", "--feedback", "backprop", "--critic", "joint"),
-    "backprop-joint-zoo-schedule": ("train", "--learner", "feedback", "--feedback", "backprop", "--critic", "joint",
+    "backprop-joint-ls10k-g098": ("train", "--learner", "feedback", "--feedback", "backprop", "--critic", "joint",
                                     "--learning-starts", "10000", "--gamma", "0.98"),
-    "ceiling-joint-zoo-schedule": ("train", "--learner", "feedback", "--feedback", "weights", "--critic", "joint",
+    "ceiling-joint-ls10k-g098": ("train", "--learner", "feedback", "--feedback", "weights", "--critic", "joint",
                                    "--learning-starts", "10000", "--gamma", "0.98"),
-    "feedback-joint-zoo-schedule": ("train", "--learner", "feedback", "--critic", "joint", "--learning-starts", "10000",
+    "feedback-joint-ls10k-g098": ("train", "--learner", "feedback", "--critic", "joint", "--learning-starts", "10000",
                                     "--gamma", "0.98"),
-    "feedback-joint-frozen-zoo-schedule": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden",
+    "feedback-joint-frozen-ls10k-g098": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden",
                                            "--learning-starts", "10000", "--gamma", "0.98"),
+    # the E4 table's local rows: joint output critic, the reference's own schedule on MuJoCo (learning starts
+    # 10 000; γ 0.99 is the local default and the rl-zoo's MuJoCo value)
+    "feedback-joint-ref": ("train", "--learner", "feedback", "--critic", "joint", "--learning-starts", "10000"),
+    "feedback-joint-ref-frozen": ("train", "--learner", "feedback", "--critic", "joint", "--freeze-hidden",
+                                  "--learning-starts", "10000"),
+    "ceiling-joint-ref": ("train", "--learner", "feedback", "--feedback", "weights", "--critic", "joint",
+                          "--learning-starts", "10000"),
+    "sign-joint-ref": ("train", "--learner", "feedback", "--feedback", "sign", "--critic", "joint",
+                       "--learning-starts", "10000"),
 }
 #: Learned method -> its floor (the same learner with its hidden layers frozen).
 FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-frozen",
                           "feedback-joint": "feedback-joint-frozen", "ceiling-joint": "feedback-joint-frozen",
                           "backprop-joint": "feedback-joint-frozen",
-                          "ceiling-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule",
-                          "backprop-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule",
-                          "feedback-joint-zoo-schedule": "feedback-joint-frozen-zoo-schedule"}
+                          "ceiling-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
+                          "backprop-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
+                          "feedback-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
+                          **{f"{rule}-joint-ref": "feedback-joint-ref-frozen"
+                             for rule in ("feedback", "ceiling", "sign")}}
+
+
+#: The E4 table's tasks, in the order the grid runs them (the draft's tasks first).
+E4_TASKS: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Reacher-v5", "InvertedDoublePendulum-v5")
 
 
 @dataclass(frozen=True)
@@ -89,29 +106,41 @@ class Phase:
     """Task steps between evaluations."""
     eval_episodes: int = 5
     """Episodes per evaluation (the CLI's default)."""
-    single_seed: tuple[str, ...] = ()
-    """Diagnostic methods run on the first seed only."""
+    diagnostics: tuple[str, ...] = ()
+    """Diagnostic methods, run on the first ``diagnostic_seeds`` seeds only."""
+    diagnostic_seeds: int = 1
+    """How many seeds a diagnostic method runs."""
     methods: tuple[str, ...] = tuple(METHODS)
     """The phase's methods (keys of ``METHODS``)."""
 
     def planned(self) -> list[tuple[str, int]]:
-        """``(method, seed)`` of every run of the phase."""
-        return [(method, seed) for method in self.methods
-                for seed in (self.seeds[:1] if method in self.single_seed else self.seeds)]
+        """``(method, seed)`` of every run of the phase, seed by seed (a partial grid holds whole seeds)."""
+        return [(method, seed) for seed in self.seeds for method in self.methods
+                if method not in self.diagnostics or seed in self.seeds[:self.diagnostic_seeds]]
 
 
 PHASES: dict[str, Phase] = {
     "halfcheetah-probe": Phase(
-        "HalfCheetah-v5", 30_000, (1, 2, 3), single_seed=("backprop",)),
+        "HalfCheetah-v5", 30_000, (1, 2, 3), diagnostics=("backprop",)),
     # the probe's best framework at the DDPG paper's budget scale: joint output critic, SB3 DDPG's schedule
     "halfcheetah-100k": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000,
-        methods=("sb3-ddpg", "feedback-joint-zoo-schedule", "feedback-joint-frozen-zoo-schedule",
-                 "ceiling-joint-zoo-schedule")),
+        methods=("sb3-ddpg", "feedback-joint-ls10k-g098", "feedback-joint-frozen-ls10k-g098",
+                 "ceiling-joint-ls10k-g098")),
     # the fair-schedule control on the classic-control headline's setting (its seeds 0-9, 20-episode evaluations)
     "pendulum-schedule": Phase(
         "Pendulum-v1", 20_000, tuple(range(10)), eval_every=2000, eval_episodes=20,
         methods=("sb3-ddpg", "sb3-ddpg-local-schedule", "feedback", "feedback-frozen")),
+    # the E4 table (the DDPG paper's Table 1 tasks): 5 seeds of the main rows, 3 of the diagnostics
+    **{f"e4-{task.split('-')[0].lower()}": Phase(
+        task, 100_000, (1, 2, 3, 4, 5), eval_every=10_000,
+        methods=("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref",
+                 "sign-joint-ref"), diagnostics=("ceiling-joint-ref", "sign-joint-ref"), diagnostic_seeds=3)
+       for task in E4_TASKS},
+    # one task at the DDPG paper's width
+    "e4-halfcheetah-400-300": Phase(
+        "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,
+        methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen")),
 }
 
 
@@ -131,6 +160,8 @@ class StudyConfig:
     """Where the light results go (committed)."""
     report_only: bool = False
     """Write the tables and curves from the runs there are; run nothing."""
+    workers: int = 1
+    """Runs at a time (each a one-thread process: use at most the number of cores)."""
     neuron_env: list[str] = field(default_factory=lambda: [sys.executable, "-m", "neuron_env.cli"])
     """The command that runs ``neuron-env`` (default: this interpreter's package)."""
 
@@ -150,12 +181,17 @@ def completed(folder: Path) -> bool:
 
 
 def run_phase(config: StudyConfig) -> None:
-    """Run every planned run of the phase that is not finished (one at a time, with progress lines)."""
+    """Run every planned run of the phase that is not finished, ``config.workers`` at a time.
+
+    Each run is its own ``neuron-env`` process (one torch thread), so two workers use two cores. A local run
+    interrupted after a checkpoint resumes from it; an SB3 run or a run without a checkpoint starts over.
+    """
     phase, work = PHASES[config.phase], Path(config.work) / config.phase
     todo = [(m, s) for m, s in phase.planned() if (not config.methods or m in config.methods)
             and (not config.seeds or s in config.seeds) and not completed(work / f"{m}-s{s}")]
-    print(f"locomotion {config.phase}: {len(todo)} runs to do", file=sys.stderr)
-    for index, (method, seed) in enumerate(todo, 1):
+    print(f"locomotion {config.phase}: {len(todo)} runs to do, {config.workers} at a time", file=sys.stderr)
+
+    def one_run(index: int, method: str, seed: int) -> None:
         folder = work / f"{method}-s{seed}"
         command = run_command(phase, method, seed, folder, config.neuron_env)
         if method.startswith("sb3-") or not (folder / "checkpoint.pt").is_file():
@@ -163,9 +199,14 @@ def run_phase(config: StudyConfig) -> None:
         else:
             command = [*config.neuron_env, "train", "--resume", str(folder), "--no-progress", "--no-tensorboard"]
         start = time.monotonic()
-        print(f"[{index}/{len(todo)}] {method} seed {seed}", file=sys.stderr)
+        print(f"[{index}/{len(todo)}] {method} seed {seed}", file=sys.stderr, flush=True)
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        print(f"[{index}/{len(todo)}] {method} seed {seed}: {time.monotonic() - start:.0f} s", file=sys.stderr)
+        print(f"[{index}/{len(todo)}] {method} seed {seed}: {time.monotonic() - start:.0f} s", file=sys.stderr,
+              flush=True)
+
+    with ThreadPoolExecutor(max_workers=config.workers) as pool:
+        for future in [pool.submit(one_run, index, m, s) for index, (m, s) in enumerate(todo, 1)]:
+            future.result()
 
 
 def random_returns(phase: Phase, work: Path, neuron_env: list[str]) -> dict[int, float]:
@@ -246,7 +287,7 @@ def report(config: StudyConfig) -> dict[str, Any]:
                      f"{paired + ' vs `' + row['floor'] + '`' if paired else ''} | "
                      f"{statistics.fmean(row['updates']):.0f} | {statistics.fmean(row['wall_time_s']):.0f} |")
     command = f"python studies/locomotion.py --phase {config.phase} --report-only"
-    example = " ".join(run_command(phase, "feedback-joint-zoo-schedule", phase.seeds[0],
+    example = " ".join(run_command(phase, "feedback-joint-ls10k-g098", phase.seeds[0],
                                    Path(config.work) / "example", ["neuron-env"]))
     lines += ["", "Each method is one `neuron-env` subcommand with its flags below, after the task, network, "
               f"budget, evaluation and seed flags of the setting, e.g. `{example}`:", ""]
@@ -296,9 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default=StudyConfig.work)
     parser.add_argument("--out", default=StudyConfig.out)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=StudyConfig.workers)
     args = parser.parse_args(argv)
     config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=tuple(args.seeds), work=args.work,
-                         out=args.out, report_only=args.report_only)
+                         out=args.out, report_only=args.report_only, workers=args.workers)
     if not config.report_only:
         run_phase(config)
     report(config)

@@ -23,7 +23,7 @@ def test_the_probe_plans_three_seeds_and_one_for_the_slow_diagnostic() -> None:
     planned = phase.planned()
     assert [s for m, s in planned if m == "feedback"] == [1, 2, 3]
     assert [s for m, s in planned if m == "backprop"] == [1]
-    assert [s for m, s in planned if m == "feedback-joint-zoo-schedule"] == [1, 2, 3]
+    assert [s for m, s in planned if m == "feedback-joint-ls10k-g098"] == [1, 2, 3]
     assert set(locomotion.FLOORS.values()) <= set(locomotion.METHODS)
 
 
