@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -300,6 +301,75 @@ def report(config: StudyConfig) -> dict[str, Any]:
     return {"random": random, "rows": rows}
 
 
+def sign_test(differences: list[float]) -> float:
+    """Two-sided sign test of "the median difference is 0": ``P(|wins − n/2| ≥ observed)`` (ties dropped)."""
+    wins, count = sum(d > 0 for d in differences), sum(d != 0 for d in differences)
+    if count == 0:
+        return 1.0
+    extreme = max(wins, count - wins)
+    return min(1.0, 2 * sum(math.comb(count, i) for i in range(extreme, count + 1)) / 2**count)
+
+
+#: The E4 table's columns: (heading, method).
+E4_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-joint-ref"), ("frozen floor", "feedback-joint-ref-frozen"),
+    ("ceiling (exact feedback)", "ceiling-joint-ref"), ("sign feedback", "sign-joint-ref"))
+
+
+def e4_table(config: StudyConfig) -> dict[str, Any]:
+    """The E4 table in the DDPG paper's layout: one row per task, normalized scores (random 0, SB3 DDPG 1).
+
+    Reports every ``e4-<task>`` phase first (its own ``table.md``), then writes ``e4/table.md`` and
+    ``e4/table.json`` under ``config.out`` from the runs finished so far (a column shows how many seeds).
+    """
+    rows = []
+    for task in E4_TASKS:
+        name = f"e4-{task.split('-')[0].lower()}"
+        if not (Path(config.work) / name).is_dir():
+            continue
+        result = report(StudyConfig(phase=name, work=config.work, out=config.out, neuron_env=config.neuron_env))
+        by_method = {row["method"]: row for row in result["rows"]}
+        if "sb3-ddpg" not in by_method:
+            continue
+        learned = by_method.get("feedback-joint-ref", {})
+        rows.append({"task": task, "random": statistics.fmean(result["random"].values()),
+                     "sb3_ddpg_return": by_method["sb3-ddpg"]["returns"],
+                     "normalized": {method: [v for v in by_method[method]["normalized"] if v is not None]
+                                    for _, method in E4_COLUMNS if method in by_method},
+                     "learned_minus_floor": learned.get("learned_minus_floor", []),
+                     "updates": {method: row["updates"] for method, row in by_method.items()},
+                     "wall_time_s": {method: row["wall_time_s"] for method, row in by_method.items()}})
+    lines = ["Normalized final evaluation return per task (random policy 0, SB3 DDPG 1, per seed), mean ± std "
+             "(seeds); 17-64-64-6-style tanh networks (every network of every method has the task's inputs, "
+             "64-64 hidden, the task's outputs), 100 000 task steps, 5-episode evaluations.", "",
+             "| task | random | SB3 DDPG (return) | " + " | ".join(h for h, _ in E4_COLUMNS)
+             + " | `feedback` − floor (paired) |", "|---" * (4 + len(E4_COLUMNS)) + "|"]
+    for row in rows:
+        cells = []
+        for _, method in E4_COLUMNS:
+            values = row["normalized"].get(method, [])
+            cells.append(f"{_mean_std(values)} ({len(values)})" if values else "")
+        paired = row["learned_minus_floor"]
+        paired_cell = (f"{_mean_std(paired)}: {sum(d > 0 for d in paired)} of {len(paired)}, "
+                       f"sign test p = {sign_test(paired):.2f}") if paired else ""
+        lines.append(f"| {row['task']} | {row['random']:.0f} | {_mean_std(row['sb3_ddpg_return'])} "
+                     f"({len(row['sb3_ddpg_return'])}) | " + " | ".join(cells) + f" | {paired_cell} |")
+    lines += ["", "Methods (each a `neuron-env` command after the task, network, budget and seed flags): SB3 DDPG "
+              "`baseline --algo ddpg`, SB3 TD3 `baseline --algo td3` (the rl-zoo's MuJoCo schedule: learning starts "
+              "10 000, γ 0.99, Gaussian action noise 0.1, batch 256, one update per step); `feedback` "
+              "`train --learner feedback --critic joint --learning-starts 10000` (the same schedule); the floor adds "
+              "`--freeze-hidden`, the ceiling `--feedback weights`, sign feedback `--feedback sign`. Updates: 90 000 "
+              "per run for every method.", "",
+              "Regenerate: `python studies/locomotion.py --e4-table` (runs: `python studies/locomotion.py --phase "
+              "e4-<task>` for each task)."]
+    target = Path(config.out) / "e4"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "table.md").write_text("\n".join(lines) + "\n")
+    (target / "table.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    print("\n".join(lines))
+    return {"rows": rows}
+
+
 def plot_curves(runs: dict[tuple[str, int], dict[str, Any]], random: dict[int, float],
                 reference: dict[int, float], phase: Phase, path: Path) -> None:
     """Mean evaluation return over seeds against task steps, one line per method."""
@@ -338,9 +408,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=StudyConfig.out)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--workers", type=int, default=StudyConfig.workers)
+    parser.add_argument("--e4-table", action="store_true",
+                        help="write the combined E4 table from the e4-* phases' finished runs (runs only the random "
+                             "policy's evaluations where they are missing)")
     args = parser.parse_args(argv)
     config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=tuple(args.seeds), work=args.work,
                          out=args.out, report_only=args.report_only, workers=args.workers)
+    if args.e4_table:
+        e4_table(config)
+        return 0
     if not config.report_only:
         run_phase(config)
     report(config)

@@ -59,3 +59,38 @@ def test_report_normalizes_per_seed_and_pairs_with_the_floor(tmp_path: Path) -> 
     table = (tmp_path / "out" / "halfcheetah-probe" / "table.md").read_text()
     assert "| `feedback` | 1, 2, 3 |" in table and "vs `feedback-frozen`" in table
     assert (tmp_path / "out" / "halfcheetah-probe" / "curves.png").stat().st_size > 0
+
+
+def test_sign_test_is_the_two_sided_binomial_tail() -> None:
+    assert locomotion.sign_test([1.0] * 5) == pytest.approx(2 / 32)
+    assert locomotion.sign_test([1.0, 1.0, -1.0]) == pytest.approx(1.0)
+    assert locomotion.sign_test([0.5, -0.1, 0.2, 0.3, 0.4]) == pytest.approx(2 * 6 / 32)
+    assert locomotion.sign_test([]) == 1.0
+
+
+def test_the_e4_phases_plan_five_seeds_and_three_for_the_diagnostics() -> None:
+    for task in locomotion.E4_TASKS:
+        planned = locomotion.PHASES[f"e4-{task.split('-')[0].lower()}"].planned()
+        assert [s for m, s in planned if m == "feedback-joint-ref"] == [1, 2, 3, 4, 5]
+        assert [s for m, s in planned if m == "ceiling-joint-ref"] == [1, 2, 3]
+        assert planned[:6] == [(m, 1) for m in ("sb3-ddpg", "sb3-td3", "feedback-joint-ref",
+                                                "feedback-joint-ref-frozen", "ceiling-joint-ref", "sign-joint-ref")]
+
+
+def test_the_e4_table_has_a_row_per_task_with_runs(tmp_path: Path) -> None:
+    work = tmp_path / "work" / "e4-hopper"
+    for seed in (1, 2, 3, 4, 5):
+        random_folder = work / "random" / "runs" / "Hopper-v5" / "random" / f"seed{seed}"
+        random_folder.mkdir(parents=True)
+        (random_folder / "summary.json").write_text(json.dumps({"final_eval_return_mean": 0.0}))
+    for seed in (1, 2):
+        fake_run(work / f"sb3-ddpg-s{seed}", 1000.0)
+        fake_run(work / f"feedback-joint-ref-s{seed}", 900.0 + 100 * seed)
+        fake_run(work / f"feedback-joint-ref-frozen-s{seed}", 500.0)
+    result = locomotion.e4_table(locomotion.StudyConfig(work=str(tmp_path / "work"), out=str(tmp_path / "out")))
+    [row] = result["rows"]
+    assert row["task"] == "Hopper-v5"
+    assert row["normalized"]["feedback-joint-ref"] == pytest.approx([1.0, 1.1])
+    assert row["learned_minus_floor"] == pytest.approx([0.5, 0.6])
+    table = (tmp_path / "out" / "e4" / "table.md").read_text()
+    assert "| Hopper-v5 | 0 | 1000 ± 0 (2) |" in table and "2 of 2, sign test p = 0.50" in table
