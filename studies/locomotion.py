@@ -408,12 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=StudyConfig.out)
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--workers", type=int, default=StudyConfig.workers)
+    parser.add_argument("--neuron-env", nargs="+", default=None,
+                        help="the command that runs neuron-env (default: this interpreter's package), e.g. a "
+                             "separate venv's bin/neuron-env, so a long grid runs one fixed version of the code")
     parser.add_argument("--e4-table", action="store_true",
                         help="write the combined E4 table from the e4-* phases' finished runs (runs only the random "
                              "policy's evaluations where they are missing)")
     args = parser.parse_args(argv)
     config = StudyConfig(phase=args.phase, methods=tuple(args.methods), seeds=tuple(args.seeds), work=args.work,
-                         out=args.out, report_only=args.report_only, workers=args.workers)
+                         out=args.out, report_only=args.report_only, workers=args.workers,
+                         **({"neuron_env": args.neuron_env} if args.neuron_env else {}))
     if args.e4_table:
         e4_table(config)
         return 0
