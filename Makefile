@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev
 
-.PHONY: setup run test lint bench docs clean
+.PHONY: setup run test test-marl lint bench docs clean
 
 $(BIN)/.setup-done: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,23 @@ test: setup
 	$(BIN)/ruff check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 	$(BIN)/python -m pytest -q
+
+## BenchMARL integration in its own venv (not part of `make test`): benchmarl 1.5.2 needs torchrl 0.11.1
+## (the dev extra has 0.14) and a torch/torchvision pair that import together. Builds .venv-marl once
+## (about 75 s and 5.7 GB: PyPI's x86_64 torch 2.14.1 is the CUDA build; it runs on the CPU),
+## then runs the integration's tests there, tiny end-to-end MAPPO and MADDPG runs included.
+MARL_VENV ?= .venv-marl
+MARL_BIN := $(MARL_VENV)/bin
+MARL_TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+$(MARL_BIN)/.setup-done: pyproject.toml
+	$(PYTHON) -m venv $(MARL_VENV)
+	$(MARL_BIN)/python -m pip install --quiet --upgrade pip
+	$(MARL_BIN)/python -m pip install --quiet $(MARL_TORCH_SPEC)
+	$(MARL_BIN)/python -m pip install --quiet $(MARL_TORCH_SPEC) -e ".[benchmarl]" pytest
+	touch $@
+
+test-marl: $(MARL_BIN)/.setup-done
+	$(MARL_BIN)/python -m pytest -q -p no:cacheprovider tests/test_integrations_benchmarl.py tests/test_episode_clock.py
 
 lint: setup
 	$(BIN)/ruff check .

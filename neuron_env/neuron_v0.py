@@ -101,6 +101,26 @@ or ``max_cycles`` ticks truncates every agent. After that ``env.agents`` is empt
 ``step`` raises ``ResetNeeded`` until ``reset``. The last observation holds the final task
 observation in the input neurons.
 
+## Ticks, episodes and discounts for clients
+
+A MARL library counts env steps, and an env step here is a tick. Every view (parallel, AEC,
+``NeuronTorchRLEnv``) tells a client what it needs to size its episodes and discounts:
+
+* ``env.delay``: ticks per task step (the network's depth by default);
+* ``env.task_episode_steps``: the task's own episode bound in task steps (its ``TimeLimit``,
+  e.g. 200 for Pendulum-v1), ``None`` where only the task's termination ends an episode;
+* ``env.ticks_per_task_episode``: ``delay × task_episode_steps``, the ticks of a full task
+  episode: give a library's episode bound (``max_cycles``, rollout ``max_steps``) at least this;
+* ``env.per_tick_discount(task_gamma)``: ``task_gamma ** (1 / delay)``, the per-tick discount that
+  discounts consecutive task rewards by ``task_gamma`` (``neuron_env.parallel.per_tick_discount``
+  is the same as a function of ``(task_gamma, delay)``).
+
+```python
+env = neuron_v0.parallel_env(task="Pendulum-v1", topology=Topology.mlp(3, [8, 8], 1))
+env.delay, env.task_episode_steps, env.ticks_per_task_episode   # 3, 200, 600
+env.per_tick_discount(0.99)                                     # 0.99 ** (1 / 3) = 0.99666
+```
+
 ## Arguments
 
 ```python
@@ -161,11 +181,34 @@ class NeuronAECEnv(parallel_to_aec_wrapper):
 
     Args:
         env: The parallel env to view.
+
+    Attributes:
+        env: The parallel env it views; ``delay``, ``task_episode_steps``,
+            ``ticks_per_task_episode`` and ``per_tick_discount`` are its (see ``NeuronParallelEnv``).
     """
 
     def __init__(self, env: NeuronParallelEnv) -> None:
         super().__init__(env)
         self.env: NeuronParallelEnv = env
+
+    @property
+    def delay(self) -> int:
+        """Ticks per task step (a tick happens once every agent has acted)."""
+        return self.env.delay
+
+    @property
+    def task_episode_steps(self) -> int | None:
+        """The task's episode bound in task steps, or ``None`` if unbounded."""
+        return self.env.task_episode_steps
+
+    @property
+    def ticks_per_task_episode(self) -> int | None:
+        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded)."""
+        return self.env.ticks_per_task_episode
+
+    def per_tick_discount(self, task_gamma: float) -> float:
+        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``)."""
+        return self.env.per_tick_discount(task_gamma)
 
     def step(self, action: Any) -> None:
         """Record the selected agent's action (checked first); the tick runs once every agent has acted.

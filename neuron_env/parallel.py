@@ -92,6 +92,57 @@ def _frozen_box(space: gym.spaces.Box) -> gym.spaces.Box:
     return space
 
 
+def per_tick_discount(task_gamma: float, delay: int) -> float:
+    """The discount per tick that matches a discount per task step: ``task_gamma ** (1 / delay)``.
+
+    The task's reward arrives once every ``delay`` ticks, so a library that discounts every env
+    step (every tick) by ``γ_tick`` discounts consecutive task rewards by ``γ_tick ** delay``.
+    Giving it ``γ_tick = γ_task ** (1 / delay)`` keeps the task's horizon: with ``γ = 0.99``
+    per tick at delay 3 the task would be discounted by 0.97 per step, a horizon of 34 task
+    steps instead of 100.
+
+    Args:
+        task_gamma: The discount per task step, in ``[0, 1]``.
+        delay: Ticks per task step (``env.delay``), an integer >= 1.
+
+    Returns:
+        The discount per tick, in ``[0, 1]``.
+
+    Raises:
+        ValueError: If ``task_gamma`` is outside ``[0, 1]`` or ``delay`` is not an integer >= 1.
+    """
+    if isinstance(task_gamma, bool) or not isinstance(task_gamma, (int, float)) or not 0.0 <= task_gamma <= 1.0:
+        raise ValueError(f"task_gamma={task_gamma!r} must be a discount per task step in [0, 1], e.g. 0.99")
+    if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 1:
+        raise ValueError(f"delay={delay!r} must be an integer >= 1 (ticks per task step: env.delay)")
+    return float(task_gamma) ** (1.0 / int(delay))
+
+
+def task_time_limit(env: gym.Env) -> int | None:
+    """A task env's episode bound in task steps: its ``TimeLimit`` wrapper's, else its spec's ``max_episode_steps``.
+
+    Returns:
+        The largest number of steps an episode of ``env`` lasts, or ``None`` when only the
+        task's own termination ends it.
+    """
+    layer: Any = env
+    while isinstance(layer, gym.Wrapper):  # a callable task may wrap TimeLimit itself (its spec is then None)
+        if isinstance(layer, gym.wrappers.TimeLimit):
+            return int(layer._max_episode_steps)  # TimeLimit has no public accessor
+        layer = layer.env
+    steps = getattr(env.spec, "max_episode_steps", None)
+    return None if steps is None else int(steps)
+
+
+def task_episode_steps(core: NeuronVecEnv) -> int | None:
+    """The episode bound, in task steps, of the task copies a core drives (``task_time_limit`` of its first copy)."""
+    copies = getattr(core.task, "envs", None)  # sync vector envs hold their copies
+    if copies:
+        return task_time_limit(copies[0])
+    steps = getattr(core.task.get_attr("spec")[0], "max_episode_steps", None)  # AsyncVectorEnv: ask the worker
+    return None if steps is None else int(steps)
+
+
 def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
                      hidden: tuple[int, ...] = DEFAULT_HIDDEN, encoder: EncoderSpec = None,
                      decoder: DecoderSpec = None) -> Topology:
@@ -130,6 +181,15 @@ class NeuronParallelEnv(ParallelEnv):
             agent's info then holds ``"fired"`` (bool) on every tick. See ``NeuronVecEnv``.
         firing_rate: The firing probability ``p`` in ``(0, 1]`` of ``clock="async"``
             (``p = 1`` is ``clock="sync"`` exactly).
+
+    Attributes:
+        core: The underlying ``NeuronVecEnv`` (one task copy).
+        topology: The network.
+        max_cycles: The tick bound of an episode (``None``: only the task ends episodes).
+        delay: Ticks per task step (a property; ``core.delay``).
+        task_episode_steps: The task's episode bound in task steps (a property; ``None``: unbounded).
+        ticks_per_task_episode: ``delay × task_episode_steps``, the ticks of a full task episode
+            (a property; ``None``: unbounded).
     """
 
     metadata: dict[str, Any] = {
@@ -211,11 +271,41 @@ class NeuronParallelEnv(ParallelEnv):
             contiguous = len(index) > 0 and np.array_equal(index, np.arange(index[0], index[0] + len(index)))
             self._observed.append((slice(int(index[0]), int(index[-1]) + 1) if contiguous else index,
                                    dict.fromkeys(ids)))
+        self._task_episode_steps = task_episode_steps(self.core)
         self._cycles = 0
         self._state: np.ndarray | None = None
         self._last_reward = 0.0
         self._task_renders = render_mode is not None
         self._window: tuple[Any, Any] | None = None
+
+    # ------------------------------------------------------------------ the clock, for clients
+    @property
+    def delay(self) -> int:
+        """Ticks per task step: the task steps (and rewards) on every ``delay``-th ``step``."""
+        return self.core.delay
+
+    @property
+    def task_episode_steps(self) -> int | None:
+        """The task's episode bound in task steps (its ``max_episode_steps``), or ``None`` if unbounded."""
+        return self._task_episode_steps
+
+    @property
+    def ticks_per_task_episode(self) -> int | None:
+        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded).
+
+        A client's episode bound in env steps (``max_cycles``, a rollout's ``max_steps``) needs
+        at least this many ticks to let the task finish its episode.
+        """
+        steps = self._task_episode_steps
+        return None if steps is None else self.core.delay * steps
+
+    def per_tick_discount(self, task_gamma: float) -> float:
+        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``).
+
+        Raises:
+            ValueError: If ``task_gamma`` is outside ``[0, 1]``.
+        """
+        return per_tick_discount(task_gamma, self.core.delay)
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> gym.spaces.Box:

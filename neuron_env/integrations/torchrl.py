@@ -59,7 +59,10 @@ TorchRL's ``StepCounter(max_steps)`` when ``num_envs > 1``.
 
 Rewards are counted per tick: the task's reward arrives on every ``delay``-th tick and is 0 in
 between, so discount factors apply per tick (``gamma ** (1 / delay)`` matches a per-task-step
-``gamma``).
+``gamma``). The env says so itself: ``env.delay`` (ticks per task step),
+``env.task_episode_steps`` (the task's episode bound in task steps, ``None`` if unbounded),
+``env.ticks_per_task_episode`` (``delay ×`` that: a rollout's ``max_steps`` for a full episode)
+and ``env.per_tick_discount(gamma)``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from neuron_env.actions import group_actions
-from neuron_env.parallel import DEFAULT_HIDDEN, default_topology
+from neuron_env.parallel import DEFAULT_HIDDEN, default_topology, per_tick_discount, task_episode_steps
 from neuron_env.topology import Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec
 
@@ -109,6 +112,10 @@ class NeuronTorchRLEnv(EnvBase):
         topology: The network.
         group_map: ``{group: [agent ids]}``, the same grouping TorchRL's ``PettingZooWrapper``
             infers from the ``<group>_<i>`` agent ids.
+        delay: Ticks per task step (a property; ``core.delay``).
+        task_episode_steps: The task's episode bound in task steps (a property; ``None``: unbounded).
+        ticks_per_task_episode: ``delay × task_episode_steps``, the ticks of a full task episode
+            (a property; ``None``: unbounded).
     """
 
     def __init__(
@@ -154,10 +161,37 @@ class NeuronTorchRLEnv(EnvBase):
             for g in self.topology.agent_groups
         }
         self._sizes = {g.name: g.size for g in self.topology.agent_groups}
+        self._task_episode_steps = task_episode_steps(core)
         self._ended = torch.zeros(self.core.num_envs, dtype=torch.bool, device=self.device)
         self._seed: int | None = None
         self._started = False
+        self._core_closed = False
         self._make_specs()
+
+    # ------------------------------------------------------------------ the clock, for clients
+    @property
+    def delay(self) -> int:
+        """Ticks per task step: the task steps (and rewards) on every ``delay``-th tick."""
+        return self.core.delay
+
+    @property
+    def task_episode_steps(self) -> int | None:
+        """The task's episode bound in task steps (its ``max_episode_steps``), or ``None`` if unbounded."""
+        return self._task_episode_steps
+
+    @property
+    def ticks_per_task_episode(self) -> int | None:
+        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded)."""
+        steps = self._task_episode_steps
+        return None if steps is None else self.core.delay * steps
+
+    def per_tick_discount(self, task_gamma: float) -> float:
+        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``).
+
+        Raises:
+            ValueError: If ``task_gamma`` is outside ``[0, 1]``.
+        """
+        return per_tick_discount(task_gamma, self.core.delay)
 
     # ------------------------------------------------------------------ specs
     def _make_specs(self) -> None:
@@ -242,8 +276,10 @@ class NeuronTorchRLEnv(EnvBase):
         self._seed = seed
 
     def close(self, *, raise_if_closed: bool = True) -> None:
-        """Close every task copy."""
-        if not getattr(self, "is_closed", True):
+        """Close every task copy (once)."""
+        # Not ``is_closed``: TorchRL's EnvBase sets it True at construction, so checking it never closed the core.
+        if not self._core_closed:
+            self._core_closed = True
             self.core.close()
         super().close(raise_if_closed=raise_if_closed)
 
