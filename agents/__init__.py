@@ -5,7 +5,8 @@ all neurons are updated at once as a few tensor operations per layer, with no er
 backpropagation through the network.
 
 * ``Learner``: the interface every learner implements; ``registry.make_learner(name, ...)``
-  builds one by name (``LEARNERS``).
+  builds one by name (``LEARNERS``). ``capabilities``: the network kinds and clocks each learner
+  declares (``topologies``, ``clocks``) and the one check that refuses the rest.
 * ``LocalDDPG`` (``ddpg``): per-neuron DDPG (critic kinds ``linear``, ``compatible``,
   ``bilinear``, ``mlp``; ``per_tick`` or ``settled`` transitions; device replay buffer; Gaussian
   or OU noise).

@@ -234,6 +234,9 @@ class CoagentLearner(NetworkActor):
     """
 
     name = "coagent"
+    #: One settled forward pass per task step: acyclic, leak-free networks on the sync clock (``agents.capabilities``).
+    topologies = ("acyclic",)
+    clocks = ("sync",)
     divergence_advice = "lower lr_actor/lr_critic or noise_scale"
     config_class: type[CoagentConfig] = CoagentConfig
     off_policy = False
@@ -651,4 +654,7 @@ class WeightMaxLearner(CoagentLearner):
 
     name = "weight-max"
     config_class = WeightMaxConfig
+    #: One settled forward pass per task step: acyclic, leak-free networks on the sync clock (``agents.capabilities``).
+    topologies = ("acyclic",)
+    clocks = ("sync",)
     weight_max = True

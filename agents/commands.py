@@ -8,6 +8,11 @@ learner's own default, which an option not given takes (``TrainConfig.learner_op
     neuron-env train --resume runs/pendulum --steps 50000     # continue the same run further
     neuron-env train --resume runs/pendulum                   # finish an interrupted run (its own --steps)
     neuron-env enjoy --checkpoint runs/pendulum --episodes 3
+    neuron-env train --learner ddpg --topology recurrent --hidden 8 --leak 0.3 --clock async --firing-rate 0.5
+
+The network's kind (``--topology``, ``--leak``) and the clock (``--clock``, ``--firing-rate``) are
+checked against what the learner declares before any work (``neuron_env.agents.capabilities``);
+``enjoy`` and ``render`` run the run's own network and clock, or another clock given by flag.
 
 Exit status: 0 on success, 2 on a bad option or checkpoint, 3 when training diverged, 130 when
 interrupted (a checkpoint is written first).
@@ -25,6 +30,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from neuron_env.agents.capabilities import CLOCKS
 from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.network import CRITIC_CONTEXTS, GRANULARITIES
@@ -48,6 +54,7 @@ from neuron_env.topology import ACTIVATIONS
 CHOICES: dict[str, tuple[str, ...]] = {
     "learner": LEARNERS,
     "topology": ("mlp", "recurrent", "sparse"),
+    "clock": CLOCKS,
     "activation": ACTIVATIONS,
     "critic": CRITIC_KINDS,
     "critic_context": CRITIC_CONTEXTS,
@@ -178,8 +185,18 @@ def add_enjoy_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--render", action="store_true", help="render the task (render_mode='human')")
     parser.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: the run's)")
+    add_clock_arguments(parser)
     parser.set_defaults(func=cmd_enjoy)
     return parser
+
+
+def add_clock_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--clock`` and ``--firing-rate`` of ``enjoy`` and ``render``: the run's own clock unless given."""
+    parser.add_argument("--clock", choices=CLOCKS, default=None,
+                        help="the neurons' clock: sync or async (default: the run's, from its config.json)")
+    parser.add_argument("--firing-rate", type=float, default=None, metavar="P",
+                        help="firing probability in (0, 1] per neuron and tick of --clock async (default: the "
+                        "run's when it ran async, else 1)")
 
 
 def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -195,6 +212,7 @@ def add_render_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     parser.add_argument("--max-ticks", type=int, default=3000, help="at most this many frames")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="no progress bar over the frames")
+    add_clock_arguments(parser)
     parser.set_defaults(func=cmd_render)
     return parser
 
@@ -205,7 +223,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     check_output_file(args.out, RENDER_SUFFIXES, overwrite=args.overwrite)  # before any rendering
     count = render_checkpoint(args.checkpoint, args.out, episodes=args.episodes, seed=args.seed, fps=args.fps,
-                              max_ticks=args.max_ticks, progress=args.progress)
+                              max_ticks=args.max_ticks, progress=args.progress, clock=args.clock,
+                              firing_rate=args.firing_rate)
     print(f"wrote {args.out} ({count} frames)")
     return 0
 
@@ -363,5 +382,6 @@ def cmd_enjoy(args: argparse.Namespace) -> int:
     """Run ``neuron-env enjoy``."""
     from neuron_env.agents.enjoy import enjoy
 
-    enjoy(args.checkpoint, episodes=args.episodes, render=args.render, seed=args.seed)
+    enjoy(args.checkpoint, episodes=args.episodes, render=args.render, seed=args.seed, clock=args.clock,
+          firing_rate=args.firing_rate)
     return 0

@@ -6,6 +6,11 @@ return and their mean. With ``render=True`` the task is created with ``render_mo
 (where the task supports it)::
 
     neuron-env enjoy --checkpoint runs/pendulum --episodes 3 --render
+    neuron-env enjoy --checkpoint runs/pendulum --clock async --firing-rate 0.5   # another clock
+
+Both ``enjoy`` and ``render_checkpoint`` run the run's own network (``--topology``, ``--leak`` of
+its ``config.json``) under the run's own clock (``--clock``, ``--firing-rate``; a run recorded
+before the clock was an option ran ``sync``), unless another clock is given (``run_clock``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from neuron_env.agents.train import build_topology, config_from_checkpoint, load_checkpoint, weights_from_checkpoint
+from neuron_env.agents.capabilities import check_clock_options
+from neuron_env.agents.train import (
+    TrainConfig,
+    build_topology,
+    config_from_checkpoint,
+    load_checkpoint,
+    weights_from_checkpoint,
+)
 
 from neuron_env.dynamics import network_actions
 from neuron_env.run_folders import check_output_file
@@ -26,8 +38,25 @@ from neuron_env.vector import NeuronVecEnv
 RENDER_SUFFIXES: tuple[str, ...] = (".gif", ".mp4")
 
 
+def run_clock(config: TrainConfig, clock: str | None = None, firing_rate: float | None = None) -> tuple[str, float]:
+    """The clock a trained network is run with: the run's own, or ``clock`` / ``firing_rate`` where given.
+
+    A ``firing_rate`` not given is the run's when the clock is the run's ``async``, else 1 (so
+    ``clock="sync"`` alone switches an async run to the sync clock).
+
+    Raises:
+        LearnerConfigError: On an unknown clock or a firing rate outside (0, 1] (naming the flag).
+    """
+    chosen = config.clock if clock is None else clock
+    if firing_rate is None:
+        firing_rate = config.firing_rate if chosen == "async" and config.clock == "async" else 1.0
+    check_clock_options(chosen, firing_rate)
+    return chosen, float(firing_rate)
+
+
 def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed: int | None = None,
-          verbose: bool = True, max_ticks: int = 1_000_000) -> list[float]:
+          verbose: bool = True, max_ticks: int = 1_000_000, clock: str | None = None,
+          firing_rate: float | None = None) -> list[float]:
     """Run a checkpoint's network for ``episodes`` episodes; returns their returns.
 
     Args:
@@ -37,16 +66,20 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
         seed: Seed of the first episode (episode ``i`` gets ``seed + i``); default: the run's seed.
         verbose: Print every return.
         max_ticks: Safety limit per episode for tasks without a time limit.
+        clock: ``"sync"`` or ``"async"``; default: the run's (``run_clock``).
+        firing_rate: Firing probability of the async clock; default: the run's (``run_clock``).
 
     Raises:
         CheckpointError: If the checkpoint cannot be read.
+        LearnerConfigError: On a bad ``clock`` or ``firing_rate``.
     """
     payload = load_checkpoint(checkpoint)
     config = config_from_checkpoint(payload)
+    clock, firing_rate = run_clock(config, clock, firing_rate)
     topology = build_topology(config)
     weights = weights_from_checkpoint(payload).checked(topology)
     env = NeuronVecEnv(config.task, topology, num_envs=1, validate=False,
-                       render_mode="human" if render else None)
+                       render_mode="human" if render else None, clock=clock, firing_rate=firing_rate)
     seed = config.seed if seed is None else seed
     returns: list[float] = []
     try:
@@ -70,7 +103,8 @@ def enjoy(checkpoint: str | Path, episodes: int = 3, render: bool = False, seed:
         print(f"mean return over {episodes} episodes: {np.mean(returns):.2f} ± {np.std(returns):.2f} "
               f"({config.task}, learner {config.learner}"
               f"{f' (critic {config.learner_config().critic})' if config.learner == 'ddpg' else ''}, "
-              f"{payload['trainer']['task_step']} task steps)")
+              f"{payload['trainer']['task_step']} task steps"
+              f"{f', async clock, firing rate {firing_rate:g}' if clock == 'async' else ''})")
     return returns
 
 
@@ -130,7 +164,8 @@ def record_frames(env: Any, policy: Any, seed: int, episodes: int, max_ticks: in
 
 
 def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1, seed: int | None = None,
-                      fps: int = 30, max_ticks: int = 3000, progress: bool = True) -> int:
+                      fps: int = 30, max_ticks: int = 3000, progress: bool = True, clock: str | None = None,
+                      firing_rate: float | None = None) -> int:
     """Write an episode of a checkpoint's network as a GIF or MP4: task frame beside the network.
 
     Every neuron acts by ``σ(K^n v + b^n)`` through the PettingZoo env with
@@ -148,6 +183,8 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
         progress: Show progress bars on stderr: over the frames (its total is the frames of
             ``episodes`` full-length episodes, capped at ``max_ticks``; it ends full when episodes end
             early), then over the encoding.
+        clock: ``"sync"`` or ``"async"``; default: the run's (``run_clock``).
+        firing_rate: Firing probability of the async clock; default: the run's (``run_clock``).
 
     Returns:
         The number of frames written.
@@ -155,6 +192,7 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     Raises:
         RunFolderError: If ``out`` is neither ``.gif`` nor ``.mp4``, is a folder, or lies under a file.
         CheckpointError: If the checkpoint cannot be read.
+        LearnerConfigError: On a bad ``clock`` or ``firing_rate``.
     """
     from tqdm.auto import tqdm
 
@@ -166,9 +204,10 @@ def render_checkpoint(checkpoint: str | Path, out: str | Path, episodes: int = 1
     out = check_output_file(out, RENDER_SUFFIXES, overwrite=True)
     payload = load_checkpoint(checkpoint)
     config = config_from_checkpoint(payload)
+    clock, firing_rate = run_clock(config, clock, firing_rate)
     topology = build_topology(config)
     policy = NetworkPolicy(topology, weights_from_checkpoint(payload))
-    env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array")
+    env = NeuronParallelEnv(config.task, topology, render_mode="rgb_array", clock=clock, firing_rate=firing_rate)
     bar = tqdm(total=expected_frames(config.task, env.core.delay, episodes, max_ticks), unit="frame",
                desc=f"render {config.task}", disable=not progress, dynamic_ncols=True)
     try:

@@ -203,6 +203,9 @@ class ESLearner(NetworkActor):
 
     name = "es"
     config_class = ESConfig
+    #: One settled forward pass per task step: acyclic, leak-free networks on the sync clock (``agents.capabilities``).
+    topologies = ("acyclic",)
+    clocks = ("sync",)
     off_policy = False
     freeze_by_hidden_rate = False  # ES takes freeze_hidden itself: frozen groups are not perturbed
 

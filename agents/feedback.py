@@ -236,6 +236,9 @@ class FeedbackDDPG(OffPolicyNetwork):
 
     name = "feedback"
     config_class = FeedbackConfig
+    #: One settled forward pass per task step: acyclic, leak-free networks on the sync clock (``agents.capabilities``).
+    topologies = ("acyclic",)
+    clocks = ("sync",)
     finite_columns = ("td_error", "actor", "critic", "feedback_slope")
     divergence_advice = "lower lr_actor/lr_critic (or feedback_scale)"
     replays_hidden_actions = False  # hidden groups have no critic: re-settled replay keeps the outputs' actions

@@ -11,11 +11,16 @@ The protocol, in the order the trainer calls it::
 
     learner = SomeLearner.from_config(topology, SomeConfig(...), device="cpu", seed=0)
     actions = learner.act(voltages, level=1)          # every tick of a task step
-    learner.store(v, actions, reward, v_next, terminated, truncated)   # once per task step
+    learner.store(v, actions, reward, v_next, terminated, truncated)   # per task step (settled) or tick
+    learner.store(..., fired=info["fired"])           # per tick under the async clock (declared learners)
     if learner.ready():                               # on-policy learners: when a rollout is full
         stats = learner.update()
     learner.reset_noise(done)                         # episodes that ended
     learner.state_dict(); learner.load_state_dict(state); learner.weights
+
+What a learner trains on is declared, not discovered: its class lists the network kinds
+(``topologies``) and clocks (``clocks``) it trains, and ``neuron_env.agents.capabilities`` checks
+them in one place before any work, refusing the rest in one line that names the learners that can.
 
 The machinery the learners share lives beside this module, one job per module:
 ``neuron_env.agents.network`` (group layouts, levels, the network actor, settling),
@@ -60,9 +65,19 @@ class Learner(Protocol):
             ``"per_tick"`` (every agent every tick, one transition per tick).
         agent_neuron_index: ``[num_agents]`` voltage column of each agent.
         num_updates: ``update`` calls so far.
+        topologies: The network kinds it trains, from ``capabilities.TOPOLOGY_KINDS``: ``"acyclic"``
+            (acyclic and leak-free), ``"recurrent"`` (with a cycle), ``"leaky"`` (a group with a
+            leak). A network with several kinds needs all of them. A learner that acts by one
+            settled forward pass per task step declares ``("acyclic",)``.
+        clocks: The clocks it trains under, from ``capabilities.CLOCKS``: ``"sync"`` and
+            ``"async"`` (each neuron fires with probability ``firing_rate`` per tick; a silent
+            neuron's action has no effect). Only a learner that declares ``"async"`` is ever
+            given ``store(..., fired=...)``.
     """
 
     name: ClassVar[str]
+    topologies: ClassVar[tuple[str, ...]]
+    clocks: ClassVar[tuple[str, ...]]
     topology: Topology
     device: torch.device
     granularity: str
@@ -83,13 +98,24 @@ class Learner(Protocol):
 
         Returns:
             ``[E, num_agents]`` actions in ``topology.agent_ids`` order.
+
+        Acting is the same under either clock: every agent proposes an action and the env decides
+        who fires on that tick (the firing mask is drawn by the step that consumes the actions),
+        so ``act`` takes no firing mask; what fired reaches the learner through ``store``.
         """
         ...
 
     def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
               next_voltages: torch.Tensor, terminated: torch.Tensor,
-              truncated: torch.Tensor | None = None) -> None:
-        """Record ``E`` transitions (settled voltages and actions, reward, next voltages, ends)."""
+              truncated: torch.Tensor | None = None, fired: torch.Tensor | None = None) -> None:
+        """Record ``E`` transitions (settled voltages and actions, reward, next voltages, ends).
+
+        ``fired``: under the async clock, the tick's ``[E, num_agents]`` bool mask of the agents
+        that fired (``info["fired"]``): a silent agent's action had no effect, so it must not be
+        learned on as if it had. The trainer passes it only under the async clock, and only to a
+        learner whose ``clocks`` hold ``"async"``; a learner that declares ``("sync",)`` may leave
+        the parameter out.
+        """
         ...
 
     def ready(self) -> bool:

@@ -61,6 +61,18 @@ In ``settled`` mode a replayed transition is learned on with its voltages as act
 (``replay_voltages="stored"``, the default here) or with its stored observation settled again
 by the current network (``"current"``; see ``neuron_env.agents.off_policy``).
 
+Asynchronous clock (``--clock async``)
+--------------------------------------
+``ddpg`` is the learner that trains under the asynchronous clock, in ``per_tick`` mode (pass
+``--granularity per_tick`` on an acyclic, leak-free network, whose default is ``settled``: a
+settled task step is one forward pass through neurons that all fire). On each tick an agent that
+does not fire keeps its voltage (``λ v`` in a leaky group) and its action is ignored. Its
+transition is stored with the action that had exactly that effect in ``E^n``: its voltage held
+(a drive of 0 in a leaky group), never the action it proposed: in ``E^n`` an action is what sets
+the neuron's next voltage. The critic so learns only on what happened, no transition
+is dropped, and the actor step, which reads states and the critic's slope, needs no mask.
+``firing_rate=1`` stores every action as given: the run equals the sync clock's bit for bit.
+
 Update order (per group, every kind): TD errors with the target critic and target actor ->
 one critic step -> one actor step ``K^n += η_A mean_i ∂Q^n/∂a σ'(K^n v_i + b^n) [v_i, 1]``
 with ``∂Q^n/∂a`` from the *updated* critic at ``(x_i, μ^n(v_i))`` -> Polyak targets.
@@ -122,6 +134,10 @@ class LocalDDPG(OffPolicyNetwork):
 
     name = "ddpg"
     config_class = LocalDDPGConfig
+    #: Per tick it learns on any network (``agents.capabilities``); under the async clock a silent neuron's
+    #: transition is stored with the action that had its effect (``OffPolicyNetwork.store``): per_tick only.
+    topologies = ("acyclic", "recurrent", "leaky")
+    clocks = ("sync", "async")
 
     def _build(self, topology: Topology, *, device: str | torch.device, seed: int, weights: NetworkWeights | None,
                dtype: torch.dtype, **settings: Any) -> None:

@@ -11,7 +11,8 @@ share lives here:
   side, bias last), acting one level per tick (``act``) or a whole task step at once
   (``act_settled``), the forward pass of an acyclic network (``settle``), the ``NetworkWeights``
   view that ``enjoy`` and ``neuron_env.NetworkPolicy`` run, and the divergence check;
-* ``require_settled``: the one-line refusal of a learner that acts by one forward pass.
+* ``require_settled``: the one-line refusal of a learner that acts by one forward pass
+  (``neuron_env.agents.capabilities``' line, the same the trainer gives).
 
 A learner subclasses ``NetworkActor`` and supplies its exploration (``_group_action``); its
 learning rule, critics and optimizer state are its own (``neuron_env.agents.critics``,
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from neuron_env.agents.capabilities import check_capability
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import LearnerConfig
 from neuron_env.agents.tensors import constant
@@ -207,13 +209,12 @@ def check_shapes(state: dict[str, Any], key: str, current: list[torch.Tensor | N
 
 
 def require_settled(topology: Topology, learner: str) -> None:
-    """Raise ``LearnerConfigError`` unless ``topology`` is acyclic and leak-free (one forward pass a step)."""
-    leaky = any(g.leak > 0 for g in topology.agent_groups)
-    if topology.depth is None or leaky:
-        raise LearnerConfigError(
-            f"learner {learner!r} needs an acyclic, leak-free topology (it acts by one forward pass per task "
-            f"step); {topology!r} is {'cyclic' if topology.depth is None else 'leaky'}: use --learner ddpg"
-        )
+    """Raise ``LearnerConfigError`` unless ``topology`` is acyclic and leak-free (one forward pass a step).
+
+    The line is ``capabilities.check_capability``'s for the sync clock: a learner built directly
+    refuses a network with the words the trainer uses (which checks first, clock included).
+    """
+    check_capability(learner, topology, "sync")
 
 
 class NetworkActor:
@@ -234,6 +235,10 @@ class NetworkActor:
 
     #: The learner's config dataclass: its one set of defaults.
     config_class: ClassVar[type[LearnerConfig]] = LearnerConfig
+    #: Network kinds it trains (``neuron_env.agents.capabilities``): by default one forward pass per task step.
+    topologies: ClassVar[tuple[str, ...]] = ("acyclic",)
+    #: Clocks it trains under: by default the sync clock only.
+    clocks: ClassVar[tuple[str, ...]] = ("sync",)
     #: Whether ``freeze_hidden`` becomes ``lr_actor_hidden = 0`` (else the learner takes it itself).
     freeze_by_hidden_rate: ClassVar[bool] = True
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from neuron_env.agents.capabilities import settles
 from neuron_env.agents.critics import CRITIC_KINDS, CRITICS, CriticKind
 from neuron_env.agents.errors import LearnerConfigError
 from neuron_env.agents.learner import LearnerConfig
@@ -120,12 +121,11 @@ def check_off_policy_options(topology: Topology, settings: dict[str, Any]) -> st
     _check_choice("critic_context", settings["critic_context"], CRITIC_CONTEXTS)
     _check_choice("actor_optimizer", settings["actor_optimizer"], ACTOR_OPTIMIZERS)
     _check_choice("replay_voltages", settings["replay_voltages"], REPLAY_VOLTAGES)
-    leaky = any(g.leak > 0 for g in topology.agent_groups)
     granularity = settings["granularity"]
     if granularity is None:
-        granularity = "settled" if topology.depth is not None and not leaky else "per_tick"
+        granularity = "settled" if settles(topology) else "per_tick"
     _check_choice("granularity", granularity, GRANULARITIES)
-    if granularity == "settled" and (topology.depth is None or leaky):
+    if granularity == "settled" and not settles(topology):
         raise LearnerConfigError(
             "granularity='settled' needs an acyclic, leak-free topology (one forward pass per task step); "
             f"{topology!r} is {'cyclic' if topology.depth is None else 'leaky'}: use granularity='per_tick'"
@@ -201,6 +201,11 @@ class OffPolicyNetwork(NetworkActor):
         self._input = topology.group_slice[topology.input_group.name]
         self.agent_neuron_index = torch.as_tensor(topology.agent_neuron_index, device=self.device)
         self._agent_neurons = as_index(topology.agent_neuron_index, self.device)
+        # Under the async clock a silent agent's next voltage is its voltage (leak-free) or λ v (leaky): the
+        # action with that effect is its voltage, or a drive of 0. ``store`` writes it in place of the ignored one.
+        self._silent_action_gain = torch.cat([
+            torch.full((g.size,), 0.0 if g.leak > 0 else 1.0, dtype=dtype) for g in topology.agent_groups
+        ]).to(self.device)
         self._build_replay(settings["buffer_size"])
         weights = (weights if weights is not None else NetworkWeights.init(topology, seed)).checked(topology)
         weights = weights.to(self.device, dtype)
@@ -302,7 +307,7 @@ class OffPolicyNetwork(NetworkActor):
     # ------------------------------------------------------------------ replay
     def store(self, voltages: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
               next_voltages: torch.Tensor, terminated: torch.Tensor,
-              truncated: torch.Tensor | None = None) -> None:  # the Learner protocol's signature
+              truncated: torch.Tensor | None = None, fired: torch.Tensor | None = None) -> None:
         """Add ``E`` transitions to the replay buffer (see ``neuron_env.agents.replay``).
 
         ``truncated`` is not stored: a truncated transition bootstraps from ``next_voltages``.
@@ -311,7 +316,25 @@ class OffPolicyNetwork(NetworkActor):
         kept: a settled transition's other voltages are its ``actions`` (each group holds the
         voltage it chose), and the next state is settled again from the next input at update
         time. (This keeps a 17-400-300-6 network's row at 3 kB instead of 8.6 kB.)
+
+        ``fired`` (``[E, num_agents]`` bool, the async clock's ``info["fired"]``, ``per_tick`` only):
+        an agent that did not fire had no effect with its action; its next voltage is its voltage
+        held (``λ v`` in a leaky group). Its transition is stored with the action that has exactly
+        that effect in ``E^n`` (its voltage; in a leaky group a drive of 0), never the ignored one,
+        so its critic learns what happened and the data stay a true transition of its own
+        environment. Every agent fired: the actions are stored as given (``firing_rate=1`` is the
+        sync clock, bit for bit).
+
+        Raises:
+            LearnerConfigError: If ``fired`` is given in ``settled`` mode (a settled task step needs
+                every neuron to fire: the sync clock).
         """
+        if fired is not None:
+            if self.granularity == "settled":
+                raise LearnerConfigError("fired is a per-tick firing mask of the async clock; a learner in granularity "
+                                         "'settled' learns under the sync clock only: use granularity='per_tick'")
+            silent_actions = voltages[:, self.agent_neuron_index].to(actions.dtype) * self._silent_action_gain
+            actions = torch.where(fired.to(actions.device), actions, silent_actions)
         if self.granularity == "settled":
             voltages, next_voltages = voltages[:, self._input], next_voltages[:, self._input]
         if self.replayed_agents is not None:

@@ -10,6 +10,8 @@ name            class                                family
 ``weight-max``  ``WeightMaxLearner``                 coagents whose hidden reward is the change of
                                                      their outgoing weights' squared norm
 ``es``          ``ESLearner``                        evolution strategies / ARS, shared-seed noise
+``eprop``       ``EpropLearner``                     recurrent, leaky networks: per-synapse eligibility
+                                                     traces × random-feedback critic slopes (e-prop/RFLO)
 =============== ==================================== ================================================
 
 A learner class provides ``name``, ``config_class`` (a ``LearnerConfig`` dataclass),
@@ -36,6 +38,7 @@ LEARNER_PATHS: dict[str, str] = {
     "coagent": "neuron_env.agents.coagent:CoagentLearner",
     "weight-max": "neuron_env.agents.coagent:WeightMaxLearner",
     "es": "neuron_env.agents.es:ESLearner",
+    "eprop": "neuron_env.agents.eprop:EpropLearner",
 }
 #: Every learner name.
 LEARNERS: tuple[str, ...] = tuple(LEARNER_PATHS)

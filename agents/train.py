@@ -56,6 +56,19 @@ the update-to-data ratio is ``updates_per_step`` whatever the number of copies, 
 ``learning_starts`` the acting neurons draw uniform voltages in their range (``warmup="uniform"``)
 or act by ``μ`` plus noise (``warmup="policy"``).
 
+Network kinds and the clock
+---------------------------
+``topology`` and ``leak`` choose the network, ``clock`` and ``firing_rate`` the neurons' clock of
+the training env and of the evaluation env alike (``--clock async --firing-rate 0.5``: each
+neuron fires with probability 0.5 per tick, ``NeuronVecEnv``). Before it builds the learner the
+trainer checks, in one place (``agents.capabilities.check_capability``), that the learner declares
+the network's kinds and the clock; otherwise it refuses in one line naming what the learner trains
+and the learners that train what was asked. Under the async clock the per-tick loop hands each
+tick's firing mask to ``store(..., fired=...)``; ``act`` gets none (the env draws it when it steps).
+``firing_rate=1`` under ``async`` trains bit for bit as ``sync``. A run records both in
+``config.json``; ``--resume``, ``enjoy`` and ``render`` restore them (a run recorded before they
+existed is ``sync``).
+
 Resume and reproducibility
 --------------------------
 The run is cut into *segments* of ``checkpoint_every`` task steps. At the start of every
@@ -109,6 +122,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from neuron_env.agents.capabilities import check_capability, check_clock_options
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.learner import Learner
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
@@ -168,6 +182,10 @@ class TrainConfig:
     """Leak of the recurrent layer (``recurrent`` only)."""
     density: float = 0.1
     """Connection density (``sparse`` only)."""
+    clock: str = "sync"
+    """Neurons' clock in training and evaluation: ``sync`` (every neuron every tick) or ``async`` (``firing_rate``)."""
+    firing_rate: float = 1.0
+    """Probability in (0, 1] that a neuron fires on a tick under ``clock=async`` (1: every neuron, as ``sync``)."""
     steps: int = 30_000
     """Task steps to train for (per env copy)."""
     num_envs: int = 1
@@ -299,6 +317,7 @@ class TrainConfig:
             raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
         if self.topology not in ("mlp", "recurrent", "sparse"):
             raise LearnerConfigError(f"topology={self.topology!r}; use 'mlp', 'recurrent' or 'sparse'")
+        check_clock_options(self.clock, self.firing_rate)
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise LearnerConfigError(f"device={self.device!r}; use 'auto', 'cpu' or 'cuda'")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
@@ -495,9 +514,12 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.out = config.output_dir()
         self.topology = build_topology(config)
+        # the one capability check, before the learner is built: its line names the learners that can
+        check_capability(config.learner, self.topology, config.clock,
+                         getattr(config.learner_config(), "granularity", None))
         self.learner = make_learner(config, self.topology, self.device)
         self.env = NeuronVecEnv(config.task, self.topology, num_envs=config.num_envs, device=self.device,
-                                validate=False)
+                                validate=False, clock=config.clock, firing_rate=config.firing_rate)
         # created (or cleared) only once the task, network and learner are valid: a bad option leaves the folder
         if overwrite:
             clear_run_folder(self.out)
@@ -542,7 +564,8 @@ class Trainer:
         """The separate evaluation env (created on first use)."""
         if self._eval_env is None:
             self._eval_env = NeuronVecEnv(self.config.task, self.topology, num_envs=self.config.eval_episodes,
-                                          device=self.device, validate=False)
+                                          device=self.device, validate=False, clock=self.config.clock,
+                                          firing_rate=self.config.firing_rate)
         return self._eval_env
 
     # ------------------------------------------------------------------ persistence
@@ -617,7 +640,7 @@ class Trainer:
         uniform = warm and config.warmup == "uniform" and self.task_step < config.learning_starts
         updates = config.updates_per_step * config.num_envs  # the update-to-data ratio, kept across copies
         stats = None
-        if learner.granularity == "settled":
+        if learner.granularity == "settled":  # the sync clock only (agents.capabilities refused async)
             # level by level in one call, held by the env for the task step's ticks (act_settled, step_task)
             actions = learner.act_settled(voltages, self.env.delay, uniform=uniform)
             step = self.env.step_task(actions)
@@ -631,11 +654,14 @@ class Trainer:
                     if learner.ready():
                         stats = learner.update()
         else:
+            asynchronous = self.env.clock == "async"
             for _ in range(self.env.delay):
                 actions = learner.act(voltages, uniform=uniform)
                 step = self.env.step(actions)
                 following = step.info["final_voltages"] if step.task_stepped else step.voltages
-                learner.store(voltages, actions, step.reward, following, step.terminated, step.truncated)
+                # who fired goes only to a learner that declared the async clock (the others refused it)
+                clocked = {"fired": step.info["fired"]} if asynchronous else {}
+                learner.store(voltages, actions, step.reward, following, step.terminated, step.truncated, **clocked)
                 voltages = step.voltages
                 if not warm:
                     for _ in range(updates):

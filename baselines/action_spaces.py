@@ -3,14 +3,14 @@
 The baselines and ``neuron-env compare`` check a task's action space before anything runs, so a
 method that cannot act on it is refused (or skipped) in one line instead of failing deep inside SB3:
 
-================  ==========================  =========================================
-action space      algorithms (``--algo``)     reference of ``compare --reference auto``
-================  ==========================  =========================================
-Box               ``ddpg``, ``td3``, ``ppo``  ``sb3-ddpg``
-Discrete          ``dqn``, ``ppo``            ``sb3-dqn``
-MultiDiscrete     ``ppo``                     ``sb3-ppo``
-MultiBinary       ``ppo``                     ``sb3-ppo``
-================  ==========================  =========================================
+=============  =============================================  =========================================
+action space   algorithms (``--algo``)                        reference of ``compare --reference auto``
+=============  =============================================  =========================================
+Box            ``ddpg``, ``td3``, ``ppo``, ``recurrent-ppo``  ``sb3-ddpg``
+Discrete       ``dqn``, ``ppo``, ``recurrent-ppo``            ``sb3-dqn``
+MultiDiscrete  ``ppo``, ``recurrent-ppo``                     ``sb3-ppo``
+MultiBinary    ``ppo``, ``recurrent-ppo``                     ``sb3-ppo``
+=============  =============================================  =========================================
 
 Any other action space (``Tuple``, ``Dict``, …) has no SB3 algorithm here.
 
@@ -37,6 +37,7 @@ ALGO_ACTION_SPACES: dict[str, tuple[str, ...]] = {
     "td3": ("Box",),
     "dqn": ("Discrete",),
     "ppo": ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),
+    "recurrent-ppo": ("Box", "Discrete", "MultiDiscrete", "MultiBinary"),  # sb3-contrib's RecurrentPPO
 }
 #: The method that scores 1 under ``compare --reference auto``, per action-space kind.
 AUTO_REFERENCES: dict[str, str] = {

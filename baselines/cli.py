@@ -261,6 +261,24 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
     parser.add_argument("--quiet", action="store_true", help="no line per finished run")
 
 
+def _add_local_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """``compare``'s network kind and clock of the local methods (``neuron-env train``'s flags of the same names)."""
+    from neuron_env.agents.capabilities import CLOCKS
+    from neuron_env.baselines.compare_config import TOPOLOGIES
+
+    parser.add_argument("--topology", choices=TOPOLOGIES, default="mlp",
+                        help="network kind of the local methods: mlp (--hidden layers), recurrent or sparse (one layer "
+                        "of --hidden's first size); the SB3 methods keep their MLP of --hidden (default: mlp)")
+    parser.add_argument("--leak", type=float, default=0.0, help="leak of the local methods' recurrent layer "
+                        "(--topology recurrent; default: 0)")
+    parser.add_argument("--clock", choices=CLOCKS, default="sync",
+                        help="neurons' clock of the local methods in training and evaluation: sync, or async (each "
+                        "neuron fires with probability --firing-rate per tick). A local method whose learner does not "
+                        "train the network or clock is refused before any run (default: sync)")
+    parser.add_argument("--firing-rate", type=float, default=1.0, metavar="P",
+                        help="firing probability in (0, 1] per neuron and tick of --clock async (default: 1)")
+
+
 def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the ``compare`` subcommand on an ``argparse`` subparsers object.
 
@@ -281,6 +299,7 @@ def add_compare_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--tasks", nargs="+", required=True, help="Gymnasium ids")
     _add_grid_arguments(parser, steps=20_000, eval_every=1000, methods=("random", "sb3-ddpg", "local-feedback"))
+    _add_local_network_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="delete what an earlier comparison (finished runs included) or another command wrote "
                         "into --out, then start the grid over (files written by hand stay)")
@@ -296,7 +315,8 @@ def compare_config_from_args(args: argparse.Namespace) -> Any:
         tasks=tuple(args.tasks), methods=tuple(args.methods), steps=args.steps,
         task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
         first_seed=args.first_seed, out=args.out,
-        workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, eval_every=args.eval_every,
+        workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, topology=args.topology,
+        leak=args.leak, clock=args.clock, firing_rate=args.firing_rate, eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
         checkpoint_every=args.checkpoint_every,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,

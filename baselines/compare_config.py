@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 from neuron_env.baselines.action_spaces import (
     ALGO_ACTION_SPACES,
     AUTO_REFERENCES,
@@ -66,6 +67,9 @@ LOCAL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "local-coagent": ("coagent", {}),
     "local-weight-max": ("weight-max", {}),
     "local-es": ("es", {}),
+    "local-eprop": ("eprop", {}),
+    # e-prop's ceiling: the same learner with exact credit by truncated BPTT (a reference, not local)
+    "local-eprop-ceiling": ("eprop", {"credit": "bptt"}),
 }
 FROZEN_SUFFIX = "-frozen"
 #: ``local_noise`` values: each learner's own exploration noise, or the task's SB3 DDPG noise.
@@ -85,11 +89,21 @@ METHODS: tuple[str, ...] = (
 )
 
 
-def local_method(method: str) -> tuple[str, dict[str, Any]]:
-    """The learner name and options of a ``local-…`` method (``-frozen``: ``freeze_hidden=True``)."""
+def local_method(method: str, clock: str = "sync") -> tuple[str, dict[str, Any]]:
+    """The learner name and options of a ``local-…`` method (``-frozen``: ``freeze_hidden=True``).
+
+    Under ``clock="async"`` a learner with a ``granularity`` option the method leaves unset learns
+    ``per_tick`` (``local-mlp`` on an MLP would otherwise learn settled transitions, which need every
+    neuron to fire: ``neuron_env.agents.capabilities``); a method has no flag to set it.
+    """
+    from neuron_env.agents.registry import learner_options
+
     frozen = method.endswith(FROZEN_SUFFIX)
-    learner, options = LOCAL_METHODS[method.removesuffix(FROZEN_SUFFIX)]
-    return learner, {**options, "freeze_hidden": True} if frozen else dict(options)
+    learner, preset = LOCAL_METHODS[method.removesuffix(FROZEN_SUFFIX)]
+    options = {**preset, "freeze_hidden": True} if frozen else dict(preset)
+    if clock == "async" and "granularity" in learner_options(learner) and options.get("granularity") is None:
+        options["granularity"] = "per_tick"
+    return learner, options
 
 
 def task_noise_options(task: str) -> dict[str, Any]:
@@ -142,6 +156,8 @@ def _fitting_methods(task: str) -> list[str]:
 
 #: Hidden activations both the trainer and the SB3 baseline accept.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "identity")
+#: Network kinds of the local methods (``TrainConfig.topology``).
+TOPOLOGIES: tuple[str, ...] = ("mlp", "recurrent", "sparse")
 #: Statuses of a run that is not run again.
 FINISHED: tuple[str, ...] = ("completed", "diverged")
 #: Columns of ``results.csv``.
@@ -188,6 +204,15 @@ class CompareConfig:
     """Hidden sizes of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo`` (not of ``sb3-ddpg-zoo``)."""
     activation: str = "tanh"
     """Hidden activation of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo``."""
+    topology: str = "mlp"
+    """Network kind of the local methods: ``mlp`` (``hidden`` layers), ``recurrent`` or ``sparse`` (``hidden[0]``
+    neurons); the SB3 methods keep their MLP of ``hidden``."""
+    leak: float = 0.0
+    """Leak of the local methods' recurrent layer (``recurrent`` only)."""
+    clock: str = "sync"
+    """Neurons' clock of the local methods, in training and evaluation: ``sync`` or ``async`` (``firing_rate``)."""
+    firing_rate: float = 1.0
+    """Probability in (0, 1] that a neuron fires on a tick under ``clock="async"`` (local methods)."""
     eval_every: int = 1000
     """Task steps between evaluations (and one at the end), for every method."""
     eval_episodes: int = 5
@@ -286,6 +311,10 @@ class CompareConfig:
             raise BaselineConfigError(f"hidden {list(self.hidden)} must be one or more sizes >= 1")
         if self.activation not in ACTIVATIONS:
             raise BaselineConfigError(f"activation {self.activation!r} is unknown; choose one of {ACTIVATIONS}")
+        if self.topology not in TOPOLOGIES:
+            raise BaselineConfigError(f"topology {self.topology!r} is unknown; choose one of {TOPOLOGIES}")
+        if not 0.0 <= self.leak < 1.0:
+            raise BaselineConfigError(f"leak={self.leak!r} (--leak) must lie in [0, 1)")
         if int(self.first_seed) < 0:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:
@@ -308,7 +337,42 @@ class CompareConfig:
                 raise BaselineConfigError(f"{option} names {stray}, which are not among tasks {list(self.tasks)}")
         if any(int(v) < 1 for v in self.task_steps.values()):
             raise BaselineConfigError(f"task_steps {self.task_steps} must all be >= 1")
+        self._validate_local_networks()
         self._validate_action_spaces()
+
+    def _validate_local_networks(self) -> None:
+        """Refuse, in one line, a clock or a local method whose learner cannot train the network on the clock.
+
+        The learners' own check (``neuron_env.agents.capabilities``), made once per task on the network
+        sized to it; a task that cannot be made here is left to its runs (as ``skipped_pairs`` does).
+        """
+        from neuron_env.agents.capabilities import able_learners, check_capability, check_clock_options
+        from neuron_env.agents.errors import LearnerConfigError
+
+        from neuron_env.errors import NeuronEnvError
+        from neuron_env.parallel import task_topology
+
+        try:
+            check_clock_options(self.clock, self.firing_rate)
+        except LearnerConfigError as error:
+            raise BaselineConfigError(str(error)) from None
+        local = [m for m in self.methods if m.startswith("local-")]
+        if not local:
+            return
+        for task in self.tasks:
+            try:
+                topology = task_topology(task, self.topology, self.hidden, self.activation, self.leak)
+            except (NeuronEnvError, gymnasium.error.Error):
+                continue
+            for method in local:
+                learner, options = local_method(method, self.clock)
+                try:
+                    check_capability(learner, topology, self.clock, options.get("granularity"))
+                except LearnerConfigError as error:
+                    able = able_learners(topology, self.clock)
+                    methods = [m for m, (name, _) in LOCAL_METHODS.items() if name in able]
+                    fix = f"; compare methods that can: {', '.join(methods)}" if methods else ""
+                    raise BaselineConfigError(f"method {method}: {error}{fix}") from None
 
     def _validate_action_spaces(self) -> None:
         """Refuse an SB3 method (or reference) that cannot act on the tasks' action spaces, in one line.
@@ -365,19 +429,26 @@ class RunSpec:
     """``CompareConfig.local_noise`` for a local method; ``"own"`` for every other (``plan_runs``)."""
     checkpoint_every: int | None = None
     """``CompareConfig.checkpoint_every`` for a local method; ``None`` (the trainer's default) for every other."""
+    topology: str = "mlp"
+    """``CompareConfig.topology`` for a local method; ``"mlp"`` for every other."""
+    leak: float = 0.0
+    """``CompareConfig.leak`` for a local method; 0 for every other."""
+    clock: str = "sync"
+    """``CompareConfig.clock`` for a local method; ``"sync"`` for every other."""
+    firing_rate: float = 1.0
+    """``CompareConfig.firing_rate`` for a local method; 1 for every other."""
 
     def identity(self) -> dict[str, Any]:
         """The fields a reused run must match (everything but ``tensorboard``), JSON-ready.
 
-        ``local_noise`` is left out at its default ``"own"`` and ``checkpoint_every`` at ``None``, so
-        runs made before the options existed are still reused.
+        ``local_noise``, ``checkpoint_every``, ``topology``, ``leak``, ``clock`` and ``firing_rate``
+        are left out at their defaults, so runs made before the options existed are still reused.
         """
         data = asdict(self)
         data.pop("tensorboard")
-        if self.local_noise == "own":
-            data.pop("local_noise")
-        if self.checkpoint_every is None:
-            data.pop("checkpoint_every")
+        for name, default in RUN_OPTION_DEFAULTS.items():
+            if data[name] == default:
+                data.pop(name)
         data["hidden"] = list(self.hidden)
         return data
 
@@ -391,9 +462,21 @@ class RunSpec:
         return f"{self.task} {self.method} seed{self.seed}"
 
 
+#: Options of a ``RunSpec`` that its identity leaves out at these defaults (runs made before they existed).
+RUN_OPTION_DEFAULTS: dict[str, Any] = {"local_noise": "own", "checkpoint_every": None, "topology": "mlp", "leak": 0.0,
+                                       "clock": "sync", "firing_rate": 1.0}
+
+
 def _safe(name: str) -> str:
     """A task id as one folder name (``ALE/Pong-v5`` -> ``ALE_Pong-v5``)."""
     return name.replace("/", "_").replace(os.sep, "_")
+
+
+def local_run_options(config: CompareConfig) -> dict[str, Any]:
+    """The ``RunSpec`` options only a local method's run takes from ``config`` (the others keep the defaults)."""
+    return {"local_noise": config.local_noise, "checkpoint_every": config.checkpoint_every,
+            "topology": config.topology, "leak": config.leak, "clock": config.clock,
+            "firing_rate": config.firing_rate}
 
 
 def plan_runs(config: CompareConfig) -> list[RunSpec]:
@@ -408,8 +491,7 @@ def plan_runs(config: CompareConfig) -> list[RunSpec]:
                 hidden=tuple(int(h) for h in config.hidden), activation=config.activation,
                 eval_every=config.eval_every, eval_episodes=config.eval_episodes,
                 learning_starts=config.learning_starts, tensorboard=config.tensorboard,
-                local_noise=config.local_noise if method.startswith("local-") else "own",
-                checkpoint_every=config.checkpoint_every if method.startswith("local-") else None)
+                **(local_run_options(config) if method.startswith("local-") else {}))
         for seed in config.seed_range for task in config.tasks for method in config.methods
         if (task, method) not in skipped
     ]
@@ -430,6 +512,12 @@ def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env"
         parts += ["--local-noise", config.local_noise]
     if config.checkpoint_every is not None:
         parts += ["--checkpoint-every", str(config.checkpoint_every)]
+    if config.topology != "mlp":
+        parts += ["--topology", config.topology]
+    if config.leak:
+        parts += ["--leak", f"{config.leak:g}"]
+    if config.clock != "sync":
+        parts += ["--clock", config.clock, "--firing-rate", f"{config.firing_rate:g}"]
     if config.thresholds:
         parts += ["--threshold", *(f"{t}={v:g}" for t, v in config.thresholds.items())]
     if config.reference != AUTO_REFERENCE:

@@ -33,6 +33,19 @@ from neuron_env.baselines.normalize import (
 from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, machine_line
 
 
+def network_line(config: CompareConfig) -> str:
+    """The header line that says each side's network (and the local methods' kind and clock when not the defaults)."""
+    if config.topology == "mlp" and not config.leak and config.clock == "sync":
+        return (f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
+                "sb3-ddpg-zoo [400, 300] relu.")
+    local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
+    leak = f", leak {config.leak:g}" if config.leak else ""
+    clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
+             else "")
+    return (f"Networks: local methods {local} {config.activation}{leak}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo (MLPs) "
+            f"{list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu.")
+
+
 # ------------------------------------------------------------------------------------------ curves & scores
 def read_curve(folder: Path) -> tuple[list[int], list[float]]:
     """``(steps, eval_return_mean)`` from a run's ``metrics.csv`` (empty when missing)."""
@@ -205,8 +218,7 @@ def render_scores_md(config: CompareConfig, scores: Mapping[str, Any], machine: 
            "CartPole; sb3-ppo has none; local: the trainer's 1 000).")
         + (" Local methods explore with sb3-ddpg's noise on each task (--local-noise task: Ornstein-Uhlenbeck 0.5 "
            "on MountainCarContinuous, Gaussian 0.1 elsewhere)." if config.local_noise == "task" else ""),
-        f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
-        "sb3-ddpg-zoo [400, 300] relu.",
+        network_line(config),
         "",
         normalization,
         "",

@@ -245,12 +245,13 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False
     from neuron_env.agents.errors import DivergenceError
     from neuron_env.agents.train import NothingToDo, TrainConfig, load_checkpoint, train
 
-    learner, options = local_method(spec.method)
+    learner, options = local_method(spec.method, spec.clock)
     if spec.local_noise == "task":
         options.update(task_noise_options(spec.task))
     config = TrainConfig(
-        task=spec.task, hidden=list(spec.hidden), activation=spec.activation, learner=learner,
-        learner_options=options, steps=spec.steps, seed=spec.seed, out=str(folder),
+        task=spec.task, hidden=list(spec.hidden), activation=spec.activation, topology=spec.topology, leak=spec.leak,
+        clock=spec.clock, firing_rate=spec.firing_rate, learner=learner, learner_options=options, steps=spec.steps,
+        seed=spec.seed, out=str(folder),
         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, tensorboard=spec.tensorboard,
         threads=1, device="cpu",
         checkpoint_replay=True,  # an interrupted comparison resumes to the uninterrupted run's result

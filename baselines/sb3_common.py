@@ -1,15 +1,17 @@
 """What every Stable-Baselines3 baseline shares: its config, evaluation, logging and run files.
 
-``neuron-env baseline --algo ddpg|td3|dqn|ppo`` builds an SB3 model per algorithm
-(``baselines.sb3_ddpg`` for DDPG/TD3, ``baselines.sb3_discrete`` for DQN/PPO) and hands it to
-``train_model`` here, so every algorithm is trained, evaluated and logged the same way:
+``neuron-env baseline --algo ddpg|td3|dqn|ppo|recurrent-ppo`` builds an SB3 model per algorithm
+(``baselines.sb3_ddpg`` for DDPG/TD3, ``baselines.sb3_discrete`` for DQN/PPO,
+``baselines.sb3_recurrent`` for sb3-contrib's RecurrentPPO) and hands it to ``train_model`` here,
+so every algorithm is trained, evaluated and logged the same way:
 
 * ``BaselineConfig``: one run (one field per command-line flag), ``validate`` refusing a bad
   option, an override the algorithm has no use for, or a task whose action space the algorithm
   cannot act on (``baselines.action_spaces``), all before any folder is made.
 * ``evaluate`` / ``evaluation_seed``: ``eval_episodes`` deterministic episodes on a separate copy
   of the task, episode ``i`` reset with ``neuron_env.agents.train.evaluation_seed(seed) + i``, the
-  local trainer's start states.
+  local trainer's start states. A recurrent policy's state is carried from step to step of an
+  episode and reset at its start.
 * ``make_eval_callback``: evaluates every ``eval_every`` task steps (at the first step at or past
   each multiple when ``n_envs`` copies advance the step by ``n_envs``), writes ``metrics.csv`` rows
   and TensorBoard scalars (CleanRL's names, ``LOSS_SCALARS`` per algorithm), and stops a run at
@@ -41,7 +43,8 @@ from neuron_env.run_folders import RunInterrupted
 from neuron_env.topology import Topology
 from neuron_env.vector import make_task_factory
 
-#: Every ``--algo``: DDPG and TD3 (Box actions), DQN (Discrete), PPO (Box, Discrete, MultiDiscrete, MultiBinary).
+#: Every ``--algo``: DDPG and TD3 (Box actions), DQN (Discrete), PPO and RecurrentPPO (Box, Discrete, MultiDiscrete,
+#: MultiBinary).
 ALGOS: tuple[str, ...] = tuple(ALGO_ACTION_SPACES)
 NOISE_TYPES: tuple[str, ...] = ("normal", "ornstein-uhlenbeck", "none")
 ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
@@ -51,6 +54,7 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
 }
 _OFF_POLICY: tuple[str, ...] = ("ddpg", "td3", "dqn")
+_PPO_FAMILY: tuple[str, ...] = ("ppo", "recurrent-ppo")
 #: Keyword arguments every off-policy SB3 algorithm here takes (DDPG, TD3 and DQN alike).
 OFF_POLICY_KWARGS: tuple[str, ...] = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma",
                                       "train_freq", "gradient_steps")
@@ -66,21 +70,24 @@ OVERRIDE_ALGOS: dict[str, tuple[str, ...]] = {
     "target_update_interval": ("dqn",),
     "exploration_fraction": ("dqn",),
     "exploration_final_eps": ("dqn",),
-    "n_envs": ("ppo",),
-    "n_steps": ("ppo",),
-    "n_epochs": ("ppo",),
-    "gae_lambda": ("ppo",),
-    "clip_range": ("ppo",),
-    "ent_coef": ("ppo",),
+    "n_envs": _PPO_FAMILY,
+    "n_steps": _PPO_FAMILY,
+    "n_epochs": _PPO_FAMILY,
+    "gae_lambda": _PPO_FAMILY,
+    "clip_range": _PPO_FAMILY,
+    "ent_coef": _PPO_FAMILY,
 }
+_PPO_LOSS_SCALARS: tuple[tuple[str, str], ...] = (
+    ("train/value_loss", "losses/value_loss"), ("train/policy_gradient_loss", "losses/policy_loss"),
+    ("train/entropy_loss", "losses/entropy"), ("train/approx_kl", "losses/approx_kl"),
+    ("train/clip_fraction", "losses/clipfrac"), ("train/explained_variance", "losses/explained_variance"))
 #: SB3 logger keys -> TensorBoard scalar names (CleanRL's), per algorithm.
 LOSS_SCALARS: dict[str, tuple[tuple[str, str], ...]] = {
     "ddpg": (("train/actor_loss", "losses/actor_loss"), ("train/critic_loss", "losses/qf_loss")),
     "td3": (("train/actor_loss", "losses/actor_loss"), ("train/critic_loss", "losses/qf_loss")),
     "dqn": (("train/loss", "losses/td_loss"), ("rollout/exploration_rate", "charts/epsilon")),
-    "ppo": (("train/value_loss", "losses/value_loss"), ("train/policy_gradient_loss", "losses/policy_loss"),
-            ("train/entropy_loss", "losses/entropy"), ("train/approx_kl", "losses/approx_kl"),
-            ("train/clip_fraction", "losses/clipfrac"), ("train/explained_variance", "losses/explained_variance")),
+    "ppo": _PPO_LOSS_SCALARS,
+    "recurrent-ppo": _PPO_LOSS_SCALARS,  # RecurrentPPO logs PPO's keys
 }
 #: Task steps between ``charts/SPS`` scalars (the trainer's ``log_every``).
 LOG_EVERY = 1000
@@ -96,13 +103,15 @@ class BaselineConfig:
     """
 
     algo: str = "ddpg"
-    """``ddpg`` or ``td3`` (Box actions), ``dqn`` (Discrete actions) or ``ppo`` (Box, Discrete,
-    MultiDiscrete, MultiBinary); TD3 = DDPG with twin critics, delayed actor and target smoothing."""
+    """``ddpg`` or ``td3`` (Box actions), ``dqn`` (Discrete actions), ``ppo`` or ``recurrent-ppo`` (Box, Discrete,
+    MultiDiscrete, MultiBinary); TD3 = DDPG with twin critics, delayed actor and target smoothing; recurrent-ppo =
+    sb3-contrib's RecurrentPPO (an LSTM before the policy and value networks, ``pip install 'sb3-contrib>=2.0'``)."""
     task: str = "Pendulum-v1"
     """Gymnasium id of the task (its action space must suit ``algo``)."""
     hidden: tuple[int, ...] | None = (64, 64)
     """Hidden sizes of every network of the algorithm (actor and critic, Q-network, or policy and value
-    networks), as in the local run; ``None``: the zoo's net_arch (SB3's default when the zoo has none)."""
+    networks), as in the local run; ``None``: the zoo's net_arch (SB3's default when the zoo has none).
+    ``recurrent-ppo``: the layers after the LSTM; the LSTM's size is always the zoo's (sb3-contrib's 256 elsewhere)."""
     activation: str = "tanh"
     """Hidden activation: ``tanh``, ``relu``, ``sigmoid`` or ``identity`` (ignored when ``hidden`` is None)."""
     steps: int | None = None
@@ -142,17 +151,17 @@ class BaselineConfig:
     exploration_final_eps: float | None = None
     """DQN: override the final epsilon of epsilon-greedy exploration."""
     n_envs: int | None = None
-    """PPO: override the number of task copies stepped together (the zoo's, else 1)."""
+    """PPO and recurrent-ppo: override the number of task copies stepped together (the zoo's, else 1)."""
     n_steps: int | None = None
-    """PPO: override the steps per copy in each rollout (a rollout is ``n_steps * n_envs`` transitions)."""
+    """PPO and recurrent-ppo: override the steps per copy in each rollout (a rollout: ``n_steps * n_envs`` steps)."""
     n_epochs: int | None = None
-    """PPO: override the passes over each rollout."""
+    """PPO and recurrent-ppo: override the passes over each rollout."""
     gae_lambda: float | None = None
-    """PPO: override the GAE lambda."""
+    """PPO and recurrent-ppo: override the GAE lambda."""
     clip_range: float | None = None
-    """PPO: override the clipping range (a constant, replacing a zoo schedule)."""
+    """PPO and recurrent-ppo: override the clipping range (a constant, replacing a zoo schedule)."""
     ent_coef: float | None = None
-    """PPO: override the entropy coefficient."""
+    """PPO and recurrent-ppo: override the entropy coefficient."""
     device: str = "cpu"
     """Torch device of SB3's networks (``cpu`` is usually fastest for these small MLPs)."""
     threads: int | None = 1
@@ -285,13 +294,22 @@ def evaluation_seed(seed: int) -> int:
 
 
 def evaluate(model: Any, env: Any, episodes: int, seed: int) -> np.ndarray:
-    """Returns of ``episodes`` deterministic episodes of ``model`` on ``env`` (episode ``i`` seeded ``seed + i``)."""
+    """Returns of ``episodes`` deterministic episodes of ``model`` on ``env`` (episode ``i`` seeded ``seed + i``).
+
+    The state ``predict`` returns is passed back on the episode's next step, with ``episode_start``
+    true on its first: a recurrent policy (RecurrentPPO's LSTM) remembers within an episode and
+    forgets between episodes. A feed-forward SB3 policy returns ``None`` as its state, so this is
+    the plain loop for it.
+    """
     returns = np.zeros(episodes)
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)
+        state: Any = None
+        episode_start = np.ones(1, dtype=bool)
         done = False
         while not done:
-            action, _ = model.predict(observation, deterministic=True)
+            action, state = model.predict(observation, state=state, episode_start=episode_start, deterministic=True)
+            episode_start = np.zeros(1, dtype=bool)
             observation, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += float(reward)
             done = terminated or truncated
@@ -318,7 +336,10 @@ def stored_transitions(model: Any) -> int:
 
 
 def policy_network(model: Any) -> nn.Module:
-    """The network from observation to action: DDPG/TD3's actor, DQN's Q-network, PPO's policy net and action head."""
+    """The network from observation to action: DDPG/TD3's actor, DQN's Q-network, PPO's policy net and action head.
+
+    For RecurrentPPO: its policy net and action head after the LSTM (the LSTM is not a layer of a ``Topology``).
+    """
     from stable_baselines3 import DQN, TD3
 
     if isinstance(model, TD3):  # DDPG is TD3 with options

@@ -47,7 +47,8 @@ Other algorithms
 ----------------
 ``build_model``, ``train_sb3``, ``run_baseline`` and ``resolve_hyperparameters`` here take every
 ``--algo``: ``ddpg`` and ``td3`` are built in this module, ``dqn`` and ``ppo`` (Discrete and other
-non-Box actions) in ``baselines.sb3_discrete``; all of them are trained, evaluated and written by
+non-Box actions) in ``baselines.sb3_discrete``, ``recurrent-ppo`` (sb3-contrib's RecurrentPPO, for
+tasks that need memory) in ``baselines.sb3_recurrent``; all of them are trained, evaluated and written by
 ``baselines.sb3_common`` (which also holds ``BaselineConfig``, re-exported here). An algorithm
 that cannot act on the task's action space (DDPG on CartPole-v1, DQN on Pendulum-v1) is refused
 by ``BaselineConfig.validate`` in one line that names the action space and the algorithm to use.
@@ -84,6 +85,11 @@ from neuron_env.baselines.sb3_common import (
     train_model,
 )
 from neuron_env.baselines.sb3_discrete import DISCRETE_ALGOS, build_discrete_model, resolve_discrete_hyperparameters
+from neuron_env.baselines.sb3_recurrent import (
+    RECURRENT_ALGOS,
+    build_recurrent_model,
+    resolve_recurrent_hyperparameters,
+)
 
 from neuron_env.run_folders import clear_run_folder
 from neuron_env.vector import make_task_factory
@@ -190,6 +196,8 @@ def resolve_hyperparameters(config: BaselineConfig) -> dict[str, Any]:
     """
     if config.algo in DISCRETE_ALGOS:
         return resolve_discrete_hyperparameters(config)
+    if config.algo in RECURRENT_ALGOS:
+        return resolve_recurrent_hyperparameters(config)
     return merge_hyperparameters(config, SB3_DEFAULTS, ZOO_HYPERPARAMS, _FALLBACK,
                                  (*_SB3_KWARGS, "noise_type", "noise_std"))
 
@@ -218,6 +226,8 @@ def build_model(config: BaselineConfig, env: Any | None = None) -> tuple[Any, di
     """
     if config.algo in DISCRETE_ALGOS:
         return build_discrete_model(config, env)
+    if config.algo in RECURRENT_ALGOS:
+        return build_recurrent_model(config, env)
     config.validate()
     require_sb3()
     import gymnasium as gym

@@ -2,12 +2,15 @@
 
 * ``pettingzoo.make("parallel", "neuron_env/Neuron-v0", task=..., topology=...)`` and
   ``pettingzoo.make("aec", ...)``, where the installed PettingZoo has a registry (1.27+);
-* ``gymnasium.make("neuron_env/SubEnv-v0", task=..., neuron=...)``.
+* ``gymnasium.make("neuron_env/SubEnv-v0", task=..., neuron=...)``;
+* the rl-zoo's velocity-masked tasks, ``gymnasium.make("CartPoleNoVel-v1")`` etc. (``neuron_env.tasks.masked``).
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
+
+from neuron_env.tasks.masked import register_masked_tasks
 
 NEURON_ID = "neuron_env/Neuron-v0"
 SUBENV_ID = "neuron_env/SubEnv-v0"
@@ -27,3 +30,4 @@ def register_envs() -> None:
             pz_register("aec", NEURON_ID, entry_point="neuron_env.neuron_v0:env")
     if SUBENV_ID not in gym.registry:
         gym.register(id=SUBENV_ID, entry_point="neuron_env.subenv:SubEnv")
+    register_masked_tasks()

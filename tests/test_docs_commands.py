@@ -319,7 +319,7 @@ def tiny_budget(parser: argparse.ArgumentParser, argv: tuple[str, ...], root: Pa
         else:
             words += ["--tasks", options["--tasks"].default[0]]
     for flag, value in TINY.items():
-        if flag not in options or (flag == "--learning-starts" and "ppo" in words):  # PPO has no warm-up
+        if flag not in options or (flag == "--learning-starts" and {"ppo", "recurrent-ppo"} & set(words)):  # no warm-up
             continue
         if flag in words:
             at = words.index(flag) + 1

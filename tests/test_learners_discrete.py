@@ -31,6 +31,7 @@ SMALL_FLAGS: dict[str, list[str]] = {
     "coagent": [],
     "weight-max": [],
     "es": ["--num-directions", "1"],
+    "eprop": ["--critic-hidden", "4", "--batch-size", "16"],
 }
 HIDDEN = 4
 

@@ -141,7 +141,7 @@ def test_an_option_the_learner_lacks_is_refused_in_one_line(tmp_path: Path, caps
     assert "an option of ddpg, feedback" in message and "--num-directions" in message
     assert not out.exists()
     with pytest.raises(LearnerConfigError, match=r"\['tau'\] are not options of learner 'coagent' "
-                                                 r"\(tau: an option of ddpg, feedback\)"):
+                                                 r"\(tau: an option of ddpg, feedback, eprop\)"):
         TrainConfig.from_settings(learner="coagent", tau=0.01).check()
     with pytest.raises(LearnerConfigError, match="an option of no learner"):
         TrainConfig(learner_options={"lr_acter": 0.1}).learner_config()
@@ -155,9 +155,9 @@ def train_parser() -> argparse.ArgumentParser:
 def test_help_shows_each_learners_own_default() -> None:
     parser = train_parser()
     helps = {action.dest: " ".join((action.help or "").split()) for action in parser._actions}
-    assert "(defaults: feedback 256, ddpg 64)" in helps["batch_size"]
-    assert "(defaults: feedback 0.001, ddpg 0.005, coagent/weight-max 1e-05)" in helps["lr_actor"]
-    assert "(defaults: feedback adam, ddpg/coagent/weight-max sgd)" in helps["actor_optimizer"]
+    assert "(defaults: feedback/eprop 256, ddpg 64)" in helps["batch_size"]
+    assert "(defaults: feedback/eprop 0.001, ddpg 0.005, coagent/weight-max 1e-05)" in helps["lr_actor"]
+    assert "(defaults: feedback/eprop adam, ddpg/coagent/weight-max sgd)" in helps["actor_optimizer"]
     assert "[es]" in helps["num_directions"] and "(default: 8)" in helps["num_directions"]
     for name in LEARNERS:
         for f in fields(learner_class(name).config_class):

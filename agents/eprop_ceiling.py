@@ -1,0 +1,119 @@
+"""The e-prop learner's ceiling: exact credit by truncated backpropagation through time (a reference, not local).
+
+``EpropLearner(credit="bptt")`` (``neuron_env.agents.eprop``) gives its hidden groups, on the live
+tick ``τ``, the exact gradient of the output critic's value at the network's action,
+``Q(x(τ), μ_out(v(τ)))``, with respect to every hidden weight, through the last ``window`` ticks:
+
+* the window is what the learner stored of the last ``window + 1`` ticks: each tick's voltages,
+  firing mask and whether the tick starts an episode;
+* ``v(τ)`` is recomputed by autograd from the recorded voltages at the window's start, one
+  noise-free tick at a time (``network_tick``: ``v' = λ v + (1 − λ) σ(K v_pre + b)`` on the neurons
+  that fired, ``v`` held, or ``λ v`` in a leaky group, on the others), with the current weights, the
+  recorded input voltages clamped, and the recorded voltages restored where an episode starts;
+* ``x(τ)``, the critic's input, is the recorded one, held fixed (as DDPG's actor gradient holds the
+  state fixed); the critic's slope ``∂Q/∂a`` is taken at the recomputed action.
+
+The gradient is per task copy (the weights are expanded to ``[E, S, P + 1]`` leaves and every tick is
+a batched product), so the learner can gate each copy's part by that copy's firing mask as it gates
+its local rule. Truncation: dependencies older than ``window`` ticks are cut (the window's first
+voltages are constants); ``window`` is ``EpropConfig.bptt_window`` (16 by default). The
+hidden weights are the autograd leaves; the outputs' weights are constants (their step is the local
+rule's, DDPG's on the live tick). This needs every weight of the network at once: a reference for
+the study's ceiling (``docs/design.md``), never a local rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from neuron_env.dynamics import activate
+from neuron_env.topology import Topology
+
+#: One stored tick of the window: ``(voltages [E, N], fired [E, num_agents] bool, episode start [E] bool)``.
+WindowTick = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+#: ``(group index, pre1 [E, P + 1], potential [E, S], μ [E, S]) -> ∂Q/∂a [E, S]`` of an output group.
+OutputSlope = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def with_bias(voltages: torch.Tensor, pre: Any) -> torch.Tensor:
+    """``[v_pre, 1]`` ``[E, P + 1]``."""
+    ones = torch.ones(voltages.shape[0], 1, dtype=voltages.dtype, device=voltages.device)
+    return torch.cat([voltages[:, pre], ones], 1)
+
+
+def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology: Topology, layouts: Sequence[Any],
+                 fired: torch.Tensor) -> torch.Tensor:
+    """One noise-free tick of every agent group, with per-copy weights ``actor[i]`` ``[E, S, P + 1]`` (autograd).
+
+    Args:
+        voltages: ``[E, N]``.
+        actor: Per group (``layouts`` order) its weights, expanded per copy.
+        topology: The network (groups in voltage order, leaks).
+        layouts: The learner's group layouts.
+        fired: ``[E, num_agents]`` bool: who fired on this tick.
+
+    Returns:
+        ``[E, N]`` the next voltages, the input neurons unchanged.
+    """
+    index = {lay.name: i for i, lay in enumerate(layouts)}
+    parts = []
+    for group in topology.groups:
+        own = voltages[:, topology.group_slice[group.name]]
+        if group.role == "input":
+            parts.append(own)
+            continue
+        i = index[group.name]
+        lay = layouts[i]
+        drive = activate(torch.bmm(actor[i], with_bias(voltages, lay.pre)[:, :, None])[:, :, 0], lay.activation)
+        leak = float(group.leak)
+        moved = drive if leak == 0 else leak * own + (1 - leak) * drive
+        held = own if leak == 0 else leak * own
+        parts.append(torch.where(fired[:, lay.agent_slice], moved, held))
+    return torch.cat(parts, 1)
+
+
+def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor], learning: Sequence[int],
+                     outputs: Sequence[int], topology: Topology, layouts: Sequence[Any], inputs: slice,
+                     output_slope: OutputSlope) -> dict[int, torch.Tensor]:
+    """Per-copy ``∂Q(x(τ), μ_out(v(τ)))/∂[K, b]`` ``[E, S, P + 1]`` of each ``learning`` group (module doc).
+
+    Args:
+        window: The stored ticks, newest (the live tick ``τ``) first.
+        actor: Every group's current weights ``[S, P + 1]`` (``layouts`` order).
+        learning: The groups whose weights are the leaves.
+        outputs: The output groups.
+        topology: The network.
+        layouts: The learner's group layouts.
+        inputs: The input neurons' voltage slice (clamped to the recorded inputs).
+        output_slope: The critic's ``∂Q/∂a`` of an output group at the recomputed action.
+
+    Returns:
+        The gradient per learning group (zeros where no weight reaches an output within the window).
+    """
+    copies = window[0][0].shape[0]
+    with torch.enable_grad():
+        leaves = {i: actor[i].detach().expand(copies, -1, -1).clone().requires_grad_(True) for i in learning}
+        expanded = [leaves.get(i, w.detach().expand(copies, -1, -1)) for i, w in enumerate(actor)]
+        state = window[-1][0]
+        # step from each stored tick (its firing mask) to the next one's recorded inputs and episode starts
+        for (recorded, _, fresh), (_, fired, _) in zip(reversed(window[:-1]), reversed(window[1:]), strict=True):
+            state = network_tick(state, expanded, topology, layouts, fired)
+            state = torch.cat([state[:, :inputs.start], recorded[:, inputs], state[:, inputs.stop:]], 1)
+            state = torch.where(fresh[:, None], recorded, state)
+        actions, slopes = [], []
+        for i in outputs:
+            lay = layouts[i]
+            pre1 = with_bias(state, lay.pre)
+            potential = torch.bmm(expanded[i], pre1[:, :, None])[:, :, 0]
+            mu = activate(potential, lay.activation)
+            if mu.requires_grad:  # else no hidden weight reaches it within the window (e.g. its first tick)
+                actions.append(mu)
+                slopes.append(output_slope(i, pre1.detach(), potential.detach(), mu.detach()))
+        grads: Sequence[torch.Tensor | None] = [None] * len(learning)
+        if actions:
+            grads = torch.autograd.grad(actions, [leaves[i] for i in learning], grad_outputs=slopes,
+                                        allow_unused=True)
+    return {i: torch.zeros_like(leaves[i]) if g is None else g for i, g in zip(learning, grads, strict=True)}
