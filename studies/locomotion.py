@@ -288,8 +288,8 @@ def report(config: StudyConfig) -> dict[str, Any]:
                      f"{paired + ' vs `' + row['floor'] + '`' if paired else ''} | "
                      f"{statistics.fmean(row['updates']):.0f} | {statistics.fmean(row['wall_time_s']):.0f} |")
     command = f"python studies/locomotion.py --phase {config.phase} --report-only"
-    example = " ".join(run_command(phase, "feedback-joint-ls10k-g098", phase.seeds[0],
-                                   Path(config.work) / "example", ["neuron-env"]))
+    shown = next((m for m in phase.methods if METHODS[m][0] == "train"), phase.methods[0])
+    example = " ".join(run_command(phase, shown, phase.seeds[0], Path(config.work) / "example", ["neuron-env"]))
     lines += ["", "Each method is one `neuron-env` subcommand with its flags below, after the task, network, "
               f"budget, evaluation and seed flags of the setting, e.g. `{example}`:", ""]
     lines += [f"- `{row['method']}`: `{row['command']}`" for row in rows]
