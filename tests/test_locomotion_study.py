@@ -16,6 +16,7 @@ spec = importlib.util.spec_from_file_location("locomotion", REPO / "studies" / "
 locomotion = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
 sys.modules["locomotion"] = locomotion
 spec.loader.exec_module(locomotion)  # type: ignore[union-attr]
+grid = sys.modules["grid"]  # the generic runner locomotion imports (studies/grid.py)
 
 
 def test_the_probe_plans_three_seeds_and_one_for_the_slow_diagnostic() -> None:
@@ -25,12 +26,13 @@ def test_the_probe_plans_three_seeds_and_one_for_the_slow_diagnostic() -> None:
     assert [s for m, s in planned if m == "backprop"] == [1]
     assert [s for m, s in planned if m == "feedback-joint-ls10k-g098"] == [1, 2, 3]
     assert set(locomotion.FLOORS.values()) <= set(locomotion.METHODS)
+    assert "sb3-td3" not in phase.methods and "feedback-joint-ref" not in phase.methods
 
 
 @pytest.mark.parametrize("method", list(locomotion.METHODS))
 def test_every_run_command_parses(method: str, tmp_path: Path) -> None:
     phase = locomotion.PHASES["halfcheetah-probe"]
-    command = locomotion.run_command(phase, method, 1, tmp_path / "x", ["neuron-env"])
+    command = grid.run_command(locomotion.STUDY, phase, method, 1, tmp_path / "x", ["neuron-env"])
     assert command[:2] == ["neuron-env", locomotion.METHODS[method][0]]
     build_parser().parse_args(command[1:])  # exits (SystemExit) on a flag the command does not have
 
@@ -52,7 +54,8 @@ def test_report_normalizes_per_seed_and_pairs_with_the_floor(tmp_path: Path) -> 
         fake_run(work / f"sb3-ddpg-s{seed}", sb3)
         fake_run(work / f"feedback-s{seed}", learned)
         fake_run(work / f"feedback-frozen-s{seed}", frozen)
-    result = locomotion.report(locomotion.StudyConfig(work=str(tmp_path / "work"), out=str(tmp_path / "out")))
+    result = locomotion.report(locomotion.STUDY, locomotion.StudyConfig(
+        phase="halfcheetah-probe", work=str(tmp_path / "work"), out=str(tmp_path / "out")))
     rows = {row["method"]: row for row in result["rows"]}
     assert rows["feedback"]["normalized"] == pytest.approx([2000 / 2300, 1.0, 1.0])
     assert rows["feedback"]["learned_minus_floor"] == pytest.approx([700 / 2300, 1000 / 2000, 1250 / 2500])
