@@ -409,13 +409,28 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def _sb3_class(folder: Path) -> str:
-    """The SB3 class that saved a ``neuron-env baseline`` folder's model.zip (its config.json's ``algo``)."""
+    """How to load a ``neuron-env baseline`` folder: the class that saved its model.zip (config.json's ``algo``).
+
+    ``"stable_baselines3's DQN.load"``, ``"sb3_contrib.RecurrentPPO.load"`` for ``recurrent-ppo``,
+    every class when config.json does not say; plus SB3's ``VecNormalize.load`` when the folder
+    holds the ``vecnormalize.pkl`` of a normalized run.
+    """
     try:
         algo = json.loads((folder / "config.json").read_text()).get("algo")
     except (OSError, ValueError):
         algo = None
     classes = {"ddpg": "DDPG", "td3": "TD3", "dqn": "DQN", "ppo": "PPO"}
-    return classes.get(algo, ".load / ".join(classes.values()))
+    if algo == "recurrent-ppo":
+        loader = "sb3_contrib.RecurrentPPO.load"
+    elif algo in classes:
+        loader = f"stable_baselines3's {classes[algo]}.load"
+    else:
+        every = " / ".join(f"{name}.load" for name in classes.values())
+        loader = f"stable_baselines3's {every} or sb3_contrib.RecurrentPPO.load"
+    if (folder / "vecnormalize.pkl").is_file():
+        loader += (", and its observation statistics with stable_baselines3's VecNormalize.load('vecnormalize.pkl', "
+                   "venv) (then training = False, norm_reward = False)")
+    return loader
 
 
 def load_checkpoint(directory: str | Path) -> dict[str, Any]:
@@ -431,7 +446,7 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
         if (path.parent / "model.zip").is_file():
             raise CheckpointError(f"{str(path.parent)!r} is a `neuron-env baseline` folder (model.zip, no "
                                   f"{CHECKPOINT_NAME}): enjoy and render run local learners; load it with "
-                                  f"stable_baselines3's {_sb3_class(path.parent)}.load")
+                                  f"{_sb3_class(path.parent)}")
         raise CheckpointError(f"no checkpoint at {str(path)!r}; pass the --out directory of a train run")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -17,6 +17,7 @@ Examples::
     neuron-env baseline --algo td3 --task InvertedPendulum-v5 --zoo-net --steps 50000 --out runs/ip/td3/0
     neuron-env baseline --algo dqn --task CartPole-v1 --hidden 64 64 --steps 50000 --out runs/cp/dqn/0
     neuron-env baseline --algo ppo --task Acrobot-v1 --hidden 64 64 --steps 100000 --out runs/ab/ppo/0
+    neuron-env baseline --algo recurrent-ppo --task CartPoleNoVel-v1 --zoo-net --out runs/cpnv/recurrent-ppo/0
     neuron-env compare --tasks Pendulum-v1 --methods random sb3-ddpg local-mlp --steps 20000 --seeds 3 --out runs/c
     neuron-env compare --tasks CartPole-v1 Acrobot-v1 --methods random sb3-dqn sb3-ppo --steps 50000 --out runs/d
     neuron-env experiment subcritic-correlation --task Pendulum-v1 --steps 10000 --out runs/e1
@@ -80,15 +81,18 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     served = "; ".join(f"{algo}: {'/'.join(kinds)}" for algo, kinds in ALGO_ACTION_SPACES.items())
     parser = subparsers.add_parser(
         "baseline",
-        help="train a Stable-Baselines3 baseline: DDPG/TD3 (Box actions), DQN (Discrete) or PPO (writes model.zip)",
+        help="train a Stable-Baselines3 baseline: DDPG/TD3 (Box actions), DQN (Discrete), PPO or RecurrentPPO "
+        "(writes model.zip)",
         description="Stable-Baselines3 with the local run's network (--hidden, --activation for every network of "
         "the algorithm) and the rl-zoo's hyperparameters for the task where it has them. --algo ddpg or td3 (Box "
-        "actions, explicit action noise), dqn (Discrete actions) or ppo (Box, Discrete, MultiDiscrete, "
-        "MultiBinary); an algo that cannot act on the task's action space is refused in one line. Every algo "
-        "writes the same files into --out: metrics.csv (one row per evaluation, the format of `neuron-env "
-        "train`), summary.json, config.json, tb/ (TensorBoard, unless --no-tensorboard) and model.zip (load it "
-        "with stable_baselines3's DDPG.load / TD3.load / DQN.load / PPO.load). It writes no checkpoint.pt: "
-        "`enjoy` and `render` run local learners.",
+        "actions, explicit action noise), dqn (Discrete actions), ppo (Box, Discrete, MultiDiscrete, "
+        "MultiBinary) or recurrent-ppo (sb3-contrib's RecurrentPPO, for tasks that need memory); an algo that "
+        "cannot act on the task's action space is refused in one line. Every algo writes the same files into "
+        "--out: metrics.csv (one row per evaluation, the format of `neuron-env train`), summary.json, "
+        "config.json, tb/ (TensorBoard, unless --no-tensorboard) and model.zip (load it with stable_baselines3's "
+        "DDPG.load / TD3.load / DQN.load / PPO.load, sb3_contrib's RecurrentPPO.load), and vecnormalize.pkl when "
+        "the run normalizes (--normalize; SB3's VecNormalize.load). It writes no checkpoint.pt: `enjoy` and "
+        "`render` run local learners.",
     )
     parser.add_argument("--algo", choices=ALGOS, default="ddpg", help=f"the SB3 algorithm ({served}; default: ddpg)")
     parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
@@ -126,13 +130,18 @@ def add_baseline_parser(subparsers: Any) -> argparse.ArgumentParser:
     dqn.add_argument("--target-update-interval", type=positive_int, default=None)
     dqn.add_argument("--exploration-fraction", type=float, default=None)
     dqn.add_argument("--exploration-final-eps", type=float, default=None)
-    ppo = parser.add_argument_group("overrides for ppo")
+    ppo = parser.add_argument_group("overrides for ppo and recurrent-ppo")
     ppo.add_argument("--n-envs", type=positive_int, default=None, help="task copies stepped together")
     ppo.add_argument("--n-steps", type=positive_int, default=None, help="steps per copy in each rollout")
     ppo.add_argument("--n-epochs", type=positive_int, default=None)
     ppo.add_argument("--gae-lambda", type=float, default=None)
     ppo.add_argument("--clip-range", type=float, default=None)
     ppo.add_argument("--ent-coef", type=float, default=None)
+    ppo.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,
+                     help="SB3's VecNormalize of observations and rewards on the training copies (the zoo's kwargs, "
+                     "gamma the run's; evaluations use its statistics frozen and score raw rewards; saved as "
+                     "vecnormalize.pkl). Default: the zoo's for the task: on for recurrent-ppo's zoo tasks, off "
+                     "for ppo (raw observations on purpose); ddpg/td3/dqn refuse --normalize")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     parser.add_argument("--no-tensorboard", action="store_true")
@@ -172,6 +181,7 @@ def baseline_config_from_args(args: argparse.Namespace) -> BaselineConfig:
         gae_lambda=args.gae_lambda,
         clip_range=args.clip_range,
         ent_coef=args.ent_coef,
+        normalize=args.normalize,
         device=args.device,
         threads=args.threads,
         tensorboard=not args.no_tensorboard,

@@ -8,18 +8,28 @@ so every algorithm is trained, evaluated and logged the same way:
 * ``BaselineConfig``: one run (one field per command-line flag), ``validate`` refusing a bad
   option, an override the algorithm has no use for, or a task whose action space the algorithm
   cannot act on (``baselines.action_spaces``), all before any folder is made.
+* ``normalize`` / ``wrap_normalize``: the rl-zoo's ``VecNormalize`` (running means of observations
+  and discounted returns, ``gamma`` the algorithm's, as ``rl_zoo3/exp_manager.py`` sets it) around
+  the training copies of ``ppo`` and ``recurrent-ppo``, where the zoo's entry for the task has
+  ``normalize`` (``recurrent-ppo``: all of its tasks here) or ``--normalize`` asks for it.
 * ``evaluate`` / ``evaluation_seed``: ``eval_episodes`` deterministic episodes on a separate copy
   of the task, episode ``i`` reset with ``neuron_env.agents.train.evaluation_seed(seed) + i``, the
   local trainer's start states. A recurrent policy's state is carried from step to step of an
-  episode and reset at its start.
+  episode and reset at its start. A normalized run's policy sees the observations normalized with
+  the training statistics of that moment, frozen for the whole evaluation
+  (``frozen_observation_normalizer``: the zoo's evaluation env, ``training=False``), and the
+  returns are the task's raw rewards (the zoo's ``norm_reward=False``).
 * ``make_eval_callback``: evaluates every ``eval_every`` task steps (at the first step at or past
   each multiple when ``n_envs`` copies advance the step by ``n_envs``), writes ``metrics.csv`` rows
   and TensorBoard scalars (CleanRL's names, ``LOSS_SCALARS`` per algorithm), and stops a run at
   its step budget rather than at the end of a PPO rollout or DQN ``train_freq`` phase past it.
 * ``train_model``: trains, then writes ``metrics.csv``, ``summary.json``, ``config.json``, ``tb/``
-  and ``model.zip`` (``baselines.outputs``). On Ctrl-C it writes ``summary.json`` with status
-  ``interrupted`` (no ``model.zip``) and raises ``neuron_env.run_folders.RunInterrupted``: SB3 runs
-  keep no checkpoint, so an interrupted baseline starts over (``compare`` restarts it from step 0).
+  and ``model.zip`` (``baselines.outputs``), and ``vecnormalize.pkl`` beside it when the run
+  normalizes (SB3's ``VecNormalize.save``; load it with ``VecNormalize.load(path, venv)``, then set
+  ``training = False`` and ``norm_reward = False`` to act as the evaluations do). On Ctrl-C it
+  writes ``summary.json`` with status ``interrupted`` (no ``model.zip``) and raises
+  ``neuron_env.run_folders.RunInterrupted``: SB3 runs keep no checkpoint, so an interrupted
+  baseline starts over (``compare`` restarts it from step 0).
 """
 
 from __future__ import annotations
@@ -55,6 +65,10 @@ ACTIVATION_MODULES: dict[str, type[nn.Module]] = {
 }
 _OFF_POLICY: tuple[str, ...] = ("ddpg", "td3", "dqn")
 _PPO_FAMILY: tuple[str, ...] = ("ppo", "recurrent-ppo")
+#: The algorithms ``normalize`` (``VecNormalize``) applies to; the zoo normalizes none of the ddpg/td3/dqn tasks here.
+NORMALIZE_ALGOS: tuple[str, ...] = _PPO_FAMILY
+#: The file a normalized run's ``VecNormalize`` statistics are saved to, beside ``model.zip`` (the zoo's name).
+VECNORMALIZE_FILE = "vecnormalize.pkl"
 #: Keyword arguments every off-policy SB3 algorithm here takes (DDPG, TD3 and DQN alike).
 OFF_POLICY_KWARGS: tuple[str, ...] = ("learning_rate", "buffer_size", "learning_starts", "batch_size", "tau", "gamma",
                                       "train_freq", "gradient_steps")
@@ -119,7 +133,7 @@ class BaselineConfig:
     seed: int = 0
     """Seed of SB3 (networks, noise, replay sampling) and of the training env(s)."""
     out: str = "runs/baseline"
-    """Run directory: metrics.csv, summary.json, config.json, tb/, model.zip."""
+    """Run directory: metrics.csv, summary.json, config.json, tb/, model.zip (and vecnormalize.pkl when normalized)."""
     eval_every: int = 1000
     """Evaluate every this many task steps (and at the end)."""
     eval_episodes: int = 5
@@ -162,6 +176,10 @@ class BaselineConfig:
     """PPO and recurrent-ppo: override the clipping range (a constant, replacing a zoo schedule)."""
     ent_coef: float | None = None
     """PPO and recurrent-ppo: override the entropy coefficient."""
+    normalize: bool | None = None
+    """PPO and recurrent-ppo: wrap the training copies in SB3's ``VecNormalize`` (observations and rewards, the
+    zoo's kwargs, ``gamma`` the algorithm's); ``None``: the zoo's ``normalize`` for the task and algo (recurrent-ppo:
+    on for every task of its zoo table; ppo: off, see ``baselines.sb3_discrete``). ddpg/td3/dqn refuse ``True``."""
     device: str = "cpu"
     """Torch device of SB3's networks (``cpu`` is usually fastest for these small MLPs)."""
     threads: int | None = 1
@@ -218,6 +236,9 @@ class BaselineConfig:
             raise BaselineConfigError(f"clip_range {self.clip_range!r} must be > 0")
         if self.ent_coef is not None and self.ent_coef < 0:
             raise BaselineConfigError(f"ent_coef {self.ent_coef!r} must be >= 0")
+        if self.normalize and self.algo not in NORMALIZE_ALGOS:
+            raise BaselineConfigError(f"normalize (--normalize) does not apply to algo {self.algo!r}: VecNormalize is "
+                                      f"an option of {'/'.join(NORMALIZE_ALGOS)} only")
         check_algo_fits(self.algo, self.task)
 
 
@@ -241,8 +262,9 @@ def merge_hyperparameters(config: BaselineConfig, sb3_defaults: dict[str, Any], 
 
     Returns:
         The merged values with ``steps`` (not ``n_timesteps``), ``net_arch`` (a list), ``activation``,
-        ``source`` (``"rl-zoo"``, ``"fallback"`` or ``"sb3-defaults"``) and ``buffer_size``, when
-        there is one, capped at ``steps``.
+        ``source`` (``"rl-zoo"``, ``"fallback"`` or ``"sb3-defaults"``), ``buffer_size``, when
+        there is one, capped at ``steps``, ``normalize`` (a bool: ``config.normalize``, else the
+        zoo's entry) and ``normalize_kwargs`` (``vecnormalize_kwargs``; ``None`` when not normalized).
     """
     key = task_key(config.task)
     if key in zoo:
@@ -253,6 +275,10 @@ def merge_hyperparameters(config: BaselineConfig, sb3_defaults: dict[str, Any], 
         value = getattr(config, name)
         if value is not None:
             params[name] = value
+    zoo_normalize = params.pop("normalize", False)
+    params["normalize"] = bool(zoo_normalize) if config.normalize is None else bool(config.normalize)
+    params["normalize_kwargs"] = (vecnormalize_kwargs(zoo_normalize, float(params["gamma"]))
+                                  if params["normalize"] else None)
     params["steps"] = int(config.steps if config.steps is not None else params.pop("n_timesteps"))
     params.pop("n_timesteps", None)
     if "buffer_size" in params:
@@ -264,6 +290,55 @@ def merge_hyperparameters(config: BaselineConfig, sb3_defaults: dict[str, Any], 
         params["activation"] = config.activation
     params["source"] = source
     return params
+
+
+def vecnormalize_kwargs(zoo_normalize: bool | dict[str, Any], gamma: float) -> dict[str, Any]:
+    """SB3 ``VecNormalize`` kwargs of a zoo ``normalize`` entry, as ``rl_zoo3/exp_manager.py`` builds them.
+
+    The zoo's ``normalize: true`` means ``VecNormalize``'s defaults (observations and rewards);
+    a dict (the zoo's ``"{'norm_obs': False, 'norm_reward': True}"``) gives the kwargs; either
+    way ``gamma`` is the algorithm's discount (``_preprocess_normalization``). ``norm_obs`` and
+    ``norm_reward`` are spelled out so that ``summary.json`` says what ran.
+    """
+    given = dict(zoo_normalize) if isinstance(zoo_normalize, dict) else {}
+    return {"norm_obs": True, "norm_reward": True, **given, "gamma": gamma}
+
+
+def wrap_normalize(env: Any, params: dict[str, Any]) -> Any:
+    """``env`` in SB3's ``VecNormalize`` with ``params["normalize_kwargs"]`` when ``params["normalize"]``, else as is.
+
+    A non-vectorized env is put in a ``DummyVecEnv`` first; an env that already normalizes is kept.
+    """
+    if not params.get("normalize"):
+        return env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, unwrap_vec_normalize
+
+    if not isinstance(env, VecEnv):
+        single = env
+        env = DummyVecEnv([lambda: single])
+    if unwrap_vec_normalize(env) is not None:
+        return env
+    return VecNormalize(env, **params["normalize_kwargs"])
+
+
+def frozen_observation_normalizer(vec_normalize: Any | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """``VecNormalize``'s observation normalization with its statistics as they are now, frozen; ``None`` if none.
+
+    The statistics are copied, so the evaluation an instance serves neither updates them nor sees
+    training move them: what the zoo's evaluation env does (``training=False``, synchronized from
+    the training env before each evaluation). ``None`` as well when ``vec_normalize`` does not
+    normalize observations (``norm_obs=False``).
+    """
+    if vec_normalize is None or not vec_normalize.norm_obs:
+        return None
+    mean = np.array(vec_normalize.obs_rms.mean, dtype=np.float64, copy=True)
+    scale = np.sqrt(np.array(vec_normalize.obs_rms.var, dtype=np.float64, copy=True) + vec_normalize.epsilon)
+    clip = float(vec_normalize.clip_obs)
+
+    def normalize_observation(observation: np.ndarray) -> np.ndarray:
+        return np.clip((observation - mean) / scale, -clip, clip).astype(np.float32)
+
+    return normalize_observation
 
 
 def policy_kwargs(params: dict[str, Any]) -> dict[str, Any]:
@@ -293,22 +368,26 @@ def evaluation_seed(seed: int) -> int:
     return int(trainer_evaluation_seed(seed))
 
 
-def evaluate(model: Any, env: Any, episodes: int, seed: int) -> np.ndarray:
+def evaluate(model: Any, env: Any, episodes: int, seed: int,
+             normalize_observation: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Returns of ``episodes`` deterministic episodes of ``model`` on ``env`` (episode ``i`` seeded ``seed + i``).
 
     The state ``predict`` returns is passed back on the episode's next step, with ``episode_start``
     true on its first: a recurrent policy (RecurrentPPO's LSTM) remembers within an episode and
     forgets between episodes. A feed-forward SB3 policy returns ``None`` as its state, so this is
-    the plain loop for it.
+    the plain loop for it. ``normalize_observation`` (``frozen_observation_normalizer``) maps
+    every observation before the policy sees it; the returns are ``env``'s raw rewards either way.
     """
     returns = np.zeros(episodes)
+    seen = normalize_observation or (lambda raw: raw)
     for episode in range(episodes):
         observation, _ = env.reset(seed=seed + episode)
         state: Any = None
         episode_start = np.ones(1, dtype=bool)
         done = False
         while not done:
-            action, state = model.predict(observation, state=state, episode_start=episode_start, deterministic=True)
+            action, state = model.predict(seen(observation), state=state, episode_start=episode_start,
+                                          deterministic=True)
             episode_start = np.zeros(1, dtype=bool)
             observation, reward, terminated, truncated, _ = env.step(action)
             returns[episode] += float(reward)
@@ -382,7 +461,8 @@ def make_eval_callback(writer: MetricsWriter, eval_env: Any, config: BaselineCon
 
         def _evaluate(self) -> None:
             step = int(self.num_timesteps)
-            returns = evaluate(self.model, eval_env, config.eval_episodes, self.eval_seed)
+            normalizer = frozen_observation_normalizer(self.model.get_vec_normalize_env())
+            returns = evaluate(self.model, eval_env, config.eval_episodes, self.eval_seed, normalizer)
             elapsed = time.perf_counter() - self.start
             episodic = float(np.mean(self.pending)) if self.pending else None
             self.pending = []
@@ -515,6 +595,11 @@ def train_model(config: BaselineConfig, model: Any, params: dict[str, Any], call
     }
     if config.save_model and not interrupted:
         model.save(out / "model.zip")
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            vec_normalize.save(out / VECNORMALIZE_FILE)
+        else:  # an earlier run's (--overwrite keeps the file): it does not belong to this model
+            (out / VECNORMALIZE_FILE).unlink(missing_ok=True)
     atomic_write_json(out / "summary.json", summary)
     if interrupted:
         raise RunInterrupted(f"interrupted at task step {summary['steps']} of {steps}; kept its metrics.csv, "

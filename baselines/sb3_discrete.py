@@ -47,8 +47,14 @@ DLR-RM/rl-baselines3-zoo), keyed by the task's name without its version suffix:
   - ``LunarLander``: 1M steps, 16 copies, n_steps 1024, batch 64, gae_lambda 0.98, gamma 0.999,
     n_epochs 4, ent_coef 0.01.
 
-  The zoo also wraps Acrobot and MountainCar in ``VecNormalize`` (``normalize: true``); this
-  baseline does not, so that every method sees the task's raw observations.
+  The zoo also wraps Acrobot and MountainCar in ``VecNormalize`` (``normalize: true`` in
+  ``hyperparams/ppo.yml``, commit 22e3ff2; its CartPole and LunarLander entries have none); this
+  baseline does not by default, on purpose, so that every method on these tasks sees the task's raw
+  observations (``PPO_ZOO_HYPERPARAMS`` holds no ``normalize``). ``--normalize``
+  (``normalize=True``) adds the zoo's ``VecNormalize`` (``baselines.sb3_common.wrap_normalize``:
+  observations and returns, ``gamma`` the run's; evaluations with the statistics frozen, raw
+  rewards; ``vecnormalize.pkl`` beside ``model.zip``). DQN takes no ``--normalize``: the zoo's
+  ``dqn.yml`` normalizes none of its tasks.
 
 Any other task gets SB3's defaults (``source: "sb3-defaults"`` in the summary) and 1M steps
 unless ``steps`` is given. Every value is overridable (``BaselineConfig`` fields, ``--exploration-fraction``,
@@ -77,6 +83,7 @@ from neuron_env.baselines.sb3_common import (
     merge_hyperparameters,
     policy_kwargs,
     require_sb3,
+    wrap_normalize,
 )
 
 from neuron_env.vector import make_task_factory
@@ -162,8 +169,10 @@ PPO_SB3_DEFAULTS: dict[str, Any] = {
     "net_arch": (64, 64),
     "activation": "tanh",
     "n_timesteps": 1_000_000,
+    "normalize": False,  # on purpose for every task, including the zoo's normalized Acrobot and MountainCar
 }
-#: rl-baselines3-zoo PPO hyperparameters (``hyperparams/ppo.yml``; ``lin_X``: linear from X to 0), without VecNormalize.
+#: rl-baselines3-zoo PPO hyperparameters (``hyperparams/ppo.yml``; ``lin_X``: linear from X to 0), without the zoo's
+#: ``normalize: true`` of Acrobot and MountainCar (raw observations for every method; ``--normalize`` adds it).
 PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
     "CartPole": {
         "n_envs": 8,
@@ -202,7 +211,7 @@ def resolve_discrete_hyperparameters(config: BaselineConfig) -> dict[str, Any]:
     """The hyperparameters a DQN or PPO run uses: SB3's defaults, the zoo's for the task, then the overrides.
 
     The result has every SB3 keyword the algorithm takes here plus ``steps``, ``net_arch``,
-    ``activation``, ``source`` and, for PPO, ``n_envs``.
+    ``activation``, ``source``, ``normalize``, ``normalize_kwargs`` and, for PPO, ``n_envs``.
 
     Raises:
         ValueError: If ``config.algo`` is neither ``dqn`` nor ``ppo``.
@@ -229,7 +238,7 @@ def build_discrete_model(config: BaselineConfig, env: Any | None = None) -> tupl
     Args:
         config: The run's configuration (``algo`` ``dqn`` or ``ppo``).
         env: The training env; when ``None``, a ``Monitor``-wrapped task copy (DQN) or SB3's
-            ``make_vec_env`` of ``n_envs`` copies (PPO).
+            ``make_vec_env`` of ``n_envs`` copies (PPO, wrapped in ``VecNormalize`` when the run normalizes).
 
     Raises:
         BaselineConfigError: On an invalid option or an action space the algorithm cannot act on.
@@ -249,6 +258,7 @@ def build_discrete_model(config: BaselineConfig, env: Any | None = None) -> tupl
     else:
         if env is None:
             env = make_vec_env(make_task_factory(config.task), n_envs=int(params["n_envs"]), seed=config.seed)
+        env = wrap_normalize(env, params)
         kwargs = {name: params[name] for name in _PPO_KWARGS}
         kwargs["learning_rate"] = schedule(kwargs["learning_rate"])
         kwargs["clip_range"] = schedule(kwargs["clip_range"])

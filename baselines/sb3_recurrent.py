@@ -6,8 +6,10 @@ backpropagation through time over each rollout's sequences). It is the reference
 velocity-masked tasks (``CartPoleNoVel-v1``, ``PendulumNoVel-v1``,
 ``MountainCarContinuousNoVel-v0``, …; ``neuron_env.tasks.masked``), where a policy must
 remember, and it writes the same files as every baseline (``metrics.csv``, ``summary.json``,
-``config.json``, ``tb/``, ``model.zip``; ``baselines.sb3_common``). Load the model with
-``sb3_contrib.RecurrentPPO.load``.
+``config.json``, ``tb/``, ``model.zip``; ``baselines.sb3_common``), and the zoo's ``VecNormalize``
+statistics in ``vecnormalize.pkl`` beside ``model.zip``. Load the model with
+``sb3_contrib.RecurrentPPO.load`` and the statistics with ``stable_baselines3``'s
+``VecNormalize.load("vecnormalize.pkl", venv)`` (then ``training = False``, ``norm_reward = False``).
 
 sb3-contrib is optional: ``pip install 'sb3-contrib>=2.0'`` (or ``pip install 'neuron-env[recurrent]'``);
 without it ``--algo recurrent-ppo`` stops in one line that names that command.
@@ -39,7 +41,8 @@ Hyperparameters
 ---------------
 sb3-contrib's defaults (``RECURRENT_PPO_SB3_DEFAULTS``), replaced for the tasks below by the
 rl-baselines3-zoo's (``hyperparams/ppo_lstm.yml`` of DLR-RM/rl-baselines3-zoo, commit 22e3ff2),
-keyed by the task's name without its version suffix (``RECURRENT_PPO_ZOO_HYPERPARAMS``):
+keyed by the task's name without its version suffix (``RECURRENT_PPO_ZOO_HYPERPARAMS``). Every
+one of these entries has the zoo's ``normalize: true`` (see "Normalization" below):
 
 * ``CartPoleNoVel``: 100k steps, 8 copies, n_steps 32, batch 256, gae_lambda 0.8, gamma 0.98,
   n_epochs 20, ent_coef 0, learning rate and clip range falling linearly from 1e-3 and 0.2 to 0
@@ -60,13 +63,23 @@ keyed by the task's name without its version suffix (``RECURRENT_PPO_ZOO_HYPERPA
 * ``Acrobot`` (the plain task): 1M steps, 16 copies, n_steps 256, gae_lambda 0.94, gamma 0.99,
   n_epochs 4, ent_coef 0.
 
-Any other task gets sb3-contrib's defaults and the zoo's default budget, 1M steps
-(``source: "sb3-defaults"`` in the summary). The zoo also wraps every one of these tasks in
-``VecNormalize`` (``normalize: true``: running means of observations and returns); this baseline
-does not, as ``ppo`` does not, so that every method sees the task's raw observations and rewards.
-Overrides: ``learning_rate``, ``gamma``, ``batch_size`` and ``ppo``'s (``n_envs``, ``n_steps``,
+Any other task gets sb3-contrib's defaults and the zoo's default budget, 1M steps, without
+normalization (``source: "sb3-defaults"`` in the summary; the zoo's ``default`` entry has no
+``normalize``). Overrides: ``learning_rate``, ``gamma``, ``batch_size`` and ``ppo``'s (``n_envs``, ``n_steps``,
 ``n_epochs``, ``gae_lambda``, ``clip_range``, ``ent_coef``); a zoo schedule overridden by a number
 becomes that constant.
+
+Normalization
+-------------
+As the zoo (``rl_zoo3/exp_manager.py``, ``_preprocess_normalization`` and ``_maybe_normalize``):
+``normalize: true`` wraps the ``n_envs`` training copies in SB3's ``VecNormalize`` with its
+defaults (observations and discounted returns normalized by running statistics, both clipped at
+10) and ``gamma`` the run's discount; ``summary.json``'s ``hyperparameters`` record ``normalize``
+and ``normalize_kwargs``. ``--no-normalize`` (``normalize=False``) trains on the raw task, as this
+baseline did before; ``--normalize`` normalizes a task the zoo has no entry for. Evaluations
+normalize the observations with the training statistics of that moment, frozen for the
+evaluation, and score the task's raw rewards (the zoo's evaluation env: ``training=False``,
+``norm_reward=False``); training episode returns (``episodes.csv``) are raw too.
 
 Steps and evaluations
 ---------------------
@@ -82,7 +95,13 @@ from __future__ import annotations
 from typing import Any
 
 from neuron_env.baselines.errors import MissingDependencyError
-from neuron_env.baselines.sb3_common import ACTIVATION_MODULES, BaselineConfig, merge_hyperparameters, require_sb3
+from neuron_env.baselines.sb3_common import (
+    ACTIVATION_MODULES,
+    BaselineConfig,
+    merge_hyperparameters,
+    require_sb3,
+    wrap_normalize,
+)
 from neuron_env.baselines.sb3_discrete import schedule
 
 from neuron_env.vector import make_task_factory
@@ -113,6 +132,7 @@ RECURRENT_PPO_SB3_DEFAULTS: dict[str, Any] = {
     "ortho_init": True,
     "log_std_init": 0.0,
     "n_timesteps": 1_000_000,
+    "normalize": False,  # the zoo's `default` entry has no `normalize`
 }
 # The zoo's policy_kwargs of its tuned NoVel tasks: dict(ortho_init=False, activation_fn=nn.ReLU,
 # lstm_hidden_size=64, enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])); equal pi and vf
@@ -125,6 +145,7 @@ _ZOO_LSTM_64: dict[str, Any] = {
     "net_arch": (64,),
 }
 _LUNAR_LANDER: dict[str, Any] = {
+    "normalize": True,
     "n_envs": 32,
     "n_timesteps": 5_000_000,
     "n_steps": 512,
@@ -135,10 +156,12 @@ _LUNAR_LANDER: dict[str, Any] = {
     "ent_coef": 0.01,
     **_ZOO_LSTM_64,
 }
-#: rl-baselines3-zoo RecurrentPPO hyperparameters (``hyperparams/ppo_lstm.yml``; ``lin_X``: linear from X to 0),
-#: without VecNormalize, keyed by task name without ``-vN``.
+#: rl-baselines3-zoo RecurrentPPO hyperparameters (``hyperparams/ppo_lstm.yml`` at commit 22e3ff2; ``lin_X``: linear
+#: from X to 0; ``normalize``: the zoo's ``normalize`` entry, ``True`` or VecNormalize kwargs), keyed by task name
+#: without ``-vN``.
 RECURRENT_PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
     "CartPoleNoVel": {
+        "normalize": True,
         "n_envs": 8,
         "n_timesteps": 100_000,
         "n_steps": 32,
@@ -152,6 +175,7 @@ RECURRENT_PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
         **_ZOO_LSTM_64,
     },
     "PendulumNoVel": {
+        "normalize": True,
         "n_envs": 4,
         "n_timesteps": 100_000,
         "n_steps": 1024,
@@ -165,9 +189,10 @@ RECURRENT_PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
         "sde_sample_freq": 4,
         **_ZOO_LSTM_64,
     },
-    "MountainCarNoVel": {"n_envs": 16, "n_timesteps": 1_000_000, "n_steps": 16, "gae_lambda": 0.98, "gamma": 0.99,
-                         "n_epochs": 4, "ent_coef": 0.0},
+    "MountainCarNoVel": {"normalize": True, "n_envs": 16, "n_timesteps": 1_000_000, "n_steps": 16, "gae_lambda": 0.98,
+                         "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
     "MountainCarContinuousNoVel": {
+        "normalize": True,
         "n_envs": 8,
         "n_timesteps": 300_000,
         "batch_size": 256,
@@ -190,8 +215,8 @@ RECURRENT_PPO_ZOO_HYPERPARAMS: dict[str, dict[str, Any]] = {
     },
     "LunarLanderNoVel": _LUNAR_LANDER,
     "LunarLanderContinuousNoVel": _LUNAR_LANDER,  # the zoo's `<<: *lunar-defaults`
-    "Acrobot": {"n_envs": 16, "n_timesteps": 1_000_000, "n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99,
-                "n_epochs": 4, "ent_coef": 0.0},
+    "Acrobot": {"normalize": True, "n_envs": 16, "n_timesteps": 1_000_000, "n_steps": 256, "gae_lambda": 0.94,
+                "gamma": 0.99, "n_epochs": 4, "ent_coef": 0.0},
 }
 #: RecurrentPPO's keyword arguments set here (the rest stay sb3-contrib's).
 _RECURRENT_PPO_KWARGS: tuple[str, ...] = (
@@ -220,7 +245,7 @@ def resolve_recurrent_hyperparameters(config: BaselineConfig) -> dict[str, Any]:
     """The hyperparameters a RecurrentPPO run uses: sb3-contrib's defaults, the zoo's for the task, then the overrides.
 
     The result has every keyword of ``_RECURRENT_PPO_KWARGS`` and ``_LSTM_POLICY_KWARGS`` plus
-    ``steps``, ``net_arch``, ``activation``, ``source`` and ``n_envs``.
+    ``steps``, ``net_arch``, ``activation``, ``source``, ``n_envs``, ``normalize`` and ``normalize_kwargs``.
 
     Raises:
         ValueError: If ``config.algo`` is not ``recurrent-ppo``.
@@ -243,6 +268,7 @@ def build_recurrent_model(config: BaselineConfig, env: Any | None = None) -> tup
     Args:
         config: The run's configuration (``algo`` ``recurrent-ppo``).
         env: The training env; when ``None``, SB3's ``make_vec_env`` of ``n_envs`` ``Monitor``-wrapped copies.
+            Either is wrapped in ``VecNormalize`` when the run normalizes (``sb3_common.wrap_normalize``).
 
     Raises:
         BaselineConfigError: On an invalid option or an action space the algorithm cannot act on.
@@ -258,6 +284,7 @@ def build_recurrent_model(config: BaselineConfig, env: Any | None = None) -> tup
     params = resolve_recurrent_hyperparameters(config)
     if env is None:
         env = make_vec_env(make_task_factory(config.task), n_envs=int(params["n_envs"]), seed=config.seed)
+    env = wrap_normalize(env, params)
     kwargs = {name: params[name] for name in _RECURRENT_PPO_KWARGS}
     kwargs["learning_rate"] = schedule(kwargs["learning_rate"])
     kwargs["clip_range"] = schedule(kwargs["clip_range"])

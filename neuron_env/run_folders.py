@@ -50,7 +50,7 @@ __all__ = [
 
 #: What a run writes into its folder: ``train``, ``baseline`` and each run of a comparison.
 RUN_ENTRIES: tuple[str, ...] = ("checkpoint.pt", "summary.json", "config.json", "metrics.csv", "episodes.csv",
-                                "model.zip", "error.txt", "compare_run.json", "tb")
+                                "model.zip", "vecnormalize.pkl", "error.txt", "compare_run.json", "tb")
 #: What ``compare`` writes at the top of its folder, beside ``runs/`` (its runs' folders).
 COMPARE_ENTRIES: tuple[str, ...] = ("results.csv", "scores.md", "scores.json", "curves.png")
 #: The file that marks a run folder of a comparison (``baselines.compare_config.RUN_FILE``).

@@ -170,11 +170,12 @@ def test_hyperparameters_are_the_zoos_ppo_lstm_values() -> None:
     assert {key: cartpole[key] for key in ("n_envs", "steps", "n_steps", "batch_size", "gae_lambda", "gamma",
                                            "n_epochs", "ent_coef", "learning_rate", "clip_range", "net_arch",
                                            "activation", "lstm_hidden_size", "enable_critic_lstm", "ortho_init",
-                                           "source")} == {
+                                           "source", "normalize", "normalize_kwargs")} == {
         "n_envs": 8, "steps": 100_000, "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98,
         "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2", "net_arch": [64],
         "activation": "relu", "lstm_hidden_size": 64, "enable_critic_lstm": True, "ortho_init": False,
-        "source": "rl-zoo"}
+        "source": "rl-zoo", "normalize": True,  # the zoo's `normalize: True`: VecNormalize's defaults, the algo's gamma
+        "normalize_kwargs": {"norm_obs": True, "norm_reward": True, "gamma": 0.98}}
     pendulum = resolve_hyperparameters(BaselineConfig(algo="recurrent-ppo", task="PendulumNoVel-v1", hidden=None))
     assert (pendulum["n_envs"], pendulum["steps"], pendulum["n_steps"], pendulum["batch_size"], pendulum["gamma"],
             pendulum["learning_rate"], pendulum["use_sde"], pendulum["sde_sample_freq"]) == (
@@ -189,7 +190,8 @@ def test_hyperparameters_are_the_zoos_ppo_lstm_values() -> None:
     custom = resolve_hyperparameters(BaselineConfig(algo="recurrent-ppo", task="CartPoleNoVel-v1", hidden=(8, 8)))
     assert (custom["net_arch"], custom["activation"], custom["lstm_hidden_size"]) == ([8, 8], "tanh", 64)
     other = resolve_hyperparameters(BaselineConfig(algo="recurrent-ppo", task="CartPole-v1", hidden=None))
-    assert (other["source"], other["lstm_hidden_size"], other["steps"]) == ("sb3-defaults", 256, 1_000_000)
+    assert (other["source"], other["lstm_hidden_size"], other["steps"], other["normalize"]) == (
+        "sb3-defaults", 256, 1_000_000, False)
 
 
 def test_ppo_options_apply_and_others_are_refused() -> None:
@@ -217,11 +219,18 @@ def test_cli_recurrent_ppo_writes_every_output(tmp_path: Path, capsys: pytest.Ca
     assert summary["updates"] == 20 and summary["transitions"] == 256  # one 8 x 32 rollout, 20 epochs of one batch
     assert summary["num_agents"] == 64 + 2  # the [64] layer after the LSTM and one output per action
     assert summary["hyperparameters"]["lstm_hidden_size"] == 64 and len(summary["final_eval_returns"]) == 2
+    assert summary["hyperparameters"]["normalize"] is True  # the zoo's VecNormalize
     assert json.loads((out / "config.json").read_text()) == summary["config"]
+    assert {path.name for path in out.iterdir()} == {"metrics.csv", "episodes.csv", "summary.json", "config.json",
+                                                     "model.zip", "vecnormalize.pkl"}
     from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
 
     model = RecurrentPPO.load(out / "model.zip")
     assert model.policy.lstm_actor.hidden_size == 64
+    stats = VecNormalize.load(str(out / "vecnormalize.pkl"), make_vec_env("CartPoleNoVel-v1", n_envs=1))
+    assert stats.obs_rms.mean.shape == (4,) and stats.obs_rms.count > 256 and stats.gamma == 0.98
 
 
 def test_recurrent_evaluation_matches_a_loop_that_carries_the_lstm_state() -> None:
