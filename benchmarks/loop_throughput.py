@@ -1,68 +1,86 @@
-"""Training-loop throughput: ``neuron-env train``'s whole loop against SB3 DDPG's ``learn()``, same network, same run.
+r"""Training-loop throughput: ``neuron-env train``'s whole loop against SB3 DDPG and a plain-torch DDPG, same run.
 
 What it measures
 ----------------
-For every task in ``--tasks`` (default ``Pendulum-v1`` with a 3-64-64-1 tanh network and
-``HalfCheetah-v5`` with the DDPG paper's 17-400-300-6 tanh network, 723 neurons), in one run:
+For every network of ``--tasks`` (default ``Pendulum-v1``: 3-64-64-1 tanh; ``HalfCheetah-v5:64-64``:
+17-64-64-6, the locomotion study's width; ``HalfCheetah-v5:400-300``: the DDPG paper's
+17-400-300-6, 723 neurons), every learner variant of ``--learners`` (default ``feedback``, the
+trainer's default learner with its per-neuron output critics, and ``feedback:critic=joint``, one
+critic of the output group's joint action, as the locomotion study runs it with ``--critic
+joint``) and every batch of ``--batches`` (default ``own``: each learner at its own default batch,
+``feedback``'s 256; an integer: every learner at that batch, e.g. ``--batches 64`` as earlier rounds
+timed it), in one run and on one CPU thread budget:
 
-1. **Task steps/s of the whole training loop.** *local-<learner>*: the package's trainer
-   (``neuron_env.agents.train.Trainer.run``) with ``neuron-env train``'s defaults (``TrainConfig()``:
-   learner ``ddpg``, critic ``mlp`` with context ``task``, ``critic_hidden`` 32, batch 64, one
-   update per task step, settled granularity) on the task's network, CPU. *sb3-ddpg*: Stable-Baselines3
-   DDPG's ``model.learn()`` built by ``neuron_env.baselines.sb3_ddpg.build_model`` with the same hidden
-   sizes and activation (actor and critic), the same batch size, the same ``learning_starts`` and one
-   gradient step per task step. Both run ``--steps`` task steps (default 4 000, the first
-   ``--learning-starts`` = 1 000 of them acting at random without updates) on
-   ``torch.set_num_threads(--threads)`` (default 1, ``neuron-env train``'s default). Each replay buffer
-   holds ``min(100 000, steps)`` transitions (SB3's baseline caps its buffer at the step budget; the
-   local one is capped the same way). Not timed: building the learner, model and env, and, on
-   the local side, the trainer's final evaluation and checkpoint (replaced by no-ops: they are
-   not part of the loop; TensorBoard and the progress bar are off on both sides). Reported: steps/s
-   of each (median over ``--repeats`` runs, local and SB3 alternating) and the ratio local / SB3.
-2. **Updates/s.** On the replay buffers the runs of 1. filled, ``--updates`` calls of the local
-   learner's ``update()`` (sampling included) against SB3's ``model.train(gradient_steps=--updates,
-   batch_size=...)`` (one critic and one actor step per gradient step, Polyak targets, sampling
-   included), same batch size, same threads, after ``--update-warmup`` untimed updates each;
-   median over ``--repeats`` interleaved windows, ratio local / SB3. Learners that are not off-policy
-   (their ``update()`` consumes a rollout) are skipped with a note.
-3. **Replay bytes per transition.** The local learner's buffer tensors (every tensor of
-   ``learner.buffer`` with one row per transition: their bytes / capacity) against SB3's replay
-   buffer (its numpy arrays' ``nbytes`` / ``buffer_size``), for each task's network, read off the
-   buffers of the runs of 1.; and at 17-400-300-6 (723 neurons) even where HalfCheetah-v5 is not
-   run, from buffers of capacity 16 built for the purpose. Beside them, the bytes of the learner's
-   part of ``checkpoint.pt`` as ``neuron-env train`` writes it by default (no replay buffer).
-4. **Profile** (``--profile``): one more run of each loop per task, with timers wrapped around
-   methods of the trainer's objects (monkeypatched on the instances): *act* (``learner.act``, or
-   ``act_settled`` for a settled learner's whole task step), *env step* (``env.step``: one tick
-   of the core, or ``env.step_task``: the task step's ticks in one call), *store*
-   (``learner.store``), *sample+update* (``learner.update``) and *bookkeeping* (everything else:
-   the trainer's episode counters, logging, the loop itself). SB3's loop is split the same way
-   (``_sample_action``, ``env.step``, ``_store_transition``, ``train``). The split is printed as
-   a table (µs per task step and share) and written to the JSON; the timers cost a few µs per
-   call, so the profiled run is a little slower than the timed ones.
+1. **Task steps/s of the whole training loop**, three kinds of method at the same batch, the same
+   ``learning_starts`` and one update per task step:
+
+   * *local-<variant>*: the package's trainer (``neuron_env.agents.train.Trainer.run``) with
+     ``neuron-env train``'s defaults (``TrainConfig()``, settled granularity) plus the variant's
+     options, CPU;
+   * *sb3-ddpg*: Stable-Baselines3 DDPG's ``model.learn()`` built by
+     ``neuron_env.baselines.sb3_ddpg.build_model`` with the same hidden sizes and activation (actor
+     and critic) and one gradient step per task step;
+   * *torch-ddpg*: the plain-torch DDPG of ``benchmarks/reference_ddpg.py`` (CleanRL's update and
+     loop: act, step one ``gym.Env``, store, update), actor and critic of the same hidden sizes:
+     the backprop algorithm itself, without a library around it.
+
+   Each runs ``--steps`` task steps (default 4 000, the first ``--learning-starts`` = 1 000 of them
+   acting at random without updates) on ``torch.set_num_threads(--threads)`` (default 1,
+   ``neuron-env train``'s default). Each replay buffer holds ``min(100 000, steps)`` transitions.
+   Not timed: building the learner, model, reference and env, and, on the local side, the
+   trainer's final evaluation and checkpoint (replaced by no-ops; TensorBoard and the progress
+   bar are off on every side). Reported: steps/s of each (median over ``--repeats`` runs, the
+   methods alternating) and each method's ratio to SB3 (``ratio_vs_sb3``) and to the plain-torch
+   DDPG (``ratio_vs_torch``); and the same by this process's CPU time (``time.process_time``:
+   ``steps_per_cpu_s``, ``cpu_ratio_vs_*``), which other jobs on a shared machine stretch much
+   less than the wall clock (on one torch thread both measure the same work).
+2. **Updates/s.** On the replay buffers the runs of 1. filled, ``--updates`` calls of each local
+   learner's ``update()`` (sampling included), SB3's ``model.train(gradient_steps=--updates,
+   batch_size=...)`` and the reference's ``update()``, same batch, same threads, after
+   ``--update-warmup`` untimed updates each; median over ``--repeats`` interleaved windows, both
+   ratios, by wall clock and by CPU time. Learners that are not off-policy (their ``update()``
+   consumes a rollout) are skipped with a note.
+3. **Replay bytes per transition** of the first learner variant against SB3's, per network (the
+   local learner's buffer tensors with one row per transition: their bytes / capacity; SB3's
+   numpy arrays' ``nbytes`` / ``buffer_size``), read off the buffers of the runs of 1.; and at
+   17-400-300-6 (723 neurons) even where it is not run, from buffers of capacity 16 built for the
+   purpose. Beside them, the bytes of the learner's part of ``checkpoint.pt`` as ``neuron-env
+   train`` writes it by default (no replay buffer).
+4. **Profile** (``--profile``): one more run of the first variant's loop, SB3's and the
+   reference's per network and batch, with timers wrapped around methods of their objects
+   (monkeypatched on the instances): *act* (``learner.act``/``act_settled``; SB3's
+   ``_sample_action``; the reference loop's ``act``), *env step* (``env.step``/``step_task``),
+   *store*, *sample+update* and *bookkeeping* (everything else). Printed as a table (µs per
+   task step and share) and written to the JSON; the timers cost a few µs per call.
+5. **E task copies** (``--num-envs 1 4 16``): each E > 1 adds a row for the first network's first
+   batch: the first variant's loop with ``--num-envs E`` against SB3 DDPG with ``n_envs=E``,
+   ``gradient_steps=-1`` (one update per transition on both sides).
 
 How to run
 ----------
-Full run (a few minutes on two cores; HalfCheetah-v5's local loop dominates)::
+Full run (about 5 minutes on two shared cores; HalfCheetah-v5 at 400-300 and batch 256 dominates)::
 
     python benchmarks/loop_throughput.py
 
-Pendulum-v1 only, with the profile::
+The docs' table (``docs/results.md``): both batches, three repeats, the profile, written beside the
+earlier results (about 30 minutes on two shared cores)::
+
+    python benchmarks/loop_throughput.py --batches own 64 --repeats 3 --profile \
+        --out benchmarks/results/loop_throughput_references.json
+
+Pendulum-v1 only, with the profile; another learner of the registry, or an option set on one::
 
     python benchmarks/loop_throughput.py --tasks Pendulum-v1 --profile
+    python benchmarks/loop_throughput.py --learners ddpg feedback:critic=joint,feedback=weights
 
-Another learner of the registry (``neuron_env.agents.registry.LEARNERS``)::
+Smoke run (seconds: Pendulum-v1 only unless ``--tasks`` says otherwise, 60 steps, 5 updates)::
 
-    python benchmarks/loop_throughput.py --learner feedback
+    python benchmarks/loop_throughput.py --quick
 
-Smoke run (seconds)::
-
-    python benchmarks/loop_throughput.py --tasks Pendulum-v1 --steps 60 --learning-starts 20 --updates 5
-
-Other flags: ``--threads``, ``--repeats``, ``--batch-size``, ``--update-warmup``, ``--seed``,
-``--out`` (``python benchmarks/loop_throughput.py --help``). A task whose environment cannot be
-made (e.g. ``HalfCheetah-v5`` without MuJoCo: ``pip install 'gymnasium[mujoco]'``) is skipped with a
-message saying why.
+Other flags: ``--threads``, ``--repeats``, ``--update-warmup``, ``--seed``, ``--out``
+(``python benchmarks/loop_throughput.py --help``; the network and learner forms are
+``benchmarks/benchmark_settings.py``'s). A task whose environment cannot be made (e.g. ``HalfCheetah-v5``
+without MuJoCo: ``pip install 'gymnasium[mujoco]'``) is skipped with a message saying why.
 
 Timings are wall-clock on a shared CPU: run on an otherwise idle machine. The JSON records the
 1-minute load average at the start and at the end, and the table warns when the machine was busy.
@@ -71,9 +89,10 @@ Output
 ------
 Tables on stdout (loop steps/s, updates/s, replay bytes, and the profile with ``--profile``) and a
 JSON file (default ``benchmarks/results/loop_throughput.json``) with the configuration, every
-number per task (``loop``, ``updates``, ``replay``, ``profile``), the skipped tasks, notes and the
-machine (CPU model and count, torch, SB3, gymnasium and MuJoCo versions, threads, platform, load
-average, date).
+number per network and batch (``tasks``: one entry each, with ``loop``, ``updates``, ``replay``,
+``copies``, ``profile``; every method with its ``batch_size``, ``batch_source`` and both ratios),
+the skipped tasks, notes and the machine (CPU model and count, torch, SB3, gymnasium and MuJoCo
+versions, threads, platform, load average, date).
 """
 
 from __future__ import annotations
@@ -96,29 +115,36 @@ import gymnasium as gym
 import numpy as np
 import torch
 from neuron_env.agents import LocalDDPGConfig
-from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.train import TrainConfig, Trainer, make_learner
 
 from neuron_env import Topology
 from neuron_env.configs import config_parser
 from neuron_env.run_output import publish
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: the shared reference and settings
+from benchmark_settings import LearnerVariant, NetworkSpec, batch_plan, parse_batches  # noqa: E402
+from reference_ddpg import ReferenceConfig, ReferenceLoop  # noqa: E402
+
 SB3 = "sb3-ddpg"
-#: Hidden sizes of each task's network (other tasks get ``TrainConfig``'s default, 64-64).
+#: Method name of the plain-torch DDPG (``benchmarks/reference_ddpg.py``).
+TORCH = "torch-ddpg"
+#: ``batch_source`` of the two references: the batch of the learners beside them.
+REFERENCE_BATCH = "reference"
+#: Hidden sizes of a bare task id in ``--tasks`` (others get ``TrainConfig``'s default, 64-64).
 TASK_HIDDEN: dict[str, tuple[int, ...]] = {"Pendulum-v1": (64, 64), "HalfCheetah-v5": (400, 300)}
 #: The network the replay bytes are always reported at: obs 17, action 6 (HalfCheetah), 723 neurons.
 REFERENCE_NETWORK: tuple[str, int, tuple[int, ...], int] = ("HalfCheetah-v5", 17, (400, 300), 6)
 #: The parts of the profile, in table order (``bookkeeping`` is the rest of the loop's time).
 PARTS: tuple[str, ...] = ("act", "env_step", "store", "sample_update", "bookkeeping")
 PART_NAMES: dict[str, str] = {
-    "act": "act (learner.act / SB3 _sample_action)",
+    "act": "act (learner.act / SB3 _sample_action / torch act)",
     "env_step": "env step (env.step: tick / task step)",
-    "store": "store (learner.store / SB3 _store_transition)",
-    "sample_update": "sample+update (learner.update / SB3 train)",
+    "store": "store (learner.store / SB3 _store_transition / torch store)",
+    "sample_update": "sample+update (learner.update / SB3 train / torch update)",
     "bookkeeping": "bookkeeping (everything else)",
 }
 _DEFAULTS = TrainConfig()
-#: The ``ddpg`` learner's options: the batch and buffer both methods are timed at.
+#: The ``ddpg`` learner's options: its buffer size caps every method's buffer, its batch is the fallback batch.
 _DDPG_DEFAULTS = LocalDDPGConfig()
 
 
@@ -127,32 +153,53 @@ class Args:
     """Benchmark configuration (every field is a command-line flag)."""
 
     steps: int = 4000
-    """Task steps of each timed loop (local and SB3 alike)."""
+    """Task steps of each timed loop (every method alike)."""
     learning_starts: int = 1000
-    """Task steps of random acting before updates start (both loops)."""
-    tasks: tuple[str, ...] = ("Pendulum-v1", "HalfCheetah-v5")
-    """Gymnasium ids; Pendulum-v1 gets a 3-64-64-1 network, HalfCheetah-v5 17-400-300-6, others 64-64."""
-    learner: str = _DEFAULTS.learner
-    """Local learner by registry name (ddpg, feedback, coagent, weight-max, es), at ``TrainConfig``'s defaults."""
+    """Task steps of random acting before updates start (every loop)."""
+    tasks: tuple[str, ...] = ("Pendulum-v1", "HalfCheetah-v5:64-64", "HalfCheetah-v5:400-300")
+    """Networks, ``TASK`` or ``TASK:H1-H2`` (bare: Pendulum-v1 64-64, HalfCheetah-v5 400-300, others 64-64)."""
+    learners: tuple[str, ...] = (_DEFAULTS.learner, f"{_DEFAULTS.learner}:critic=joint")
+    """Local learner variants, ``NAME[:OPTION=VALUE,...]`` (registry names at ``TrainConfig``'s defaults)."""
+    batches: tuple[str, ...] = ("own",)
+    """Batches: ``own`` (each learner's default; the references at that batch) and/or integers (every learner)."""
     threads: int = _DEFAULTS.threads
     """Torch CPU threads of every measurement (``torch.set_num_threads``)."""
     repeats: int = 1
-    """Timed loops (and update windows) per method and task, alternating local and SB3; the median is reported."""
-    batch_size: int = _DDPG_DEFAULTS.batch_size
-    """Transitions per update, for both methods (the ``ddpg`` learner's default)."""
+    """Timed loops (and update windows) per method and setting, the methods alternating; the median is reported."""
     updates: int = 200
     """Updates per timed window of the updates/s measurement."""
     update_warmup: int = 10
     """Untimed updates per method before the updates/s windows."""
     num_envs: tuple[int, ...] = (1,)
-    """Task copies E of the loop measurement; each E > 1 adds a row: the local loop with ``--num-envs E`` (UTD 1)
+    """Task copies E of the loop measurement; each E > 1 adds a row: the first variant with ``--num-envs E`` (UTD 1)
     against SB3 DDPG with ``n_envs=E``, ``train_freq=1``, ``gradient_steps=-1`` (UTD 1), ``--steps`` transitions."""
     profile: bool = False
     """Also run each loop once more with timers around act, env step, store and update; print and record the split."""
+    quick: bool = False
+    """Smoke run (seconds): 60 steps, 20 of them random, 5 updates per window, Pendulum-v1 unless ``--tasks`` given."""
     seed: int = 0
-    """Seed of both methods (networks, noise, sampling, task resets)."""
+    """Seed of every method (networks, noise, sampling, task resets)."""
     out: str = "benchmarks/results/loop_throughput.json"
     """Where to write the JSON results (empty: do not write)."""
+
+    def apply_quick(self) -> None:
+        """Shrink every count for a smoke run (the default tasks become Pendulum-v1 alone)."""
+        if self.tasks == Args.tasks:
+            self.tasks = ("Pendulum-v1",)
+        self.steps = min(self.steps, 60)
+        self.learning_starts = min(self.learning_starts, 20)
+        self.updates = min(self.updates, 5)
+        self.update_warmup = min(self.update_warmup, 1)
+        self.repeats = 1
+
+    def networks(self) -> list[NetworkSpec]:
+        """``tasks`` read (unique, in order)."""
+        return list(dict.fromkeys(NetworkSpec.parse(text, TASK_HIDDEN, tuple(_DEFAULTS.hidden))
+                                  for text in self.tasks))
+
+    def variants(self) -> list[LearnerVariant]:
+        """``learners`` read (unique, in order)."""
+        return list(dict.fromkeys(LearnerVariant.parse(text) for text in self.learners))
 
     def validate(self) -> None:
         """Check the options.
@@ -160,7 +207,7 @@ class Args:
         Raises:
             ValueError: Naming the bad option and the fix.
         """
-        for name in ("steps", "threads", "repeats", "batch_size", "updates"):
+        for name in ("steps", "threads", "repeats", "updates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')}={getattr(self, name)} must be at least 1")
         if not self.num_envs or any(e < 1 or self.learning_starts // e >= self.steps // e for e in self.num_envs):
@@ -171,19 +218,24 @@ class Args:
         if self.learning_starts >= self.steps:
             raise ValueError(f"--learning-starts={self.learning_starts} must be below --steps={self.steps}, "
                              "or no update is ever timed")
-        if self.learner not in LEARNERS:
-            raise ValueError(f"--learner={self.learner!r} is unknown; choose one of {', '.join(LEARNERS)}")
         if not self.tasks:
             raise ValueError("--tasks needs at least one Gymnasium id")
+        if not self.learners:
+            raise ValueError("--learners needs at least one learner, e.g. feedback")
+        self.networks()
+        self.variants()
+        parse_batches(self.batches)
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
     """Build :class:`Args` from the command line (one flag per field, help from the field docs)."""
-    parser = config_parser(Args, __doc__.split("\n\n")[0] if __doc__ else None,
-                           {"learner": {"choices": LEARNERS}})
+    parser = config_parser(Args, __doc__.split("\n\n")[0] if __doc__ else None)
     values = vars(parser.parse_args(argv))
-    values["tasks"], values["num_envs"] = tuple(values["tasks"]), tuple(values["num_envs"])
+    for name in ("tasks", "learners", "batches", "num_envs"):
+        values[name] = tuple(values[name])
     args = Args(**values)
+    if args.quick:
+        args.apply_quick()
     try:
         args.validate()
     except ValueError as error:
@@ -192,11 +244,6 @@ def parse_args(argv: list[str] | None = None) -> Args:
 
 
 # ---------------------------------------------------------------------------- helpers
-def hidden_for(task: str) -> tuple[int, ...]:
-    """Hidden sizes of ``task``'s network (``TASK_HIDDEN``, else ``TrainConfig``'s default)."""
-    return TASK_HIDDEN.get(task, tuple(_DEFAULTS.hidden))
-
-
 def network_label(obs_dim: int, hidden: tuple[int, ...], act_dim: int) -> str:
     """``"17-400-300-6"``."""
     return "-".join(str(size) for size in (obs_dim, *hidden, act_dim))
@@ -293,34 +340,39 @@ class PartTimer:
         }
 
 
-# ---------------------------------------------------------------------------- the two loops
-def train_config(args: Args, task: str, out: str, num_envs: int = 1) -> TrainConfig:
-    """``neuron-env train``'s defaults on ``task``, with the benchmark's steps, threads and batch size.
+# ---------------------------------------------------------------------------- the three loops
+def buffer_size(args: Args) -> int:
+    """Replay capacity of every method: ``min(100 000, steps)`` (SB3's baseline caps its buffer at the budget)."""
+    return min(_DDPG_DEFAULTS.buffer_size, args.steps)
+
+
+def train_config(args: Args, network: NetworkSpec, variant: LearnerVariant, batch: int, out: str,
+                 num_envs: int = 1) -> TrainConfig:
+    """``neuron-env train``'s defaults on ``network`` for ``variant``, with the benchmark's steps, threads and batch.
 
     With ``num_envs`` copies the run lasts ``steps // num_envs`` vector steps (``--steps``
     transitions) and the trainer keeps one update per transition.
     """
-    # batch and buffer set for every learner that has them (feedback would keep its batch 256 otherwise)
-    sized = {"batch_size": args.batch_size, "buffer_size": min(_DDPG_DEFAULTS.buffer_size, args.steps)}
     return TrainConfig(
-        task=task, learner=args.learner, hidden=list(hidden_for(task)), steps=args.steps // num_envs,
+        task=network.task, learner=variant.learner, hidden=list(network.hidden), steps=args.steps // num_envs,
         learning_starts=args.learning_starts // num_envs, num_envs=num_envs, device="cpu", seed=args.seed,
         threads=args.threads,
         eval_every=0, checkpoint_every=args.steps, progress=False, tensorboard=False, out=out,
-        learner_options={k: v for k, v in sized.items() if k in learner_options(args.learner)},
+        learner_options=variant.options_at(batch, buffer_size(args)),
     )
 
 
-def build_trainer(args: Args, task: str, out: str, num_envs: int = 1) -> Trainer:
+def build_trainer(args: Args, network: NetworkSpec, variant: LearnerVariant, batch: int, out: str,
+                  num_envs: int = 1) -> Trainer:
     """The trainer of the local loop, its final evaluation and checkpoint replaced by no-ops."""
-    trainer = Trainer(train_config(args, task, out, num_envs))
+    trainer = Trainer(train_config(args, network, variant, batch, out, num_envs))
     trainer._evaluate = lambda: np.zeros(1)  # type: ignore[method-assign]
     trainer.save = lambda elapsed: None  # type: ignore[method-assign]
     return trainer
 
 
-def build_sb3(args: Args, task: str, num_envs: int = 1) -> Any:
-    """SB3 DDPG on ``task``: same hidden sizes, activation, batch size and ``learning_starts``.
+def build_sb3(args: Args, network: NetworkSpec, batch: int, num_envs: int = 1) -> Any:
+    """SB3 DDPG on ``network``: same hidden sizes, activation, batch size and ``learning_starts``.
 
     With ``num_envs`` copies: ``make_vec_env(n_envs=num_envs)``, one gradient step per transition
     (``gradient_steps=-1``) and the action noise drawn per copy.
@@ -328,8 +380,8 @@ def build_sb3(args: Args, task: str, num_envs: int = 1) -> Any:
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, build_model
 
     config = BaselineConfig(
-        task=task, hidden=hidden_for(task), activation=_DEFAULTS.activation, steps=args.steps,
-        learning_starts=args.learning_starts, batch_size=args.batch_size, train_freq=1,
+        task=network.task, hidden=network.hidden, activation=_DEFAULTS.activation, steps=args.steps,
+        learning_starts=args.learning_starts, batch_size=batch, train_freq=1,
         gradient_steps=1 if num_envs == 1 else -1,
         seed=args.seed, device="cpu", threads=args.threads, tensorboard=False, save_model=False, progress=False,
     )
@@ -338,9 +390,16 @@ def build_sb3(args: Args, task: str, num_envs: int = 1) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import VectorizedActionNoise
 
-    model, _ = build_model(config, make_vec_env(task, n_envs=num_envs, seed=args.seed))
+    model, _ = build_model(config, make_vec_env(network.task, n_envs=num_envs, seed=args.seed))
     model.action_noise = VectorizedActionNoise(model.action_noise, num_envs)
     return model
+
+
+def build_torch(args: Args, network: NetworkSpec, batch: int) -> ReferenceLoop:
+    """The plain-torch DDPG's loop on ``network``: same widths (actor and critic), activation, batch and buffer."""
+    return ReferenceLoop(network.task, ReferenceConfig(hidden=network.hidden, activation=_DEFAULTS.activation,
+                                                       batch_size=batch, buffer_size=buffer_size(args),
+                                                       seed=args.seed))
 
 
 def profile_trainer(trainer: Trainer) -> PartTimer:
@@ -367,53 +426,93 @@ def profile_sb3(model: Any) -> PartTimer:
     return timer
 
 
-def run_local(args: Args, task: str, profile: bool = False,
-              num_envs: int = 1) -> tuple[float, Trainer, dict[str, Any] | None]:
-    """One local training loop; ``(wall seconds, trainer, profile split or None)``."""
+def profile_torch(loop: ReferenceLoop) -> PartTimer:
+    """Wrap the reference loop's acting, env step, storing and update with timers (on the instances)."""
+    timer = PartTimer()
+    loop.act = timer.wrap("act", loop.act)  # type: ignore[method-assign]
+    loop.env.step = timer.wrap("env_step", loop.env.step)  # type: ignore[method-assign]
+    loop.agent.store = timer.wrap("store", loop.agent.store)  # type: ignore[method-assign]
+    loop.agent.update = timer.wrap("sample_update", loop.agent.update)  # type: ignore[method-assign]
+    return timer
+
+
+@dataclass
+class LoopRun:
+    """One timed training loop."""
+
+    wall_s: float
+    """Wall-clock seconds."""
+    cpu_s: float
+    """CPU seconds of this process (``time.process_time``) over the same span."""
+    handle: Any
+    """The trainer, SB3 model or reference loop that ran (its learner, buffers and counters)."""
+    split: dict[str, Any] | None = None
+    """The profile split (``PartTimer.split``) of a profiled run."""
+
+
+def timed(run: Callable[[], Any]) -> tuple[float, float]:
+    """``(wall seconds, CPU seconds of this process)`` of ``run()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_local(args: Args, network: NetworkSpec, variant: LearnerVariant, batch: int, profile: bool = False,
+              num_envs: int = 1) -> LoopRun:
+    """One local training loop."""
     with tempfile.TemporaryDirectory(prefix="loop-throughput-") as out:
-        trainer = build_trainer(args, task, out, num_envs)
+        trainer = build_trainer(args, network, variant, batch, out, num_envs)
         timer = profile_trainer(trainer) if profile else None
-        start = time.perf_counter()
-        trainer.run()
-        wall = time.perf_counter() - start
-    return wall, trainer, timer.split(wall, args.steps) if timer is not None else None
+        wall, cpu = timed(trainer.run)
+    return LoopRun(wall, cpu, trainer, timer.split(wall, args.steps) if timer is not None else None)
 
 
-def run_sb3(args: Args, task: str, profile: bool = False,
-            num_envs: int = 1) -> tuple[float, Any, dict[str, Any] | None]:
-    """One SB3 DDPG training loop; ``(wall seconds, model, profile split or None)``."""
-    model = build_sb3(args, task, num_envs)
+def run_sb3(args: Args, network: NetworkSpec, batch: int, profile: bool = False, num_envs: int = 1) -> LoopRun:
+    """One SB3 DDPG training loop."""
+    model = build_sb3(args, network, batch, num_envs)
     timer = profile_sb3(model) if profile else None
-    start = time.perf_counter()
-    model.learn(total_timesteps=args.steps, log_interval=None)
-    wall = time.perf_counter() - start
+    wall, cpu = timed(lambda: model.learn(total_timesteps=args.steps, log_interval=None))
     model.env.close()
-    return wall, model, timer.split(wall, args.steps) if timer is not None else None
+    return LoopRun(wall, cpu, model, timer.split(wall, args.steps) if timer is not None else None)
+
+
+def run_torch(args: Args, network: NetworkSpec, batch: int, profile: bool = False) -> LoopRun:
+    """One plain-torch DDPG training loop."""
+    loop = build_torch(args, network, batch)
+    timer = profile_torch(loop) if profile else None
+    wall, cpu = timed(lambda: loop.run(args.steps, args.learning_starts))
+    loop.close()
+    return LoopRun(wall, cpu, loop, timer.split(wall, args.steps) if timer is not None else None)
 
 
 # ---------------------------------------------------------------------------- updates and replay
-def time_updates(args: Args, local_update: Callable[[], Any] | None, sb3_train: Callable[[int], Any]
-                 ) -> dict[str, list[float]]:
-    """Updates/s windows of both methods, interleaved: ``{method: [rate per repeat]}``."""
-    windows: dict[str, Callable[[], Any]] = {SB3: lambda: sb3_train(args.updates)}
-    if local_update is not None:
-        def local_window() -> None:
-            for _ in range(args.updates):
-                local_update()
+def time_updates(args: Args, windows: dict[str, Callable[[int], Any]]
+                 ) -> dict[str, tuple[list[float], list[float]]]:
+    """Updates/s of every method, windows interleaved: ``{method: ([per wall s], [per CPU s]) per repeat}``.
 
-        windows = {"local": local_window, **windows}
+    Args:
+        args: The configuration (``updates`` per window, ``update_warmup``, ``repeats``).
+        windows: ``{method: run(n)}``, where ``run(n)`` makes ``n`` updates.
+    """
     if args.update_warmup:
-        if local_update is not None:
-            for _ in range(args.update_warmup):
-                local_update()
-        sb3_train(args.update_warmup)
-    rates: dict[str, list[float]] = {name: [] for name in windows}
+        for window in windows.values():
+            window(args.update_warmup)
+    rates: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in windows}
     for _ in range(args.repeats):
         for name, window in windows.items():
-            start = time.perf_counter()
-            window()
-            rates[name].append(args.updates / (time.perf_counter() - start))
+            wall, cpu = timed(lambda w=window: w(args.updates))
+            rates[name][0].append(args.updates / wall)
+            rates[name][1].append(args.updates / max(cpu, 1e-9))
     return rates
+
+
+def repeated(update: Callable[[], Any]) -> Callable[[int], None]:
+    """``run(n)``: ``n`` calls of ``update``."""
+    def run(count: int) -> None:
+        for _ in range(count):
+            update()
+
+    return run
 
 
 def local_replay_bytes(learner: Any) -> dict[str, Any] | None:
@@ -468,12 +567,13 @@ def replay_row(local: dict[str, Any] | None, sb3: dict[str, Any], source: str) -
 
 
 def reference_replay(args: Args) -> dict[str, Any]:
-    """Replay bytes at 17-400-300-6 (723 neurons) from buffers of capacity 16 (no loop run)."""
+    """Replay bytes at 17-400-300-6 (723 neurons) from buffers of capacity 16 (no loop run), first variant."""
     from stable_baselines3.common.buffers import ReplayBuffer
 
     task, obs_dim, hidden, act_dim = REFERENCE_NETWORK
     topology = Topology.mlp(obs_dim, list(hidden), act_dim, activation=_DEFAULTS.activation)
-    config = train_config(args, task, "")
+    variant = args.variants()[0]
+    config = train_config(args, NetworkSpec(task, hidden), variant, variant.default_batch() or 1, "")
     if "buffer_size" in config.learner_options:  # set there for every learner with a replay buffer
         config.learner_options["buffer_size"] = 16
     learner = make_learner(config, topology, torch.device("cpu"))
@@ -493,112 +593,160 @@ def reference_replay(args: Args) -> dict[str, Any]:
             "agents": topology.num_agents, **row}
 
 
-# ---------------------------------------------------------------------------- one task
-def time_loops(args: Args, task: str, num_envs: int, log: Callable[[str], None]
-               ) -> tuple[list[float], list[float], Trainer, Any]:
-    """``--repeats`` interleaved local and SB3 loops of ``num_envs`` copies: walls, the last trainer and model."""
-    local_walls: list[float] = []
-    sb3_walls: list[float] = []
-    trainer: Trainer | None = None
-    model: Any = None
+# ---------------------------------------------------------------------------- one network and batch
+def time_loops(args: Args, network: NetworkSpec, batch: int, members: list[tuple[LearnerVariant, str]],
+               log: Callable[[str], None]) -> dict[str, list[LoopRun]]:
+    """``--repeats`` rounds of every method's loop (locals, SB3, torch, alternating).
+
+    Returns:
+        ``{method: [LoopRun per repeat]}``.
+    """
+    runs: dict[str, Callable[[], LoopRun]] = {
+        variant.method: (lambda v=variant: run_local(args, network, v, batch)) for variant, _ in members}
+    runs[SB3] = lambda: run_sb3(args, network, batch)
+    runs[TORCH] = lambda: run_torch(args, network, batch)
+    done: dict[str, list[LoopRun]] = {name: [] for name in runs}
     for repeat in range(args.repeats):
-        wall, trainer, _ = run_local(args, task, num_envs=num_envs)
-        local_walls.append(wall)
-        wall, model, _ = run_sb3(args, task, num_envs=num_envs)
-        sb3_walls.append(wall)
-        log(f"[{task}] {num_envs} cop{'y' if num_envs == 1 else 'ies'}, repeat {repeat + 1}/{args.repeats}: "
-            f"local {local_walls[-1]:,.1f} s, {SB3} {sb3_walls[-1]:,.1f} s")
-    assert trainer is not None and model is not None  # repeats >= 1
-    return local_walls, sb3_walls, trainer, model
+        for name, run in runs.items():
+            done[name].append(run())
+        log(f"[{network} batch {batch}] repeat {repeat + 1}/{args.repeats}: " + ", ".join(
+            f"{name} {r[-1].wall_s:,.1f} s ({r[-1].cpu_s:,.1f} CPU)" for name, r in done.items()))
+    return done
 
 
-def bench_task(args: Args, task: str, log: Callable[[str], None]) -> dict[str, Any]:
-    """Loop steps/s, updates/s, replay bytes (and the profile) of one task."""
-    local_name = f"local-{args.learner}"
-    local_walls, sb3_walls, trainer, model = time_loops(args, task, 1, log)
+def add_ratios(figures: dict[str, dict[str, Any]], rate: str, cpu_rate: str) -> None:
+    """Each method's ``rate`` over SB3's and torch-ddpg's (``ratio_vs_*``), and of ``cpu_rate`` (``cpu_ratio_vs_*``)."""
+    for key, prefix in ((rate, ""), (cpu_rate, "cpu_")):
+        sb3, reference = figures[SB3][key], figures[TORCH][key]
+        for values in figures.values():
+            values[f"{prefix}ratio_vs_sb3"] = values[key] / sb3
+            values[f"{prefix}ratio_vs_torch"] = values[key] / reference
+
+
+def time_copies(args: Args, network: NetworkSpec, variant: LearnerVariant, batch: int,
+                log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The E > 1 rows: ``variant`` with ``--num-envs E`` against SB3 DDPG with ``n_envs=E`` (UTD 1 both)."""
+    copies = []
+    for num_envs in sorted(set(args.num_envs) - {1}):
+        local_runs, sb3_runs = [], []
+        for _ in range(args.repeats):
+            local_runs.append(run_local(args, network, variant, batch, num_envs=num_envs))
+            sb3_runs.append(run_sb3(args, network, batch, num_envs=num_envs))
+        transitions = (args.steps // num_envs) * num_envs
+        local_rate = transitions / statistics.median(r.wall_s for r in local_runs)
+        sb3_rate = args.steps / statistics.median(r.wall_s for r in sb3_runs)
+        copies.append({"num_envs": num_envs, "transitions": transitions, "batch_size": batch,
+                       variant.method: {"transitions_per_s": local_rate,
+                                        "updates": local_runs[-1].handle.learner.num_updates},
+                       SB3: {"transitions_per_s": sb3_rate, "updates": int(sb3_runs[-1].handle._n_updates)},
+                       "ratio_local_vs_sb3": local_rate / sb3_rate})
+        log(f"[{network}] {num_envs} copies: {variant.method} {local_rate:,.0f}, {SB3} {sb3_rate:,.0f} transitions/s")
+    return copies
+
+
+def bench_setting(args: Args, network: NetworkSpec, batch: int, members: list[tuple[LearnerVariant, str]],
+                  first_of_network: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Loop steps/s and updates/s of every method at one network and batch (replay, copies, profile: see module doc).
+
+    Replay bytes and the E-copies rows are measured at a network's first batch only (``None``/``[]``
+    at the others): they do not depend on the batch, or are timed once.
+    """
+    done = time_loops(args, network, batch, members, log)
+    last = {name: runs[-1].handle for name, runs in done.items()}
+    sources = {variant.method: source for variant, source in members} | {SB3: REFERENCE_BATCH,
+                                                                            TORCH: REFERENCE_BATCH}
+    first_variant, _ = members[0]
+    trainer: Trainer = last[first_variant.method]
     topology = trainer.topology
-    local_rates = [args.steps / w for w in local_walls]
-    sb3_rates = [args.steps / w for w in sb3_walls]
-    local_rate, sb3_rate = statistics.median(local_rates), statistics.median(sb3_rates)
+    loop: dict[str, dict[str, Any]] = {}
+    for name, runs in done.items():
+        rates = [args.steps / r.wall_s for r in runs]
+        cpu_rates = [args.steps / r.cpu_s for r in runs]
+        figures: dict[str, Any] = {"steps_per_s": statistics.median(rates), "repeats_steps_per_s": rates,
+                                   "wall_s": statistics.median(r.wall_s for r in runs),
+                                   "steps_per_cpu_s": statistics.median(cpu_rates),
+                                   "cpu_s": statistics.median(r.cpu_s for r in runs), "batch_size": batch,
+                                   "batch_source": sources[name]}
+        if name == SB3:
+            figures["updates"] = int(last[name]._n_updates)
+        elif name == TORCH:
+            figures["updates"] = last[name].agent.num_updates
+        else:
+            figures.update(updates=last[name].learner.num_updates, granularity=last[name].learner.granularity,
+                           learner=last[name].config.learner, options=dict(last[name].config.learner_options))
+        loop[name] = figures
+    add_ratios(loop, "steps_per_s", "steps_per_cpu_s")
     result: dict[str, Any] = {
-        "task": task,
-        "network": network_label(topology.obs_dim, hidden_for(task), topology.act_dim),
+        "task": network.task,
+        "hidden": list(network.hidden),
+        "network": network_label(topology.obs_dim, network.hidden, topology.act_dim),
+        "batch_size": batch,
         "neurons": topology.num_neurons,
         "agents": topology.num_agents,
         "activation": _DEFAULTS.activation,
-        "loop": {
-            local_name: {"steps_per_s": local_rate, "repeats_steps_per_s": local_rates,
-                         "wall_s": statistics.median(local_walls), "granularity": trainer.learner.granularity,
-                         "updates": trainer.learner.num_updates},
-            SB3: {"steps_per_s": sb3_rate, "repeats_steps_per_s": sb3_rates, "wall_s": statistics.median(sb3_walls),
-                  "updates": int(model._n_updates)},
-            "ratio_local_vs_sb3": local_rate / sb3_rate,
-        },
+        "loop": loop,
         "notes": [],
     }
 
     # updates/s on the buffers the last runs filled
-    learner = trainer.learner
-    off_policy = bool(getattr(learner, "off_policy", False)) and learner.ready()
-    if not off_policy:
-        result["notes"].append(f"learner {args.learner!r} is not off-policy (its update() consumes a rollout): "
-                               "updates/s timed for SB3 only")
+    windows: dict[str, Callable[[int], Any]] = {}
+    for variant, _ in members:
+        learner = last[variant.method].learner
+        if bool(getattr(learner, "off_policy", False)) and learner.ready():
+            windows[variant.method] = repeated(learner.update)
+        else:
+            result["notes"].append(f"learner {variant.method!r} is not off-policy (its update() consumes a rollout): "
+                                   "no updates/s")
+    model = last[SB3]
+    windows[SB3] = lambda n: model.train(gradient_steps=n, batch_size=batch)
+    windows[TORCH] = repeated(last[TORCH].agent.update)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     try:
-        rates = time_updates(args, learner.update if off_policy else None,
-                             lambda n: model.train(gradient_steps=n, batch_size=args.batch_size))
+        rates = time_updates(args, windows)
     finally:
         torch.set_num_threads(threads_before)
-    updates: dict[str, Any] = {"batch_size": args.batch_size, "updates_per_window": args.updates}
-    sb3_updates = statistics.median(rates[SB3])
-    if "local" in rates:
-        local_updates = statistics.median(rates["local"])
-        updates[local_name] = {"updates_per_s": local_updates, "repeats_updates_per_s": rates["local"]}
-    updates[SB3] = {"updates_per_s": sb3_updates, "repeats_updates_per_s": rates[SB3]}
-    updates["ratio_local_vs_sb3"] = local_updates / sb3_updates if "local" in rates else None
+    updates: dict[str, Any] = {"batch_size": batch, "updates_per_window": args.updates}
+    for name, (wall_rates, cpu_rates) in rates.items():
+        rate, cpu_rate = statistics.median(wall_rates), statistics.median(cpu_rates)
+        updates[name] = {"updates_per_s": rate, "ms_per_update": 1000.0 / rate, "repeats_updates_per_s": wall_rates,
+                         "updates_per_cpu_s": cpu_rate, "cpu_ms_per_update": 1000.0 / cpu_rate,
+                         "repeats_updates_per_cpu_s": cpu_rates, "batch_size": batch, "batch_source": sources[name]}
+    add_ratios({k: v for k, v in updates.items() if isinstance(v, dict)}, "updates_per_s", "updates_per_cpu_s")
     result["updates"] = updates
-    log(f"[{task}] updates/s: " + ", ".join(f"{k} {v['updates_per_s']:,.1f}" for k, v in updates.items()
-                                            if isinstance(v, dict)))
+    log(f"[{network} batch {batch}] updates/s: " + ", ".join(
+        f"{k} {v['updates_per_s']:,.1f}" for k, v in updates.items() if isinstance(v, dict)))
 
-    replay = replay_row(local_replay_bytes(learner), sb3_replay_bytes(model.replay_buffer),
-                        "the buffers of the timed runs")
-    replay["local_checkpoint_bytes_without_replay"] = checkpoint_bytes_without_replay(learner)
-    if replay["local"] is None:
-        result["notes"].append(f"learner {args.learner!r} has no replay buffer: no local replay bytes")
-    result["replay"] = replay
-
-    copies = []
-    for num_envs in sorted(set(args.num_envs) - {1}):
-        local_walls, sb3_walls, copy_trainer, copy_model = time_loops(args, task, num_envs, log)
-        transitions = (args.steps // num_envs) * num_envs
-        local_rate = transitions / statistics.median(local_walls)
-        sb3_rate = args.steps / statistics.median(sb3_walls)
-        copies.append({"num_envs": num_envs, "transitions": transitions,
-                       local_name: {"transitions_per_s": local_rate, "updates": copy_trainer.learner.num_updates},
-                       SB3: {"transitions_per_s": sb3_rate, "updates": int(copy_model._n_updates)},
-                       "ratio_local_vs_sb3": local_rate / sb3_rate})
-        log(f"[{task}] {num_envs} copies: {local_name} {local_rate:,.0f}, {SB3} {sb3_rate:,.0f} transitions/s")
-    result["copies"] = copies
+    result["replay"] = None
+    result["copies"] = []
+    if first_of_network:
+        learner = trainer.learner
+        replay = replay_row(local_replay_bytes(learner), sb3_replay_bytes(model.replay_buffer),
+                            f"the buffers of the timed runs ({first_variant.method} and {SB3})")
+        replay["local_checkpoint_bytes_without_replay"] = checkpoint_bytes_without_replay(learner)
+        if replay["local"] is None:
+            result["notes"].append(f"learner {first_variant.method!r} has no replay buffer: no local replay bytes")
+        result["replay"] = replay
+        result["copies"] = time_copies(args, network, first_variant, batch, log)
 
     if args.profile:
-        _, _, local_split = run_local(args, task, profile=True)
-        _, _, sb3_split = run_sb3(args, task, profile=True)
-        result["profile"] = {local_name: local_split, SB3: sb3_split}
-        log(f"[{task}] profiled")
+        result["profile"] = {first_variant.method: run_local(args, network, first_variant, batch, profile=True).split,
+                             SB3: run_sb3(args, network, batch, profile=True).split,
+                             TORCH: run_torch(args, network, batch, profile=True).split}
+        log(f"[{network} batch {batch}] profiled")
     return result
 
 
 def run_benchmark(args: Args, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every measurement on every task; the results (what :func:`main` writes as JSON).
+    """Run every measurement on every network and batch; the results (what :func:`main` writes as JSON).
 
     Args:
         args: The configuration.
         log: Progress lines go here (default: stderr).
 
     Returns:
-        ``{"config", "machine", "tasks": [per-task results], "replay_723", "skipped", "notes",
-        "load_average_1min_end", "wall_time_s"}``.
+        ``{"config", "machine", "tasks": [results per network and batch], "replay_723", "skipped",
+        "notes", "load_average_1min_end", "wall_time_s"}``.
 
     Raises:
         ValueError: On an invalid option.
@@ -607,24 +755,27 @@ def run_benchmark(args: Args, log: Callable[[str], None] | None = None) -> dict[
         def log(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
     args.validate()
-    learner_class(args.learner)  # fails early, naming the learners, on an unknown name
     start = time.perf_counter()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
+    plan = batch_plan(args.variants(), parse_batches(args.batches), fallback=_DDPG_DEFAULTS.batch_size)
     results: dict[str, Any] = {"config": dataclasses.asdict(args), "machine": machine_info(args.threads),
+                               "plan": {str(batch): [[variant.method, source] for variant, source in members]
+                                        for batch, members in plan.items()},
                                "tasks": [], "skipped": [], "notes": []}
     try:
-        for task in dict.fromkeys(args.tasks):
-            problem = task_problem(task)
+        for network in args.networks():
+            problem = task_problem(network.task)
             if problem is not None:
-                message = f"{task}: its environment cannot be made ({problem}); task skipped"
+                message = f"{network.task}: its environment cannot be made ({problem}); task skipped"
                 if "mujoco" in problem.lower():
                     message += " (install MuJoCo: pip install 'gymnasium[mujoco]')"
                 results["skipped"].append(message)
-                log(f"[{task}] skipped: {problem}")
+                log(f"[{network.task}] skipped: {problem}")
                 continue
-            results["tasks"].append(bench_task(args, task, log))
-        reference = next((t for t in results["tasks"] if t["network"] == network_label(
+            for index, (batch, members) in enumerate(plan.items()):
+                results["tasks"].append(bench_setting(args, network, batch, members, index == 0, log))
+        reference = next((t for t in results["tasks"] if t["replay"] is not None and t["network"] == network_label(
             REFERENCE_NETWORK[1], REFERENCE_NETWORK[2], REFERENCE_NETWORK[3])), None)
         if reference is not None:
             results["replay_723"] = {"network": reference["network"], "neurons": reference["neurons"],
@@ -655,45 +806,53 @@ def _bytes(value: float | None) -> str:
 
 
 def format_report(results: dict[str, Any]) -> str:
-    """The results as plain-text tables: loop, updates, replay bytes, profile, then the machine."""
+    """The results as plain-text tables: loop, copies, updates, replay bytes, profile, then the machine."""
     config = results["config"]
-    lines = [f"Training loop, {config['steps']:,} task steps (learning_starts {config['learning_starts']:,}), "
-             f"batch {config['batch_size']}, {config['threads']} thread(s), median of {config['repeats']}"]
-    rows: list[tuple[str, ...]] = [("task", "network", "method", "steps/s", "local / SB3")]
+    lines = [f"Training loop, {config['steps']:,} task steps (learning_starts {config['learning_starts']:,}), one "
+             f"update per step, {config['threads']} thread(s), median of {config['repeats']}; batches "
+             f"{' '.join(config['batches'])} (local: the learner's own default or a fixed batch; SB3 and torch: the "
+             "batch of the learners beside them)"]
+    rows: list[tuple[str, ...]] = [("task", "network", "batch", "method", "batch from", "steps/s", "x SB3",
+                                    "x torch", "steps/CPU s", "CPU x SB3", "CPU x torch")]
     for task in results["tasks"]:
-        loop = task["loop"]
-        for method, figures in loop.items():
-            if isinstance(figures, dict):
-                ratio = f"{loop['ratio_local_vs_sb3']:.2f}x" if method != SB3 else "1.00x"
-                rows.append((task["task"], f"{task['network']} ({task['neurons']} neurons)", method,
-                             f"{figures['steps_per_s']:,.1f}", ratio))
-    lines += _table(rows, 3)
+        for method, figures in task["loop"].items():
+            rows.append((task["task"], f"{task['network']} ({task['neurons']} neurons)", str(task["batch_size"]),
+                         method, figures["batch_source"], f"{figures['steps_per_s']:,.1f}",
+                         f"{figures['ratio_vs_sb3']:.2f}x", f"{figures['ratio_vs_torch']:.2f}x",
+                         f"{figures['steps_per_cpu_s']:,.1f}", f"{figures['cpu_ratio_vs_sb3']:.2f}x",
+                         f"{figures['cpu_ratio_vs_torch']:.2f}x"))
+    lines += _table(rows, 5)
     if any(task.get("copies") for task in results["tasks"]):
         lines.append("\nLoop with E task copies, one update per transition on both sides (local: --num-envs E; "
                      "SB3: n_envs=E, gradient_steps=-1); transitions/s")
-        rows = [("task", "E", "local", "SB3 DDPG", "local / SB3")]
+        rows = [("task", "batch", "E", "local", "SB3 DDPG", "local / SB3")]
         for task in results["tasks"]:
             for copy in task.get("copies", []):
                 local = next(v for k, v in copy.items() if k.startswith("local-"))
-                rows.append((task["task"], str(copy["num_envs"]), f"{local['transitions_per_s']:,.1f}",
-                             f"{copy[SB3]['transitions_per_s']:,.1f}", f"{copy['ratio_local_vs_sb3']:.2f}x"))
+                rows.append((task["task"], str(copy["batch_size"]), str(copy["num_envs"]),
+                             f"{local['transitions_per_s']:,.1f}", f"{copy[SB3]['transitions_per_s']:,.1f}",
+                             f"{copy['ratio_local_vs_sb3']:.2f}x"))
         lines += _table(rows, 2)
 
     lines.append(f"\nUpdates on the filled buffers, {config['updates']} per window after {config['update_warmup']} "
-                 "warm-up (local: learner.update(); SB3: model.train(gradient_steps, batch_size))")
-    rows = [("task", "method", "updates/s", "local / SB3")]
+                 "warm-up (local: learner.update(); SB3: model.train(gradient_steps, batch_size); torch: "
+                 "ReferenceDDPG.update())")
+    rows = [("task", "network", "batch", "method", "ms/update", "updates/s", "x SB3", "x torch", "CPU ms/upd",
+             "CPU x SB3", "CPU x torch")]
     for task in results["tasks"]:
-        updates = task["updates"]
-        for method, figures in updates.items():
+        for method, figures in task["updates"].items():
             if isinstance(figures, dict):
-                ratio = "1.00x" if method == SB3 else f"{updates['ratio_local_vs_sb3']:.2f}x"
-                rows.append((task["task"], method, f"{figures['updates_per_s']:,.1f}", ratio))
-    lines += _table(rows, 2)
+                rows.append((task["task"], task["network"], str(task["batch_size"]), method,
+                             f"{figures['ms_per_update']:.2f}", f"{figures['updates_per_s']:,.1f}",
+                             f"{figures['ratio_vs_sb3']:.2f}x", f"{figures['ratio_vs_torch']:.2f}x",
+                             f"{figures['cpu_ms_per_update']:.2f}", f"{figures['cpu_ratio_vs_sb3']:.2f}x",
+                             f"{figures['cpu_ratio_vs_torch']:.2f}x"))
+    lines += _table(rows, 4)
 
     lines.append("\nReplay bytes per transition (local: buffer tensors' bytes / capacity; SB3: arrays' nbytes / "
                  "buffer_size)")
     rows = [("network", "neurons", "local B", "SB3 B", "local / SB3", "checkpoint w/o replay", "source")]
-    replays = [(f"{t['task']} {t['network']}", t["neurons"], t["replay"]) for t in results["tasks"]]
+    replays = [(f"{t['task']} {t['network']}", t["neurons"], t["replay"]) for t in results["tasks"] if t["replay"]]
     if not any(t["network"] == results["replay_723"]["network"] for t in results["tasks"]):
         r = results["replay_723"]
         replays.append((r["network"], r["neurons"], r))
@@ -708,8 +867,8 @@ def format_report(results: dict[str, Any]) -> str:
         profile = task.get("profile")
         if not profile:
             continue
-        lines.append(f"\nProfile, {task['task']} {task['network']} (one more run of each loop, timers wrapped "
-                     "around the instances' methods; us per task step and share)")
+        lines.append(f"\nProfile, {task['task']} {task['network']}, batch {task['batch_size']} (one more run of each "
+                     "loop, timers wrapped around the instances' methods; us per task step and share)")
         methods = list(profile)
         rows = [("part", *[f"{m} us/step" for m in methods], *[f"{m} share" for m in methods])]
         for part in PARTS:
@@ -722,7 +881,7 @@ def format_report(results: dict[str, Any]) -> str:
         lines += _table(rows, 1)
 
     for task in results["tasks"]:
-        lines += [f"note: {task['task']}: {note}" for note in task["notes"]]
+        lines += [f"note: {task['task']} batch {task['batch_size']}: {note}" for note in task["notes"]]
     lines += [f"skipped: {line}" for line in results["skipped"]]
     lines += [f"note: {line}" for line in results["notes"]]
     machine = results["machine"]

@@ -85,7 +85,8 @@ def test_memory_probe_runs_the_package_module_in_a_fresh_process(tmp_path, monke
 def test_the_script_in_benchmarks_is_the_module_command_line():
     completed = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
-    for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out", "--learners", "--no-train-default"):
+    for flag in ("--critics", "--memory-mode", "--no-check-finite", "--out", "--learners", "--no-train-default",
+                 "--networks", "--batches", "--no-benchmark"):
         assert flag in completed.stdout
     assert "benchmarks/results/update_throughput.json" in completed.stdout
 
@@ -101,43 +102,93 @@ def load_script_module():
 
 def test_script_parses_its_flags_and_the_modules() -> None:
     script = load_script_module()
-    args = script.parse_args(["--quick", "--device", "cpu", "--learners", "ddpg", "feedback", "--critics", "linear"])
-    assert args.learners == ("ddpg", "feedback") and args.train_default and args.critics == ("linear",)
+    args = script.parse_args(["--quick", "--device", "cpu", "--learners", "ddpg", "feedback:critic=joint",
+                              "--critics", "linear", "--networks", "HalfCheetah-v5:64-64", "--batches", "own", "64"])
+    assert args.learners == ("ddpg", "feedback:critic=joint") and args.train_default and args.critics == ("linear",)
+    assert args.networks == ("HalfCheetah-v5:64-64",) and args.batches == ("own", "64") and args.benchmark
     assert args.repeats == 1 and args.device == ("cpu",)  # the module's --quick applied
     assert isinstance(args.base(), bench.Args) and not isinstance(args.base(), script.Args)
     assert script.parse_args(["--no-train-default"]).train_default is False
-    with pytest.raises(SystemExit):
-        script.parse_args(["--learners", "sgd"])
+    assert script.parse_args(["--no-benchmark"]).benchmark is False
+    assert script.parse_args(["--quick"]).networks == ("Pendulum-v1:64-64",)  # smoke run: the first network only
+    defaults = script.parse_args([])
+    assert defaults.learners == ("feedback", "feedback:critic=joint", "ddpg") and defaults.batches == ("own",)
+    assert defaults.networks == ("Pendulum-v1:64-64", "HalfCheetah-v5:64-64", "HalfCheetah-v5:400-300")
+    for bad in (["--learners", "sgd"], ["--learners", "feedback:critc=joint"], ["--networks", "Pendulum-v1:64-x"],
+                ["--batches", "0"], ["--no-benchmark", "--no-train-default"]):
+        with pytest.raises(SystemExit):
+            script.parse_args(bad)
 
 
-def test_script_times_the_train_default_configuration_beside_the_benchmarks() -> None:
+TINY_ROWS = dict(hidden=(16,), critics=("linear",), critic_hidden=4, batch_size=32, device=("cpu",), threads=(1,),
+                 buffer_fill=300, warmup=1, duration=0.0, min_updates=2, repeats=1, memory_updates=1,
+                 memory_mode="in-process", out="")
+
+
+def test_script_times_the_train_default_rows_against_both_references() -> None:
     script = load_script_module()
-    fields = dict(hidden=(16,), critics=("linear",), critic_hidden=4, batch_size=32, device=("cpu",), threads=(1,),
-                  buffer_fill=200, warmup=1, duration=0.0, min_updates=2, repeats=1, memory_updates=1,
-                  memory_mode="in-process", out="", learners=("ddpg", "es"))
-    results = script.run(script.Args(**fields), log=lambda line: None)
-    by_configuration = {s["configuration"]: s for s in results["settings"]}
+    args = script.Args(**TINY_ROWS, networks=("Pendulum-v1:16",), learners=("ddpg", "feedback:critic=joint", "es"),
+                       batches=("own", "64"))
+    results = script.run(args, log=lambda line: None)
+    by_configuration: dict[str, list] = {}
+    for setting in results["settings"]:
+        by_configuration.setdefault(setting["configuration"], []).append(setting)
     assert set(by_configuration) == {script.BENCHMARK, script.TRAIN_DEFAULT}
-    benchmark, default = by_configuration[script.BENCHMARK], by_configuration[script.TRAIN_DEFAULT]
+    (benchmark,) = by_configuration[script.BENCHMARK]
     assert set(benchmark["methods"]) == {"sb3-ddpg", "local-linear"} and benchmark["batch_size"] == 32
-    assert set(default["methods"]) == {"sb3-ddpg", "local-ddpg"} and default["batch_size"] == 64
-    assert default["label"].startswith("train default") and benchmark["label"].startswith("benchmark")
-    for figures in default["methods"].values():
-        assert figures["updates_per_s"] > 0
-        assert figures["transitions_per_s"] == pytest.approx(64 * figures["updates_per_s"])
-    assert default["methods"]["sb3-ddpg"]["ratio_vs_sb3"] == pytest.approx(1.0)
+    # feedback's own batch 256 (with its references), then 64: ddpg's own and feedback's fixed one
+    rows = by_configuration[script.TRAIN_DEFAULT]
+    assert [s["batch_size"] for s in rows] == [256, 64]
+    assert all(s["network"] == "Pendulum-v1:16" and s["hidden"] == [16] for s in rows)
+    joint = "local-feedback[critic=joint]"
+    assert set(rows[0]["methods"]) == {"sb3-ddpg", "torch-ddpg", joint}
+    assert set(rows[1]["methods"]) == {"sb3-ddpg", "torch-ddpg", "local-ddpg", joint}
+    assert rows[0]["methods"][joint]["batch_source"] == "own default"
+    assert rows[1]["methods"][joint]["batch_source"] == "fixed"
+    assert rows[1]["methods"]["local-ddpg"]["batch_source"] == "own default"
+    for setting in rows:
+        methods = setting["methods"]
+        assert methods["sb3-ddpg"]["batch_source"] == methods["torch-ddpg"]["batch_source"] == "reference"
+        assert methods["sb3-ddpg"]["ratio_vs_sb3"] == pytest.approx(1.0)
+        assert methods["torch-ddpg"]["ratio_vs_torch"] == pytest.approx(1.0)
+        for figures in methods.values():
+            assert figures["updates_per_s"] > 0 and figures["batch_size"] == setting["batch_size"]
+            assert figures["transitions_per_s"] == pytest.approx(setting["batch_size"] * figures["updates_per_s"])
+            assert figures["ratio_vs_torch"] == pytest.approx(
+                figures["updates_per_s"] / methods["torch-ddpg"]["updates_per_s"])
+            assert figures["matmul_gflop_per_update"] > 0 and figures["cpu_ms_per_update"] > 0
+            assert figures["cpu_ratio_vs_torch"] == pytest.approx(
+                methods["torch-ddpg"]["cpu_ms_per_update"] / figures["cpu_ms_per_update"])
     described = results["configurations"][script.TRAIN_DEFAULT]
-    assert (described["critic"], described["critic_context"], described["critic_hidden"], described["batch_size"]) \
-        == ("mlp", "task", 32, 64)
-    assert results["configurations"][script.BENCHMARK]["critic_context"] == "presynaptic"
+    assert described["own_batch"] == {"local-ddpg": 64, joint: 256, "local-es": None}
+    assert set(described["references"]) == {"sb3-ddpg", "torch-ddpg"}
     assert any("'es' is not off-policy" in note for note in results["notes"])
     table = script.format_table(results)
-    assert "train default: cpu, 1 thread" in table and "benchmark: cpu, 1 thread" in table
+    assert "x torch" in table and "torch-ddpg" in table and "benchmark: cpu, 1 thread" in table
+
+
+def test_script_quick_without_the_benchmark_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    script = load_script_module()
+    out = tmp_path / "references.json"
+    results = script.main(["--quick", "--no-benchmark", "--device", "cpu", "--threads", "1", "--networks",
+                           "Pendulum-v1:16", "--learners", "feedback", "--batches", "32", "--buffer-fill", "200",
+                           "--out", str(out)])
+    assert out.exists() and results["target_checks"] == [] and "load_average_1min_end" in results
+    (setting,) = results["settings"]
+    assert setting["configuration"] == script.TRAIN_DEFAULT and setting["batch_size"] == 32
+    assert set(setting["methods"]) == {"sb3-ddpg", "torch-ddpg", "local-feedback"}
+    printed = capsys.readouterr().out
+    assert "local-feedback" in printed and "machine:" in printed and "configuration 'benchmark'" not in printed
 
 
 def test_train_default_learner_is_the_one_the_trainer_builds() -> None:
     script = load_script_module()
-    args = bench.Args(hidden=(8,), buffer_fill=10)
-    learner = script.build_train_default(args, "ddpg", "cpu", 3, 1)
+    args = bench.Args(buffer_fill=10)
+    network = script.NetworkSpec("Pendulum-v1", (8,))
+    learner = script.build_train_default(args, network, script.LearnerVariant.parse("ddpg"), None, "cpu")
     assert (learner.critic_kind, learner.critic_context, learner.batch_size) == ("mlp", "task", 64)
     assert len(learner.buffer) == 10
+    joint = script.build_train_default(args, network, script.LearnerVariant.parse("feedback:critic=joint"), 32, "cpu")
+    assert (joint.name, joint.critic_kind, joint.batch_size) == ("feedback", "joint", 32)
+    reference = script.build_reference(args, network, 32, "cpu")
+    assert reference.config.hidden == (8,) and reference.config.batch_size == 32 and reference.buffer.size == 10
