@@ -150,7 +150,46 @@ def default_topology(task: TaskSpec, task_kwargs: dict[str, Any] | None = None,
     return Topology.for_task(task, list(hidden), encoder=encoder, decoder=decoder, task_kwargs=task_kwargs)
 
 
-class NeuronParallelEnv(ParallelEnv):
+class TaskClock:
+    """What a client needs of the clock, on every env view holding a ``NeuronVecEnv`` as ``core``.
+
+    ``delay``, ``task_episode_steps``, ``ticks_per_task_episode`` and ``per_tick_discount``;
+    the class using it sets ``self.core`` and ``self._task_episode_steps`` (``task_episode_steps(core)``).
+    """
+
+    core: NeuronVecEnv
+    _task_episode_steps: int | None
+
+    @property
+    def delay(self) -> int:
+        """Ticks per task step: the task steps (and rewards) on every ``delay``-th tick."""
+        return self.core.delay
+
+    @property
+    def task_episode_steps(self) -> int | None:
+        """The task's episode bound in task steps (its ``max_episode_steps``), or ``None`` if unbounded."""
+        return self._task_episode_steps
+
+    @property
+    def ticks_per_task_episode(self) -> int | None:
+        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded).
+
+        A client's episode bound in env steps (``max_cycles``, a rollout's ``max_steps``) needs
+        at least this many ticks to let the task finish its episode.
+        """
+        steps = self._task_episode_steps
+        return None if steps is None else self.core.delay * steps
+
+    def per_tick_discount(self, task_gamma: float) -> float:
+        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``).
+
+        Raises:
+            ValueError: If ``task_gamma`` is outside ``[0, 1]``.
+        """
+        return per_tick_discount(task_gamma, self.core.delay)
+
+
+class NeuronParallelEnv(TaskClock, ParallelEnv):
     """A Gymnasium task as a PettingZoo parallel env whose agents are the network's neurons.
 
     Args:
@@ -277,35 +316,6 @@ class NeuronParallelEnv(ParallelEnv):
         self._last_reward = 0.0
         self._task_renders = render_mode is not None
         self._window: tuple[Any, Any] | None = None
-
-    # ------------------------------------------------------------------ the clock, for clients
-    @property
-    def delay(self) -> int:
-        """Ticks per task step: the task steps (and rewards) on every ``delay``-th ``step``."""
-        return self.core.delay
-
-    @property
-    def task_episode_steps(self) -> int | None:
-        """The task's episode bound in task steps (its ``max_episode_steps``), or ``None`` if unbounded."""
-        return self._task_episode_steps
-
-    @property
-    def ticks_per_task_episode(self) -> int | None:
-        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded).
-
-        A client's episode bound in env steps (``max_cycles``, a rollout's ``max_steps``) needs
-        at least this many ticks to let the task finish its episode.
-        """
-        steps = self._task_episode_steps
-        return None if steps is None else self.core.delay * steps
-
-    def per_tick_discount(self, task_gamma: float) -> float:
-        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``).
-
-        Raises:
-            ValueError: If ``task_gamma`` is outside ``[0, 1]``.
-        """
-        return per_tick_discount(task_gamma, self.core.delay)
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> gym.spaces.Box:

@@ -76,7 +76,7 @@ from torchrl.data import Bounded, Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
 from neuron_env.actions import group_actions
-from neuron_env.parallel import DEFAULT_HIDDEN, default_topology, per_tick_discount, task_episode_steps
+from neuron_env.parallel import DEFAULT_HIDDEN, TaskClock, default_topology, task_episode_steps
 from neuron_env.topology import Topology
 from neuron_env.vector import NeuronVecEnv, TaskSpec
 
@@ -85,7 +85,7 @@ __all__ = ["NeuronTorchRLEnv"]
 _DONE_KEYS = ("done", "terminated", "truncated")
 
 
-class NeuronTorchRLEnv(EnvBase):
+class NeuronTorchRLEnv(TaskClock, EnvBase):
     """A Gymnasium task driven by a network of neuron agents, as a batched TorchRL env.
 
     Args:
@@ -167,31 +167,6 @@ class NeuronTorchRLEnv(EnvBase):
         self._started = False
         self._core_closed = False
         self._make_specs()
-
-    # ------------------------------------------------------------------ the clock, for clients
-    @property
-    def delay(self) -> int:
-        """Ticks per task step: the task steps (and rewards) on every ``delay``-th tick."""
-        return self.core.delay
-
-    @property
-    def task_episode_steps(self) -> int | None:
-        """The task's episode bound in task steps (its ``max_episode_steps``), or ``None`` if unbounded."""
-        return self._task_episode_steps
-
-    @property
-    def ticks_per_task_episode(self) -> int | None:
-        """Ticks of a full task episode, ``delay × task_episode_steps`` (``None`` if unbounded)."""
-        steps = self._task_episode_steps
-        return None if steps is None else self.core.delay * steps
-
-    def per_tick_discount(self, task_gamma: float) -> float:
-        """The discount per tick matching ``task_gamma`` per task step (``task_gamma ** (1 / delay)``).
-
-        Raises:
-            ValueError: If ``task_gamma`` is outside ``[0, 1]``.
-        """
-        return per_tick_discount(task_gamma, self.core.delay)
 
     # ------------------------------------------------------------------ specs
     def _make_specs(self) -> None:
