@@ -44,13 +44,20 @@ def with_bias(voltages: torch.Tensor, pre: Any) -> torch.Tensor:
     return torch.cat([voltages[:, pre], ones], 1)
 
 
+def potential(weights: torch.Tensor, pre1: torch.Tensor) -> torch.Tensor:
+    """``u = [K, b] [v_pre, 1]`` ``[E, S]`` with per-copy ``[E, S, P + 1]`` or shared ``[S, P + 1]`` weights."""
+    if weights.dim() == 2:
+        return pre1 @ weights.T
+    return torch.bmm(weights, pre1[:, :, None])[:, :, 0]
+
+
 def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology: Topology, layouts: Sequence[Any],
                  fired: torch.Tensor) -> torch.Tensor:
-    """One noise-free tick of every agent group, with per-copy weights ``actor[i]`` ``[E, S, P + 1]`` (autograd).
+    """One noise-free tick of every agent group, with weights ``actor[i]`` per copy ``[E, S, P + 1]`` or shared.
 
     Args:
         voltages: ``[E, N]``.
-        actor: Per group (``layouts`` order) its weights, expanded per copy.
+        actor: Per group (``layouts`` order) its weights, expanded per copy or shared ``[S, P + 1]``.
         topology: The network (groups in voltage order, leaks).
         layouts: The learner's group layouts.
         fired: ``[E, num_agents]`` bool: who fired on this tick.
@@ -67,7 +74,7 @@ def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology
             continue
         i = index[group.name]
         lay = layouts[i]
-        drive = activate(torch.bmm(actor[i], with_bias(voltages, lay.pre)[:, :, None])[:, :, 0], lay.activation)
+        drive = activate(potential(actor[i], with_bias(voltages, lay.pre)), lay.activation)
         leak = float(group.leak)
         moved = drive if leak == 0 else leak * own + (1 - leak) * drive
         held = own if leak == 0 else leak * own
@@ -77,8 +84,11 @@ def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology
 
 def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor], learning: Sequence[int],
                      outputs: Sequence[int], topology: Topology, layouts: Sequence[Any], inputs: slice,
-                     output_slope: OutputSlope) -> dict[int, torch.Tensor]:
+                     output_slope: OutputSlope, per_copy: bool = True) -> dict[int, torch.Tensor]:
     """Per-copy ``∂Q(x(τ), μ_out(v(τ)))/∂[K, b]`` ``[E, S, P + 1]`` of each ``learning`` group (module doc).
+
+    ``per_copy=False``: the weights are shared leaves and the result is the sum over copies ``[S, P + 1]``
+    (what a replayed batch's mean step needs, without a weight copy per row).
 
     Args:
         window: The stored ticks, newest (the live tick ``τ``) first.
@@ -89,14 +99,19 @@ def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor]
         layouts: The learner's group layouts.
         inputs: The input neurons' voltage slice (clamped to the recorded inputs).
         output_slope: The critic's ``∂Q/∂a`` of an output group at the recomputed action.
+        per_copy: Per-copy leaves and gradients (else shared leaves, the gradient summed over copies).
 
     Returns:
         The gradient per learning group (zeros where no weight reaches an output within the window).
     """
     copies = window[0][0].shape[0]
     with torch.enable_grad():
-        leaves = {i: actor[i].detach().expand(copies, -1, -1).clone().requires_grad_(True) for i in learning}
-        expanded = [leaves.get(i, w.detach().expand(copies, -1, -1)) for i, w in enumerate(actor)]
+        if per_copy:
+            leaves = {i: actor[i].detach().expand(copies, -1, -1).clone().requires_grad_(True) for i in learning}
+            expanded = [leaves.get(i, w.detach().expand(copies, -1, -1)) for i, w in enumerate(actor)]
+        else:
+            leaves = {i: actor[i].detach().clone().requires_grad_(True) for i in learning}
+            expanded = [leaves.get(i, w.detach()) for i, w in enumerate(actor)]
         state = window[-1][0]
         # step from each stored tick (its firing mask) to the next one's recorded inputs and episode starts
         for (recorded, _, fresh), (_, fired, _) in zip(reversed(window[:-1]), reversed(window[1:]), strict=True):
@@ -107,11 +122,11 @@ def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor]
         for i in outputs:
             lay = layouts[i]
             pre1 = with_bias(state, lay.pre)
-            potential = torch.bmm(expanded[i], pre1[:, :, None])[:, :, 0]
-            mu = activate(potential, lay.activation)
+            drive = potential(expanded[i], pre1)
+            mu = activate(drive, lay.activation)
             if mu.requires_grad:  # else no hidden weight reaches it within the window (e.g. its first tick)
                 actions.append(mu)
-                slopes.append(output_slope(i, pre1.detach(), potential.detach(), mu.detach()))
+                slopes.append(output_slope(i, pre1.detach(), drive.detach(), mu.detach()))
         grads: Sequence[torch.Tensor | None] = [None] * len(learning)
         if actions:
             grads = torch.autograd.grad(actions, [leaves[i] for i in learning], grad_outputs=slopes,
