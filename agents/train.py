@@ -84,7 +84,8 @@ checkpoint, which then holds the parameters and optimiser state only (a few hund
 3-64-64-1 network instead of growing with every stored transition). A run resumed from such a
 checkpoint says so, starts with an empty buffer, acts by its policy plus noise and updates again
 once the buffer holds ``learning_starts`` transitions (at least one batch): it continues the
-learned network, not the exact run. On-policy learners (coagent, weight-max, es) keep only the
+learned network, not the exact run, and its ``summary.json`` lists the task steps of such resumes
+(``resumes_without_replay``) so that a study can tell it from an uninterrupted run. On-policy learners (coagent, weight-max, es) keep only the
 step or rollout in progress, which is always saved.
 
 What is not reproduced either: a checkpoint written on Ctrl-C between boundaries resumes
@@ -549,6 +550,9 @@ class Trainer:
         self._log: RunLogger | None = None
         #: Updates wait until this task step: a resume without the replay buffer refills it first.
         self.refill_until = 0
+        #: Task steps at which this run resumed without its replay buffer (its summary says so: such a run
+        #: is not the uninterrupted run, as updates paused while the buffer refilled).
+        self.resumes_without_replay: list[int] = []
         #: The task step of the checkpoint on disk (``None`` before the first one).
         self.checkpoint_step: int | None = None
         if resume is not None:
@@ -561,6 +565,9 @@ class Trainer:
                       "buffer is refilled by the current policy; pass --checkpoint-replay for an exact resume",
                       file=sys.stderr)
             state = resume["trainer"]
+            self.resumes_without_replay = [int(step) for step in state.get("resumes_without_replay", [])]
+            if self.refill_until:
+                self.resumes_without_replay.append(int(state["task_step"]))
             self.task_step = int(state["task_step"])
             self.checkpoint_step = self.task_step
             self.episodes = int(state["episodes"])
@@ -597,6 +604,7 @@ class Trainer:
                         "biases": [b.detach().cpu().clone() for b in weights.biases]},
             "trainer": {"task_step": self.task_step, "episodes": self.episodes, "elapsed": elapsed,
                         "recent_returns": list(self.recent_returns),
+                        "resumes_without_replay": list(self.resumes_without_replay),
                         "last_eval": list(self.last_eval) if self.last_eval is not None else None},
         }
 
@@ -628,6 +636,8 @@ class Trainer:
             "granularity": self.learner.granularity,
             "config": config.record(),
         }
+        if self.resumes_without_replay:
+            summary["resumes_without_replay"] = list(self.resumes_without_replay)
         if error is not None:
             summary["error"] = error
         return summary

@@ -126,22 +126,35 @@ def run_command(study: Study, phase: Phase, method: str, seed: int, folder: Path
     """The ``neuron-env`` command of one run."""
     command, *options = study.methods[method]
     hidden = ["--hidden", *map(str, phase.hidden)] if phase.hidden else []
+    # the replay buffer goes into every checkpoint, so that an interrupted run resumes to the uninterrupted one
+    exact_resume = ["--checkpoint-replay"] if command == "train" else []
     return [*neuron_env, command, "--task", phase.task, *hidden, "--steps", str(phase.steps), "--eval-every",
             str(phase.eval_every), "--eval-episodes", str(phase.eval_episodes), "--seed", str(seed), *options,
-            "--no-progress", "--no-tensorboard", "--out", str(folder)]
+            *exact_resume, "--no-progress", "--no-tensorboard", "--out", str(folder)]
 
 
 def completed(folder: Path) -> bool:
-    """Whether ``folder`` holds a finished run."""
+    """Whether ``folder`` holds a finished run that is the uninterrupted run (never resumed without replay)."""
     summary = folder / "summary.json"
-    return summary.is_file() and json.loads(summary.read_text()).get("status") == "completed"
+    if not summary.is_file():
+        return False
+    record = json.loads(summary.read_text())
+    return record.get("status") == "completed" and not record.get("resumes_without_replay")
+
+
+def resumes_exactly(folder: Path) -> bool:
+    """Whether ``folder`` holds a checkpoint that carries its replay buffer (``--checkpoint-replay``)."""
+    config = folder / "config.json"
+    return ((folder / "checkpoint.pt").is_file() and config.is_file()
+            and bool(json.loads(config.read_text()).get("checkpoint_replay")))
 
 
 def run_phase(study: Study, config: StudyConfig) -> None:
     """Run every planned run of the phase that is not finished, ``config.workers`` at a time.
 
     Each run is its own ``neuron-env`` process (one torch thread), so two workers use two cores. A local run
-    interrupted after a checkpoint resumes from it; an SB3 run or a run without a checkpoint starts over.
+    interrupted after a checkpoint resumes from it exactly (its checkpoints carry the replay buffer); an SB3 run,
+    a run without such a checkpoint, and a run once resumed without its buffer start over.
     """
     phase, work = study.phases[config.phase], Path(config.work) / config.phase
     todo = [(m, s) for m, s in phase.planned() if (not config.methods or m in config.methods)
@@ -151,8 +164,8 @@ def run_phase(study: Study, config: StudyConfig) -> None:
     def one_run(index: int, method: str, seed: int) -> None:
         folder = work / f"{method}-s{seed}"
         command = run_command(study, phase, method, seed, folder, config.neuron_env)
-        if study.methods[method][0] != "train" or not (folder / "checkpoint.pt").is_file():
-            command.append("--overwrite")  # an unfinished run without a checkpoint starts over
+        if study.methods[method][0] != "train" or not resumes_exactly(folder):
+            command.append("--overwrite")  # an unfinished run without an exact checkpoint starts over
         else:
             command = [*config.neuron_env, "train", "--resume", str(folder), "--no-progress", "--no-tensorboard"]
         start = time.monotonic()

@@ -73,6 +73,9 @@ def test_default_checkpoint_leaves_the_replay_out_and_resume_refills_it(
     # learning_starts (40) steps refill the buffer by the policy, then one update per task step
     assert resumed["status"] == "completed" and resumed["transitions"] == 100 * ticks
     assert resumed["updates"] - small["learner"]["num_updates"] == (100 - 40) * ticks
+    # the summary says the run is not the uninterrupted one, and a later exact resume keeps saying so
+    assert resumed["resumes_without_replay"] == [200]
+    assert load_checkpoint(tmp_path / "small")["trainer"]["resumes_without_replay"] == [200]
 
 
 @pytest.mark.parametrize("name", LEARNERS)

@@ -37,6 +37,25 @@ def test_every_run_command_parses(method: str, tmp_path: Path) -> None:
     build_parser().parse_args(command[1:])  # exits (SystemExit) on a flag the command does not have
 
 
+def test_train_runs_checkpoint_their_replay_and_resume_only_exactly(tmp_path: Path) -> None:
+    phase = locomotion.PHASES["e4-hopper"]
+    command = grid.run_command(locomotion.STUDY, phase, "feedback-joint-ref", 1, tmp_path / "x", ["neuron-env"])
+    assert "--checkpoint-replay" in command
+    assert "--checkpoint-replay" not in grid.run_command(locomotion.STUDY, phase, "sb3-ddpg", 1, tmp_path / "y",
+                                                         ["neuron-env"])
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_bytes(b"")
+    (folder / "config.json").write_text(json.dumps({"checkpoint_replay": False}))
+    assert not grid.resumes_exactly(folder)  # it starts over: a refilled buffer is not the uninterrupted run
+    (folder / "config.json").write_text(json.dumps({"checkpoint_replay": True}))
+    assert grid.resumes_exactly(folder)
+    (folder / "summary.json").write_text(json.dumps({"status": "completed", "resumes_without_replay": [90000]}))
+    assert not grid.completed(folder)
+    (folder / "summary.json").write_text(json.dumps({"status": "completed"}))
+    assert grid.completed(folder)
+
+
 def fake_run(folder: Path, final: float) -> None:
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps({"status": "completed", "final_eval_return_mean": final,
