@@ -85,8 +85,8 @@ checkpoint, which then holds the parameters and optimiser state only (a few hund
 checkpoint says so, starts with an empty buffer, acts by its policy plus noise and updates again
 once the buffer holds ``learning_starts`` transitions (at least one batch): it continues the
 learned network, not the exact run, and its ``summary.json`` lists the task steps of such resumes
-(``resumes_without_replay``) so that a study can tell it from an uninterrupted run. On-policy learners (coagent, weight-max, es) keep only the
-step or rollout in progress, which is always saved.
+(``resumes_without_replay``) so that a study can tell it from an uninterrupted run. On-policy
+learners (coagent, weight-max, es) keep only the step or rollout in progress, which is always saved.
 
 What is not reproduced either: a checkpoint written on Ctrl-C between boundaries resumes
 correctly (same learner and buffer) but with fresh episodes from the derived seed, so it
