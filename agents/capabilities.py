@@ -24,10 +24,16 @@ Declared today (``neuron-env train --learner NAME``):
 ============================================ =============================== ==================
 learner                                      ``topologies``                  ``clocks``
 ============================================ =============================== ==================
-``ddpg``                                     acyclic, recurrent, leaky       sync, async
+``eprop``, ``ddpg``                          acyclic, recurrent, leaky       sync, async
 ``feedback``, ``coagent``, ``weight-max``,   acyclic                         sync
 ``es``
 ============================================ =============================== ==================
+
+``neuron-env train`` without ``--learner`` runs ``default_learner(topology)``: ``feedback`` on an
+acyclic, leak-free network (the best measured there), ``eprop`` on a recurrent or leaky one (on
+Pendulum-v1 with a 16-unit recurrent layer of leak 0.5 it reached −165 and −183 on seeds 0 and 1
+at 20 000 steps, where the draft's ``ddpg`` rule stayed near the random policy; the learners page
+gives the commands).
 
 One more rule sits in the same check: a learner with a ``granularity`` option that learns
 ``settled`` transitions (``ddpg``'s default on an acyclic, leak-free network) needs the sync clock,
@@ -57,6 +63,22 @@ CLOCKS: tuple[str, ...] = ("sync", "async")
 #: What a learner class that declares nothing is taken to train: one forward pass, the sync clock.
 DEFAULT_TOPOLOGIES: tuple[str, ...] = ("acyclic",)
 DEFAULT_CLOCKS: tuple[str, ...] = ("sync",)
+
+
+#: The learner of a recurrent or leaky network when none is named (``default_learner``).
+RECURRENT_DEFAULT_LEARNER = "eprop"
+#: The learner of an acyclic, leak-free network when none is named (``TrainConfig.learner``'s default).
+ACYCLIC_DEFAULT_LEARNER = "feedback"
+
+
+def default_learner(topology: Topology) -> str:
+    """The learner ``neuron-env train`` runs on ``topology`` when ``--learner`` is not given.
+
+    ``feedback`` on an acyclic, leak-free network, ``eprop`` on a recurrent or leaky one (each the
+    best measured there). The clock does not choose: under ``--clock async`` an acyclic network
+    still gets ``feedback``, whose refusal names the learners that train there.
+    """
+    return ACYCLIC_DEFAULT_LEARNER if settles(topology) else RECURRENT_DEFAULT_LEARNER
 
 
 def topology_kinds(topology: Topology) -> tuple[str, ...]:

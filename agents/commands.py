@@ -30,7 +30,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from neuron_env.agents.capabilities import CLOCKS
+from neuron_env.agents.capabilities import CLOCKS, RECURRENT_DEFAULT_LEARNER, default_learner
 from neuron_env.agents.critics import CRITIC_KINDS
 from neuron_env.agents.errors import CheckpointError, DivergenceError, LearnerConfigError
 from neuron_env.agents.network import CRITIC_CONTEXTS, GRANULARITIES
@@ -39,6 +39,7 @@ from neuron_env.agents.registry import LEARNERS, learner_class
 from neuron_env.agents.train import (
     NothingToDo,
     TrainConfig,
+    build_topology,
     config_from_checkpoint,
     field_help,
     load_checkpoint,
@@ -74,7 +75,9 @@ OUT_HELP = ("output folder (default: runs/<task>-<learner>-seed<seed>, for --lea
 #: What the train command does (its ``--help`` description).
 TRAIN_DESCRIPTION = (
     f"Train every neuron of a network on a Gymnasium task with a local learner: --learner {TrainConfig.learner} "
-    f"(the default), {', '.join(name for name in LEARNERS if name != TrainConfig.learner)}; all neurons at "
+    f"(the default; {RECURRENT_DEFAULT_LEARNER} on a recurrent or leaky network), "
+    f"{', '.join(name for name in LEARNERS if name not in (TrainConfig.learner, RECURRENT_DEFAULT_LEARNER))}; "
+    "all neurons at "
     "once, with progress, evaluation, TensorBoard scalars and resumable checkpoints. A learner option not given "
     "takes the chosen learner's own default (listed per learner below); one the learner does not have is refused. "
     "config.json records the settings the run used: the run's and every option of its learner."
@@ -257,7 +260,9 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool,
     extra = {name: getattr(args, name) for name in learner_only_options() if hasattr(args, name)}
     overwrite = bool(getattr(args, "overwrite", False))
     if args.resume is None:
-        refuse_foreign_options(given.get("learner", TrainConfig.learner), extra, as_flags=True)
+        if "learner" not in given:  # the default follows the network: feedback, or eprop on a recurrent/leaky one
+            given["learner"] = default_learner(build_topology(TrainConfig(**given)))
+        refuse_foreign_options(given["learner"], extra, as_flags=True)
         config = TrainConfig(**given, learner_options=extra)
         config.out = str(new_run_folder(config, overwrite))  # refuses a folder that holds a run, before any work
         return config, overwrite, None

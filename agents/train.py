@@ -170,7 +170,8 @@ class TrainConfig:
     task: str = "Pendulum-v1"
     """Gymnasium id of the task (any space ``neuron_env.spaces`` encodes; the network is sized to it)."""
     learner: str = "feedback"
-    """Learner by name: feedback (the best measured), ddpg, coagent, weight-max or es (``agents.registry``)."""
+    """Learner by name: feedback, eprop, ddpg, coagent, weight-max or es (``agents.registry``); ``neuron-env train``
+    without ``--learner`` runs eprop on a recurrent or leaky network (``capabilities.default_learner``)."""
     learner_options: dict[str, Any] = field(default_factory=dict)
     """Options of the chosen learner that the run sets (``{"batch_size": 16}``); absent or ``None``: its default."""
     topology: str = "mlp"

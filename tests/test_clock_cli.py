@@ -26,14 +26,16 @@ from neuron_env.agents.capabilities import (
     able_learners,
     capabilities,
     capability_refusal,
+    default_learner,
     settles,
     topology_kinds,
 )
+from neuron_env.agents.commands import train_config_from_args
 from neuron_env.agents.errors import LearnerConfigError
 from neuron_env.agents.local_ddpg import LocalDDPG
 from neuron_env.agents.off_policy import OffPolicyNetwork
 from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
-from neuron_env.agents.train import TrainConfig, load_checkpoint, train
+from neuron_env.agents.train import TrainConfig, build_topology, load_checkpoint, train
 from neuron_env.baselines.cli import compare_config_from_args
 from neuron_env.baselines.compare_config import LOCAL_METHODS, command_line, plan_runs
 from neuron_env.baselines.runners import execute_run
@@ -335,3 +337,29 @@ def test_a_firing_rate_below_one_needs_the_async_clock(tmp_path: Path, capsys: p
     assert main(["train", *TINY, "--firing-rate", "0.5", "--out", str(tmp_path / "t")]) == 2
     assert error_line(capsys) == ("neuron-env train: error: firing_rate=0.5 (--firing-rate) needs clock='async' "
                                   "(--clock async); the sync clock fires every neuron on every tick")
+
+
+@pytest.mark.parametrize("network, expected", [("acyclic", "feedback"), ("recurrent", "eprop"),
+                                               ("recurrent-leaky", "eprop")])
+def test_train_without_learner_takes_the_networks_default(tmp_path: Path, network: str, expected: str) -> None:
+    args = build_parser().parse_args(["train", *TINY, *NETWORKS[network], "--out", str(tmp_path / "run")])
+    config = train_config_from_args(args)[0]
+    assert config.learner == expected == default_learner(build_topology(config))
+
+
+def test_the_issues_recurrent_leaky_command_trains_with_the_default_and_resumes(tmp_path: Path,
+                                                                               capsys: pytest.CaptureFixture) -> None:
+    # `neuron-env train --task MountainCarContinuous-v0 --topology recurrent --hidden 8 --leak 0.3`, shortened
+    command = ["train", "--task", "MountainCarContinuous-v0", "--topology", "recurrent", "--hidden", "8", "--leak",
+               "0.3", "--steps", "40", "--learning-starts", "10", "--batch-size", "8", "--checkpoint-every", "20",
+               "--checkpoint-replay", "--eval-every", "0", "--eval-episodes", "1", "--no-progress", "--no-tensorboard"]
+    assert main([*command, "--out", str(tmp_path / "whole")]) == 0
+    assert main([*command, "--steps", "20", "--out", str(tmp_path / "split")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "split"), "--steps", "40", "--no-progress"]) == 0
+    whole, split = (json.loads((tmp_path / name / "summary.json").read_text()) for name in ("whole", "split"))
+    assert whole["learner"] == split["learner"] == "eprop"
+    assert split["steps"] == 40 and split["updates"] == whole["updates"] > 0
+    assert split["final_eval_return_mean"] == whole["final_eval_return_mean"]
+    a, b = load_checkpoint(tmp_path / "whole")["weights"], load_checkpoint(tmp_path / "split")["weights"]
+    for wa, wb in zip(a["blocks"] + a["biases"], b["blocks"] + b["biases"], strict=True):
+        assert torch.equal(wa, wb)
