@@ -1,15 +1,20 @@
-"""``EpropLearner`` (``--learner eprop``): traces, timing, exactness, locality, per-neuron loop, clocks, resume."""
+"""``EpropLearner`` (``--learner eprop``): traces, timing, exactness, the ceiling, clocks, resume, options.
+
+The checks of DESIGN.md §6 (batched update == a per-neuron loop, the locality audit) are
+``test_learner_eprop_audit.py``; the helpers below serve both files.
+"""
 
 from __future__ import annotations
 
 import copy
 import io
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from neuron_env.agents.eprop import EpropConfig, EpropLearner, output_distances
+from neuron_env.agents.eprop import EpropLearner, output_distances
 from neuron_env.agents.eprop_replay import row_bytes
 from neuron_env.agents.errors import CheckpointError, LearnerConfigError
 from neuron_env.agents.registry import make_learner
@@ -81,6 +86,40 @@ def group_index(learner: EpropLearner, name: str) -> int:
     return [lay.name for lay in learner.layouts].index(name)
 
 
+#: Agent-group indices of ``chain()``.
+H1, H2, OUT = 0, 1, 2
+
+
+def critic_q(params: dict[str, torch.Tensor], x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The joint output critic ``Q(x, a)`` written out (two ReLU layers), differentiable in ``a``."""
+    h1 = torch.relu(x @ params["w1x"] + a @ params["w1a"] + params["b1"])
+    return torch.relu(h1 @ params["w2"] + params["b2"]) @ params["w3"] + params["b3"]
+
+
+def update_on(learner: EpropLearner, topology: Topology, size: int, generator: torch.Generator) -> dict:
+    """One update: on a random batch (``actor_batch="live"``) or on ``size`` random buffer rows (replayed)."""
+    if learner.actor_batch == "live":
+        return learner.update(replay_batch(topology, size, generator))
+    return learner.update(rows=torch.randint(0, learner.num_transitions, (size,), generator=generator))
+
+
+def copied(ascents: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+    return [None if a is None else a.clone() for a in ascents]
+
+
+@pytest.fixture
+def frozen() -> Callable[..., EpropLearner]:
+    """Factory of float64 learners (seed 5) whose parameters never move: ``lr_actor = lr_critic = tau = 0``.
+
+    Their ascents are still computed, so two of them fed the same ticks compare rule against rule exactly.
+    """
+
+    def build(topology: Topology, **options: Any) -> EpropLearner:
+        return EpropLearner(topology, lr_actor=0.0, lr_critic=0.0, tau=0.0, dtype=F64, seed=5, **options)
+
+    return build
+
+
 # ----------------------------------------------------------------------------------------------- traces
 @pytest.mark.parametrize("leak", [0.0, 0.6])
 def test_the_trace_is_the_analytic_filtered_product(leak: float) -> None:
@@ -121,10 +160,7 @@ def test_a_neuron_that_did_not_fire_keeps_its_trace_and_its_parameters(actor_bat
         before = [w.clone() for w in learner.actor]
         traces_before = [learner.traces[i][0].clone() if learner.traces[i] else None for i in (h1, h2)]
         learner.store(v, actions, reward, v_next, terminated, fired=fired)
-        if actor_batch == "live":
-            learner.update(replay_batch(topology, 8, generator))
-        else:
-            learner.update(rows=torch.randint(0, learner.num_transitions, (8,), generator=generator))
+        update_on(learner, topology, 8, generator)
         if silent:
             assert torch.equal(learner.traces[h2][0][:, 1], traces_before[1][:, 1])  # leak-free: kept, bitwise
             torch.testing.assert_close(learner.traces[h1][0][:, 0], 0.5 * traces_before[0][:, 0], atol=0, rtol=0)
@@ -159,14 +195,14 @@ def simulate(topology: Topology, learner: EpropLearner, ticks: int, copies: int,
     return out
 
 
-def test_without_recurrent_synapses_eprop_with_true_feedback_is_the_exact_gradient_of_the_ceiling() -> None:
+def test_without_recurrent_synapses_eprop_with_true_feedback_is_the_exact_gradient_of_the_ceiling(
+        frozen: Callable[..., EpropLearner]) -> None:
     """No recurrent synapse, feedback through the true weights, leak-free intermediate group: a group at
     distance ``d`` steps on tick ``t ≥ 2d`` along exactly the gradient (truncated BPTT by autograd, the ceiling's)
     of the objective ``Q(x(t−d), μ(v(t−d)))``, the leak of its own voltage included (its trace)."""
     topology = chain(leaks=(0.7, 0.0), recurrent=False)
-    options = {"lr_actor": 0.0, "lr_critic": 0.0, "tau": 0.0, "dtype": F64, "seed": 5, "actor_batch": "live"}
-    local = EpropLearner(topology, **options)
-    ceiling = EpropLearner(topology, credit="bptt", bptt_window=30, **options)
+    local = frozen(topology, actor_batch="live")
+    ceiling = frozen(topology, credit="bptt", bptt_window=30, actor_batch="live")
     for edges in local.edges:
         for edge in edges:  # F = W: weight transport, for this test only
             local.feedback_weights[edge.projection] = local.weights.blocks[edge.projection].clone()
@@ -179,7 +215,7 @@ def test_without_recurrent_synapses_eprop_with_true_feedback_is_the_exact_gradie
         for name, learner in (("local", local), ("ceiling", ceiling)):
             learner.store(v, actions, reward, v_next, terminated, fired=fired)
             learner.update(batch)
-            ascents[name].append([None if a is None else a.clone() for a in learner.ascents])
+            ascents[name].append(copied(learner.ascents))
     h1, h2 = 0, 1
     compared = 0
     for t in range(len(ticks)):
@@ -197,21 +233,21 @@ def test_without_recurrent_synapses_eprop_with_true_feedback_is_the_exact_gradie
 
 
 @pytest.mark.parametrize("replay_voltages", ["current", "stored"])
-def test_replayed_eprop_with_true_feedback_is_the_exact_gradient_of_the_replayed_ceiling(replay_voltages: str) -> None:
+def test_replayed_eprop_with_true_feedback_is_the_exact_gradient_of_the_replayed_ceiling(
+        replay_voltages: str, frozen: Callable[..., EpropLearner]) -> None:
     """The replayed rule, no recurrent synapse, feedback through the true weights (``feedback="weights"``),
     leak-free intermediate group: a group at distance ``d`` steps at update ``t`` along exactly the ceiling's
     gradient (BPTT through the same replayed window, autograd) on the batch of update ``t − d``."""
     topology = chain(leaks=(0.7, 0.0), recurrent=False)
-    options = {"lr_actor": 0.0, "lr_critic": 0.0, "tau": 0.0, "dtype": F64, "seed": 5, "batch_size": 7,
-               "replay_voltages": replay_voltages, "replay_window": 30}
-    local = EpropLearner(topology, feedback="weights", **options)
-    ceiling = EpropLearner(topology, credit="bptt", **options)
+    options = {"batch_size": 7, "replay_voltages": replay_voltages, "replay_window": 30}
+    local = frozen(topology, feedback="weights", **options)
+    ceiling = frozen(topology, credit="bptt", **options)
     ascents: dict[str, list[list[torch.Tensor | None]]] = {"local": [], "ceiling": []}
     for v, actions, reward, v_next, terminated, fired in simulate(topology, local, 12, 3, seed=1):
         for name, learner in (("local", local), ("ceiling", ceiling)):
             learner.store(v, actions, reward, v_next, terminated, fired=fired)
             learner.update()  # both draw the same rows: one generator seed, one draw per update
-            ascents[name].append([None if a is None else a.clone() for a in learner.ascents])
+            ascents[name].append(copied(learner.ascents))
     compared = 0
     for t in range(len(ascents["local"])):
         for group, d in ((1, 1), (0, 2)):
@@ -253,14 +289,14 @@ def own_ticks(topology: Topology, learner: EpropLearner, ticks: int, copies: int
 
 @pytest.mark.parametrize("build", BUILDS, ids=BUILD_IDS)
 @pytest.mark.parametrize("rate", [1.0, 0.6])
-def test_the_re_run_reproduces_the_stored_voltages_and_traces(build: Callable[[], Topology], rate: float) -> None:
+def test_the_re_run_reproduces_the_stored_voltages_and_traces(build: Callable[[], Topology], rate: float,
+                                                              frozen: Callable[..., EpropLearner]) -> None:
     """On the network's own ticks with the weights fixed, re-running a row through its window (``current``)
     gives the voltages and the traces stored on its tick (``stored``, what the live ring computed), gains
     included: the same queue, the same ascents, across episode ends and silent neurons."""
     topology = build()
-    options = {"lr_actor": 0.0, "lr_critic": 0.0, "tau": 0.0, "dtype": F64, "seed": 5, "batch_size": 9}
-    stored = EpropLearner(topology, replay_voltages="stored", **options)
-    current = EpropLearner(topology, replay_voltages="current", replay_window=40, **options)
+    stored = frozen(topology, replay_voltages="stored", batch_size=9)
+    current = frozen(topology, replay_voltages="current", replay_window=40, batch_size=9)
     assert stored.buffer.traces and not current.buffer.traces  # only the stored mode keeps traces per row
     for v, actions, reward, v_next, terminated, fired in own_ticks(topology, stored, 16, 3, 1, rate, (5, 11)):
         for learner in (stored, current):
@@ -283,417 +319,6 @@ def test_the_re_run_reproduces_the_stored_voltages_and_traces(build: Callable[[]
             if a is not None:
                 torch.testing.assert_close(a, b, atol=1e-14, rtol=0)
     assert current.asynchronous == (rate < 1.0)
-
-
-# ------------------------------------------------------------------ batched == per-neuron loop, shipped defaults
-class Neuron:
-    """One neuron's parameters, trace history and wiring, in plain per-neuron form."""
-
-    def __init__(self, topology: Topology, learner: EpropLearner, agent: int) -> None:
-        self.group = next(g for g in topology.agent_groups
-                          if agent in range(*topology.agent_slice[g.name].indices(10**6)))
-        self.gi = topology.agent_groups.index(self.group)
-        self.row = agent - topology.agent_slice[self.group.name].start
-        self.agent = agent
-        self.pre = topology.presynaptic_index[self.group.name]
-        self.output = self.group.role == "output"
-        self.leak = self.group.leak
-        self.k = learner.actor[self.gi][self.row].clone()
-        self.k_target = learner.target_actor[self.gi][self.row].clone()
-        self.mask = torch.cat([torch.ones(topology.group[topology.projections[i].source].size, dtype=F64)
-                               if topology.projections[i].mask is None
-                               else torch.tensor(topology.projections[i].mask[self.row], dtype=F64)
-                               for i in topology.incoming[self.group.name]] + [torch.ones(1, dtype=F64)])
-        distance = learner.distances[self.gi]
-        self.distance = distance
-        self.depth = None if distance in (None, 0) else 2 * distance
-        self.column = int(topology.agent_neuron_index[agent])
-        self.hold = self.leak if self.leak > 0 else 1.0
-        self.traces: list[torch.Tensor] = []
-        self.gains: list[torch.Tensor] = []
-        self.outbox: list[torch.Tensor | None] = [None, None]
-        #: (postsynaptic neuron, fixed random feedback weight) per message-carrying synapse
-        self.post: list[tuple[Neuron, float]] = []
-        self.row_param = self.k.clone().requires_grad_(True)
-        self.adam = torch.optim.Adam([self.row_param], lr=learner.lr_actor)
-
-    def p(self, v: torch.Tensor) -> torch.Tensor:
-        return torch.cat([v[:, self.pre], torch.ones(v.shape[0], 1, dtype=F64)], 1)
-
-    def store(self, v: torch.Tensor, fired: torch.Tensor, done: torch.Tensor) -> None:
-        if self.depth is None:
-            return
-        p = self.p(v)
-        dmu = d_tanh(p @ self.k)
-        previous = self.traces[0] if self.traces else torch.zeros_like(p)
-        on = fired[:, self.agent]
-        if self.leak > 0:
-            advanced = self.leak * previous + (1 - self.leak) * dmu[:, None] * p
-            silent = self.leak * previous
-        else:
-            advanced, silent = dmu[:, None] * p, previous
-        trace = torch.where(on[:, None], advanced, silent)
-        trace[done] = 0.0
-        self.traces.insert(0, trace)
-        self.gains.insert(0, torch.where(on, (1 - self.leak) * dmu, torch.zeros_like(dmu)))
-        del self.traces[self.depth + 1:], self.gains[self.depth + 1:]
-
-    def step(self, ascent: torch.Tensor, fired_any: bool) -> None:
-        if not fired_any:
-            return
-        self.row_param.grad = -(ascent * self.mask)
-        self.adam.step()
-        self.k = self.row_param.detach().clone()
-
-
-class Reference:
-    """The live rule (``actor_batch="live"``) written neuron by neuron; the joint output critic by autograd and Adam."""
-
-    def __init__(self, topology: Topology, learner: EpropLearner) -> None:
-        self.topology, self.config = topology, learner.config
-        self.neurons = [Neuron(topology, learner, a) for a in range(topology.num_agents)]
-        by_index = {int(topology.agent_neuron_index[n.agent]): n for n in self.neurons}
-        for edges in learner.edges:
-            for edge in edges:
-                projection = topology.projections[edge.projection]
-                source = topology.group_slice[projection.source]
-                for m in (n for n in self.neurons if n.group.name == projection.target):
-                    for j, index in enumerate(range(source.start, source.stop)):
-                        fixed = float(learner.feedback_weights[edge.projection][m.row, j])
-                        by_index[index].post.append((m, fixed))
-        out = [lay.name for lay in learner.layouts].index("out")
-        self.critic = {k: v.clone().requires_grad_(True) for k, v in learner.critic[out].items()}
-        self.target_critic = {k: v.clone() for k, v in learner.target_critic[out].items()}
-        self.critic_adam = torch.optim.Adam(list(self.critic.values()), lr=self.config.lr_critic)
-        pre = topology.presynaptic_index["out"]
-        inputs = np.arange(topology.group_slice["in"].start, topology.group_slice["in"].stop)
-        self.context = np.concatenate([pre, [i for i in inputs if i not in pre]]).astype(int)
-        self.outputs = [n for n in self.neurons if n.output]
-        self.live: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    @staticmethod
-    def q(params: dict[str, torch.Tensor], x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        h1 = torch.relu(x @ params["w1x"] + a @ params["w1a"] + params["b1"])
-        return torch.relu(h1 @ params["w2"] + params["b2"]) @ params["w3"] + params["b3"]
-
-    def store(self, v: torch.Tensor, fired: torch.Tensor, done: torch.Tensor) -> None:
-        for n in self.neurons:
-            n.store(v, fired, done)
-            n.outbox = [None, n.outbox[0]]
-        self.live = (v, fired)
-
-    def update(self, batch: Batch) -> None:
-        v, actions, reward, v_next, terminated = batch
-        gamma, tau = self.config.gamma, self.config.tau
-        with torch.no_grad():
-            a_next = torch.stack([torch.tanh(n.p(v_next) @ n.k_target) for n in self.outputs], 1)
-            y = reward + gamma * (1 - terminated) * self.q(self.target_critic, v_next[:, self.context], a_next)
-        a = torch.stack([actions[:, n.agent] for n in self.outputs], 1)
-        self.critic_adam.zero_grad()
-        ((y - self.q(self.critic, v[:, self.context], a)) ** 2).mean().backward()
-        self.critic_adam.step()
-        if self.live is not None:
-            self.actor_step(*self.live)
-            self.live = None
-        for n in self.neurons:
-            n.k_target = (1 - tau) * n.k_target + tau * n.k
-        self.target_critic = {k: (1 - tau) * self.target_critic[k] + tau * p.detach() for k, p in self.critic.items()}
-
-    def actor_step(self, v: torch.Tensor, fired: torch.Tensor) -> None:
-        steps = []
-        mu = torch.stack([torch.tanh(n.p(v) @ n.k) for n in self.outputs], 1).requires_grad_(True)
-        (slope,) = torch.autograd.grad(self.q(self.critic, v[:, self.context], mu).sum(), mu)
-        for j, n in enumerate(self.outputs):
-            on = fired[:, n.agent].to(F64)
-            p = n.p(v)
-            message = on * d_tanh(p @ n.k) * slope[:, j]
-            steps.append((n, (message[:, None] * p).mean(0), message))
-        for n in self.neurons:
-            if n.output or n.depth is None or len(n.traces) <= n.depth:
-                continue
-            received = [m.outbox[1] for m, _ in n.post]
-            if any(message is None for message in received):
-                continue
-            signal = sum(fixed * message for (_, fixed), message in zip(n.post, received, strict=True))
-            on = fired[:, n.agent].to(F64)
-            steps.append((n, ((on * signal)[:, None] * n.traces[n.depth]).mean(0), n.gains[n.depth] * signal))
-        for n, ascent, message in steps:
-            n.step(ascent, bool(fired[:, n.agent].any()))
-            n.outbox[0] = message
-
-
-def assert_matches(learner: EpropLearner, reference: Reference) -> None:
-    for n in reference.neurons:
-        torch.testing.assert_close(learner.actor[n.gi][n.row], n.k, atol=1e-10, rtol=0)
-        torch.testing.assert_close(learner.target_actor[n.gi][n.row], n.k_target, atol=1e-10, rtol=0)
-        if n.traces:
-            i = n.gi
-            torch.testing.assert_close(learner.traces[i][0][:, n.row], n.traces[0], atol=1e-12, rtol=0)
-    out = [lay.name for lay in learner.layouts].index("out")
-    for name, value in reference.critic.items():
-        torch.testing.assert_close(learner.critic[out][name], value.detach(), atol=1e-10, rtol=0)
-
-
-class ReplayReference(Reference):
-    """The shipped rule (``actor_batch="replay"``, ``replay_voltages="current"``) written neuron by neuron.
-
-    Every replayed row ``(tick t, copy e)`` is re-run from its stored voltages ``min(window, age)`` ticks back:
-    each neuron computes its own next voltage from its presynaptic voltages and advances its own trace, tick
-    by tick, with the recorded inputs and firing; a neuron at distance ``d`` keeps its trace ``E(t − d + 1)``,
-    a relay its gain ``c(t − d)``. The critic learns on the re-run voltages; the outputs step along DDPG's
-    slope on the batch; a hidden neuron pairs the messages sent last update with the traces of the batch
-    ``d`` updates old. A neuron steps when it fired on the last stored tick in some copy.
-    """
-
-    def __init__(self, topology: Topology, learner: EpropLearner) -> None:
-        super().__init__(topology, learner)
-        self.window = learner.replay_window
-        self.inputs = topology.group_slice["in"]
-        self.stored: list[tuple[torch.Tensor, ...]] = []
-        self.age: torch.Tensor | None = None
-        self.queue: list[dict[Neuron, tuple[torch.Tensor, torch.Tensor | None]]] = []
-        self.deepest = max(d for d in learner.distances if d is not None)
-        self.relays = {m for n in self.neurons for m, _ in n.post}
-        self.hidden = [n for n in self.neurons if n.distance not in (None, 0)]
-
-    def store_tick(self, v: torch.Tensor, actions: torch.Tensor, reward: torch.Tensor, v_next: torch.Tensor,
-                   terminated: torch.Tensor, fired: torch.Tensor, done: torch.Tensor) -> None:
-        age = torch.zeros(v.shape[0], dtype=torch.int64) if self.age is None else self.age
-        held = torch.stack([v[:, n.column] * (0.0 if n.leak > 0 else 1.0) for n in self.neurons], 1)
-        actions = torch.where(fired, actions, held)  # a silent neuron's action is the one with its effect
-        self.stored.append((v, actions, reward, v_next, terminated, fired, age))
-        self.age = torch.where(done, 0, age + 1)
-        for n in self.neurons:  # the live trace ring advances in every mode; messages cross a hop per update
-            n.store(v, fired, done)
-
-    def tick(self, state: torch.Tensor, fired: torch.Tensor, k: int, traces: dict, kept: dict,
-             gains: dict) -> torch.Tensor:
-        """One tick of every neuron from ``state`` (one row); ``k``: ticks before the row (traces kept at d)."""
-        new = state.clone()
-        for n in self.neurons:
-            p = torch.cat([state[n.pre], torch.ones(1, dtype=F64)])
-            mu = torch.tanh(p @ n.k)
-            dmu = 1 - mu**2
-            on = bool(fired[n.agent])
-            new[n.column] = (mu if n.leak == 0 else n.leak * state[n.column] + (1 - n.leak) * mu) if on \
-                else n.hold * state[n.column]
-            if n in traces:
-                if on:
-                    traces[n] = dmu * p if n.leak == 0 else n.leak * traces[n] + (1 - n.leak) * dmu * p
-                else:
-                    traces[n] = n.hold * traces[n]
-                if k == n.distance:
-                    kept[n] = traces[n]
-            if n in self.relays and k == n.distance:
-                gains[n] = (1 - n.leak) * dmu if on else torch.zeros((), dtype=F64)
-        return new
-
-    def rerun(self, t: int, e: int) -> tuple[torch.Tensor, torch.Tensor, dict, dict]:
-        v, _, _, v_next, _, fired, age = self.stored[t]
-        span = min(self.window, int(age[e]))
-        state = self.stored[t - span][0][e].clone()
-        traces = {n: torch.zeros(len(n.mask), dtype=F64) for n in self.hidden}
-        kept: dict = {}
-        gains: dict = {}
-        for k in range(span, 0, -1):
-            state = self.tick(state, self.stored[t - k][5][e], k, traces, kept, gains)
-            state[self.inputs] = self.stored[t - k + 1][0][e, self.inputs]
-        following = self.tick(state, fired[e], 0, {}, {}, {})
-        following[self.inputs] = v_next[e, self.inputs]
-        for n in self.hidden:
-            kept.setdefault(n, torch.zeros(len(n.mask), dtype=F64))
-        for n in self.relays:
-            gains.setdefault(n, torch.zeros((), dtype=F64))
-        return state, following, kept, gains
-
-    def update_rows(self, rows: torch.Tensor) -> None:
-        copies = self.stored[0][0].shape[0]
-        runs = [self.rerun(int(r) // copies, int(r) % copies) for r in rows]
-        v = torch.stack([run[0] for run in runs])
-        v_next = torch.stack([run[1] for run in runs])
-        pick = [(int(r) // copies, int(r) % copies) for r in rows]
-        actions = torch.stack([self.stored[t][1][e] for t, e in pick])
-        reward = torch.stack([self.stored[t][2][e] for t, e in pick])
-        terminated = torch.stack([self.stored[t][4][e] for t, e in pick])
-        gamma, tau = self.config.gamma, self.config.tau
-        with torch.no_grad():
-            a_next = torch.stack([torch.tanh(n.p(v_next) @ n.k_target) for n in self.outputs], 1)
-            y = reward + gamma * (1 - terminated) * self.q(self.target_critic, v_next[:, self.context], a_next)
-        a = torch.stack([actions[:, n.agent] for n in self.outputs], 1)
-        self.critic_adam.zero_grad()
-        ((y - self.q(self.critic, v[:, self.context], a)) ** 2).mean().backward()
-        self.critic_adam.step()
-        last_fired = self.stored[-1][5]
-        for n in self.neurons:
-            n.outbox = [None, n.outbox[0]]
-        mu = torch.stack([torch.tanh(n.p(v) @ n.k) for n in self.outputs], 1).requires_grad_(True)
-        (slope,) = torch.autograd.grad(self.q(self.critic, v[:, self.context], mu).sum(), mu)
-        steps = []
-        for j, n in enumerate(self.outputs):
-            p = n.p(v)
-            message = d_tanh(p @ n.k) * slope[:, j]
-            steps.append((n, (message[:, None] * p).mean(0), message))
-        for n in self.hidden:
-            received = [m.outbox[1] for m, _ in n.post]
-            if len(self.queue) < n.distance or any(message is None for message in received):
-                continue
-            signal = sum(fixed * message for (_, fixed), message in zip(n.post, received, strict=True))
-            trace, gain = self.queue[n.distance - 1][n]
-            steps.append((n, (signal[:, None] * trace).mean(0), None if gain is None else gain * signal))
-        for n, ascent, message in steps:
-            n.step(ascent, bool(last_fired[:, n.agent].any()))
-            n.outbox[0] = message
-        self.queue.insert(0, {n: (torch.stack([run[2][n] for run in runs]),
-                                  torch.stack([run[3][n] for run in runs]) if n in self.relays else None)
-                              for n in self.hidden})
-        del self.queue[self.deepest:]
-        for n in self.neurons:
-            n.k_target = (1 - tau) * n.k_target + tau * n.k
-        self.target_critic = {k: (1 - tau) * self.target_critic[k] + tau * p.detach() for k, p in self.critic.items()}
-
-
-@pytest.mark.parametrize("build", BUILDS, ids=BUILD_IDS)
-@pytest.mark.parametrize("rate", [1.0, 0.6])
-def test_batched_update_equals_a_per_neuron_loop_on_the_shipped_defaults(build: Callable[[], Topology],
-                                                                          rate: float) -> None:
-    """``EpropConfig()`` as shipped (replayed actor batch re-run through stored windows, joint critic on the task
-    context by Adam, per-neuron Adam actor steps at its rates, γ, τ) against the rule written neuron by neuron,
-    over ticks with firing masks and two episode ends; windows shorter than the run, so some rows are cut."""
-    topology = build()
-    config = EpropConfig(replay_window=3)
-    assert (config.actor_batch, config.replay_voltages) == ("replay", "current")
-    learner = EpropLearner(topology, config, seed=3, dtype=F64)
-    reference = ReplayReference(topology, learner)
-    generator = torch.Generator().manual_seed(7)
-    ticks = random_ticks(topology, 11, 3, seed=8, rate=rate, ends=(4, 8))
-    for v, actions, reward, v_next, terminated, fired in ticks:
-        fired_arg = None if rate == 1.0 else fired
-        learner.store(v, actions, reward, v_next, terminated, fired=fired_arg)
-        reference.store_tick(v, actions, reward, v_next, terminated, fired, terminated.bool())
-        rows = torch.randint(0, learner.num_transitions, (6,), generator=generator)
-        learner.update(rows=rows)
-        reference.update_rows(rows)
-        assert_matches(learner, reference)
-    fresh = EpropLearner(topology, config, seed=3, dtype=F64)
-    assert all(not torch.equal(w, w0) for w, w0 in zip(learner.actor, fresh.actor, strict=True))  # every group moved
-    for p, block in zip(topology.projections, learner.weights.blocks, strict=True):
-        if p.mask is not None:  # masked synapses stay exactly zero
-            assert torch.all(block[torch.tensor(p.mask) == 0] == 0)
-
-
-@pytest.mark.parametrize("build", [masked_recurrent, lambda: chain(leaks=(0.5, 0.3))], ids=["recurrent", "chain"])
-@pytest.mark.parametrize("rate", [1.0, 0.6])
-def test_batched_live_update_equals_a_per_neuron_loop(build: Callable[[], Topology], rate: float) -> None:
-    """``actor_batch="live"`` (otherwise ``EpropConfig()``) against the online rule written neuron by neuron,
-    over ticks with firing masks and an episode end."""
-    topology = build()
-    config = EpropConfig(actor_batch="live")
-    learner = EpropLearner(topology, config, seed=3, dtype=F64)
-    reference = Reference(topology, learner)
-    generator = torch.Generator().manual_seed(7)
-    ticks = random_ticks(topology, 9, 3, seed=8, rate=rate, ends=(4,))
-    for v, actions, reward, v_next, terminated, fired in ticks:
-        fired_arg = None if rate == 1.0 else fired
-        learner.store(v, actions, reward, v_next, terminated, fired=fired_arg)
-        reference.store(v, fired, terminated.bool())
-        batch = replay_batch(topology, 6, generator)
-        learner.update(batch)
-        reference.update(batch)
-        assert_matches(learner, reference)
-    fresh = EpropLearner(topology, config, seed=3, dtype=F64)
-    assert all(not torch.equal(w, w0) for w, w0 in zip(learner.actor, fresh.actor, strict=True))  # every group moved
-    for p, block in zip(topology.projections, learner.weights.blocks, strict=True):
-        if p.mask is not None:  # masked synapses stay exactly zero
-            assert torch.all(block[torch.tensor(p.mask) == 0] == 0)
-
-
-# ------------------------------------------------------------------------------------------ locality audit
-def audit_run(perturb: Callable[[EpropLearner], None] | None, mode: str, at: int = 3,
-              ticks: int = 9) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]]]:
-    """Every group's actor and newest trace after each tick, on fixed voltages and batches (or buffer rows).
-
-    ``mode``: ``live`` (fixed replay batches), ``stored`` or ``current`` (the replayed actor batch on fixed
-    rows of the buffer, its voltages as stored or re-run). ``perturb`` changes the learner before tick ``at``."""
-    topology = chain(leaks=(0.5, 0.3))
-    options = {"actor_batch": "live"} if mode == "live" else {"replay_voltages": mode}
-    learner = EpropLearner(topology, seed=2, dtype=F64, lr_actor=0.01, **options)
-    generator = torch.Generator().manual_seed(3)
-    actors, traces = [], []
-    for tick, (v, actions, reward, v_next, terminated, fired) in enumerate(random_ticks(topology, ticks, 2, 4,
-                                                                                        rate=0.8)):
-        if tick == at and perturb is not None:
-            perturb(learner)
-        learner.store(v, actions, reward, v_next, terminated, fired=fired)
-        if mode == "live":
-            learner.update(replay_batch(topology, 5, generator))
-        else:
-            learner.update(rows=torch.randint(0, learner.num_transitions, (5,), generator=generator))
-        actors.append([w.clone() for w in learner.actor])
-        traces.append([ring[0].clone() if ring else torch.zeros(0) for ring in learner.traces])
-    return actors, traces
-
-
-def perturbed(group: str, rows: slice = slice(None), targets: bool = True) -> Callable[[EpropLearner], None]:
-    """Add noise to ``rows`` of ``group``'s actor and (``targets``) its target actor and critic."""
-
-    def perturb(learner: EpropLearner) -> None:
-        g = torch.Generator().manual_seed(9)
-        i = group_index(learner, group)
-        tensors = [learner.actor[i][rows]]
-        if targets:
-            tensors += [learner.target_actor[i][rows], *learner.critic[i].values(), *learner.target_critic[i].values()]
-        for t in tensors:
-            t.add_(torch.randn(t.shape, generator=g, dtype=t.dtype) * 0.3)
-
-    return perturb
-
-
-H1, H2, OUT, AT = 0, 1, 2, 3
-MODES = ["live", "stored", "current"]
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_locality_audit_a_neuron_reads_its_neighbours_messages_a_hop_per_tick(mode: str) -> None:
-    """DESIGN.md §1 on in -> h1 (recurrent, masked, leaky) -> h2 (leaky) -> out, on fixed voltages or rows.
-
-    A hidden neuron's trace and step read its own parameters, its presynaptic voltages and the messages of
-    the neurons it projects to, which were sent the tick (update) before. ``out`` (actor, critic, target
-    copies) is no neighbour of h1: its change reaches h2 one tick later and h1 two ticks later, through their
-    messages. With the replayed voltages as stored, the output's update reads no hidden parameter; re-run
-    (``current``), hidden parameters reach it as the replayed activity of its presynaptic neurons, the read
-    of DDPG's actor step on replayed states (the re-run itself: every neuron from its own parameters and its
-    presynaptic voltages, tick by tick, checked against ``ReplayReference``)."""
-    base_actor, base_trace = audit_run(None, mode)
-    actor, trace = audit_run(perturbed("out"), mode)
-    for tick in range(len(base_actor)):
-        for group in (H1, H2):  # a trace reads its own parameters (as they were at the tick) and voltages only
-            same_before = tick == 0 or torch.equal(actor[tick - 1][group], base_actor[tick - 1][group])
-            assert torch.equal(trace[tick][group], base_trace[tick][group]) == same_before, (tick, group)
-        assert torch.equal(actor[tick][H2], base_actor[tick][H2]) == (tick < AT + 1), tick
-        assert torch.equal(actor[tick][H1], base_actor[tick][H1]) == (tick < AT + 2), tick
-    for group in ("h1", "h2"):
-        actor, _ = audit_run(perturbed(group), mode)
-        unchanged = all(torch.equal(a[OUT], b[OUT]) for a, b in zip(actor, base_actor, strict=True))
-        assert unchanged == (mode != "current"), group
-    # positive direction: h2 (a neighbour) reaches h1 through its message, once its new gains are paired
-    actor, _ = audit_run(perturbed("h2"), mode)
-    assert not torch.equal(actor[-1][H1], base_actor[-1][H1])
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_locality_audit_within_a_recurrent_group_a_non_neighbour_changes_nothing(mode: str) -> None:
-    """h1_0 and h1_1 are neither pre- nor postsynaptic to each other: h1_1's parameters never reach h1_0's trace,
-    nor (voltages fixed: live, stored) its update. Re-run (``current``), they reach it only through activity:
-    h1_1's replayed voltage drives h1_2 and h2, and so h1_0 and the messages it receives."""
-    base_actor, base_trace = audit_run(None, mode)
-    actor, trace = audit_run(perturbed("h1", rows=slice(1, 2), targets=False), mode)
-    for tick in range(len(base_actor)):  # its trace reads its own parameters (as they were) and voltages only
-        same_before = tick == 0 or torch.equal(actor[tick - 1][H1][0], base_actor[tick - 1][H1][0])
-        assert torch.equal(trace[tick][H1][:, 0], base_trace[tick][H1][:, 0]) == same_before, tick
-        if mode != "current":
-            assert torch.equal(actor[tick][H1][0], base_actor[tick][H1][0])
-    assert not torch.equal(actor[-1][H1][1], base_actor[-1][H1][1])
-    assert (mode == "current") == (not torch.equal(actor[-1][H1][0], base_actor[-1][H1][0]))
 
 
 # ----------------------------------------------------------------------------------------------- the ceiling
@@ -722,7 +347,7 @@ def test_the_ceiling_is_autograd_through_the_truncated_window() -> None:
         torch.testing.assert_close(state[h], live[e, h], atol=1e-12, rtol=0)  # the recomputed state is the recorded
         action = torch.tanh(weights.blocks[2] @ state[h] + weights.biases[1])
         x = live[e:e + 1, learner.layouts[out_index].context]
-        q = Reference.q(learner.critic[out_index], x, action[None])
+        q = critic_q(learner.critic[out_index], x, action[None])
         grads = torch.autograd.grad(q.sum(), [k_in, k_hh, b_h])
         expected = torch.cat([grads[0], grads[1], grads[2][:, None]], 1)
         torch.testing.assert_close(got[e], expected, atol=1e-12, rtol=1e-9)

@@ -166,7 +166,7 @@ def test_help_shows_each_learners_own_default() -> None:
             assert name in users and str(getattr(learner_class(name).config_class(), f.name)) in text, (name, f.name)
     text = " ".join(parser.format_help().split())
     assert "their own" not in text and "for ddpg;" not in text and "local DDPG" not in text
-    assert "--learner feedback (the default)" in text
+    assert "--learner feedback (the default; eprop on a recurrent or leaky network)" in text
 
 
 def test_help_shows_the_output_folder_the_run_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
