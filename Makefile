@@ -50,7 +50,8 @@ $(MARL_BIN)/.setup-done: pyproject.toml
 	touch $@
 
 test-marl: $(MARL_BIN)/.setup-done
-	$(MARL_BIN)/python -m pytest -q -p no:cacheprovider tests/test_integrations_benchmarl.py tests/test_episode_clock.py
+	$(MARL_BIN)/python -m pytest -q -p no:cacheprovider tests/test_integrations_benchmarl.py tests/test_episode_clock.py \
+		tests/test_marl_study.py
 
 lint: setup
 	$(BIN)/ruff check .

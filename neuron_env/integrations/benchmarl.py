@@ -535,7 +535,7 @@ def make_experiment(
     task: Any,
     algorithm: str = "mappo",
     *,
-    settings: RecommendedSettings | None = None,
+    settings: RecommendedSettings | str | None = None,
     seed: int = 0,
     model_cells: Sequence[int] | None = None,
     max_n_iters: int | None = None,
@@ -543,13 +543,17 @@ def make_experiment(
     loggers: Sequence[str] = (),
     evaluation: bool = False,
     experiment_overrides: Mapping[str, Any] | None = None,
+    algorithm_overrides: Mapping[str, Any] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
     """A BenchMARL ``Experiment`` on a neuron task: BenchMARL's defaults, the recommended settings, quiet logs.
 
     Args:
         task: A task from ``neuron_task``.
         algorithm: One of ``ALGORITHMS``.
-        settings: The settings to apply; ``None``: ``recommended_settings(task)``.
+        settings: The settings to apply; ``None``: ``recommended_settings(task)``; ``"benchmarl"``:
+            none, BenchMARL's own configs as its yaml files give them (its 3 000 000-frame budget
+            included: set ``max_n_frames`` in ``experiment_overrides``).
         seed: The experiment's seed.
         model_cells: Hidden sizes of every policy and critic MLP; ``None``: BenchMARL's ``[256, 256]``.
         max_n_iters: Stop after this many iterations (overrides the settings' frame budget).
@@ -558,14 +562,18 @@ def make_experiment(
         evaluation: Evaluate every ``settings.evaluation_interval`` frames (BenchMARL evaluates
             only with a logger or ``create_json``: this turns on ``create_json``).
         experiment_overrides: Further ``ExperimentConfig`` attributes, set last.
+        algorithm_overrides: Attributes of the algorithm's config (e.g. ``lmbda``, ``scale_mapping``,
+            ``share_param_critic``), set after the settings.
+        callbacks: BenchMARL ``Callback`` objects (anything with its ``on_*`` methods) the experiment
+            notifies, e.g. to evaluate the policy on a protocol of your own during training.
 
     Returns:
         A ``benchmarl.experiment.Experiment``; ``experiment.run()`` trains.
 
     Raises:
         ImportError: Without BenchMARL.
-        ValueError: On an unknown ``algorithm``.
-        AttributeError: On an unknown ``experiment_overrides`` key.
+        ValueError: On an unknown ``algorithm`` or a ``settings`` string other than ``"benchmarl"``.
+        AttributeError: On an unknown ``experiment_overrides`` or ``algorithm_overrides`` key.
     """
     _import_benchmarl()
     import torch
@@ -575,10 +583,13 @@ def make_experiment(
 
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)} (continuous-action algorithms)")
-    settings = settings or recommended_settings(task)
+    if isinstance(settings, str) and settings != "benchmarl":
+        raise ValueError(f"settings={settings!r}: pass RecommendedSettings, None (the recommended ones) or "
+                         "'benchmarl' (BenchMARL's own configs)")
     config = ExperimentConfig.get_from_yaml()
     algorithm_config = algorithm_config_registry[algorithm].get_from_yaml()
-    settings.apply(config, algorithm_config)
+    if settings != "benchmarl":
+        (settings or recommended_settings(task)).apply(config, algorithm_config)
     if max_n_iters is not None:
         config.max_n_iters, config.max_n_frames = max_n_iters, None
     config.loggers = list(loggers)
@@ -591,8 +602,12 @@ def make_experiment(
         if key not in {field.name for field in fields(ExperimentConfig)}:
             raise AttributeError(f"ExperimentConfig has no attribute {key!r} (experiment_overrides)")
         setattr(config, key, value)
+    for key, value in (algorithm_overrides or {}).items():
+        if key not in {field.name for field in fields(algorithm_config)}:
+            raise AttributeError(f"{type(algorithm_config).__name__} has no attribute {key!r} (algorithm_overrides)")
+        setattr(algorithm_config, key, value)
     model = MlpConfig.get_from_yaml()
     if model_cells is not None:
         model = MlpConfig(num_cells=list(model_cells), layer_class=torch.nn.Linear, activation_class=torch.nn.Tanh)
     return Experiment(task=task, algorithm_config=algorithm_config, model_config=model, critic_model_config=model,
-                      seed=seed, config=config)
+                      seed=seed, config=config, callbacks=list(callbacks))
