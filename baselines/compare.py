@@ -131,6 +131,9 @@ other runs continue, and the next invocation retries them.
 Ctrl-C stops every run (see ``baselines.dispatch``), keeps the finished ones and the local runs'
 last checkpoints, and ``compare`` raises ``neuron_env.run_folders.RunInterrupted``, whose message
 says what was kept (``neuron-env compare`` prints it in one line with the command that resumes).
+So does a run that comes back ``interrupted`` when this process saw no Ctrl-C (it ignores SIGINT,
+as a background job of a script does, and the workers do not): the grid is not complete, and no
+report is written as if it were.
 
 Processes and Ray
 -----------------
@@ -314,7 +317,8 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print, *,
     Raises:
         BaselineConfigError: On an invalid option, or a run folder of another configuration.
         RunFolderError: If ``config.out`` is a file, or holds another command's run.
-        RunInterrupted: On Ctrl-C, once every run has stopped (the message says what was kept).
+        RunInterrupted: On Ctrl-C (or a run that a Ctrl-C stopped), once every run has stopped (the message
+            says what was kept).
         MissingDependencyError: When Ray (with ``ray_address``) or matplotlib is missing.
     """
     config.validate()
@@ -360,11 +364,12 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print, *,
     for note in notes:
         print_fn(note)
     by_label = {(s.task, s.method, s.seed): s for s in specs}
-    failed = 0
+    failed = interrupted = 0
 
     def on_row(row: dict[str, Any]) -> None:
-        nonlocal failed
+        nonlocal failed, interrupted
         if row["status"] == "interrupted":  # stopped by Ctrl-C: its checkpoint (if any) says where it resumes
+            interrupted += 1
             return
         spec = by_label[(row["task"], row["method"], int(row["seed"]))]
         rows[spec] = row
@@ -377,6 +382,8 @@ def compare(config: CompareConfig, print_fn: Callable[[str], None] = print, *,
             dispatch(jobs, config, on_row)
         except KeyboardInterrupt:
             raise RunInterrupted(_interrupted_message(specs, rows, out)) from None
+        if interrupted:  # a Ctrl-C stopped runs but not this process (see the module doc)
+            raise RunInterrupted(_interrupted_message(specs, rows, out))
     ordered = [rows[s] for s in specs if s in rows]
     scores = write_reports(config, ordered)
     say(f"compare: wrote {out / 'results.csv'}, {out / 'scores.md'}, {out / 'scores.json'}, {out / 'curves.png'}")

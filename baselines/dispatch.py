@@ -16,7 +16,11 @@ the parent sets the pool's stop event (a run not started yet returns at once), c
 not handed out, forwards SIGINT to workers still running after ``STOP_GRACE_S`` (a Ctrl-C sent
 to the parent alone), waits for them (``STOP_TIMEOUT_S`` at most, then terminates them), passes
 the rows of runs that finished meanwhile to ``on_row`` and raises ``KeyboardInterrupt``: no
-traceback from any process (``compare`` says what was kept in one line).
+traceback from any process (``compare`` says what was kept in one line). A run that comes back
+``interrupted`` while the parent saw no Ctrl-C stops the comparison the same way: the SIGINT
+reached the workers only (the parent ignores SIGINT, as a job that a shell without job control
+starts in the background does; or it was sent to a worker alone), and the rest of the grid does
+not run on as if nothing had been asked.
 """
 
 from __future__ import annotations
@@ -74,15 +78,20 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _deliver(spec: RunSpec, future: Future, on_row: Callable[[dict[str, Any]], None]) -> None:
-    """Pass a finished future's row to ``on_row`` (a worker that died: a ``failed`` row; cancelled: nothing)."""
+def _deliver(spec: RunSpec, future: Future, on_row: Callable[[dict[str, Any]], None]) -> str | None:
+    """Pass a finished future's row to ``on_row`` (a worker that died: a ``failed`` row; cancelled: nothing).
+
+    Returns:
+        The row's status (``None`` for a cancelled future).
+    """
     try:
         row = future.result()
     except CancelledError:
-        return
+        return None
     except Exception as error:  # noqa: BLE001 - a worker that died (e.g. killed for memory)
         row = result_row(spec, None, status="failed", error=f"{type(error).__name__}: {error}")
     on_row(row)
+    return row["status"]
 
 
 def _stop_pool(executor: Any, pending: dict[Future, RunSpec], stop: Any,
@@ -139,7 +148,8 @@ def _dispatch_pool(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                _deliver(pending.pop(future), future, on_row)
+                if _deliver(pending.pop(future), future, on_row) == "interrupted":
+                    raise KeyboardInterrupt  # a SIGINT reached a worker, not this process: stop as on Ctrl-C
     except KeyboardInterrupt:
         _stop_pool(executor, pending, stop, on_row)
         raise
@@ -192,6 +202,7 @@ def dispatch(jobs: list[tuple[RunSpec, bool]], config: CompareConfig,
 
     Raises:
         MissingDependencyError: When ``ray_address`` is set and Ray is not installed.
-        KeyboardInterrupt: On Ctrl-C, once every worker has stopped (see the module doc).
+        KeyboardInterrupt: On Ctrl-C (in a pool, also when a run comes back interrupted), once every worker
+            has stopped (see the module doc).
     """
     (_dispatch_ray if config.ray_address else _dispatch_pool)(jobs, config, on_row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,45 @@ def load_script(path: Path, name: str) -> ModuleType:
 def load_example(name: str) -> ModuleType:
     """Import ``examples/<name>.py`` as module ``name``."""
     return load_script(EXAMPLES / f"{name}.py", name)
+
+
+def _sigint_state() -> tuple[Any, bool]:
+    """This process's SIGINT handler, and whether the main thread blocks SIGINT."""
+    blocked = hasattr(signal, "pthread_sigmask") and signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    return signal.getsignal(signal.SIGINT), blocked
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_raises_keyboard_interrupt() -> Iterator[None]:
+    """Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` in the tests, and in the commands they start, as in a terminal.
+
+    A shell without job control starts a background job (``make test &`` in a script, a CI step,
+    a tool that runs commands) with SIGINT ignored, and Python keeps an ignored SIGINT ignored (a
+    subprocess inherits it): the Ctrl-C tests would see nothing happen and their command exit 0.
+    """
+    handler, blocked = _sigint_state()
+    if handler is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    yield
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    if handler is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found(_ctrl_c_raises_keyboard_interrupt: None) -> Iterator[None]:
+    """A test (or the code it runs) that leaves SIGINT handled otherwise errors here, not in a later Ctrl-C test."""
+    before = _sigint_state()
+    yield
+    after = _sigint_state()
+    if after != before:
+        signal.signal(signal.SIGINT, before[0])
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK if before[1] else signal.SIG_UNBLOCK, {signal.SIGINT})
+        pytest.fail(f"SIGINT left changed (handler, blocked): {before} before the test, {after} after it")
 
 
 @pytest.fixture

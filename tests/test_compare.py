@@ -282,8 +282,13 @@ def test_an_interrupted_comparison_resumes_every_run_exactly(tmp_path, capsys):
     assert (local.folder(split) / "episodes.csv").read_text() == (whole_local / "episodes.csv").read_text()
 
 
-def test_ctrl_c_in_compare_prints_one_line_and_no_traceback(tmp_path):
-    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) while a local and an SB3 run train."""
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_ctrl_c_in_compare_prints_one_line_and_no_traceback(tmp_path, sigint):
+    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) while a local and an SB3 run train.
+
+    ``ignored``: ``compare`` starts with SIGINT ignored (a background job of a shell without job
+    control); the workers still stop their runs, and ``compare`` says so instead of exiting 0.
+    """
     import os
     import re
     import shlex
@@ -298,8 +303,10 @@ def test_ctrl_c_in_compare_prints_one_line_and_no_traceback(tmp_path):
             "--learning-starts", "50", "--hidden", "8", "8", "--workers", "2", "--no-tensorboard", "--out", str(out)]
     log = tmp_path / "log.txt"
     with open(log, "w") as stream:
-        process = subprocess.Popen([sys.executable, "-m", "neuron_env.cli", *argv], stdout=stream,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        command = [sys.executable, "-m", "neuron_env.cli", *argv]
+        if sigint == "ignored":  # the shell ignores SIGINT, then becomes the command: it starts with SIGINT ignored
+            command = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *command]
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + 120
             while "local-feedback seed0: step 500/4000" not in log.read_text() and time.monotonic() < deadline:
@@ -317,3 +324,26 @@ def test_ctrl_c_in_compare_prints_one_line_and_no_traceback(tmp_path):
     assert re.search(r"interrupted; 0 of 2 runs finished .*, 1 resumes exactly from its last checkpoint "
                      r"\(CartPole-v1 local-feedback seed0 at task step (500|1000|1500)\), 1 starts over", lines[0])
     assert lines[0].endswith(f"resume with: {shlex.join(['neuron-env', *argv])}")
+
+
+def test_a_run_stopped_by_ctrl_c_interrupts_the_comparison_even_when_this_process_saw_none(tmp_path, monkeypatch):
+    """A worker's run comes back ``interrupted`` with no ``KeyboardInterrupt`` here: no report of a partial grid."""
+    from neuron_env.baselines import compare as compare_module
+
+    from neuron_env.run_folders import RunInterrupted
+
+    config = CompareConfig(tasks=("CartPole-v1",), methods=("random", "sb3-dqn"), steps=100, seeds=1,
+                           out=str(tmp_path), tensorboard=False)
+
+    def fake_dispatch(jobs: list, _config: Any, on_row: Any) -> None:
+        for spec, _ in jobs:  # the random run finished, the SB3 run was stopped by a SIGINT sent to its worker
+            status = "completed" if spec.method == "random" else "interrupted"
+            on_row({"task": spec.task, "method": spec.method, "seed": spec.seed, "final_eval_mean": 20.0,
+                    "final_eval_std": 0.0, "steps": spec.steps, "wall_time_s": 1.0, "steps_per_s": 100.0,
+                    "status": status, "error": ""})
+
+    monkeypatch.setattr(compare_module, "dispatch", fake_dispatch)
+    with pytest.raises(RunInterrupted, match=r"^interrupted; 1 of 2 runs finished .*, 1 starts over"):
+        compare(config, print_fn=lambda _text: None)
+    assert not (tmp_path / "scores.md").exists()
+    assert [row["method"] for row in read_results(tmp_path / "results.csv")] == ["random"]

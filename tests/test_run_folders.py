@@ -172,3 +172,31 @@ def test_ctrl_c_in_baseline_is_one_line_and_records_the_run_as_interrupted(tmp_p
     assert main(argv) == 2  # the interrupted run is not replaced silently either
     assert main([*argv, "--overwrite"]) == 0
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
+
+
+def test_ctrl_c_raises_keyboard_interrupt_in_the_tests_even_when_pytest_starts_with_sigint_ignored(
+        tmp_path: Path) -> None:
+    """``make test &`` in a script starts pytest with SIGINT ignored; ``tests/conftest.py`` makes Ctrl-C work again.
+
+    Else the Ctrl-C tests above (and ``compare``'s, whose subprocess inherits it) exit 0 instead of 130.
+    """
+    import subprocess
+    import sys
+
+    if not hasattr(signal, "pthread_sigmask"):
+        pytest.skip("POSIX signals only")
+    (tmp_path / "test_ctrl_c.py").write_text(
+        "import os, signal, subprocess, sys\n"
+        "import pytest\n\n"
+        "def test_ctrl_c():\n"
+        "    with pytest.raises(KeyboardInterrupt):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    check = 'import signal; assert signal.getsignal(signal.SIGINT) is signal.default_int_handler'\n"
+        "    subprocess.run([sys.executable, '-c', check], check=True)  # what a command the test starts inherits\n")
+    root = Path(__file__).resolve().parents[1]
+    pytest_command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p", "no:cacheprovider",
+                      str(tmp_path / "test_ctrl_c.py")]
+    # the shell ignores SIGINT, then becomes pytest: it starts with SIGINT ignored, as a background job does
+    result = subprocess.run(["sh", "-c", 'trap "" INT; exec "$0" "$@"', *pytest_command], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
