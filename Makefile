@@ -51,7 +51,7 @@ $(MARL_BIN)/.setup-done: pyproject.toml
 
 test-marl: $(MARL_BIN)/.setup-done
 	$(MARL_BIN)/python -m pytest -q -p no:cacheprovider tests/test_integrations_benchmarl.py tests/test_episode_clock.py \
-		tests/test_marl_study.py
+		tests/test_marl_study.py tests/test_marl_study_run.py
 
 lint: setup
 	$(BIN)/ruff check .

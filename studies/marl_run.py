@@ -1,0 +1,669 @@
+"""One BenchMARL run of the MARL study, and the exploration measurement (issue 26, items 1-2).
+
+``studies/marl.py`` (the study: its rows, phases and report) runs each BenchMARL row as one
+process of this script in BenchMARL's venv (``make test-marl`` builds ``.venv-marl``). Its two
+commands take the flags of ``RunConfig``::
+
+    .venv-marl/bin/python studies/marl_run.py run-one --algorithm mappo --settings default --seed 0 --out /tmp/mappo
+    .venv-marl/bin/python studies/marl_run.py noise --task Pendulum-v1 --hidden 8 8 --out /tmp/noise
+
+(``python studies/marl.py run-one ...`` / ``... noise ...`` forward to them.)
+
+``run-one``
+-----------
+Trains one BenchMARL row ``<algorithm>-<settings>`` on the neuron network (every non-input neuron
+an agent, one agent group per layer: ``neuron_env.integrations.benchmarl``) with
+``make_experiment``, and evaluates the policy with the study's protocol (below). ``--task
+Pendulum-v1 --hidden 8 8 --task-steps 100000 --eval-every 10000 --eval-episodes 20`` are its
+defaults; the study passes every flag. ``--settings`` is ``default`` (BenchMARL's configs as its
+yaml files give them), ``recommended`` (``recommended_settings``) or a factor (``FACTORS``:
+``default`` with one setting changed); ``studies/marl.py``'s page says what each sets, and
+``plan_settings`` sets it, as plain data (no BenchMARL needed).
+
+The run folder (``--out``) holds ``summary.json`` (written last, atomically: ``status``
+``completed``, the final returns, task steps, frames, updates, wall, CPU and evaluation time,
+frames/s, the settings planned and every field of BenchMARL's experiment, algorithm and model
+configs, the versions), ``metrics.csv`` and BenchMARL's folder ``benchmarl/`` (the study adds
+``run.log``). A folder holding a finished run of the same budget is skipped; an unfinished one is
+cleared and the run starts over; a finished run is never cleared.
+
+Evaluation protocol
+-------------------
+The credit study's: ``--eval-episodes`` (20) episodes with deterministic actions, the task return
+summed once per task step. A BenchMARL policy is rolled out, under TorchRL's deterministic
+exploration type, through ``NeuronTorchRLEnv`` with one env copy per episode, reset with the local
+trainer's evaluation seed (copy ``i``: ``evaluation_seed(seed) + i``, the starts ``neuron-env
+train`` evaluates on), counting each copy's first episode (full task episodes whatever the row's
+``max_cycles``). A BenchMARL callback evaluates at the end of the first iteration past every
+``--eval-every`` task steps (``metrics.csv``: ``step``, ``frames``, ``eval_return_mean``, ...), under a
+forked torch RNG so that evaluating leaves the training run unchanged; the final evaluation is the
+policy at the budget.
+
+``noise``
+---------
+Writes ``noise.md`` / ``noise.json`` under ``--out`` (``measure_exploration``) and prints the table:
+the std of every layer's action, and of the task action, under each algorithm's initial
+exploration (``default`` and ``noise-0.1``) at fixed states (the evaluation starts of ``--seed``),
+against the feedback learner's (Gaussian 0.1 on the outputs only). The study's factor phase
+reports it.
+
+Cost
+----
+Measured by the smoke run (MAPPO ``default``, Pendulum-v1 8-8, ``--task-steps 600``, which
+rounds up to one 6 000-frame batch; one torch thread; a 2-core machine under load 6 from another
+study): 56 frames/s of wall time, 122 frames per CPU-second (process start and setup included).
+A 100 000-step run is 300 000 frames: about 0.7 CPU-hours for MAPPO on a free core (1.5 h of wall
+time at that load). Issue 26 measured the algorithms' relative speed (on TorchRL's PettingZoo
+wrapper): IPPO 1.35×, MADDPG 0.94×, IDDPG 1.30×, MASAC 1.19× and ISAC 2.1× MAPPO's time per
+frame, 1.31× on average, so about 0.9 CPU-h a run. ``noise`` takes about 10 CPU-seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grid import completed  # noqa: E402
+
+from neuron_env.integrations.benchmarl import (  # noqa: E402
+    ALGORITHMS,
+    BENCHMARL_FRAMES_PER_BATCH,
+    BENCHMARL_GAMMA,
+    BENCHMARL_LMBDA,
+    BENCHMARL_N_ENVS_PER_WORKER,
+    BENCHMARL_OPTIMIZER_STEPS_PER_FRAME,
+    recommended_settings,
+    task_config,
+)
+from neuron_env.parallel import per_tick_discount  # noqa: E402
+
+#: This script: the study runs ``<BenchMARL's python> SCRIPT run-one ...`` (and ``... noise ...``).
+SCRIPT = Path(__file__).resolve()
+#: On-policy algorithms (BenchMARL's ``on_policy_*`` settings and ``lmbda``); the rest are off-policy.
+ON_POLICY: tuple[str, ...] = ("mappo", "ippo")
+#: Algorithms whose critics are centralised (they read the global ``state`` when the task gives one).
+CENTRALISED: tuple[str, ...] = ("mappo", "maddpg", "masac")
+#: Algorithms that explore by additive Gaussian noise (``exploration_eps_init``); the others sample a policy.
+ADDITIVE_NOISE: tuple[str, ...] = ("maddpg", "iddpg")
+#: The main phases' settings of every algorithm.
+MAIN_SETTINGS: tuple[str, ...] = ("default", "recommended")
+#: The training episode of ``short-episodes``: the old example's ``max_cycles`` (rounded down to whole task steps).
+SHORT_EPISODE_TICKS = 100
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One setting changed from BenchMARL's defaults: a row of the factor phase."""
+
+    description: str
+    """What the row changes, as the report says it."""
+    algorithms: tuple[str, ...] = ALGORITHMS
+    """The algorithms the setting exists for."""
+
+
+#: The factor phase's settings, each ``default`` with one change (``plan_settings`` applies them).
+FACTORS: dict[str, Factor] = {
+    "gamma-per-tick": Factor("gamma = 0.99 ** (1 / delay) per tick (0.99 per task step)"),
+    "lmbda-per-tick": Factor("GAE lmbda = 0.9 ** (1 / delay) per tick", ON_POLICY),
+    "short-episodes": Factor(f"max_cycles = {SHORT_EPISODE_TICKS} ticks rounded down to whole task steps "
+                             "(the old example's; evaluation on full episodes)"),
+    "batch-half-episode": Factor("frames per batch = half an episode per env copy (10 copies); off-policy "
+                                 "optimizer steps scaled to keep 1000 per 6000 frames"),
+    "width-64": Factor("policy and critic MLPs 64-64 instead of 256-256"),
+    "per-neuron-policy": Factor("share_policy_params = False: every neuron its own policy MLP"),
+    "noise-0.1": Factor("initial exploration std 0.1 (PPO/SAC: scale_mapping biased_softplus_0.1; DDPG: "
+                        "exploration_eps_init 0.1)"),
+    "no-state": Factor("no global state: centralised critics read the groups' observations", CENTRALISED),
+}
+#: Every ``--settings`` value of ``run-one``.
+SETTINGS: tuple[str, ...] = (*MAIN_SETTINGS, *FACTORS)
+
+
+def marl_row(algorithm: str, settings: str) -> str:
+    """The row name of a BenchMARL run: ``<algorithm>-<settings>``."""
+    return f"{algorithm}-{settings}"
+
+
+def parse_row(row: str) -> tuple[str, str] | None:
+    """``(algorithm, settings)`` of a BenchMARL row name, ``None`` for any other row."""
+    algorithm, _, settings = row.partition("-")
+    return (algorithm, settings) if algorithm in ALGORITHMS and settings in SETTINGS else None
+
+
+# ---------------------------------------------------------------------------------- configs
+@dataclass
+class RunConfig:
+    """One BenchMARL run (``run-one``) or the exploration measurement (``noise``); every field is a flag."""
+
+    algorithm: str = "mappo"
+    """A continuous-action BenchMARL algorithm: mappo, ippo, maddpg, iddpg, masac, isac."""
+    settings: str = "default"
+    """``default`` (BenchMARL's configs), ``recommended`` (``recommended_settings``) or a key of ``FACTORS``."""
+    task: str = "Pendulum-v1"
+    """Gymnasium task id."""
+    hidden: tuple[int, ...] = (8, 8)
+    """Hidden layer sizes of the neuron network (one agent group per layer, plus ``out``)."""
+    task_steps: int = 100_000
+    """Training budget in task steps (rounded up to whole BenchMARL batches)."""
+    seed: int = 0
+    """Seed of the experiment and of the evaluation starts."""
+    eval_every: int = 10_000
+    """Task steps between evaluations (at the end of the first iteration past each multiple)."""
+    eval_episodes: int = 20
+    """Episodes per evaluation, deterministic actions."""
+    out: str = "runs/marl/run"
+    """The run folder (``summary.json``, ``metrics.csv``, ``run.log``, BenchMARL's folder ``benchmarl/``)."""
+    torch_threads: int = 1
+    """``torch.set_num_threads`` (0 keeps torch's default)."""
+    samples: int = 64
+    """``noise`` only: exploratory rollouts per state."""
+    states: int = 8
+    """``noise`` only: fixed task states (env copies, the evaluation starts of ``seed``)."""
+
+
+# ---------------------------------------------------------------------------------- settings (pure)
+def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_steps: int) -> dict[str, Any]:
+    """Everything a BenchMARL row sets, as plain data (no BenchMARL needed).
+
+    Args:
+        settings: ``default``, ``recommended`` or a key of ``FACTORS``.
+        algorithm: One of ``ALGORITHMS``.
+        base: The task's default config, ``task_config(task, hidden=...)``: its ``delay`` and ``max_cycles``.
+        task_steps: The budget in task steps.
+
+    Returns:
+        ``{"settings", "description", "task", "experiment", "algorithm", "model_cells"}``: ``neuron_task``
+        keyword arguments beyond ``hidden``, ``ExperimentConfig`` attributes, algorithm-config attributes
+        (``make_experiment``'s ``experiment_overrides`` / ``algorithm_overrides``, over BenchMARL's own
+        configs) and the MLP sizes (``None``: BenchMARL's 256-256).
+
+    Raises:
+        ValueError: On an unknown algorithm or settings, or a factor the algorithm does not have.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
+    if settings not in SETTINGS:
+        raise ValueError(f"settings={settings!r} is not one of {list(SETTINGS)}")
+    if settings in FACTORS and algorithm not in FACTORS[settings].algorithms:
+        raise ValueError(f"settings={settings!r} exists only for {list(FACTORS[settings].algorithms)}, "
+                         f"not {algorithm!r}")
+    delay, episode_ticks = int(base["delay"]), int(base["max_cycles"])
+    plan: dict[str, Any] = {"settings": settings, "task": {}, "experiment": {}, "algorithm": {}, "model_cells": None}
+    if settings == "recommended":
+        recommended = recommended_settings(base, max_task_steps=task_steps)
+        plan["description"] = "recommended_settings(task, max_task_steps=task_steps)"
+        plan["experiment"] = recommended.experiment_fields()
+        if algorithm in ON_POLICY:
+            plan["algorithm"]["lmbda"] = recommended.lmbda
+        return plan
+    plan["description"] = "BenchMARL's configs" if settings == "default" else FACTORS[settings].description
+    experiment, algorithm_fields = plan["experiment"], plan["algorithm"]
+    if settings == "gamma-per-tick":
+        experiment["gamma"] = per_tick_discount(BENCHMARL_GAMMA, delay)
+    elif settings == "lmbda-per-tick":
+        algorithm_fields["lmbda"] = BENCHMARL_LMBDA ** (1.0 / delay)
+    elif settings == "short-episodes":
+        plan["task"]["max_cycles"] = delay * max(1, SHORT_EPISODE_TICKS // delay)
+    elif settings == "batch-half-episode":
+        frames = BENCHMARL_N_ENVS_PER_WORKER * max(1, episode_ticks // 2)
+        experiment.update(on_policy_collected_frames_per_batch=frames, off_policy_collected_frames_per_batch=frames,
+                          off_policy_n_optimizer_steps=max(1, round(frames * BENCHMARL_OPTIMIZER_STEPS_PER_FRAME)))
+    elif settings == "width-64":
+        plan["model_cells"] = [64, 64]
+    elif settings == "per-neuron-policy":
+        experiment["share_policy_params"] = False
+    elif settings == "noise-0.1":
+        if algorithm in ADDITIVE_NOISE:
+            experiment["exploration_eps_init"] = 0.1
+        else:
+            algorithm_fields["scale_mapping"] = "biased_softplus_0.1"
+    elif settings == "no-state":
+        plan["task"]["state"] = False
+    prefix = "on" if algorithm in ON_POLICY else "off"
+    frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
+    experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames
+    experiment["max_n_iters"] = None
+    return plan
+
+
+# ---------------------------------------------------------------------------------- one BenchMARL run
+def evaluate_policy(policy: Any, env: Any, seed: int, max_ticks: int) -> Any:
+    """Deterministic task returns of the first episode of every copy of a ``NeuronTorchRLEnv``.
+
+    Args:
+        policy: A TorchRL policy over the env's groups (a BenchMARL experiment's ``policy``).
+        env: ``NeuronTorchRLEnv``; copy ``i`` starts from ``seed + i``.
+        seed: Reset seed of copy 0 (``evaluation_seed(run seed)``: the local trainer's starts).
+        max_ticks: Ticks to roll out; every copy's first episode must end within them.
+
+    Returns:
+        ``[num_envs]`` returns (numpy): the task reward summed over each first episode (it arrives once
+        per task step; the other ticks carry 0). The torch RNG is restored afterwards.
+
+    Raises:
+        RuntimeError: If some copy's first episode did not end within ``max_ticks``.
+    """
+    import torch
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    with torch.random.fork_rng(devices=[]), torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+        start = env.reset(seed=seed)
+        rollout = env.rollout(max_ticks, policy, auto_reset=False, tensordict=start, break_when_any_done=False)
+    group = next(iter(env.group_map))
+    reward = rollout.get(("next", group, "reward"))[..., 0, 0].double()  # [E, T]: every agent carries the task's
+    done = rollout.get(("next", "done"))[..., 0]  # [E, T]
+    ended_before = (done.long().cumsum(1) - done.long()) > 0
+    if not bool(done.any(1).all()):
+        raise RuntimeError(f"an evaluation episode did not end within {max_ticks} ticks")
+    return (reward * ~ended_before).sum(1).cpu().numpy()
+
+
+class Evaluator:
+    """A BenchMARL callback: the study's evaluation every ``every`` task steps, and the run's counters.
+
+    It has BenchMARL ``Callback``'s methods without importing BenchMARL (the experiment only calls
+    them). After the last group of an iteration has trained, once the task steps reach the next
+    multiple of ``every``, the policy is evaluated (``evaluate_policy``) and a row is appended to
+    ``metrics``. It also counts the gradient steps of the first group (``updates``).
+
+    Args:
+        config: The task's resolved config (``task.config``); evaluation runs full task episodes.
+        seed: The run's seed (the evaluation starts are ``evaluation_seed(seed) + i``).
+        every: Task steps between evaluations.
+        episodes: Episodes per evaluation.
+        metrics: The CSV file to write (``step,frames,wall_time_s,eval_return_mean,eval_return_std,train_return_mean``).
+    """
+
+    COLUMNS = ("step", "frames", "wall_time_s", "eval_return_mean", "eval_return_std", "train_return_mean")
+
+    def __init__(self, config: Mapping[str, Any], seed: int, every: int, episodes: int, metrics: Path) -> None:
+        self.experiment: Any = None
+        self.config, self.seed, self.every, self.episodes, self.metrics = dict(config), seed, every, episodes, metrics
+        self.updates = 0
+        self.eval_time_s = 0.0
+        self.eval_cpu_s = 0.0
+        self.returns: list[float] = []
+        self.curve: list[dict[str, Any]] = []
+        self.started = time.monotonic()
+        self._next = every
+        self._env: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Plain data only: BenchMARL pickles its callbacks into the experiment folder."""
+        return {key: value for key, value in self.__dict__.items() if key not in ("experiment", "_env")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The plain data back, without experiment or env."""
+        self.__dict__.update(state, experiment=None, _env=None)
+
+    @property
+    def delay(self) -> int:
+        """Ticks per task step."""
+        return int(self.config["delay"])
+
+    @property
+    def max_ticks(self) -> int:
+        """Ticks of a full task episode (the training ``max_cycles`` where the task has no time limit)."""
+        steps = self.config.get("task_episode_steps")
+        return self.delay * int(steps) if steps else int(self.config["max_cycles"])
+
+    def env(self) -> Any:
+        """The evaluation env: one ``NeuronTorchRLEnv`` copy per episode, full task episodes."""
+        if self._env is None:
+            from neuron_env.integrations.benchmarl import config_topology
+            from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+
+            self._env = NeuronTorchRLEnv(self.config["task"], config_topology(self.config), num_envs=self.episodes,
+                                         observe=self.config["observe"], return_state=self.config["state"],
+                                         delay=self.delay, out_of_range=self.config["out_of_range"],
+                                         task_kwargs=dict(self.config["task_kwargs"]))
+        return self._env
+
+    def evaluate(self) -> Any:
+        """The current policy's returns on the evaluation starts (timed into ``eval_time_s``)."""
+        from neuron_env.agents.train import evaluation_seed
+
+        start, cpu = time.monotonic(), time.process_time()
+        returns = evaluate_policy(self.experiment.policy, self.env(), evaluation_seed(self.seed), self.max_ticks)
+        self.eval_time_s += time.monotonic() - start
+        self.eval_cpu_s += time.process_time() - cpu
+        return returns
+
+    def record(self, returns: Any) -> dict[str, Any]:
+        """Append an evaluation row to ``curve`` and ``metrics`` (the returns themselves: ``returns``)."""
+        frames = int(self.experiment.total_frames)
+        self.returns = [float(value) for value in returns]
+        train_return = getattr(self.experiment, "mean_return", float("nan"))
+        row = {"step": frames // self.delay, "frames": frames,
+               "wall_time_s": round(time.monotonic() - self.started, 3),
+               "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+               "train_return_mean": float(train_return) if train_return is not None else float("nan")}
+        self.curve.append(row)
+        new = not self.metrics.is_file()
+        with open(self.metrics, "a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=self.COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        return row
+
+    def close(self) -> None:
+        """Close the evaluation env."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
+    # BenchMARL's Callback interface
+    def on_setup(self) -> None:
+        """Nothing to set up (the env is built at the first evaluation)."""
+
+    def on_load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Runs are never restored from BenchMARL checkpoints."""
+
+    def on_batch_collected(self, batch: Any) -> None:
+        """Nothing per batch."""
+
+    def on_train_step(self, batch: Any, group: str) -> None:
+        """Count the first group's gradient steps."""
+        if group == next(iter(self.experiment.train_group_map)):
+            self.updates += 1
+
+    def on_train_end(self, training_td: Any, group: str) -> None:
+        """After the iteration's last group: evaluate once the next multiple of ``every`` task steps is reached."""
+        if group != list(self.experiment.train_group_map)[-1]:
+            return
+        steps = int(self.experiment.total_frames) // self.delay
+        if steps >= self._next:
+            self.record(self.evaluate())
+            while self._next <= steps:
+                self._next += self.every
+
+    def on_evaluation_end(self, rollouts: Any) -> None:
+        """BenchMARL's own evaluation is off."""
+
+    def on_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Nothing to save."""
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON data (classes and callables by name)."""
+    return json.loads(json.dumps(value, default=lambda v: getattr(v, "__name__", None) or repr(v)))
+
+
+def atomic_json(path: Path, record: Mapping[str, Any]) -> None:
+    """Write ``record`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def run_completed(folder: Path, task_steps: int | None = None) -> bool:
+    """Whether ``folder`` holds a finished run (``grid.completed``), of ``task_steps`` when given."""
+    if not completed(folder):
+        return False
+    if task_steps is None:
+        return True
+    return recorded_budget(folder) == task_steps
+
+
+def recorded_budget(folder: Path) -> int | None:
+    """The budget a finished run was planned with: BenchMARL rows' ``task_steps_budget``, grid rows' ``steps``."""
+    summary = json.loads((folder / "summary.json").read_text())
+    value = summary.get("task_steps_budget", summary.get("steps"))
+    return None if value is None else int(value)
+
+
+def clear_unfinished(folder: Path) -> None:
+    """Remove what an unfinished BenchMARL run wrote (never called on a finished one)."""
+    if completed(folder):
+        raise RuntimeError(f"{folder} holds a finished run; it is never cleared")
+    shutil.rmtree(folder / "benchmarl", ignore_errors=True)
+    for name in ("metrics.csv", "summary.json", "summary.json.tmp"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def run_one(config: RunConfig) -> dict[str, Any]:
+    """Train one BenchMARL row with ``make_experiment``, evaluate it with the study's protocol, write its folder.
+
+    A folder that already holds a finished run of the same budget is left alone (its summary is
+    returned); an unfinished one is cleared and the run starts over.
+
+    Returns:
+        The run's ``summary.json`` record.
+    """
+    out = Path(config.out)
+    if run_completed(out, config.task_steps):
+        print(f"{out}: finished, skipped", file=sys.stderr)
+        return json.loads((out / "summary.json").read_text())
+    import benchmarl
+    import torch
+    import torchrl
+
+    from neuron_env.integrations.benchmarl import make_experiment, neuron_task
+
+    out.mkdir(parents=True, exist_ok=True)
+    clear_unfinished(out)
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    started, cpu_started = time.monotonic(), time.process_time()
+    base = task_config(config.task, hidden=config.hidden)
+    plan = plan_settings(config.settings, config.algorithm, base, config.task_steps)
+    task = neuron_task(config.task, hidden=config.hidden, **plan["task"])
+    evaluator = Evaluator(task.config, config.seed, config.eval_every, config.eval_episodes, out / "metrics.csv")
+    (out / "benchmarl").mkdir()
+    experiment = make_experiment(task, config.algorithm, settings="benchmarl", seed=config.seed,
+                                 model_cells=plan["model_cells"], save_folder=str(out / "benchmarl"),
+                                 experiment_overrides=plan["experiment"], algorithm_overrides=plan["algorithm"],
+                                 callbacks=[evaluator])
+    experiment.run()
+    frames = int(experiment.total_frames)
+    final = evaluator.curve[-1] if evaluator.curve and evaluator.curve[-1]["frames"] == frames else \
+        evaluator.record(evaluator.evaluate())
+    evaluator.close()
+    wall, cpu = time.monotonic() - started, time.process_time() - cpu_started
+    train_time = wall - evaluator.eval_time_s
+    summary = {
+        "status": "completed",
+        "final_eval_return_mean": final["eval_return_mean"],
+        "final_eval_return_std": final["eval_return_std"],
+        "final_eval_returns": evaluator.returns,
+        "steps": frames // evaluator.delay,
+        "task_steps_budget": config.task_steps,
+        "frames": frames,
+        "iterations": int(experiment.n_iters_performed),
+        "updates": evaluator.updates,
+        "wall_time_s": wall,
+        "eval_time_s": evaluator.eval_time_s,
+        "train_time_s": train_time,
+        "cpu_time_s": cpu,
+        "eval_cpu_s": evaluator.eval_cpu_s,
+        "frames_per_s": frames / train_time,
+        "frames_per_cpu_s": frames / (cpu - evaluator.eval_cpu_s),
+        "steps_per_s": frames / evaluator.delay / train_time,
+        "method": marl_row(config.algorithm, config.settings),
+        "algorithm": config.algorithm,
+        "settings": config.settings,
+        "set": plan,
+        "task": config.task,
+        "seed": config.seed,
+        "task_config": task.config,
+        "benchmarl_config": {"experiment": _jsonable(dict(experiment.config.__dict__)),
+                             "algorithm": _jsonable(dict(experiment.algorithm_config.__dict__)),
+                             "model": _jsonable(dict(experiment.model_config.__dict__))},
+        "evaluation": {"episodes": config.eval_episodes, "every_task_steps": config.eval_every,
+                       "deterministic": True, "env": "NeuronTorchRLEnv, one copy per episode",
+                       "first_reset_seed": "neuron_env.agents.train.evaluation_seed(seed)"},
+        "versions": {"benchmarl": getattr(benchmarl, "__version__", None), "torchrl": torchrl.__version__,
+                     "torch": torch.__version__},
+        "torch_threads": torch.get_num_threads(),
+        "config": dataclasses.asdict(config),
+    }
+    atomic_json(out / "summary.json", summary)
+    print(f"{summary['method']} seed {config.seed}: {summary['final_eval_return_mean']:.1f} after "
+          f"{summary['steps']} task steps ({frames} frames, {summary['frames_per_s']:.1f} frames/s, "
+          f"{wall:.0f} s)", file=sys.stderr)
+    return summary
+
+
+# ---------------------------------------------------------------------------------- exploration noise
+def _layer_stds(actions: Any, groups: Sequence[str]) -> dict[str, float]:
+    """Per group: the std over samples of the group's action at the tick it settles (group ``j``: tick ``j+1``).
+
+    ``actions[group]`` is ``[samples, states, ticks, n]``; the std is taken over samples at each state
+    and neuron, then averaged over states and neurons.
+    """
+    return {group: float(actions[group][:, :, index].std(0).mean()) for index, group in enumerate(groups)}
+
+
+def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8), samples: int = 64,
+                        states: int = 8, seed: int = 0, settings: Sequence[str] = ("default", "noise-0.1"),
+                        algorithms: Sequence[str] = ALGORITHMS) -> dict[str, Any]:
+    """The exploration noise of every layer under each algorithm's initial policy, against the feedback learner's.
+
+    From each of ``states`` fixed task states (the evaluation starts of ``seed``) the untrained
+    policy is rolled out ``samples`` times for ``delay`` ticks, exploring; group ``j`` (``h1``,
+    ``h2``, ``out``) is read at tick ``j + 1``, when its input has settled, so the output's spread
+    is its own noise plus the noise of every layer below. Needs BenchMARL (runs in seconds).
+
+    Returns:
+        ``{"task", "hidden", "delay", "samples", "states", "action_scale", "rows"}``; each row:
+        ``policy``, ``settings``, the std per group (voltage units) and ``task_action_std``
+        (the output's std times the decoder's scale).
+    """
+    import gymnasium as gym
+    import torch
+    from neuron_env.agents.registry import make_learner
+    from neuron_env.agents.train import evaluation_seed
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    from neuron_env.integrations.benchmarl import config_topology, make_experiment, neuron_task
+    from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+    from neuron_env.vector import NeuronVecEnv
+
+    base = task_config(task, hidden=hidden)
+    delay, topology = int(base["delay"]), config_topology(base)
+    groups = [g.name for g in topology.agent_groups]
+    start_seed = evaluation_seed(seed)
+    space = gym.make(task).action_space
+    scale = float(((space.high - space.low) / 2).mean())
+    rows: list[dict[str, Any]] = []
+
+    def add(policy: str, setting: str, actions: dict[str, Any]) -> None:
+        stds = _layer_stds(actions, groups)
+        rows.append({"policy": policy, "settings": setting, "std": stds, "task_action_std": stds[groups[-1]] * scale})
+
+    for algorithm in algorithms:
+        for setting in settings:
+            plan = plan_settings(setting, algorithm, base, 1000)
+            neuron = neuron_task(task, hidden=hidden, **plan["task"])
+            with tempfile.TemporaryDirectory() as folder:
+                experiment = make_experiment(neuron, algorithm, settings="benchmarl", seed=seed,
+                                             model_cells=plan["model_cells"], save_folder=folder,
+                                             experiment_overrides=plan["experiment"],
+                                             algorithm_overrides=plan["algorithm"])
+                env = NeuronTorchRLEnv(task, topology, num_envs=states, return_state=neuron.config["state"],
+                                       delay=delay)
+                taken: dict[str, list[Any]] = {g: [] for g in groups}
+                with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
+                    for _ in range(samples):
+                        rollout = env.rollout(delay, experiment.policy, auto_reset=False,
+                                              tensordict=env.reset(seed=start_seed), break_when_any_done=False)
+                        for g in groups:
+                            taken[g].append(rollout.get((g, "action"))[..., 0])  # [states, ticks, n]
+                env.close()
+                experiment.close()
+            add(algorithm, setting, {g: torch.stack(v) for g, v in taken.items()})
+    learner = make_learner("feedback", topology, {}, seed=seed)
+    core = NeuronVecEnv(task, topology, num_envs=states)
+    taken = {g: [] for g in groups}
+    for _ in range(samples):
+        voltages, _ = core.reset(seed=start_seed)
+        ticks = []
+        for _ in range(delay):
+            action = learner.act(voltages, explore=True)
+            ticks.append(action)
+            voltages = core.step(action).voltages
+        stacked = torch.stack(ticks, 1)  # [states, ticks, agents]
+        for g in groups:
+            taken[g].append(stacked[..., topology.agent_slice[g]])
+    core.close()
+    add("feedback (local learner)", "noise_scale 0.1 on outputs, 0 on hidden", {g: torch.stack(v) for g, v in
+                                                                               taken.items()})
+    return {"task": task, "hidden": list(hidden), "delay": delay, "samples": samples, "states": states,
+            "action_scale": scale, "groups": groups, "rows": rows}
+
+
+def render_noise(result: Mapping[str, Any]) -> str:
+    """The exploration measurement as a markdown table."""
+    groups = result["groups"]
+    lines = [f"{result['task']}, hidden {'-'.join(map(str, result['hidden']))} tanh, delay {result['delay']}: std of "
+             f"each layer's action (voltage units) over {result['samples']} exploratory rollouts from each of "
+             f"{result['states']} fixed states, read at the tick the layer settles; task action std = output std × "
+             f"{result['action_scale']:g} (the decoder's scale).", "",
+             f"| policy | settings | {' | '.join(groups)} | task action std |",
+             "|---|---|" + "---|" * len(groups) + "---|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['policy']} | {row['settings']} | "
+                     + " | ".join(f"{row['std'][g]:.3f}" for g in groups) + f" | {row['task_action_std']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- command line
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """The flags of ``RunConfig`` (``run-one`` and ``noise``)."""
+    parser = argparse.ArgumentParser(description=description)
+    for item in dataclasses.fields(RunConfig):
+        flag = "--" + item.name.replace("_", "-")
+        if item.name == "hidden":
+            parser.add_argument(flag, type=int, nargs="+", default=list(item.default))
+        elif item.name == "algorithm":
+            parser.add_argument(flag, choices=ALGORITHMS, default=item.default)
+        elif item.name == "settings":
+            parser.add_argument(flag, choices=SETTINGS, default=item.default)
+        else:
+            parser.add_argument(flag, type=type(item.default), default=item.default)
+    return parser
+
+
+def run_config(argv: Sequence[str]) -> RunConfig:
+    """``RunConfig`` from ``run-one``/``noise`` flags."""
+    namespace = run_parser("one BenchMARL run of the MARL study").parse_args(list(argv))
+    namespace.hidden = tuple(namespace.hidden)
+    return RunConfig(**vars(namespace))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``run-one``: one BenchMARL run; ``noise``: the exploration measurement (both take ``RunConfig``'s flags)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run-one"]:
+        run_one(run_config(argv[1:]))
+        return 0
+    if argv[:1] == ["noise"]:
+        config = run_config(argv[1:])
+        result = measure_exploration(config.task, config.hidden, config.samples, config.states, config.seed)
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "noise.json").write_text(json.dumps(result, indent=2) + "\n")
+        text = render_noise(result)
+        (out / "noise.md").write_text(text)
+        print(text)
+        return 0
+    raise SystemExit(f"{SCRIPT.name}: expected a command, run-one or noise, got {argv[:1] or 'none'} "
+                     f"(e.g. {SCRIPT.name} run-one --help)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
