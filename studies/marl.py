@@ -66,7 +66,7 @@ return, task steps, wall time, task steps/s and, for BenchMARL rows, frames (tic
 The factor phase also writes ``noise.md`` / ``noise.json`` (``marl_run.py noise``, run by the study
 unless ``noise.json`` exists): the std of every layer's action, and of the task action, under each
 algorithm's initial exploration at fixed states, against the feedback learner's (Gaussian 0.1 on
-the outputs only). It runs in seconds::
+the outputs only). It runs in a minute or two::
 
     .venv-marl/bin/python studies/marl_run.py noise --task Pendulum-v1 --hidden 8 8 --out /tmp/noise
 
@@ -93,8 +93,8 @@ measurement and the algorithms' relative speeds). By phase, BenchMARL rows only:
 ``pendulum-8-8`` 36 runs ≈ 32 CPU-h; ``mountaincar-8-8`` about the same (budgets are frames; its
 evaluations are 5× longer but a small share); ``pendulum-8-8-factors`` 22 new runs (6 copied)
 ≈ 16 CPU-h. A main phase's 9 grid runs add about 1-2 CPU-h (issue 26: ~3 min per 20 000-step
-``feedback`` run). ``--workers 2`` halves the wall time on two free cores. ``noise`` takes about
-10 CPU-seconds.
+``feedback`` run). ``--workers 2`` halves the wall time on two free cores. ``noise`` takes 10–80
+CPU-seconds.
 
 Usage (resumable at run granularity: a run whose ``summary.json`` says ``completed`` is skipped; an
 unfinished BenchMARL run starts over; nothing finished is ever deleted)::

@@ -55,7 +55,8 @@ study): 56 frames/s of wall time, 122 frames per CPU-second (process start and s
 A 100 000-step run is 300 000 frames: about 0.7 CPU-hours for MAPPO on a free core (1.5 h of wall
 time at that load). Issue 26 measured the algorithms' relative speed (on TorchRL's PettingZoo
 wrapper): IPPO 1.35×, MADDPG 0.94×, IDDPG 1.30×, MASAC 1.19× and ISAC 2.1× MAPPO's time per
-frame, 1.31× on average, so about 0.9 CPU-h a run. ``noise`` takes about 10 CPU-seconds.
+frame, 1.31× on average, so about 0.9 CPU-h a run. ``noise`` takes 10–80 CPU-seconds (measured on an
+idle and on a loaded machine).
 """
 
 from __future__ import annotations
@@ -536,7 +537,7 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
     From each of ``states`` fixed task states (the evaluation starts of ``seed``) the untrained
     policy is rolled out ``samples`` times for ``delay`` ticks, exploring; group ``j`` (``h1``,
     ``h2``, ``out``) is read at tick ``j + 1``, when its input has settled, so the output's spread
-    is its own noise plus the noise of every layer below. Needs BenchMARL (runs in seconds).
+    is its own noise plus the noise of every layer below. Needs BenchMARL (runs in a minute or two).
 
     Returns:
         ``{"task", "hidden", "delay", "samples", "states", "action_scale", "rows"}``; each row:
