@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -104,6 +104,21 @@ class GroupLayout:
     mask1: torch.Tensor | None
     low: float
     high: float
+
+
+class _ActingViews(NamedTuple):
+    """``NetworkActor.act_settled``'s working voltages and the views it reads and writes them through."""
+
+    layouts: list[GroupLayout]
+    """The layouts the views were made for."""
+    working: torch.Tensor
+    """``[E, N]`` voltages of the task step being settled."""
+    neurons: list[torch.Tensor]
+    """Each group's own columns of ``working``."""
+    presynaptic: list[torch.Tensor | None]
+    """Each group's input columns of ``working`` (``None`` where they are no slice: gathered per call)."""
+    agents: torch.Tensor | None
+    """The agents' columns of ``working`` (``None`` where they are no slice: gathered per call)."""
 
 
 def build_layouts(
@@ -314,11 +329,34 @@ class NetworkActor:
         included); with a ``level`` every other agent holds its voltage.
         """
         with torch.no_grad():
+            if level is None and self._groups_tile_agents():
+                # every group acts and their columns follow one another in agent order: one concatenation
+                voltages = voltages.to(self.device, self.dtype)  # type: ignore[attr-defined]
+                self._begin_acting(voltages.shape[0], explore)
+                outs = [self._group_action(voltages, i, explore, uniform) for i, _ in self._acting_groups(None)]
+                if all(out.dtype == voltages.dtype for out in outs):
+                    return torch.cat(outs, dim=1)
+                actions = torch.empty(voltages.shape[0], self.topology.num_agents, device=voltages.device,
+                                      dtype=voltages.dtype)
+                for (_, lay), out in zip(self._acting_groups(None), outs, strict=True):
+                    actions[:, lay.agent_slice] = out  # cast into the voltages' dtype, as below
+                return actions
             voltages, actions = self._new_actions(voltages, level)
             self._begin_acting(voltages.shape[0], explore)
             for i, lay in self._acting_groups(level):
                 actions[:, lay.agent_slice] = self._group_action(voltages, i, explore, uniform)
             return actions
+
+    def _groups_tile_agents(self) -> bool:
+        """Whether the groups' action columns, in layout order, follow one another from 0 to ``num_agents``."""
+        layouts, tiled = self.__dict__.get("_groups_tile_cache", (None, False))
+        if layouts is not self.layouts:
+            stops = [0, *(lay.agent_slice.stop for lay in self.layouts)]
+            tiled = all(lay.agent_slice.start == start and lay.agent_slice.step in (None, 1)
+                        for lay, start in zip(self.layouts, stops, strict=False)) \
+                and stops[-1] == self.topology.num_agents  # type: ignore[attr-defined]
+            self.__dict__["_groups_tile_cache"] = (self.layouts, tiled)
+        return tiled
 
     def act_settled(self, voltages: torch.Tensor, levels: int, uniform: bool = False) -> torch.Tensor:
         """The actions of a whole task step of an acyclic network, exploring, in one call.
@@ -336,18 +374,64 @@ class NetworkActor:
             uniform: Warm-up acting (see ``act``).
         """
         with torch.no_grad():
-            working, actions = self._new_actions(voltages, level=0)
-            if working.data_ptr() == voltages.data_ptr():
-                working = working.clone()  # written below: never the caller's tensor
-            self._begin_acting(working.shape[0], True)
+            if voltages.dtype != self.dtype:  # type: ignore[attr-defined]
+                return self._act_settled_cast(voltages, levels, uniform)
+            # In the voltages' own dtype every action is the voltage its level writes (or, for an agent that
+            # does not act, its voltage): the levels write into one working tensor kept between calls, through
+            # views made once, and the actions are read off it at the end in one copy.
+            acting = self._acting_views(voltages)
+            acting.working.copy_(voltages)  # to the learner's device, as voltages.to(...) would
+            self._begin_acting(voltages.shape[0], True)
             for level in range(1, levels + 1):
-                for i, lay in self._acting_groups(level):
-                    out = self._group_action(working, i, True, uniform)
-                    # later levels read (and the env holds) the voltage as the env stores it: float32
-                    stored = out.to(voltages.dtype)
-                    working[:, lay.neuron_slice] = stored
-                    actions[:, lay.agent_slice] = out if level == levels else stored
-            return actions
+                for i, _ in self._acting_groups(level):
+                    acting.neurons[i].copy_(self._group_action(acting.working, i, True, uniform))
+            if acting.agents is None:  # the agents' columns are no slice: gathered, a new tensor
+                return acting.working[:, self.agent_neuron_index]  # type: ignore[attr-defined]
+            return acting.agents.clone(memory_format=torch.contiguous_format)
+
+    def _act_settled_cast(self, voltages: torch.Tensor, levels: int, uniform: bool) -> torch.Tensor:
+        """``act_settled`` for voltages of another dtype than the learner's: the last level's actions keep its dtype."""
+        working = voltages.to(self.device, self.dtype)  # type: ignore[attr-defined]
+        actions = working[:, self.agent_neuron_index].clone()  # type: ignore[attr-defined]
+        if working.data_ptr() == voltages.data_ptr():
+            working = working.clone()  # written below: never the caller's tensor
+        self._begin_acting(working.shape[0], True)
+        for level in range(1, levels + 1):
+            for i, lay in self._acting_groups(level):
+                out = self._group_action(working, i, True, uniform)
+                # later levels read (and the env holds) the voltage as the env stores it: float32
+                stored = out.to(voltages.dtype)
+                working[:, lay.neuron_slice] = stored
+                actions[:, lay.agent_slice] = out if level == levels else stored
+        return actions
+
+    def _acting_views(self, voltages: torch.Tensor) -> _ActingViews:
+        """``act_settled``'s working ``[E, N]`` voltages for batches shaped as ``voltages``, and their views.
+
+        Kept between calls and made again only for another batch shape: a view costs about as much as
+        the small copy it feeds, and ``_group_output`` reads a group's inputs through ``_presynaptic``.
+        """
+        acting: _ActingViews | None = self.__dict__.get("_acting")
+        if acting is None or acting.working.shape != voltages.shape or acting.layouts is not self.layouts:
+            working = torch.empty(voltages.shape, device=self.device, dtype=self.dtype)  # type: ignore[attr-defined]
+            span = self.topology.agent_span  # type: ignore[attr-defined]
+            acting = self.__dict__["_acting"] = _ActingViews(
+                layouts=self.layouts,
+                working=working,
+                neurons=[working[:, lay.neuron_slice] for lay in self.layouts],
+                presynaptic=[working[:, lay.pre] if isinstance(lay.pre, slice) else None for lay in self.layouts],
+                agents=working[:, span] if isinstance(span, slice) else None,
+            )
+        return acting
+
+    def _presynaptic(self, voltages: torch.Tensor, index: int) -> torch.Tensor:
+        """``voltages[:, pre]`` of group ``index`` (a view made once for ``act_settled``'s working voltages)."""
+        acting: _ActingViews | None = self.__dict__.get("_acting")
+        if acting is not None and voltages is acting.working:
+            view = acting.presynaptic[index]
+            if view is not None:
+                return view
+        return voltages[:, self.layouts[index].pre]
 
     def _begin_acting(self, num_envs: int, explore: bool) -> None:
         """Called once per ``act``/``act_settled`` before the groups act (ES makes its copies here)."""
@@ -397,8 +481,17 @@ class NetworkActor:
             self._raise_if_not_finite(torch.isfinite(stacked).view(-1, columns))
 
     def _acting_groups(self, level: int | None) -> list[tuple[int, Any]]:
-        """``(index, layout)`` of the groups that act at tick ``level`` (``None``: every group)."""
-        return [(i, lay) for i, lay in enumerate(self.layouts) if level is None or lay.level == level]
+        """``(index, layout)`` of the groups that act at tick ``level`` (``None``: every group); read only.
+
+        Listed once per level (every tick asks).
+        """
+        layouts, by_level = self.__dict__.get("_acting_group_cache", (None, {}))
+        if layouts is not self.layouts:
+            layouts, by_level = self.__dict__["_acting_group_cache"] = (self.layouts, {})
+        groups = by_level.get(level)
+        if groups is None:
+            groups = by_level[level] = [(i, lay) for i, lay in enumerate(layouts) if level in (None, lay.level)]
+        return groups
 
     def _pre1(self, voltages: torch.Tensor, lay: Any) -> torch.Tensor:
         return torch.cat([voltages[:, lay.pre], constant((voltages.shape[0], 1), 1.0, voltages)], 1)
@@ -421,7 +514,7 @@ class NetworkActor:
     def _group_output(self, voltages: torch.Tensor, index: int, actor: list[torch.Tensor]) -> torch.Tensor:
         lay = self.layouts[index]
         bias, kernel_t, _ = self._actor_views(actor, index)
-        return activate(torch.addmm(bias, voltages[:, lay.pre], kernel_t), lay.activation)
+        return activate(torch.addmm(bias, self._presynaptic(voltages, index), kernel_t), lay.activation)
 
     def settle(self, voltages: torch.Tensor, target: bool = False) -> torch.Tensor:
         """Settled voltages of an acyclic network: one forward pass from the input voltages.

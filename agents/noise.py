@@ -16,6 +16,7 @@ that a learner acting one layer per tick advances each neuron's process once per
 from __future__ import annotations
 
 import torch
+from neuron_env.agents.tensors import scalar
 
 
 class GaussianNoise:
@@ -33,13 +34,20 @@ class GaussianNoise:
         self.num_agents = num_agents
         self.scale = float(scale)
         self.generator = generator
+        self._scale_operands: dict[torch.dtype, tuple[float, torch.Tensor | float]] = {}
 
     def sample(self, num_envs: int, columns: slice, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Noise ``[num_envs, columns width]`` for the agents in ``columns``."""
         width = len(range(*columns.indices(self.num_agents)))
-        return self.scale * torch.randn(
-            num_envs, width, generator=self.generator, device=self.generator.device, dtype=dtype
-        )
+        noise = torch.randn(num_envs, width, generator=self.generator, device=self.generator.device, dtype=dtype)
+        return noise.mul_(self._scale_operand(noise))  # σ · N(0, 1): the same bits as self.scale * noise
+
+    def _scale_operand(self, noise: torch.Tensor) -> torch.Tensor | float:
+        """``scale`` as the operand of a product with ``noise`` (``tensors.scalar``), made once per dtype and scale."""
+        cached = self._scale_operands.get(noise.dtype)
+        if cached is None or cached[0] != self.scale:
+            cached = self._scale_operands[noise.dtype] = (self.scale, scalar(self.scale, noise))
+        return cached[1]
 
     def reset(self, done: torch.Tensor | None = None) -> None:
         """Nothing to reset (memoryless)."""

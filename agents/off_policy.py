@@ -57,7 +57,7 @@ from neuron_env.agents.optim import (
     max_norm_,
 )
 from neuron_env.agents.replay import Batch, ReplayBuffer
-from neuron_env.agents.tensors import GroupBatch, Params
+from neuron_env.agents.tensors import GroupBatch, Params, scalar
 
 from neuron_env.topology import NetworkWeights, Topology
 
@@ -296,9 +296,19 @@ class OffPolicyNetwork(NetworkActor):
         out = self._group_output(voltages, index, self.actor)
         if explore or uniform:
             noise = self.noise.sample(num_envs, lay.agent_slice, self.dtype)
-            out = out + (noise if self.noise_gains[index] == 1.0 else self.noise_gains[index] * noise)
-            out = out.clamp(lay.low, lay.high)
+            gain = self.noise_gains[index]
+            # in place: ``out`` is the fresh tensor ``_group_output`` made
+            out = out.add_(noise if gain == 1.0 else self._gain_operand(gain, noise) * noise).clamp_(lay.low, lay.high)
         return out
+
+    def _gain_operand(self, gain: float, noise: torch.Tensor) -> torch.Tensor | float:
+        """A noise gain as the operand of a product with ``noise`` (``tensors.scalar``: the same bits), made once."""
+        cache: dict[tuple[float, torch.dtype], torch.Tensor | float] = self.__dict__.setdefault("_gain_operands", {})
+        key = (gain, noise.dtype)
+        operand = cache.get(key)
+        if operand is None:
+            operand = cache[key] = scalar(gain, noise)
+        return operand
 
     def reset_noise(self, done: torch.Tensor | None = None) -> None:
         """Reset the noise of env copies whose episode ended (``[E]`` bool), or of all."""
@@ -338,7 +348,8 @@ class OffPolicyNetwork(NetworkActor):
         if self.granularity == "settled":
             voltages, next_voltages = voltages[:, self._input], next_voltages[:, self._input]
         if self.replayed_agents is not None:
-            actions = actions[:, self.replayed_agents.to(actions.device)]
+            columns = self._replayed_columns  # a contiguous range is a view, which the buffer copies
+            actions = actions[:, columns if isinstance(columns, slice) else self.replayed_agents.to(actions.device)]
         self.buffer.add(voltages, actions, rewards, next_voltages, terminated)
 
     def ready(self) -> bool:

@@ -80,17 +80,22 @@ class ReplayBuffer:
     ) -> None:
         """Append ``E`` transitions (leading dimension ``E`` on every argument)."""
         count = voltages.shape[0]
-        index: slice | torch.Tensor
         if self.position + count <= self.capacity:  # a slice copies; an index tensor costs an index_put
-            index = slice(self.position, self.position + count)
+            rows = slice(self.position, self.position + count)
+            # a copy into a slice casts to the storage's dtype and device itself, as .to() would
+            self.voltages[rows] = voltages
+            self.actions[rows] = actions
+            self.rewards[rows] = rewards
+            self.next_voltages[rows] = next_voltages
+            self.terminated[rows] = terminated
         else:
             index = (self.position + torch.arange(count, device=self.device)) % self.capacity
-        dtype = self.voltages.dtype
-        self.voltages[index] = voltages.to(self.device, dtype)
-        self.actions[index] = actions.to(self.device, dtype)
-        self.rewards[index] = rewards.to(self.device, dtype)
-        self.next_voltages[index] = next_voltages.to(self.device, dtype)
-        self.terminated[index] = terminated.to(self.device, dtype)
+            dtype = self.voltages.dtype
+            self.voltages[index] = voltages.to(self.device, dtype)
+            self.actions[index] = actions.to(self.device, dtype)
+            self.rewards[index] = rewards.to(self.device, dtype)
+            self.next_voltages[index] = next_voltages.to(self.device, dtype)
+            self.terminated[index] = terminated.to(self.device, dtype)
         self.position = (self.position + count) % self.capacity
         self.size = min(self.size + count, self.capacity)
 

@@ -654,12 +654,18 @@ class Trainer:
     def _reset_segment(self) -> torch.Tensor:
         voltages, _ = self.env.reset(seed=segment_seed(self.config.seed, self.task_step))
         self.learner.reset_noise()
-        self._episode_return = torch.zeros(self.config.num_envs, dtype=torch.float64)
-        self._episode_length = np.zeros(self.config.num_envs, dtype=np.int64)
+        self._episode_return = np.zeros(self.config.num_envs, dtype=np.float64)
+        #: The task step each copy's running episode started at (its length is counted from it, when it ends).
+        self._episode_start = np.full(self.config.num_envs, self.task_step, dtype=np.int64)
         return voltages
 
     def _task_step(self, voltages: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
-        """One task step of acting, storing and updating; returns (voltages, last update stats, task tick)."""
+        """One task step of acting, storing and updating.
+
+        Returns:
+            ``(voltages, last update stats, task tick)``: the tick's ``reward`` (float32), ``terminated``
+            and ``truncated`` as ``[E]`` numpy arrays on the host.
+        """
         learner, config = self.learner, self.config
         # on-policy learners learn from their own actions from the first step: no warm-up
         warm = self.task_step < max(config.learning_starts, self.refill_until) and learner.off_policy
@@ -671,7 +677,7 @@ class Trainer:
             actions = learner.act_settled(voltages, self.env.delay, uniform=uniform)
             step = self.env.step_task(actions)
             settled = voltages.clone()
-            settled[:, learner.agent_neuron_index] = actions
+            settled[:, self._agent_columns] = actions
             voltages = step.voltages
             learner.store(settled, actions, step.reward, step.info["final_voltages"], step.terminated,
                           step.truncated)
@@ -693,7 +699,16 @@ class Trainer:
                     for _ in range(updates):
                         if learner.ready():
                             stats = learner.update()
-        return voltages, stats, {"reward": step.reward, "done": step.terminated | step.truncated}
+        # on the host in numpy: the episode accounting's few small ops cost less there than as tensors
+        tick = {"reward": step.reward, "terminated": step.terminated, "truncated": step.truncated}
+        on_host = self.env.device.type == "cpu"  # the env's tensors share its numpy arrays' memory there
+        return voltages, stats, {name: (t if on_host else t.cpu()).numpy() for name, t in tick.items()}
+
+    @property
+    def _agent_columns(self) -> slice | torch.Tensor:
+        """The agents' voltage columns (``learner.agent_neuron_index``): a slice when contiguous, which copies."""
+        span = self.topology.agent_span
+        return span if isinstance(span, slice) else self.learner.agent_neuron_index
 
     def run(self) -> dict[str, Any]:
         """Train to ``config.steps`` task steps; returns the summary (also in ``summary.json``).
@@ -722,7 +737,7 @@ class Trainer:
                 # on-policy learners update once per rollout: log the latest statistics at the next interval
                 stats = update_stats if update_stats is not None else stats
                 self.task_step += 1
-                self._end_episodes(tick["done"].cpu(), tick["reward"])
+                self._end_episodes(tick["terminated"], tick["truncated"], tick["reward"])
                 stats = self._report(log, stats)
                 if self.on_step is not None:
                     self.on_step(self)
@@ -776,21 +791,28 @@ class Trainer:
         log.advance(self.task_step)
         return stats
 
-    def _end_episodes(self, done: torch.Tensor, reward: torch.Tensor) -> None:
-        """Add the task step's reward to the running episodes; log and restart those that ended."""
-        self._episode_return += reward.double().cpu()
-        self._episode_length += 1
-        if not bool(done.any()):
+    def _end_episodes(self, terminated: np.ndarray, truncated: np.ndarray, reward: np.ndarray) -> None:
+        """Add the task step's reward to the running episodes; log and restart those that ended.
+
+        Args:
+            terminated: ``[E]`` bool, whether each copy's task terminated on this task step.
+            truncated: ``[E]`` bool, whether each copy's task was truncated on this task step.
+            reward: ``[E]`` the task step's rewards (float32; summed in float64).
+        """
+        self._episode_return += reward
+        # count_nonzero is one C call; ndarray.any() goes through numpy's Python-level reduction
+        if not (np.count_nonzero(terminated) or np.count_nonzero(truncated)):
             return
-        self.learner.reset_noise(done.to(self.device))
-        for i in torch.nonzero(done).flatten().tolist():
+        done = terminated | truncated
+        self.learner.reset_noise(torch.from_numpy(done).to(self.device))
+        for i in np.flatnonzero(done).tolist():
             value = float(self._episode_return[i])
             self.recent_returns.append(value)
             self.episodes += 1
             if self._log is not None:
-                self._log.episode(self.task_step, value, int(self._episode_length[i]))
+                self._log.episode(self.task_step, value, int(self.task_step - self._episode_start[i]))
         self._episode_return[done] = 0.0
-        self._episode_length[done.numpy()] = 0
+        self._episode_start[done] = self.task_step
 
     def _on_sigint(self) -> None:
         if self._stop_requested:  # second Ctrl-C: stop now

@@ -51,7 +51,10 @@ timed it), in one run and on one CPU thread budget:
    (monkeypatched on the instances): *act* (``learner.act``/``act_settled``; SB3's
    ``_sample_action``; the reference loop's ``act``), *env step* (``env.step``/``step_task``),
    *store*, *sample+update* and *bookkeeping* (everything else). Printed as a table (µs per
-   task step and share) and written to the JSON; the timers cost a few µs per call.
+   task step by the wall clock and by this process's CPU time, share, and µs per task step outside
+   the update: everything but sample+update) and written to the JSON (``us_per_step``,
+   ``cpu_us_per_step``, ``us_per_step_outside_update``, ``cpu_us_per_step_outside_update``); the
+   timers cost a few µs per call.
 5. **E task copies** (``--num-envs 1 4 16``): each E > 1 adds a row for the first network's first
    batch: the first variant's loop with ``--num-envs E`` against SB3 DDPG with ``n_envs=E``,
    ``gradient_steps=-1`` (one update per transition on both sides).
@@ -297,14 +300,16 @@ def task_problem(task: str) -> str | None:
 
 
 class PartTimer:
-    """Accumulates wall time per part of a loop, from wrappers around bound methods.
+    """Accumulates wall and CPU time per part of a loop, from wrappers around bound methods.
 
     A call made while another timed call is running (e.g. a wrapped method calling another)
-    is counted in the outer part only, so the parts never overlap.
+    is counted in the outer part only, so the parts never overlap. CPU time is this process's
+    (``time.process_time``), which other jobs on a shared machine stretch much less than the wall clock.
     """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = dict.fromkeys(PARTS, 0.0)
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(PARTS, 0.0)
         self.calls: dict[str, int] = dict.fromkeys(PARTS, 0)
         self._active = False
 
@@ -315,29 +320,37 @@ class PartTimer:
             if self._active:
                 return function(*args, **kwargs)
             self._active = True
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.seconds[part] += time.perf_counter() - start
+                self.cpu_seconds[part] += time.process_time() - cpu_start
                 self.calls[part] += 1
                 self._active = False
 
         return timed
 
-    def split(self, total: float, steps: int) -> dict[str, Any]:
-        """The split of ``total`` seconds over ``steps`` task steps; bookkeeping is the rest."""
-        seconds = dict(self.seconds)
-        seconds["bookkeeping"] = total - sum(seconds[p] for p in PARTS if p != "bookkeeping")
-        return {
-            "steps": steps,
-            "wall_s": total,
-            "steps_per_s": steps / total,
-            "us_per_step": {**{p: 1e6 * seconds[p] / steps for p in PARTS}, "total": 1e6 * total / steps},
-            "share": {p: seconds[p] / total for p in PARTS},
-            "calls": {p: self.calls[p] for p in PARTS if p != "bookkeeping"},
-            "us_per_call": {p: 1e6 * seconds[p] / self.calls[p] for p in PARTS if p != "bookkeeping" and self.calls[p]},
-        }
+    def split(self, total: float, steps: int, cpu_total: float | None = None) -> dict[str, Any]:
+        """The split of ``total`` seconds (and ``cpu_total`` CPU seconds) over ``steps`` task steps.
+
+        Bookkeeping is the rest; ``*_outside_update`` is everything but sample+update per task step.
+        """
+        split: dict[str, Any] = {"steps": steps, "wall_s": total, "steps_per_s": steps / total}
+        timings = [("", self.seconds, total)]
+        if cpu_total is not None:
+            timings.append(("cpu_", self.cpu_seconds, cpu_total))
+        for prefix, measured, whole in timings:
+            seconds = {**measured, "bookkeeping": whole - sum(measured[p] for p in PARTS if p != "bookkeeping")}
+            split[f"{prefix}us_per_step"] = {**{p: 1e6 * seconds[p] / steps for p in PARTS},
+                                             "total": 1e6 * whole / steps}
+            split[f"{prefix}us_per_step_outside_update"] = 1e6 * (whole - seconds["sample_update"]) / steps
+            if not prefix:
+                split["share"] = {p: seconds[p] / whole for p in PARTS}
+        split["calls"] = {p: self.calls[p] for p in PARTS if p != "bookkeeping"}
+        split["us_per_call"] = {p: 1e6 * self.seconds[p] / self.calls[p] for p in PARTS
+                                if p != "bookkeeping" and self.calls[p]}
+        return split
 
 
 # ---------------------------------------------------------------------------- the three loops
@@ -464,7 +477,7 @@ def run_local(args: Args, network: NetworkSpec, variant: LearnerVariant, batch: 
         trainer = build_trainer(args, network, variant, batch, out, num_envs)
         timer = profile_trainer(trainer) if profile else None
         wall, cpu = timed(trainer.run)
-    return LoopRun(wall, cpu, trainer, timer.split(wall, args.steps) if timer is not None else None)
+    return LoopRun(wall, cpu, trainer, timer.split(wall, args.steps, cpu) if timer is not None else None)
 
 
 def run_sb3(args: Args, network: NetworkSpec, batch: int, profile: bool = False, num_envs: int = 1) -> LoopRun:
@@ -473,7 +486,7 @@ def run_sb3(args: Args, network: NetworkSpec, batch: int, profile: bool = False,
     timer = profile_sb3(model) if profile else None
     wall, cpu = timed(lambda: model.learn(total_timesteps=args.steps, log_interval=None))
     model.env.close()
-    return LoopRun(wall, cpu, model, timer.split(wall, args.steps) if timer is not None else None)
+    return LoopRun(wall, cpu, model, timer.split(wall, args.steps, cpu) if timer is not None else None)
 
 
 def run_torch(args: Args, network: NetworkSpec, batch: int, profile: bool = False) -> LoopRun:
@@ -482,7 +495,7 @@ def run_torch(args: Args, network: NetworkSpec, batch: int, profile: bool = Fals
     timer = profile_torch(loop) if profile else None
     wall, cpu = timed(lambda: loop.run(args.steps, args.learning_starts))
     loop.close()
-    return LoopRun(wall, cpu, loop, timer.split(wall, args.steps) if timer is not None else None)
+    return LoopRun(wall, cpu, loop, timer.split(wall, args.steps, cpu) if timer is not None else None)
 
 
 # ---------------------------------------------------------------------------- updates and replay
@@ -868,16 +881,25 @@ def format_report(results: dict[str, Any]) -> str:
         if not profile:
             continue
         lines.append(f"\nProfile, {task['task']} {task['network']}, batch {task['batch_size']} (one more run of each "
-                     "loop, timers wrapped around the instances' methods; us per task step and share)")
+                     "loop, timers wrapped around the instances' methods; us per task step, wall and CPU, and share)")
         methods = list(profile)
-        rows = [("part", *[f"{m} us/step" for m in methods], *[f"{m} share" for m in methods])]
+        cpu = all("cpu_us_per_step" in profile[m] for m in methods)  # results written before CPU time have none
+        rows = [("part", *[f"{m} us/step" for m in methods], *[f"{m} CPU us/step" for m in methods if cpu],
+                 *[f"{m} share" for m in methods])]
         for part in PARTS:
             rows.append((PART_NAMES[part], *[f"{profile[m]['us_per_step'][part]:,.1f}" for m in methods],
+                         *[f"{profile[m]['cpu_us_per_step'][part]:,.1f}" for m in methods if cpu],
                          *[f"{100 * profile[m]['share'][part]:.1f} %" for m in methods]))
         rows.append(("total", *[f"{profile[m]['us_per_step']['total']:,.1f}" for m in methods],
+                     *[f"{profile[m]['cpu_us_per_step']['total']:,.1f}" for m in methods if cpu],
                      *["" for _ in methods]))
+        if all("us_per_step_outside_update" in profile[m] for m in methods):
+            rows.append(("outside the update (total - sample+update)",
+                         *[f"{profile[m]['us_per_step_outside_update']:,.1f}" for m in methods],
+                         *[f"{profile[m]['cpu_us_per_step_outside_update']:,.1f}" for m in methods if cpu],
+                         *["" for _ in methods]))
         rows.append(("(profiled run: steps/s)", *[f"{profile[m]['steps_per_s']:,.1f}" for m in methods],
-                     *["" for _ in methods]))
+                     *["" for m in methods if cpu], *["" for _ in methods]))
         lines += _table(rows, 1)
 
     for task in results["tasks"]:

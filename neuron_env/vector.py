@@ -378,6 +378,8 @@ class NeuronVecEnv:
         self._hold = torch.as_tensor(self._hold_numpy, device=self.device)
         self._clock_keys: np.ndarray | None = None
         self._clock_ticks = 0  # ticks since the clock's keys were set (the last seeded reset)
+        # Whether ticks holding one action batch repeat the first one's voltages (``step_task`` computes one)
+        self._hold_repeats = self.leak is None and not self._async
 
     @staticmethod
     def _make_vector(factory: Callable[[], gym.Env], num_envs: int, vectorization: str) -> Any:
@@ -463,7 +465,9 @@ class NeuronVecEnv:
         ticks from a task tick), returning that last ``VecStep``: the ticks before it are not
         returned. The trainer acts so with a settled learner (an acyclic, leak-free network whose
         agents take their settled voltages for the whole task step): one call and one action
-        check per task step instead of ``delay``.
+        check per task step instead of ``delay``. Without a leak and on the synchronous clock every
+        held tick sets the voltages the first one set, so only the last tick is computed (``tick``
+        still counts them all).
 
         Args:
             actions: ``[E, num_agents]`` actions in agent order, as ``step`` takes them.
@@ -479,10 +483,16 @@ class NeuronVecEnv:
 
     def _ticks(self, actions: torch.Tensor, ticks: int) -> VecStep:
         """``ticks`` ticks holding ``actions`` (checked once); the last one's ``VecStep``."""
-        self.voltages  # noqa: B018  (ResetNeeded before the first reset, ahead of any action check)
+        if self._voltages is None:  # ahead of any action check
+            raise ResetNeeded("call reset() before reading voltages or stepping")
         actions = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
         if self.validate or self.out_of_range == "clip":
             actions = self.check_actions(actions)
+        if self._hold_repeats:
+            # Without a leak or the async clock a tick sets every agent's voltage to its action and leaves the
+            # inputs (clamped on task ticks only: the last one here), so the last tick alone gives every bit.
+            self.tick += ticks - 1
+            ticks = 1
         if not self._numpy:
             for _ in range(ticks - 1):
                 self._step_tensors(self.voltages, actions)
@@ -492,12 +502,14 @@ class NeuronVecEnv:
             self._step_numpy(numpy_actions)
         tick = self._step_numpy(numpy_actions)
         info = tick.info
+        voltages = torch.from_numpy(tick.voltages)
         if tick.task_stepped:
-            info["final_voltages"] = torch.from_numpy(info["final_voltages"])
+            final = info["final_voltages"]
+            info["final_voltages"] = voltages if final is tick.voltages else torch.from_numpy(final)
         if "fired" in info:
             info["fired"] = torch.from_numpy(info["fired"])
-        voltages, reward, terminated, truncated = map(torch.from_numpy, tick[:4])
-        return VecStep(voltages, reward, terminated, truncated, tick.task_stepped, info)
+        return VecStep(voltages, torch.from_numpy(tick.reward), torch.from_numpy(tick.terminated),
+                       torch.from_numpy(tick.truncated), tick.task_stepped, info)
 
     def step_arrays(self, actions: np.ndarray) -> ArrayStep:
         """``step`` in numpy: one tick from numpy actions, with numpy results, on any device.
@@ -557,20 +569,22 @@ class NeuronVecEnv:
         task_action = self.decoder.apply_numpy(values[:, self._output]).astype(self._task_action_dtype, copy=False)
         observations, reward, terminated, truncated, info = self.task.step(task_action)
         self._clamp_inputs_numpy(values, observations)
-        done = np.logical_or(terminated, truncated)
+        terminated, truncated = np.asarray(terminated, dtype=np.bool_), np.asarray(truncated, dtype=np.bool_)
         final = values
-        if done.any():
+        # count_nonzero is one C call; ndarray.any() goes through numpy's Python-level reduction
+        if np.count_nonzero(terminated) or np.count_nonzero(truncated):
+            done = terminated | truncated
             final = values.copy()
             ended = np.flatnonzero(done)
             self._clamp_inputs_numpy(final, self._final_observations(info, ended), ended)
             # An ended copy restarts from 0 with only its inputs clamped to the reset observation.
             values[done] *= self._input_mask_numpy
-        info = dict(info, **clock_info)
+        if clock_info:  # the vector env's info is a fresh dict every step: added to in place otherwise
+            info = dict(info, **clock_info)
         info["final_voltages"] = final
         info["task_action"] = task_action
         # The vector env returns fresh arrays: sharing their memory is safe.
-        return ArrayStep(values, np.asarray(reward, dtype=np.float32), np.asarray(terminated, dtype=np.bool_),
-                         np.asarray(truncated, dtype=np.bool_), True, info)
+        return ArrayStep(values, np.asarray(reward, dtype=np.float32), terminated, truncated, True, info)
 
     def _clamp_inputs_numpy(self, values: np.ndarray, observations: Any, rows: np.ndarray | None = None) -> None:
         """Write a batch of encoded observations into the input neurons of ``values`` (of ``rows``, or every row)."""
