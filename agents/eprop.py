@@ -144,6 +144,7 @@ import torch
 from neuron_env.agents.eprop_ceiling import WindowTick, window_gradients
 from neuron_env.agents.eprop_network import ACTOR_BATCHES, CREDITS, FEEDBACKS, EpropNetwork
 from neuron_env.agents.eprop_replay import TraceReplayBuffer
+from neuron_env.agents.eprop_rerun import Potentials, window_ticks
 from neuron_env.agents.eprop_rule import (
     MessageEdge,
     Step,
@@ -232,10 +233,14 @@ class EpropLearner(EpropNetwork):
     finite_columns = ("td_error", "actor", "critic", "learning_signal")
     divergence_advice = "lower lr_actor/lr_critic (or feedback_scale)"
 
-    def _critic_batch(self, batch: Batch, index: int) -> GroupBatch:
-        """What the output critic's TD step reads (per-tick replay: stored voltages, target actor's next action)."""
+    def _critic_batch(self, batch: Batch, index: int,
+                      potential: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> GroupBatch:
+        """What the output critic's TD step reads (per-tick replay: stored voltages, target actor's next action).
+
+        ``potential``: ``_potential(batch.voltages, index)`` when the caller has it already.
+        """
         lay = self.layouts[index]
-        pre1, mu, dmu = self._potential(batch.voltages, index)
+        pre1, mu, dmu = self._potential(batch.voltages, index) if potential is None else potential
         return GroupBatch(
             x=batch.voltages[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards,
             not_done=one_minus(batch.terminated), x_next=batch.next_voltages[:, lay.context],
@@ -272,6 +277,9 @@ class EpropLearner(EpropNetwork):
             traces: dict[int, torch.Tensor] = {}
             gains: dict[int, torch.Tensor] = {}
             window: list[WindowTick] = []
+            # each output group's (p, μ, σ') at the batch's v(τ): its critic batch and its replayed actor step
+            # read the same, as the critic's step leaves the actor as it is
+            at_v: Potentials = {}
             if batch is not None:
                 if replay:
                     raise LearnerConfigError("actor_batch='replay' learns on stored rows (their traces): pass "
@@ -284,7 +292,9 @@ class EpropLearner(EpropNetwork):
                 rows = rows.to(self.device)
                 batch = self.buffer.gather(rows)
                 if self.rerun:
-                    batch, traces, gains, window = self._rerun(rows, batch, replay)
+                    batch, traces, gains, stacked, at_v = self._rerun_rows(rows, batch, replay, self._outputs)
+                    if self.credit == "bptt" and replay:
+                        window = window_ticks(stacked)
                 elif replay:
                     traces, gains = self.buffer.gather_traces(rows)
                     if self.credit == "bptt":
@@ -302,7 +312,9 @@ class EpropLearner(EpropNetwork):
             for i, lay in enumerate(self.layouts):
                 if not self.is_output[i]:
                     continue
-                gb = self._critic_batch(batch, i)
+                if i not in at_v:
+                    at_v[i] = self._potential(batch.voltages, i)
+                gb = self._critic_batch(batch, i, at_v[i])
                 td = self._kind.td_error(self.critic[i], self.target_critic[i], gb, self.gamma)
                 self._kind.critic_step(self.critic[i], self.optimizer_state[i], gb, td, self.lr_critic)
                 tds[i] = td
@@ -310,7 +322,7 @@ class EpropLearner(EpropNetwork):
                 td_sums.append(stats[f"td_error/{lay.name}"] * lay.size)
                 outputs += lay.size
             if actor_turn and replay:
-                self._replay_actor_step(batch, (traces, gains), window, stats, signals)
+                self._replay_actor_step(batch, (traces, gains), window, stats, signals, at_v)
             elif actor_turn and self.live is not None:
                 self._actor_step(stats, signals)
                 self.live = None
@@ -339,22 +351,21 @@ class EpropLearner(EpropNetwork):
 
     def _replay_actor_step(self, batch: Batch, replayed: tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]],
                            window: list[WindowTick], stats: dict[str, torch.Tensor],
-                           signals: list[torch.Tensor | None]) -> None:
+                           signals: list[torch.Tensor | None], potentials: Potentials | None = None) -> None:
         """``actor_batch="replay"``: outputs by DDPG's step at ``(x_b, μ(v_b))``; hidden groups by credit.
 
         A neuron steps when it fired on the last stored tick (under the sync clock: always), as it computes
         when it fires; every replayed row counts. A hidden group at distance ``d`` learns on the batch of ``d``
         updates ago (``queue[d − 1]``: its traces and gains, re-run or stored), about which the groups one hop
-        closer sent their messages last update.
+        closer sent their messages last update. ``potentials``: the output groups' ``_potential`` at the batch.
         """
         v, size = batch.voltages, batch.voltages.shape[0]
-        fired = self.live[1] if self.live is not None else torch.ones(
-            1, self.topology.num_agents, dtype=torch.bool, device=self.device)
+        fired = self.live[1] if self.live is not None and not self.live_all_fired else None
         self._shift_outbox()  # messages cross a hop per update
-        steps, sent, slopes = self._output_steps(v, fired, per_row=False)
+        steps, sent, slopes = self._output_steps(v, fired, per_row=False, potentials=potentials)
         if self.credit == "bptt":
-            for i, grad in self.bptt_gradients(v, window, per_copy=False).items():
-                steps.append((i, grad / size, fired[:, self.layouts[i].agent_slice].any(0)))
+            for i, grad in self.bptt_gradients(v, window, per_copy=False, masked=self.asynchronous).items():
+                steps.append((i, grad / size, None if fired is None else fired[:, self.layouts[i].agent_slice].any(0)))
                 signals[i] = grad
                 stats[f"learning_signal/{self.layouts[i].name}"] = grad.abs().mean()
         else:
@@ -374,6 +385,8 @@ class EpropLearner(EpropNetwork):
         and passes them on times its gain ``2d`` ticks old.
         """
         v, fired = self.live  # type: ignore[misc]
+        if self.live_all_fired:
+            fired = None
         steps, sent, slopes = self._output_steps(v, fired, per_row=True)
         if self.credit == "bptt":
             steps += self._bptt_steps(v, fired, stats, signals)
@@ -383,16 +396,19 @@ class EpropLearner(EpropNetwork):
             steps += self._hidden_steps(paired, fired, True, sent, stats, signals)
         self._apply_steps(steps, sent, slopes, stats)
 
-    def _output_steps(self, voltages: torch.Tensor, fired: torch.Tensor, per_row: bool
+    def _output_steps(self, voltages: torch.Tensor, fired: torch.Tensor | None, per_row: bool,
+                      potentials: Potentials | None = None
                       ) -> tuple[list[Step], list[torch.Tensor | None], list[torch.Tensor]]:
         """Every output group's DDPG step at ``(x(v), μ(v))``, the messages it sends and its ``q_slope`` term.
 
         Args:
             voltages: ``[B, N]``: the live tick's copies, or a replayed batch.
-            fired: ``[E, num_agents]`` bool: a neuron steps where it fired in some copy.
+            fired: ``[E, num_agents]`` bool: a neuron steps where it fired in some copy; ``None``: every neuron
+                fired (the same steps as an all-true mask, with no mask applied).
             per_row: Whether ``fired`` is per row of ``voltages`` (the live tick: a row where the neuron was
                 silent sends no message and adds nothing to its ascent), or the last stored tick's (a replayed
                 batch: every row counts).
+            potentials: Each output group's ``_potential(voltages, i)`` where the caller has it already.
 
         Returns:
             The output groups' steps; the messages (``[B, S]`` per output group, ``None`` for the others); each
@@ -404,15 +420,16 @@ class EpropLearner(EpropNetwork):
         for i, lay in enumerate(self.layouts):
             if not self.is_output[i]:
                 continue
-            pre1, mu, dmu = self._potential(voltages, i)
+            pre1, mu, dmu = potentials[i] if potentials and i in potentials else self._potential(voltages, i)
             slope = self._output_slope(i, voltages, pre1, mu, dmu)
-            own = fired[:, lay.agent_slice]
-            sent[i], ascent = output_ascent(pre1, dmu, slope, own.to(self.dtype) if per_row else None)
-            steps.append((i, ascent, own.any(0)))
+            own = None if fired is None else fired[:, lay.agent_slice]
+            on = own.to(self.dtype) if per_row and own is not None else None
+            sent[i], ascent = output_ascent(pre1, dmu, slope, on)
+            steps.append((i, ascent, None if own is None else own.any(0)))
             slopes.append(slope.abs().mean() * lay.size)
         return steps, sent, slopes
 
-    def _hidden_steps(self, paired: list[tuple[torch.Tensor, torch.Tensor | None] | None], fired: torch.Tensor,
+    def _hidden_steps(self, paired: list[tuple[torch.Tensor, torch.Tensor | None] | None], fired: torch.Tensor | None,
                       per_row: bool, sent: list[torch.Tensor | None], stats: dict[str, torch.Tensor],
                       signals: list[torch.Tensor | None]) -> list[Step]:
         """Each hidden group's ascent from the messages sent last tick (update) and the traces they are about.
@@ -439,8 +456,9 @@ class EpropLearner(EpropNetwork):
             feedback = [self.feedback_matrix(edge) for edge in self.edges[i]]
             signal = learning_signal(received, feedback)  # type: ignore[arg-type]
             traces, gains = paired[i]  # type: ignore[misc]
-            own = fired[:, lay.agent_slice]
-            steps.append((i, hidden_ascent(signal, traces, own.to(self.dtype) if per_row else None), own.any(0)))
+            own = None if fired is None else fired[:, lay.agent_slice]
+            on = own.to(self.dtype) if per_row and own is not None else None
+            steps.append((i, hidden_ascent(signal, traces, on), None if own is None else own.any(0)))
             if gains is not None:
                 sent[i] = gains * signal
             signals[i] = signal
@@ -458,12 +476,14 @@ class EpropLearner(EpropNetwork):
 
     # ------------------------------------------------------------------ the ceiling: truncated BPTT
     def bptt_gradients(self, voltages: torch.Tensor, window: list[WindowTick] | None = None,
-                       per_copy: bool = True) -> dict[int, torch.Tensor]:
+                       per_copy: bool = True, masked: bool | None = None) -> dict[int, torch.Tensor]:
         """Per-copy ``∂Q(x(τ), μ_out(v(τ)))/∂[K, b]`` ``[E, S, P + 1]`` of every hidden group with a path to an output.
 
         Truncated BPTT over ``window`` (``neuron_env.agents.eprop_ceiling``; default the live window);
         ``voltages`` is its newest recorded ``v(τ)`` (a copy's, or a replayed row's), whose critic input is
-        held fixed. ``per_copy=False``: the sum over rows ``[S, P + 1]``.
+        held fixed. ``per_copy=False``: the sum over rows ``[S, P + 1]``. ``masked``: whether a firing mask
+        of the window may hold a silent neuron (``False`` skips the masks, the same numbers); ``None``: the
+        live window's own record, else ``True``.
         """
         learning = [i for i in range(len(self.layouts)) if not self.is_output[i] and self.distances[i] is not None]
         outputs = [i for i in range(len(self.layouts)) if self.is_output[i]]
@@ -472,17 +492,23 @@ class EpropLearner(EpropNetwork):
             return self._output_slope(index, voltages, pre1, mu, activation_derivative(
                 potential, mu, self.layouts[index].activation))
 
+        if masked is None:
+            masked = window is not None or not (len(self.window_all_fired) == len(self.window)
+                                                and all(self.window_all_fired))
         return window_gradients(self.window if window is None else window, self.actor, learning, outputs,
-                                self.topology, self.layouts, self._input, slope, per_copy)
+                                self.topology, self.layouts, self._input, slope, per_copy, masked)
 
-    def _bptt_steps(self, v: torch.Tensor, fired: torch.Tensor, stats: dict[str, torch.Tensor],
+    def _bptt_steps(self, v: torch.Tensor, fired: torch.Tensor | None, stats: dict[str, torch.Tensor],
                     signals: list[torch.Tensor | None]) -> list[Step]:
         """Each hidden group's exact ascent from truncated BPTT, gated by firing as the local rule's."""
         steps = []
         for i, grad in self.bptt_gradients(v).items():
             lay = self.layouts[i]
-            on = fired[:, lay.agent_slice].to(self.dtype)
-            steps.append((i, (on[:, :, None] * grad).sum(0) / v.shape[0], on.sum(0) > 0))
+            if fired is None:  # every copy fired: 1 · grad is grad
+                steps.append((i, grad.sum(0) / v.shape[0], None))
+            else:
+                on = fired[:, lay.agent_slice].to(self.dtype)
+                steps.append((i, (on[:, :, None] * grad).sum(0) / v.shape[0], on.sum(0) > 0))
             signals[i] = grad
             stats[f"learning_signal/{lay.name}"] = grad.abs().mean()
         return steps

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from neuron_env.agents.tensors import constant, scalar
 
 from neuron_env.dynamics import activate
 from neuron_env.topology import Topology
@@ -40,8 +41,7 @@ OutputSlope = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Te
 
 def with_bias(voltages: torch.Tensor, pre: Any) -> torch.Tensor:
     """``[v_pre, 1]`` ``[E, P + 1]``."""
-    ones = torch.ones(voltages.shape[0], 1, dtype=voltages.dtype, device=voltages.device)
-    return torch.cat([voltages[:, pre], ones], 1)
+    return torch.cat([voltages[:, pre], constant((voltages.shape[0], 1), 1.0, voltages)], 1)
 
 
 def potential(weights: torch.Tensor, pre1: torch.Tensor) -> torch.Tensor:
@@ -51,8 +51,38 @@ def potential(weights: torch.Tensor, pre1: torch.Tensor) -> torch.Tensor:
     return torch.bmm(weights, pre1[:, :, None])[:, :, 0]
 
 
+#: Per group in voltage order: ``(its voltage columns, its index in layouts (None: the input), λ, λ and 1 − λ as
+#: operands, whether it is idle)``.
+TickPlan = list[tuple[slice, int | None, float, Any, Any, bool]]
+
+
+def read_columns(layouts: Sequence[Any]) -> set[int]:
+    """The voltage columns that some agent group reads (the union of their presynaptic indices)."""
+    read: set[int] = set()
+    for lay in layouts:
+        pre = lay.pre
+        read.update(range(pre.start, pre.stop) if isinstance(pre, slice) else pre.tolist())
+    return read
+
+
+def tick_plan(topology: Topology, layouts: Sequence[Any], like: torch.Tensor, idle: frozenset[int] = frozenset()
+              ) -> TickPlan:
+    """What ``network_tick`` reads of the network on every tick, made once per window (``like``: the voltages).
+
+    ``idle``: groups whose voltage nothing reads (``window_gradients``): they hold their columns, untouched.
+    """
+    index = {lay.name: i for i, lay in enumerate(layouts)}
+    plan = []
+    for group in topology.groups:
+        leak = float(group.leak)
+        i = None if group.role == "input" else index[group.name]
+        plan.append((topology.group_slice[group.name], i, leak, scalar(leak, like), scalar(1 - leak, like),
+                     i in idle))
+    return plan
+
+
 def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology: Topology, layouts: Sequence[Any],
-                 fired: torch.Tensor) -> torch.Tensor:
+                 fired: torch.Tensor, plan: TickPlan | None = None, masked: bool = True) -> torch.Tensor:
     """One noise-free tick of every agent group, with weights ``actor[i]`` per copy ``[E, S, P + 1]`` or shared.
 
     Args:
@@ -61,34 +91,47 @@ def network_tick(voltages: torch.Tensor, actor: Sequence[torch.Tensor], topology
         topology: The network (groups in voltage order, leaks).
         layouts: The learner's group layouts.
         fired: ``[E, num_agents]`` bool: who fired on this tick.
+        plan: ``tick_plan(topology, layouts, voltages)`` when the caller has it (an idle group's columns are
+            held, cut from the graph).
+        masked: Whether ``fired`` may hold a silent neuron; ``False``: it is all true, and the tick applies no
+            mask (the same values; the gradient loses only exact zeros, see ``window_gradients``).
 
     Returns:
         ``[E, N]`` the next voltages, the input neurons unchanged.
     """
-    index = {lay.name: i for i, lay in enumerate(layouts)}
     parts = []
-    for group in topology.groups:
-        own = voltages[:, topology.group_slice[group.name]]
-        if group.role == "input":
+    for columns, i, leak, times_leak, times_rest, idle in plan or tick_plan(topology, layouts, voltages):
+        own = voltages[:, columns]
+        if i is None:
             parts.append(own)
             continue
-        i = index[group.name]
+        if idle:
+            parts.append(own.detach())
+            continue
         lay = layouts[i]
         drive = activate(potential(actor[i], with_bias(voltages, lay.pre)), lay.activation)
-        leak = float(group.leak)
-        moved = drive if leak == 0 else leak * own + (1 - leak) * drive
-        held = own if leak == 0 else leak * own
+        moved = drive if leak == 0 else times_leak * own + times_rest * drive
+        if not masked:
+            parts.append(moved)
+            continue
+        held = own if leak == 0 else times_leak * own
         parts.append(torch.where(fired[:, lay.agent_slice], moved, held))
     return torch.cat(parts, 1)
 
 
 def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor], learning: Sequence[int],
                      outputs: Sequence[int], topology: Topology, layouts: Sequence[Any], inputs: slice,
-                     output_slope: OutputSlope, per_copy: bool = True) -> dict[int, torch.Tensor]:
+                     output_slope: OutputSlope, per_copy: bool = True, masked: bool = True) -> dict[int, torch.Tensor]:
     """Per-copy ``∂Q(x(τ), μ_out(v(τ)))/∂[K, b]`` ``[E, S, P + 1]`` of each ``learning`` group (module doc).
 
     ``per_copy=False``: the weights are shared leaves and the result is the sum over copies ``[S, P + 1]``
     (what a replayed batch's mean step needs, without a weight copy per row).
+
+    Cost: a group whose voltage no group reads and whose weights are no leaf (a leak-free output: the outputs'
+    actions are recomputed from their inputs at the end) is not run through the window, and with ``masked=False``
+    no firing mask is applied. Both cut from the graph only branches whose gradient is exactly 0 (a mask that
+    is all true, a column nothing reads): they added ±0 to gradients that also receive +0 from the input
+    neurons' columns on every tick, so every gradient, zeros' signs included, is the same.
 
     Args:
         window: The stored ticks, newest (the live tick ``τ``) first.
@@ -100,6 +143,7 @@ def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor]
         inputs: The input neurons' voltage slice (clamped to the recorded inputs).
         output_slope: The critic's ``∂Q/∂a`` of an output group at the recomputed action.
         per_copy: Per-copy leaves and gradients (else shared leaves, the gradient summed over copies).
+        masked: Whether a stored firing mask may hold a silent neuron (``False``: every one is all true).
 
     Returns:
         The gradient per learning group (zeros where no weight reaches an output within the window).
@@ -113,9 +157,13 @@ def window_gradients(window: Sequence[WindowTick], actor: Sequence[torch.Tensor]
             leaves = {i: actor[i].detach().clone().requires_grad_(True) for i in learning}
             expanded = [leaves.get(i, w.detach()) for i, w in enumerate(actor)]
         state = window[-1][0]
+        read = read_columns(layouts)
+        idle = frozenset(i for i, lay in enumerate(layouts) if i not in leaves
+                         and read.isdisjoint(range(lay.neuron_slice.start, lay.neuron_slice.stop)))
+        plan = tick_plan(topology, layouts, state, idle)
         # step from each stored tick (its firing mask) to the next one's recorded inputs and episode starts
         for (recorded, _, fresh), (_, fired, _) in zip(reversed(window[:-1]), reversed(window[1:]), strict=True):
-            state = network_tick(state, expanded, topology, layouts, fired)
+            state = network_tick(state, expanded, topology, layouts, fired, plan, masked)
             state = torch.cat([state[:, :inputs.start], recorded[:, inputs], state[:, inputs.stop:]], 1)
             state = torch.where(fresh[:, None], recorded, state)
         actions, slopes = [], []

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from neuron_env.agents.eprop_ceiling import WindowTick
 from neuron_env.agents.eprop_replay import TraceReplayBuffer, row_bytes
-from neuron_env.agents.eprop_rerun import rerun_window
+from neuron_env.agents.eprop_rerun import Potentials, WindowTensors, rerun_window, unread_groups, window_ticks
 from neuron_env.agents.eprop_rule import (
     MessageEdge,
     advance_trace,
@@ -87,6 +87,8 @@ class EpropNetwork(OffPolicyNetwork):
             raise LearnerConfigError(f"replay_trace_mib={replay_trace_mib!r} must be a finite number > 0 (MiB)")
         is_output = [group.role == "output" for group in topology.agent_groups]
         self.is_output = is_output
+        #: The output groups' indices.
+        self._outputs = tuple(i for i, output in enumerate(is_output) if output)
         self.credit, self.bptt_window, self.feedback_scale = credit, bptt_window, feedback_scale
         self.actor_batch, self.replay_trace_mib, self.feedback = actor_batch, float(replay_trace_mib), feedback
         self.replay_window = replay_window
@@ -108,6 +110,8 @@ class EpropNetwork(OffPolicyNetwork):
         self.history = [0 if d is None or d == 0 else 2 * d + 1 for d in self.distances]
         #: ``actor_batch="replay"``: past batches whose stored traces are kept (the deepest group's distance).
         self.queue_length = max((d for d in self.distances if d is not None), default=0)
+        #: The re-run's groups computed on a window's last tick only, per (masked, kept groups) (``unread_groups``).
+        self._unread: dict[tuple[bool, frozenset[int]], frozenset[int]] = {}
         self._reset_tick_state()
 
     def feedback_matrix(self, edge: MessageEdge) -> torch.Tensor:
@@ -118,8 +122,14 @@ class EpropNetwork(OffPolicyNetwork):
         return self.feedback_weights[edge.projection]
 
     def _stored_shapes(self) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
-        """The trace ``(S, P + 1)`` and gain ``S`` each replayed row holds, per group (``eprop_rule.stored_shapes``)."""
-        return stored_shapes(self.topology, self.distances, self.edges)
+        """The trace ``(S, P + 1)`` and gain ``S`` each replayed row holds, per group (``eprop_rule.stored_shapes``).
+
+        Fixed by the wiring: made once (every replayed update reads it).
+        """
+        shapes = self.__dict__.get("_shapes")
+        if shapes is None:
+            shapes = self._shapes = stored_shapes(self.topology, self.distances, self.edges)
+        return shapes
 
     def _rerun(self, rows: torch.Tensor, batch: Batch, credit: bool = True
                ) -> tuple[Batch, dict[int, torch.Tensor], dict[int, torch.Tensor], list[WindowTick]]:
@@ -138,13 +148,26 @@ class EpropNetwork(OffPolicyNetwork):
             The batch with the re-run ``v(τ)``, ``v(τ + 1)`` (stored actions, rewards, ends), the traces and
             gains, and the window.
         """
-        window = self.buffer.windows(rows, self.replay_window, max(self.copies, 1))  # type: ignore[attr-defined]
+        batch, traces, gains, window, _ = self._rerun_rows(rows, batch, credit)
+        return batch, traces, gains, window_ticks(window)
+
+    def _rerun_rows(self, rows: torch.Tensor, batch: Batch, credit: bool = True, potentials: tuple[int, ...] = ()
+                    ) -> tuple[Batch, dict[int, torch.Tensor], dict[int, torch.Tensor], WindowTensors, Potentials]:
+        """``_rerun`` with the window stacked, and the ``potentials`` groups' ``_potential`` at the re-run ``v(τ)``."""
+        window = self.buffer.window_tensors(rows, self.replay_window, max(self.copies, 1))  # type: ignore[attr-defined]
         shapes, relays = self._stored_shapes() if credit and self.credit == "eprop" else ({}, {})
-        voltages, following, traces, gains = rerun_window(
-            window, batch.next_voltages, self._potential, layouts=self.layouts, leaks=self.leaks,
+        masked = self.asynchronous
+        kept = frozenset(shapes) | frozenset(relays)
+        unread = self._unread.get((masked, kept))
+        if unread is None:
+            unread = self._unread[masked, kept] = unread_groups(self.layouts, self.leaks, kept, masked)
+        voltages, following, traces, gains, at_state = rerun_window(
+            window, batch.next_voltages, self.actor, layouts=self.layouts, leaks=self.leaks,
             distances=self.distances, inputs=self._input, trace_shapes=shapes, gain_sizes=relays,
-            masked=self.asynchronous)
-        return batch._replace(voltages=voltages, next_voltages=following), traces, gains, window
+            masked=masked, unread=unread, potentials=potentials,
+            # replayed, a stored tick with a silent neuron sets asynchronous (live, the masks are read as stored)
+            every_fired=self.actor_batch == "replay" and not masked)
+        return batch._replace(voltages=voltages, next_voltages=following), traces, gains, window, at_state
 
     def _build_replay(self, buffer_size: int) -> None:
         """The core's buffer (live actor, stored voltages), or one that keeps rows in time (and their traces)."""
@@ -175,8 +198,13 @@ class EpropNetwork(OffPolicyNetwork):
         self.outbox: list[list[torch.Tensor | None]] = [[None, None] for _ in self.layouts]
         #: The live tick awaiting its actor step: ``(voltages [E, N], fired [E, A] bool)``.
         self.live: tuple[torch.Tensor, torch.Tensor] | None = None
+        #: Whether every neuron fired on the live tick, known without reading its mask (no ``fired`` was stored):
+        #: the actor steps then apply no mask (the same numbers as an all-true one).
+        self.live_all_fired = False
         #: ``credit="bptt"``: the last ``bptt_window + 1`` ticks, newest first: ``(voltages, fired, episode start)``.
         self.window: list[WindowTick] = []
+        #: Per tick of ``window``, whether every neuron fired, known without reading its mask (``live_all_fired``).
+        self.window_all_fired: list[bool] = []
         #: Which copies start an episode on the next stored tick.
         self.fresh: torch.Tensor | None = None
         #: Ticks stored so far.
@@ -222,6 +250,7 @@ class EpropNetwork(OffPolicyNetwork):
             copies = v.shape[0]
             if fired is not None and not self.asynchronous and self.actor_batch == "replay":
                 self.asynchronous = not bool(fired.all())
+            every = fired is None
             fired = (torch.ones(copies, self.topology.num_agents, dtype=torch.bool, device=self.device)
                      if fired is None else fired.to(self.device).bool())
             done = terminated.to(self.device).bool()
@@ -231,12 +260,13 @@ class EpropNetwork(OffPolicyNetwork):
                 copies, dtype=torch.int64, device=self.device)
             for i, lay in enumerate(self.layouts):
                 if self.history[i]:
-                    self._advance_trace(i, v, fired[:, lay.agent_slice], done)
+                    self._advance_trace(i, v, None if every else fired[:, lay.agent_slice], done)
             if isinstance(self.buffer, TraceReplayBuffer):
                 self.buffer.add_extras(start, *self._stored_traces(age), fired, self.ticks, age)
             if self.actor_batch == "live":  # messages cross a hop per tick (replayed: per update)
                 self._shift_outbox()
             self.live = (v.clone(), fired.clone())
+            self.live_all_fired = every
             self.age = torch.where(done, torch.zeros_like(age), age + 1)
             self.copies = copies
             if self.credit == "bptt" and self.actor_batch == "live":
@@ -244,11 +274,16 @@ class EpropNetwork(OffPolicyNetwork):
                                                                             device=self.device)
                 self.window.insert(0, (v.clone(), fired.clone(), fresh.clone()))
                 del self.window[self.bptt_window + 1:]
+                self.window_all_fired.insert(0, every)
+                del self.window_all_fired[self.bptt_window + 1:]
             self.fresh = done.clone()
             self.ticks += 1
 
-    def _advance_trace(self, index: int, v: torch.Tensor, fired: torch.Tensor, done: torch.Tensor) -> None:
-        """Push group ``index``'s trace and gain of the tick (``E(τ+1)``, ``c(τ)``) onto its history."""
+    def _advance_trace(self, index: int, v: torch.Tensor, fired: torch.Tensor | None, done: torch.Tensor) -> None:
+        """Push group ``index``'s trace and gain of the tick (``E(τ+1)``, ``c(τ)``) onto its history.
+
+        ``fired``: as ``eprop_rule.advance_trace``'s (``None``: every neuron fired).
+        """
         pre1, _, dmu = self._potential(v, index)
         ring, gains = self.traces[index], self.gains[index]
         previous = ring[0] if ring else torch.zeros(v.shape[0], self.layouts[index].size, pre1.shape[1],
@@ -358,7 +393,9 @@ class EpropNetwork(OffPolicyNetwork):
         self.gains = [[dev(g) for g in ring] for ring in state["gains"]]  # type: ignore[misc]
         self.outbox = [[dev(m) for m in box] for box in state["outbox"]]
         self.live = None if state["live"] is None else (dev(state["live"][0]), dev(state["live"][1]))  # type: ignore
+        self.live_all_fired = self.live is not None and bool(self.live[1].all())
         self.window = [tuple(dev(t) for t in entry) for entry in state["window"]]  # type: ignore[misc]
+        self.window_all_fired = [bool(entry[1].all()) for entry in self.window]
         self.fresh = dev(state["fresh"])
         self.ticks = int(state["ticks"])
         self.asynchronous = bool(state.get("asynchronous", False))

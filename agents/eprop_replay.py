@@ -67,7 +67,11 @@ class TraceReplayBuffer(ReplayBuffer):
                    fired: torch.Tensor, tick: int, age: torch.Tensor) -> None:
         """Write the extras of the ``E`` rows ``add`` wrote from position ``start`` (``E`` = ``fired.shape[0]``)."""
         count = fired.shape[0]
-        rows = (start + torch.arange(count, device=self.device)) % self.capacity
+        rows: slice | torch.Tensor
+        if start + count <= self.capacity:  # a slice copies; an index tensor costs an index_put
+            rows = slice(start, start + count)
+        else:
+            rows = (start + torch.arange(count, device=self.device)) % self.capacity
         for i, trace in traces.items():
             self.traces[i][rows] = trace.to(self.traces[i].dtype)
         for i, gain in gains.items():
@@ -102,21 +106,45 @@ class TraceReplayBuffer(ReplayBuffer):
 
         Returns:
             ``length + 1`` entries ``(voltages [B, N], fired [B, A], fresh [B])``, newest (the rows) first,
-            as ``eprop_ceiling.window_gradients`` reads them.
+            as ``eprop_ceiling.window_gradients`` reads them (views of ``window_tensors``).
         """
-        back = torch.arange(1, length + 1, device=self.device)
+        return list(zip(*(t.unbind(0) for t in self.window_tensors(index, length, stride)), strict=True))
+
+    def window_tensors(self, index: torch.Tensor, length: int, stride: int
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``windows`` stacked: ``(voltages [length + 1, B, N], fired [length + 1, B, A], fresh [length + 1, B])``.
+
+        Each is gathered in one op (entry ``k``, ``k`` ticks back, first), as ``eprop_rerun.rerun_window`` reads it.
+        """
+        back, steps = self._steps(length)
         earlier = (index[:, None] - back[None, :] * stride) % self.capacity
-        valid = ((self.tick[earlier] == (self.tick[index][:, None] - back[None, :]))
-                 & (self.copy[earlier] == self.copy[index][:, None]) & (back[None, :] <= self.age[index][:, None]))
+        count = index.shape[0]
+
+        def at(column: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:  # column[rows], rows of any shape
+            return torch.index_select(column, 0, rows.reshape(-1)).view(rows.shape)
+
+        valid = ((at(self.tick, earlier) == (at(self.tick, index)[:, None] - back[None, :]))
+                 & (at(self.copy, earlier) == at(self.copy, index)[:, None])
+                 & (back[None, :] <= at(self.age, index)[:, None]))
         # [B] ticks each window reaches back: up to its first invalid tick
         span = torch.where(valid.all(1), length, (~valid).to(torch.uint8).argmax(1))
         rows = torch.cat([index[:, None], earlier], 1)  # [B, length + 1], k = 0 … length
         start = torch.gather(rows, 1, span[:, None])  # the row each window starts from
-        steps = torch.arange(length + 1, device=self.device)
-        rows = torch.where(steps[None, :] <= span[:, None], rows, start)
-        fresh = steps[None, :] >= span[:, None]
-        return [(torch.index_select(self.voltages, 0, rows[:, k]), torch.index_select(self.fired, 0, rows[:, k]),
-                 fresh[:, k]) for k in range(length + 1)]
+        # [length + 1, B]: tick-major, so that each tick's rows are one contiguous block of the gathers
+        rows = torch.where(steps[:, None] <= span[None, :], rows.T, start.T)
+        fresh = steps[:, None] >= span[None, :]
+        flat = rows.reshape(-1)
+        return (torch.index_select(self.voltages, 0, flat).view(length + 1, count, -1),
+                torch.index_select(self.fired, 0, flat).view(length + 1, count, -1), fresh)
+
+    def _steps(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(1 … length, 0 … length)`` on the device, made once per window length."""
+        cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = self.__dict__.setdefault("_step_ranges", {})
+        ranges = cache.get(length)
+        if ranges is None:
+            ranges = cache[length] = (torch.arange(1, length + 1, device=self.device),
+                                      torch.arange(length + 1, device=self.device))
+        return ranges
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         """The core's filled rows plus the extras' (CPU tensors)."""

@@ -74,8 +74,8 @@ from neuron_env.agents.tensors import Params
 
 from neuron_env.topology import Topology
 
-#: One group's actor step: ``(group index, ascent [S, P + 1], which of its neurons step [S] bool)``.
-Step = tuple[int, torch.Tensor, torch.Tensor]
+#: One group's actor step: ``(group index, ascent [S, P + 1], which of its neurons step [S] bool (None: all))``.
+Step = tuple[int, torch.Tensor, torch.Tensor | None]
 
 
 # ------------------------------------------------------------------ wiring
@@ -166,8 +166,8 @@ def random_feedback(topology: Topology, edges: list[tuple[MessageEdge, ...]], se
 
 
 # ------------------------------------------------------------------ traces
-def advance_trace(previous: torch.Tensor, pre1: torch.Tensor, dmu: torch.Tensor, leak: float, fired: torch.Tensor,
-                  done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def advance_trace(previous: torch.Tensor, pre1: torch.Tensor, dmu: torch.Tensor, leak: float,
+                  fired: torch.Tensor | None, done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One tick of a group's traces and its gain (module doc: ``E(τ+1)``, ``c(τ)``).
 
     Args:
@@ -175,7 +175,7 @@ def advance_trace(previous: torch.Tensor, pre1: torch.Tensor, dmu: torch.Tensor,
         pre1: ``[E, P + 1]`` ``p(τ) = [v_pre, 1]``.
         dmu: ``[E, S]`` ``σ'(u(τ))``.
         leak: The group's ``λ``.
-        fired: ``[E, S]`` bool: who fired on the tick.
+        fired: ``[E, S]`` bool: who fired on the tick; ``None``: everyone (the same numbers as all true).
         done: ``[E]`` bool: copies whose episode ended on the tick (their trace restarts at 0).
 
     Returns:
@@ -185,16 +185,18 @@ def advance_trace(previous: torch.Tensor, pre1: torch.Tensor, dmu: torch.Tensor,
     product = dmu[:, :, None] * pre1[:, None, :]
     if leak > 0:
         advanced = torch.add(previous * leak, product, alpha=1 - leak)
-        silent = previous * leak
         gain = dmu * (1 - leak)
     else:
-        advanced, silent, gain = product, previous, dmu
+        advanced, gain = product, dmu
+    if fired is None:
+        return torch.where(done[:, None, None], zero, advanced), gain
+    silent = previous * leak if leak > 0 else previous
     trace = torch.where(fired[:, :, None], advanced, silent)
     trace = torch.where(done[:, None, None], zero, trace)
     return trace, torch.where(fired, gain, zero)
 
 
-def window_trace(pre1: torch.Tensor, dmu: torch.Tensor, on: torch.Tensor, keep: torch.Tensor,
+def window_trace(pre1: torch.Tensor, dmu: torch.Tensor, on: torch.Tensor | None, keep: torch.Tensor,
                  leak: float) -> torch.Tensor:
     """A group's trace at the end of a window of ticks, in closed form (what ``advance_trace`` gives from 0).
 
@@ -206,16 +208,35 @@ def window_trace(pre1: torch.Tensor, dmu: torch.Tensor, on: torch.Tensor, keep: 
     Args:
         pre1: ``[K, B, P + 1]`` each tick's ``p``, newest first.
         dmu: ``[K, B, S]`` each tick's ``σ'(u)``, newest first.
-        on: ``[K, B, S]`` each tick's firing (0 or 1).
+        on: ``[K, B, S]`` each tick's firing (0 or 1); ``None``: every neuron fired on every tick (the same
+            numbers as all ones, with no product by it).
         keep: ``[K, B]`` 1 where the state after the tick is no episode start, else 0.
         leak: The group's ``λ``.
 
     Returns:
         ``[B, S, P + 1]``.
     """
-    later = torch.full_like(dmu, leak) if leak > 0 else 1 - on  # what each tick does to an older term
-    carried = torch.cumprod(torch.cat([torch.ones_like(later[:1]), later[:-1]]), 0)
-    weight = on * carried * torch.cumprod(keep, 0)[:, :, None] * (1 - leak if leak > 0 else 1.0)
+    ticks = dmu.shape[0]
+    if on is None and leak <= 0:
+        on = torch.ones_like(dmu)
+    if leak > 0:
+        # λ^k: the same per-lane cumulative product as over a [K, B, S] tensor of λ, made on one lane
+        later = torch.full((ticks, 1, 1), leak, dtype=dmu.dtype, device=dmu.device)
+        carried = torch.cumprod(torch.cat([torch.ones_like(later[:1]), later[:-1]]), 0)
+        # on and keep are 0 or 1, so only carried · (1 − λ) rounds: ((on · carried) · keep) · (1 − λ) is
+        # on · ((carried · keep) · (1 − λ)) bit for bit, and all but the last product are on [K, B, 1]
+        weight = carried * torch.cumprod(keep, 0)[:, :, None] * (1 - leak)
+        if on is not None:
+            weight = on * weight
+    else:
+        # Π_{j<k} (1 − f_j) of 0/1 factors: exact in any order, so one product per tick (a cumulative product
+        # along the first axis costs several times more)
+        later = 1 - on  # type: ignore[operator]
+        carried = torch.empty_like(later)
+        carried[0] = 1
+        for k in range(1, ticks):
+            torch.mul(carried[k - 1], later[k - 1], out=carried[k])
+        weight = on * carried * torch.cumprod(keep, 0)[:, :, None]  # · 1.0, exact, left out
     return torch.einsum("kbs,kbp->bsp", weight * dmu, pre1)
 
 
@@ -253,7 +274,7 @@ def hidden_ascent(signal: torch.Tensor, traces: torch.Tensor, on: torch.Tensor |
     return torch.einsum("bs,bsp->sp", signal if on is None else on * signal, traces) / signal.shape[0]
 
 
-def row_adam_ascent_(weight: torch.Tensor, state: Params, ascent: torch.Tensor, rows: torch.Tensor,
+def row_adam_ascent_(weight: torch.Tensor, state: Params, ascent: torch.Tensor, rows: torch.Tensor | None,
                      lr: float) -> None:
     """One Adam ascent step on the rows of ``weight`` where ``rows`` is true; other rows and their moments untouched.
 
@@ -264,35 +285,43 @@ def row_adam_ascent_(weight: torch.Tensor, state: Params, ascent: torch.Tensor, 
         weight: ``[S, P + 1]`` in place.
         state: ``{"step": [S] float64, "m": …, "v": …}``, created on the first call.
         ascent: ``[S, P + 1]`` the direction to ascend.
-        rows: ``[S]`` bool.
+        rows: ``[S]`` bool; ``None``: every row (the same numbers as all true, stepped in place).
         lr: Step size.
     """
     beta1, beta2 = ADAM_BETAS
     if not state:
         state["step"] = torch.zeros(weight.shape[0], dtype=torch.float64, device=weight.device)
         state["m"], state["v"] = torch.zeros_like(weight), torch.zeros_like(weight)
-    step = state["step"] + rows.to(torch.float64)
-    m = torch.lerp(state["m"], ascent, 1 - beta1)
-    v = (state["v"] * beta2).addcmul_(ascent, ascent, value=1 - beta2)
+    if rows is None:  # the arithmetic below, each result written over its operand
+        step = state["step"].add_(1.0)
+        m = state["m"].lerp_(ascent, 1 - beta1)
+        v = state["v"].mul_(beta2).addcmul_(ascent, ascent, value=1 - beta2)
+    else:
+        step = state["step"] + rows.to(torch.float64)
+        m = torch.lerp(state["m"], ascent, 1 - beta1)
+        v = (state["v"] * beta2).addcmul_(ascent, ascent, value=1 - beta2)
     count = step.clamp_min(1.0)
     correction1 = (1 - beta1**count).to(weight.dtype)[:, None]
     correction2_sqrt = torch.sqrt(1 - beta2**count).to(weight.dtype)[:, None]
-    moved = weight + (lr / correction1) * m / ((v.sqrt() / correction2_sqrt) + ADAM_EPS)
+    change = (lr / correction1) * m / ((v.sqrt() / correction2_sqrt) + ADAM_EPS)
+    if rows is None:
+        weight.add_(change)
+        return
     keep = rows[:, None]
-    weight.copy_(torch.where(keep, moved, weight))
+    weight.copy_(torch.where(keep, weight + change, weight))
     state["m"].copy_(torch.where(keep, m, state["m"]))
     state["v"].copy_(torch.where(keep, v, state["v"]))
     state["step"].copy_(step)
 
 
-def row_ascent_(weight: torch.Tensor, ascent: torch.Tensor, rows: torch.Tensor, lr: float, *, adam: Params | None,
-                mask1: torch.Tensor | None, max_norm: float | None) -> None:
+def row_ascent_(weight: torch.Tensor, ascent: torch.Tensor, rows: torch.Tensor | None, lr: float, *,
+                adam: Params | None, mask1: torch.Tensor | None, max_norm: float | None) -> None:
     """Step ``weight`` ``[S, P + 1]`` along ``ascent`` on ``rows`` (masked connections stay 0), then cap row norms.
 
     Args:
         weight: ``[S, P + 1]`` in place.
         ascent: ``[S, P + 1]`` the direction to ascend.
-        rows: ``[S]`` bool: the neurons that step.
+        rows: ``[S]`` bool: the neurons that step; ``None``: every neuron.
         lr: Step size.
         adam: The group's Adam state (``row_adam_ascent_``); ``None``: plain SGD.
         mask1: ``[S, P + 1]`` connection mask with a ones bias column, or ``None``.
@@ -302,9 +331,12 @@ def row_ascent_(weight: torch.Tensor, ascent: torch.Tensor, rows: torch.Tensor, 
         ascent = ascent * mask1
     if adam is not None:
         row_adam_ascent_(weight, adam, ascent, rows, lr)
+    elif rows is None:
+        weight.add_(lr * ascent)
     else:
         weight.copy_(torch.where(rows[:, None], weight + lr * ascent, weight))
     if max_norm is not None:
         norms = torch.linalg.vector_norm(weight[:, :-1], dim=1, keepdim=True)
         capped = weight[:, :-1] * (max_norm / norms.clamp_min(max_norm))
-        weight[:, :-1] = torch.where(rows[:, None] & (norms > max_norm), capped, weight[:, :-1])
+        over = norms > max_norm if rows is None else rows[:, None] & (norms > max_norm)
+        weight[:, :-1] = torch.where(over, capped, weight[:, :-1])

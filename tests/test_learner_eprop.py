@@ -16,6 +16,8 @@ import pytest
 import torch
 from neuron_env.agents.eprop import EpropLearner, output_distances
 from neuron_env.agents.eprop_replay import row_bytes
+from neuron_env.agents.eprop_rerun import rerun_window, unread_groups, window_ticks
+from neuron_env.agents.eprop_rule import advance_trace, row_adam_ascent_, stored_shapes, window_trace
 from neuron_env.agents.errors import CheckpointError, LearnerConfigError
 from neuron_env.agents.registry import make_learner
 from neuron_env.agents.replay import Batch
@@ -455,6 +457,64 @@ def test_the_async_clock_at_firing_rate_one_is_the_sync_clock_bitwise(credit: st
         runs.append((learner, taken))
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1], strict=True))
     assert_states_equal(runs[0][0].state_dict(), runs[1][0].state_dict())
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit (a zero's sign included), shapes and dtypes too."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.numpy().tobytes() == b.numpy().tobytes()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_the_fast_paths_are_the_general_ones_bit_for_bit(dtype: torch.dtype) -> None:
+    """Every shortcut of the update (no mask where all fired, traces in closed form on one lane, groups nothing
+    reads left out of the re-run and the ceiling's graph, Adam in place) gives the general path's bits."""
+    g = torch.Generator().manual_seed(0)
+    ticks, rows, size, width = 5, 6, 3, 4
+    pre1 = torch.randn(ticks, rows, width, generator=g, dtype=dtype)
+    dmu = torch.rand(ticks, rows, size, generator=g, dtype=dtype)
+    keep = (torch.rand(ticks, rows, generator=g) < 0.8).to(dtype)
+    for leak in (0.0, 0.4):
+        assert same_bits(window_trace(pre1, dmu, None, keep, leak),
+                         window_trace(pre1, dmu, torch.ones_like(dmu), keep, leak))
+        previous = torch.randn(rows, size, width, generator=g, dtype=dtype)
+        done = torch.rand(rows, generator=g) < 0.3
+        fast = advance_trace(previous, pre1[0], dmu[0], leak, None, done)
+        general = advance_trace(previous, pre1[0], dmu[0], leak, torch.ones(rows, size, dtype=torch.bool), done)
+        assert all(same_bits(a, b) for a, b in zip(fast, general, strict=True))
+    for fast_rows in (None, torch.ones(size, dtype=torch.bool)):  # Adam in place on every row, or masked
+        weight, ascent = torch.randn(size, width, generator=g, dtype=dtype), torch.randn(size, width, dtype=dtype)
+        states = [({}, weight.clone()), ({}, weight.clone())]
+        for _ in range(3):
+            row_adam_ascent_(states[0][1], states[0][0], ascent, fast_rows, 1e-2)
+            row_adam_ascent_(states[1][1], states[1][0], ascent, torch.ones(size, dtype=torch.bool), 1e-2)
+        assert same_bits(states[0][1], states[1][1])
+        assert all(same_bits(states[0][0][k], states[1][0][k]) for k in ("step", "m", "v"))
+    # the re-run and the ceiling on a window whose masks are all true, an output nothing reads
+    topology = chain(leaks=(0.5, 0.0))
+    learner = EpropLearner(topology, credit="bptt", seed=2, dtype=dtype, replay_window=4, batch_size=5)
+    for v, actions, reward, v_next, terminated, _ in random_ticks(topology, 12, 2, 3, ends=(4,)):
+        learner.store(v.to(dtype), actions.to(dtype), reward.to(dtype), v_next.to(dtype), terminated.to(dtype))
+    window = learner.buffer.window_tensors(torch.arange(learner.num_transitions), 4, 2)
+    shapes, relays = stored_shapes(topology, learner.distances, learner.edges)
+    options = dict(layouts=learner.layouts, leaks=learner.leaks, distances=learner.distances, inputs=learner._input,
+                   trace_shapes=shapes, gain_sizes=relays, masked=False, potentials=(OUT,))
+    unread = unread_groups(learner.layouts, learner.leaks, frozenset(shapes) | frozenset(relays), False)
+    assert unread == {OUT}
+    fast = rerun_window(window, window[0][0], learner.actor, unread=unread, every_fired=True, **options)
+    general = rerun_window(window, window[0][0], learner.actor, **options)
+    for a, b in zip(fast[:2], general[:2], strict=True):
+        assert same_bits(a, b)
+    for a, b in zip(fast[2:4], general[2:4], strict=True):  # traces, gains
+        assert list(a) == list(b) and all(same_bits(a[i], b[i]) for i in a)
+    # the output's (p, μ, σ') at v(τ), which the critic's batch and the actor's step share: _potential's
+    assert list(fast[4]) == [OUT]
+    assert all(same_bits(x, y) for x, y in zip(fast[4][OUT], learner._potential(general[0], OUT), strict=True))
+    ticks_of = window_ticks(window)
+    voltages = fast[0]
+    for per_copy in (False, True):
+        unmasked = learner.bptt_gradients(voltages, ticks_of, per_copy=per_copy, masked=False)
+        masked = learner.bptt_gradients(voltages, ticks_of, per_copy=per_copy, masked=True)
+        assert unmasked.keys() == masked.keys() and all(same_bits(unmasked[i], masked[i]) for i in masked)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS, ids=FRAMEWORK_IDS)
