@@ -360,14 +360,20 @@ def test_async_numpy_path_equals_torch_path():
 
 @pytest.mark.parametrize("numpy_path", [True, False])
 @pytest.mark.parametrize("clock", ["sync", "async"])
-def test_step_task_holds_the_actions_until_the_task_steps_as_repeated_steps_do(numpy_path, clock):
-    """``step_task(a)`` == ``step(a)`` until a task tick, from a task tick and from mid-step alike."""
-    topology = Topology.mlp(3, [5, 4], 1)
+@pytest.mark.parametrize("network", ["mlp", "leaky"])
+def test_step_task_holds_the_actions_until_the_task_steps_as_repeated_steps_do(numpy_path, clock, network):
+    """``step_task(a)`` == ``step(a)`` until a task tick, from a task tick and from mid-step alike.
+
+    Leak-free on the sync clock ``step_task`` computes only the last held tick (each sets the same
+    voltages); with a leak or the async clock every tick counts: both give the bits of ``step``.
+    """
+    topology = Topology.mlp(3, [5, 4], 1) if network == "mlp" else Topology.recurrent(3, 6, 1, leak=0.3)
     options = {"clock": clock, "firing_rate": 0.6} if clock == "async" else {}
-    envs = [NeuronVecEnv("Pendulum-v1", topology, num_envs=2, **options) for _ in range(2)]
+    envs = [NeuronVecEnv("Pendulum-v1", topology, num_envs=2, delay=3, **options) for _ in range(2)]
     for env in envs:
         env._numpy = numpy_path and env._numpy
         env.reset(seed=3)
+    assert envs[0]._hold_repeats == (network == "mlp" and clock == "sync")
     fused, stepped = envs
     generator = torch.Generator().manual_seed(0)
     for offset in (0, 1, 0, 2):  # ticks taken one by one before the fused call
@@ -379,8 +385,10 @@ def test_step_task_holds_the_actions_until_the_task_steps_as_repeated_steps_do(n
         while not (reference := stepped.step(a)).task_stepped:
             pass
         assert ours.task_stepped and fused.tick == stepped.tick
-        assert torch.equal(ours.voltages, reference.voltages) and torch.equal(ours.reward, reference.reward)
+        for name in ("voltages", "reward", "terminated", "truncated"):
+            assert torch.equal(getattr(ours, name), getattr(reference, name)), name
         assert torch.equal(ours.info["final_voltages"], reference.info["final_voltages"])
+        assert np.array_equal(ours.info["task_action"], reference.info["task_action"])
         if clock == "async":
             assert torch.equal(ours.info["fired"], reference.info["fired"])
 

@@ -1,10 +1,11 @@
 """The training loop's fast paths give the bits of the plain ones they replace.
 
 Each shortcut of the per-step path (``NeuronVecEnv.step_task`` ticking once where holding actions
-repeats the first tick, ``act_settled``'s working voltages kept between calls, ``act`` concatenating
-the groups' actions, cached scalar operands of the exploration noise, the replay buffer's slice
-copies, the trainer's episode accounting in numpy) is checked here against the straightforward
-computation, bit for bit. Nothing here asserts a speed.
+repeats the first tick, checked against ``step`` in ``tests/test_vector.py``; ``act_settled``'s
+working voltages kept between calls, ``act`` concatenating the groups' actions, cached scalar
+operands of the exploration noise, the replay buffer's slice copies, the trainer's episode
+accounting in numpy) is checked here against the straightforward computation, bit for bit.
+Nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -23,33 +24,6 @@ from neuron_env.agents.train import TrainConfig, Trainer
 from neuron_env import NeuronVecEnv, Topology
 
 from .conftest import load_script
-
-
-@pytest.mark.parametrize("numpy_path", [True, False])
-@pytest.mark.parametrize("network", ["mlp", "leaky"])
-def test_step_task_equals_repeated_steps_with_and_without_a_leak(numpy_path: bool, network: str) -> None:
-    """Leak-free and synchronous, ``step_task`` ticks once; with a leak every tick counts: both equal ``step``."""
-    topology = Topology.mlp(3, [5, 4], 1) if network == "mlp" else Topology.recurrent(3, 6, 1, leak=0.3)
-    envs = [NeuronVecEnv("Pendulum-v1", topology, num_envs=2, delay=3) for _ in range(2)]
-    for env in envs:
-        env._numpy = numpy_path and env._numpy
-        env.reset(seed=4)
-    assert envs[0]._hold_repeats == (network == "mlp")
-    fused, stepped = envs
-    generator = torch.Generator().manual_seed(1)
-    for offset in (0, 2, 1, 0):
-        for _ in range(offset):
-            a = torch.rand(2, topology.num_agents, generator=generator) * 2 - 1
-            fused.step(a), stepped.step(a)
-        a = torch.rand(2, topology.num_agents, generator=generator) * 2 - 1
-        ours = fused.step_task(a)
-        while not (reference := stepped.step(a)).task_stepped:
-            pass
-        assert fused.tick == stepped.tick
-        for name in ("voltages", "reward", "terminated", "truncated"):
-            assert torch.equal(getattr(ours, name), getattr(reference, name)), name
-        assert torch.equal(ours.info["final_voltages"], reference.info["final_voltages"])
-        assert np.array_equal(ours.info["task_action"], reference.info["task_action"])
 
 
 def test_final_voltages_of_a_step_without_an_ending_are_the_voltages() -> None:
