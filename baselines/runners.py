@@ -360,6 +360,18 @@ def _stopping() -> bool:
     return _INTERRUPTED or (_STOP is not None and _STOP.is_set())
 
 
+def _raised_by_ctrl_c(error: BaseException) -> bool:
+    """Whether a ``KeyboardInterrupt`` is in ``error``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def run_in_worker(spec: RunSpec, folder: str, resume: bool, progress: bool = False) -> dict[str, Any]:
     """Pool entry point: run, and turn an exception into a ``failed`` row and Ctrl-C into an ``interrupted`` one.
 
@@ -380,6 +392,10 @@ def run_in_worker(spec: RunSpec, folder: str, resume: bool, progress: bool = Fal
             (Path(folder) / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         except OSError:
             pass
+        if _stopping() or _raised_by_ctrl_c(error):
+            # Ctrl-C inside code that wraps exceptions (e.g. an import's __set_name__ turns the KeyboardInterrupt
+            # into a RuntimeError): the run was interrupted, not broken, and the next invocation reruns it
+            return result_row(spec, None, status="interrupted", error=message)
         return result_row(spec, None, status="failed", error=message)
     finally:
         _RUNNING = False

@@ -347,3 +347,27 @@ def test_a_run_stopped_by_ctrl_c_interrupts_the_comparison_even_when_this_proces
         compare(config, print_fn=lambda _text: None)
     assert not (tmp_path / "scores.md").exists()
     assert [row["method"] for row in read_results(tmp_path / "results.csv")] == ["random"]
+
+
+def test_a_ctrl_c_that_code_wraps_in_another_error_is_an_interruption_not_a_failure(tmp_path, monkeypatch):
+    # Python wraps an exception raised in __set_name__ (a class body being built while a module imports)
+    # in a RuntimeError: a Ctrl-C landing there must not count as a broken run
+    from neuron_env.baselines import runners
+
+    spec = plan_runs(CompareConfig(tasks=("Pendulum-v1",), methods=("random",), seeds=1, steps=100,
+                                   out=str(tmp_path)))[0]
+
+    def interrupted_import(*args: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ctrl_c:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property' instance") from ctrl_c
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a real failure")
+
+    monkeypatch.setattr(runners, "execute_run", interrupted_import)
+    row = runners.run_in_worker(spec, str(tmp_path / "run"), resume=False)
+    assert row["status"] == "interrupted" and "__set_name__" in row["error"]
+    monkeypatch.setattr(runners, "execute_run", broken)
+    assert runners.run_in_worker(spec, str(tmp_path / "run"), resume=False)["status"] == "failed"
