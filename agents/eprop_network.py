@@ -83,6 +83,11 @@ class EpropNetwork(OffPolicyNetwork):
             raise LearnerConfigError(f"replay_window={replay_window!r} must be an integer >= 1 (ticks)")
         if actor_batch not in ACTOR_BATCHES:
             raise LearnerConfigError(f"actor_batch={actor_batch!r} is unknown; choose one of {ACTOR_BATCHES}")
+        if settings.get("critic") == "twin" or settings.get("target_noise", 0.0) > 0:
+            raise LearnerConfigError(
+                f"critic={settings.get('critic')!r}, target_noise={settings.get('target_noise')!r}: learner 'eprop' "
+                "has one output critic and unsmoothed targets (critic='joint' or a per-neuron kind, target_noise=0); "
+                "TD3's twin critics and target smoothing are options of the 'feedback' and 'ddpg' learners")
         if isinstance(replay_trace_mib, bool) or not (math.isfinite(replay_trace_mib) and replay_trace_mib > 0):
             raise LearnerConfigError(f"replay_trace_mib={replay_trace_mib!r} must be a finite number > 0 (MiB)")
         is_output = [group.role == "output" for group in topology.agent_groups]

@@ -342,17 +342,21 @@ class FeedbackDDPG(OffPolicyNetwork):
         return GroupBatch(x=no_columns, a=mu, reward=no_rows, not_done=no_rows, x_next=no_columns, a_next=mu, pre1=pre1,
                           mu=mu, dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1)
 
-    def _output_batch(self, batch: Batch, settled_next: torch.Tensor, index: int) -> GroupBatch:
-        """What an output group's critic and actor steps read (as ``LocalDDPG.group_batches``)."""
+    def _output_batch(self, batch: Batch, settled_next: torch.Tensor, index: int, smooth: bool = True) -> GroupBatch:
+        """What an output group's critic and actor steps read (as ``LocalDDPG.group_batches``).
+
+        ``smooth=False`` leaves the target action unsmoothed (and the generator untouched): for reading slopes.
+        """
         lay = self.layouts[index]
         v = batch.voltages
         pre1 = self._pre1(v, lay)
         potential = pre1 @ self._actor_views(self.actor, index)[2]
         mu = activate(potential, lay.activation)
+        a_next = settled_next[:, lay.neuron_slice]
         return GroupBatch(
             x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards,
             not_done=one_minus(batch.terminated), x_next=settled_next[:, lay.context],
-            a_next=settled_next[:, lay.neuron_slice], pre1=pre1, mu=mu,
+            a_next=self._target_action(a_next, index) if smooth else a_next, pre1=pre1, mu=mu,
             dmu=activation_derivative(potential, mu, lay.activation), mask1=lay.mask1,
         )
 
@@ -496,7 +500,7 @@ class FeedbackDDPG(OffPolicyNetwork):
             batch = Batch(voltages, voltages[:, self.agent_neuron_index], zeros, voltages, zeros)
             for i in range(len(self.layouts)):
                 if self.is_output[i]:
-                    gb = self._output_batch(batch, voltages, i)
+                    gb = self._output_batch(batch, voltages, i, smooth=False)
                     slopes[i] = self._kind.action_gradient(self.critic[i], gb)
                     messages[i] = gb.dmu * slopes[i]
             for _, i in sorted((d, i) for i, d in enumerate(self.depths) if d is not None and not self.is_output[i]):

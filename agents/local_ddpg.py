@@ -145,8 +145,11 @@ class LocalDDPG(OffPolicyNetwork):
                                **settings)
 
     # ------------------------------------------------------------------ learning
-    def group_batches(self, batch: Batch) -> list[GroupBatch]:
-        """Split a replay batch into what each group's update needs (current parameters)."""
+    def group_batches(self, batch: Batch, smooth: bool = True) -> list[GroupBatch]:
+        """Split a replay batch into what each group's update needs (current parameters).
+
+        ``smooth=False`` leaves the target actions unsmoothed (and the generator untouched): for reading slopes.
+        """
         v = batch.voltages
         settled = self.granularity == "settled"
         v_next = self.settle(batch.next_voltages, target=True) if settled else batch.next_voltages
@@ -158,6 +161,8 @@ class LocalDDPG(OffPolicyNetwork):
             mu = activate(potential, lay.activation)
             # settled: the target network's settled voltages are its actions μ^{n'}(v_{i+1}) already
             a_next = v_next[:, lay.neuron_slice] if settled else self._group_output(v_next, i, self.target_actor)
+            if smooth:  # TD3's target smoothing, output groups only (``target_noise``)
+                a_next = self._target_action(a_next, i)
             result.append(GroupBatch(
                 x=v[:, lay.context], a=batch.actions[:, lay.agent_slice], reward=batch.rewards, not_done=not_done,
                 x_next=v_next[:, lay.context], a_next=a_next,
@@ -171,7 +176,7 @@ class LocalDDPG(OffPolicyNetwork):
             zeros = voltages.new_zeros(voltages.shape[0])
             batch = Batch(voltages, voltages[:, self.agent_neuron_index], zeros, voltages, zeros)
             return [self._kind.action_gradient(params, gb)
-                    for params, gb in zip(self.critic, self.group_batches(batch), strict=True)]
+                    for params, gb in zip(self.critic, self.group_batches(batch, smooth=False), strict=True)]
 
     def update(self, batch: Batch | None = None, check_finite: bool = True) -> dict[str, torch.Tensor]:
         """Train every neuron once on one replay batch.

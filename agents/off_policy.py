@@ -69,7 +69,8 @@ class OffPolicyConfig(LearnerConfig):
     """Options of the replay-based rules (``ddpg``, ``feedback``); each rule's config sets its defaults."""
 
     critic: str = "mlp"
-    """Critic: per neuron ``linear`` (the draft's rule), ``compatible``, ``bilinear``, ``mlp``; ``joint`` per group."""
+    """Critic: per neuron ``linear`` (the draft's rule), ``compatible``, ``bilinear``, ``mlp``;
+    per group ``joint`` or ``twin`` (TD3's clipped double Q)."""
     critic_context: str = "task"
     """Critic input: ``presynaptic``, ``task`` (presynaptic + task observation), ``observation`` or ``all``."""
     granularity: str | None = None
@@ -104,6 +105,10 @@ class OffPolicyConfig(LearnerConfig):
     """Noise scale of the hidden neurons; default ``noise_scale``."""
     replay_voltages: str = "stored"
     """Settled replay: ``stored`` (the voltages as acted) or ``current`` (the stored observation re-settled)."""
+    target_noise: float = 0.0
+    """Std of the Gaussian noise on the output groups' target actions (TD3's target policy smoothing); 0: none."""
+    target_noise_clip: float = 0.5
+    """Bound of that noise (TD3's ``c``); the noisy target action is then clipped to the activation's range."""
 
 
 def _check_choice(option: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -150,6 +155,10 @@ def check_off_policy_options(topology: Topology, settings: dict[str, Any]) -> st
     if settings["replay_voltages"] == "current" and granularity != "settled":
         raise LearnerConfigError("replay_voltages='current' re-settles stored observations: it needs "
                                  "granularity='settled' (an acyclic, leak-free topology)")
+    smoothing, bound = settings["target_noise"], settings["target_noise_clip"]
+    if not (math.isfinite(smoothing) and smoothing >= 0 and math.isfinite(bound) and bound >= 0):
+        raise LearnerConfigError(f"target_noise={smoothing!r} and target_noise_clip={bound!r} must be finite and "
+                                 ">= 0 (TD3 uses 0.2 and 0.5; 0 turns the smoothing off)")
     if settings["batch_size"] < 1 or settings["critic_hidden"] < 1:
         raise LearnerConfigError(f"batch_size={settings['batch_size']!r} and critic_hidden="
                                  f"{settings['critic_hidden']!r} must be >= 1")
@@ -238,6 +247,8 @@ class OffPolicyNetwork(NetworkActor):
         self.granularity = granularity
         self.critic_hidden = int(settings["critic_hidden"])
         self.replay_voltages = settings["replay_voltages"]
+        self.target_noise = float(settings["target_noise"])
+        self.target_noise_clip = float(settings["target_noise_clip"])
 
     def _build_exploration(self, noise: str, noise_scale: float, noise_scale_hidden: float | None) -> None:
         self.noise = make_noise(noise, self.topology.num_agents, noise_scale, self.generator)
@@ -309,6 +320,22 @@ class OffPolicyNetwork(NetworkActor):
         if operand is None:
             operand = cache[key] = scalar(gain, noise)
         return operand
+
+    def _target_action(self, a_next: torch.Tensor, index: int) -> torch.Tensor:
+        """Group ``index``'s target actions ``μ'(v_{i+1})``, smoothed as TD3's when it is an output group.
+
+        With ``target_noise > 0`` an output group's target action gets Gaussian noise of that std,
+        clipped to ``± target_noise_clip``, and the result is clipped to the activation's range; the
+        noise is drawn from the learner's generator only then, so runs without it are unchanged.
+        """
+        lay = self.layouts[index]
+        if self.target_noise == 0 or not self._is_output(lay.name):
+            return a_next
+        noise = torch.randn(a_next.shape, generator=self.generator, device=a_next.device, dtype=a_next.dtype)
+        smoothed = a_next + noise.mul_(self.target_noise).clamp_(-self.target_noise_clip, self.target_noise_clip)
+        if math.isfinite(lay.low) and math.isfinite(lay.high):
+            smoothed.clamp_(lay.low, lay.high)
+        return smoothed
 
     def reset_noise(self, done: torch.Tensor | None = None) -> None:
         """Reset the noise of env copies whose episode ended (``[E]`` bool), or of all."""

@@ -81,6 +81,12 @@ METHODS: dict[str, tuple[str, ...]] = {
                           "--learning-starts", "10000"),
     "sign-joint-ref": ("train", "--learner", "feedback", "--feedback", "sign", "--critic", "joint",
                        "--learning-starts", "10000"),
+    # TD3's framework around the same rules (twin output critics with clipped double Q, target policy
+    # smoothing 0.2 clipped at 0.5, actor and targets every second update: SB3 TD3's defaults)
+    **{f"{name}-td3-ref": ("train", "--learner", "feedback", *rule, "--critic", "twin", "--target-noise", "0.2",
+                           "--policy-delay", "2", "--learning-starts", "10000")
+       for name, rule in (("feedback", ()), ("feedback-frozen", ("--freeze-hidden",)),
+                          ("ceiling", ("--feedback", "weights")))},
 }
 #: Learned method -> its floor (the same learner with its hidden layers frozen).
 FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-frozen",
@@ -90,7 +96,8 @@ FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-fr
                           "backprop-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
                           "feedback-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
                           **{f"{rule}-joint-ref": "feedback-joint-ref-frozen"
-                             for rule in ("feedback", "ceiling", "sign")}}
+                             for rule in ("feedback", "ceiling", "sign")},
+                          "feedback-td3-ref": "feedback-frozen-td3-ref", "ceiling-td3-ref": "feedback-frozen-td3-ref"}
 
 
 #: The probe's methods: every method of the table above except the later phases' own.
@@ -117,6 +124,11 @@ PHASES: dict[str, Phase] = {
         methods=("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref",
                  "sign-joint-ref"), diagnostics=("ceiling-joint-ref", "sign-joint-ref"), diagnostic_seeds=3)
        for task in E4_TASKS},
+    # the Walker2d diagnosis (studies/locomotion_diagnosis.py measured Q overestimation by the one output
+    # critic): the same rules in TD3's framework, beside SB3 DDPG and TD3 (the e4-walker2d runs, same commands)
+    "walker2d-td3": Phase(
+        "Walker2d-v5", 100_000, (1, 2, 3), eval_every=10_000,
+        methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref")),
     # one task at the DDPG paper's width
     "e4-halfcheetah-400-300": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,
