@@ -170,8 +170,8 @@ class EpropNetwork(OffPolicyNetwork):
             window, batch.next_voltages, self.actor, layouts=self.layouts, leaks=self.leaks,
             distances=self.distances, inputs=self._input, trace_shapes=shapes, gain_sizes=relays,
             masked=masked, unread=unread, potentials=potentials,
-            # replayed, a stored tick with a silent neuron sets asynchronous (live, the masks are read as stored)
-            every_fired=self.actor_batch == "replay" and not masked)
+            # a stored tick with a silent neuron sets asynchronous: until then every stored mask is all true
+            every_fired=not masked)
         return batch._replace(voltages=voltages, next_voltages=following), traces, gains, window, at_state
 
     def _build_replay(self, buffer_size: int) -> None:
@@ -253,7 +253,8 @@ class EpropNetwork(OffPolicyNetwork):
             super().store(voltages, actions, rewards, next_voltages, terminated, truncated, fired=fired)
             v = voltages.to(self.device, self.dtype)
             copies = v.shape[0]
-            if fired is not None and not self.asynchronous and self.actor_batch == "replay":
+            # either actor batch: the re-run feeds the critic too, and must hold a silent neuron as the tick did
+            if fired is not None and not self.asynchronous:
                 self.asynchronous = not bool(fired.all())
             every = fired is None
             fired = (torch.ones(copies, self.topology.num_agents, dtype=torch.bool, device=self.device)

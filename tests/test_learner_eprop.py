@@ -323,6 +323,32 @@ def test_the_re_run_reproduces_the_stored_voltages_and_traces(build: Callable[[]
     assert current.asynchronous == (rate < 1.0)
 
 
+@pytest.mark.parametrize("build", BUILDS, ids=BUILD_IDS)
+@pytest.mark.parametrize("actor_batch", ["replay", "live"])
+def test_the_critic_reads_the_voltages_the_network_had_under_the_async_clock(
+        build: Callable[[], Topology], actor_batch: str, frozen: Callable[..., EpropLearner]) -> None:
+    """Under the async clock, the re-run (``replay_voltages="current"``) applies the recorded firing masks for
+    either ``actor_batch``: a replayed row's ``v(τ)`` and ``v(τ + 1)`` are the network's own, and (live, where
+    the critic can also be handed the stored rows) its TD errors are those of the stored rows."""
+    topology = build()
+    learner = frozen(topology, actor_batch=actor_batch, replay_window=40, batch_size=9)
+    for v, actions, reward, v_next, terminated, fired in own_ticks(topology, learner, 16, 3, 1, 0.6, (5, 11)):
+        learner.store(v, actions, reward, v_next, terminated, fired=fired)
+    assert not bool(learner.buffer.fired[:learner.num_transitions].all())  # some neuron was silent
+    rows = torch.arange(learner.num_transitions)
+    batch = learner.buffer.gather(rows)
+    rerun, _, _, _ = learner._rerun(rows, batch, credit=actor_batch == "replay")
+    agents = learner.agent_neuron_index
+    torch.testing.assert_close(rerun.voltages, batch.voltages, atol=1e-14, rtol=0)
+    torch.testing.assert_close(rerun.next_voltages[:, agents], batch.next_voltages[:, agents], atol=1e-14, rtol=0)
+    if actor_batch == "live":  # the critic's TD errors on the re-run rows are those on the stored rows
+        on_rerun = learner.update(rows=rows)
+        on_stored = learner.update(batch)
+        for key, value in on_rerun.items():
+            if key.startswith("td_error"):
+                torch.testing.assert_close(value, on_stored[key], atol=1e-13, rtol=0)
+
+
 # ----------------------------------------------------------------------------------------------- the ceiling
 def test_the_ceiling_is_autograd_through_the_truncated_window() -> None:
     topology = masked_recurrent(leak=0.4)
