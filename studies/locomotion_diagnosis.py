@@ -6,10 +6,10 @@ adds +0.62 of SB3 DDPG. This script reads the finished runs' final checkpoints (
 rolls each final policy out deterministically, measuring per run:
 
 * **return** and **episode length** of the rolled-out episodes;
-* **critic bias**: the output critic's ``Q(s, μ(s))`` on the visited states against the discounted
-  return that followed (``G_t = Σ γ^k r_{t+k}``; only states whose tail is known: the episode
-  terminated, or at least ``tail`` steps remained before its time limit), as the TD3 paper measures
-  overestimation; reported as the mean of ``Q − G`` and relative to the mean ``|G|``;
+* **critic bias**: the output critic's (a twin critic's first) ``Q(s, μ(s))`` on the visited
+  states against the discounted return that followed (``G_t = Σ γ^k r_{t+k}``; only states whose
+  tail is known: the episode terminated, or at least ``tail`` steps remained before its time
+  limit), as the TD3 paper measures overestimation; reported as the mean of ``Q − G`` and relative to the mean ``|G|``;
 * **saturation**: the fraction of hidden units with ``|tanh| > 0.99`` on the visited states, per
   layer, and of output actions at the bound;
 * **weight change**: ``‖W − W₀‖ / ‖W₀‖`` per layer against the run's initial weights (rebuilt from
@@ -40,12 +40,13 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from neuron_env.agents.critics import joint_q
+from neuron_env.agents.critics import joint_q, twin_q
 from neuron_env.agents.train import build_topology, config_from_checkpoint, load_checkpoint, make_learner
 
 #: Methods read from each phase folder, in table order.
 METHODS: tuple[str, ...] = ("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen",
-                            "ceiling-joint-ref", "sign-joint-ref")
+                            "ceiling-joint-ref", "sign-joint-ref", "feedback-td3-ref", "feedback-frozen-td3-ref",
+                            "ceiling-td3-ref")
 
 #: A policy maps an observation batch to ``(actions, hidden activations per layer)``.
 Policy = Callable[[np.ndarray], tuple[np.ndarray, list[np.ndarray]]]
@@ -57,7 +58,7 @@ Value = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class DiagnosisConfig:
     """Which runs to read and how to roll them out."""
 
-    phases: list[str] = field(default_factory=lambda: ["e4-walker2d", "e4-halfcheetah", "e4-hopper"])
+    phases: list[str] = field(default_factory=lambda: ["e4-walker2d", "walker2d-td3", "e4-halfcheetah", "e4-hopper"])
     work: str = "runs/locomotion"
     out: str = "docs/results/locomotion/diagnosis"
     episodes: int = 5
@@ -114,8 +115,9 @@ def local_network(folder: Path) -> tuple[Policy, Value, list[float]]:
         return hidden[-1], hidden[:-1]
 
     def value(observations: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        return joint_q(critic, torch.as_tensor(observations, dtype=torch.float64),
-                       torch.as_tensor(actions, dtype=torch.float64)).numpy()
+        x, a = torch.as_tensor(observations, dtype=torch.float64), torch.as_tensor(actions, dtype=torch.float64)
+        # a twin critic's first one is what its actor climbs
+        return (twin_q(critic, x, a)[0] if config.learner_config().critic == "twin" else joint_q(critic, x, a)).numpy()
 
     return policy, value, change
 
@@ -197,19 +199,21 @@ def _cell(values: list[float], digits: int = 2) -> str:
 
 def table(rows: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
     """Markdown table: one row per task and method, mean ± std over seeds (count in brackets)."""
-    lines = ["| task | method | return | episode length | Q − G | (Q − G) / mean abs G | saturated h1 | "
-             "saturated h2 | actions at bound | change h1 | change h2 | change out |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    layers = max(len(run["saturated"]) for methods in rows.values() for runs in methods.values() for run in runs)
+    names = [f"h{i + 1}" for i in range(layers)]
+    headings = ["task", "method", "return", "episode length", "Q − G", "(Q − G) / mean abs G",
+                *(f"saturated {name}" for name in names), "actions at bound",
+                *(f"change {name}" for name in [*names, "out"])]
+    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
     for task, methods in rows.items():
         for method, runs in methods.items():
-            change = [[run["weight_change"][i] for run in runs if run["weight_change"]] for i in range(3)]
-            lines.append(
-                f"| {task} | {method} | {_cell([r['return'] for r in runs], 0)} | "
-                f"{_cell([r['length'] for r in runs], 0)} | {_cell([r['q_bias'] for r in runs], 1)} | "
-                f"{_cell([r['q_bias_relative'] for r in runs])} | "
-                f"{_cell([r['saturated'][0] for r in runs])} | {_cell([r['saturated'][1] for r in runs])} | "
-                f"{_cell([r['actions_at_bound'] for r in runs])} | "
-                + " | ".join(_cell(values) for values in change) + " |")
+            cells = [task, method, _cell([r["return"] for r in runs], 0), _cell([r["length"] for r in runs], 0),
+                     _cell([r["q_bias"] for r in runs], 1), _cell([r["q_bias_relative"] for r in runs])]
+            cells += [_cell([r["saturated"][i] for r in runs if i < len(r["saturated"])]) for i in range(layers)]
+            cells.append(_cell([r["actions_at_bound"] for r in runs]))
+            cells += [_cell([r["weight_change"][i] for r in runs if i < len(r["weight_change"])])
+                      for i in range(layers + 1)]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +225,8 @@ def run(config: DiagnosisConfig) -> dict[str, dict[str, list[dict[str, Any]]]]:
         for method in METHODS:
             runs = []
             for run_folder in sorted(folder.glob(f"{method}-s[0-9]*")):
+                if run_folder.is_symlink():  # another phase's run, measured in its own phase
+                    continue
                 summary = run_folder / "summary.json"
                 if not summary.is_file() or json.loads(summary.read_text()).get("status") != "completed":
                     continue
