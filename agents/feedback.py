@@ -25,6 +25,13 @@ The feedback weight ``F_mn`` (``feedback=``):
 ``"sign"`` (sign-symmetric feedback)
     ``sign(W_mn) · |R_mn|``: the current sign of the forward weight with the fixed random
     magnitude of ``"random"`` (Liao et al.'s random-magnitude sign-concordant feedback).
+``"direct"`` (direct feedback alignment, Nøkland 2016)
+    every hidden neuron reads the *output* neurons' messages directly, through a fixed random
+    matrix ``B`` drawn as ``"random"``'s (bound ``1/√fan_in`` of the output group, or
+    ``±feedback_scale``): ``gⁿᵢ = Σ_o B_on eᵒᵢ``. It assumes a feedback synapse from each output
+    neuron to each hidden neuron that reaches it; through those its feedback path is one hop, so
+    every hidden group learns on the previous update's batch (its *depth* is 1), however deep it is
+    in the forward network. It reads no other hidden group's messages or weights.
 ``"weights"`` (the ceiling control, pipelined backprop)
     the true current forward weight ``W_mn``. Not weight-transport-free: a reference, the
     ceiling of the design page (``docs/design.md``).
@@ -113,7 +120,7 @@ from neuron_env.agents.tensors import GroupBatch, activation_derivative, constan
 from neuron_env.dynamics import activate
 from neuron_env.topology import NetworkWeights, Topology
 
-FEEDBACK_KINDS: tuple[str, ...] = ("random", "sign", "weights", "backprop")
+FEEDBACK_KINDS: tuple[str, ...] = ("random", "sign", "direct", "weights", "backprop")
 
 
 @dataclass
@@ -144,9 +151,9 @@ class FeedbackConfig(OffPolicyConfig):
     replay_voltages: str = "current"
     """``current``: a replayed observation is settled by the current network (DDPG's actor update); ``stored``."""
     feedback: str = "random"
-    """Hidden neurons' feedback weights: ``random`` (FA), ``sign``, ``weights`` (ceiling) or ``backprop``."""
+    """Hidden neurons' feedback: ``random`` (FA), ``sign``, ``direct`` (DFA), ``weights`` (ceiling), ``backprop``."""
     feedback_scale: float | None = None
-    """Bound of the random feedback magnitudes (``random``/``sign``); default the init's ``1/sqrt(fan_in)``."""
+    """Bound of the random feedback magnitudes (``random``/``sign``/``direct``); default ``1/sqrt(fan_in)``."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,8 @@ class FeedbackEdge:
     """One projection from a hidden group ``n`` to an agent group ``m``, seen from ``n``.
 
     Attributes:
-        projection: Index of the projection in ``topology.projections``.
+        projection: Index of the projection in ``topology.projections``; under ``"direct"`` a negative key
+            (``direct_key``) of a feedback matrix with no forward block.
         target: Index of ``m`` in ``layouts``.
         columns: The projection's columns in ``m``'s actor tensor (``W_mn`` is ``actor[m][:, columns]``).
         delay: Updates the message of ``m`` waits before ``n`` reads it (``depth_n − depth_m``).
@@ -212,6 +220,28 @@ def group_depths(topology: Topology) -> dict[str, int | None]:
     return {g.name: visit(g.name) for g in topology.agent_groups}
 
 
+def reaches(topology: Topology, source: str, target: str) -> bool:
+    """Whether a forward path leads from group ``source`` to group ``target``."""
+    frontier, seen = [source], {source}
+    while frontier:
+        name = frontier.pop()
+        for projection in topology.projections:
+            if projection.source == name and projection.target not in seen:
+                if projection.target == target:
+                    return True
+                seen.add(projection.target)
+                frontier.append(projection.target)
+    return False
+
+
+def direct_key(hidden: int, output: int, groups: int) -> int:
+    """The key of ``"direct"``'s feedback matrix from output group ``output`` to hidden group ``hidden``.
+
+    Negative, so it never collides with a projection index (the keys of ``"random"``/``"sign"``).
+    """
+    return -1 - (hidden * groups + output)
+
+
 class FeedbackDDPG(OffPolicyNetwork):
     """DDPG output neurons; hidden neurons learn from their neighbours' messages (module doc).
 
@@ -254,9 +284,9 @@ class FeedbackDDPG(OffPolicyNetwork):
                 f"granularity={granularity!r}: learner 'feedback' learns settled transitions only; "
                 "leave granularity unset (or use --learner ddpg for per_tick)")
         if feedback_scale is not None:
-            if feedback not in ("random", "sign"):
+            if feedback not in ("random", "sign", "direct"):
                 raise LearnerConfigError(
-                    f"feedback_scale={feedback_scale!r} applies to feedback='random' or 'sign' only; "
+                    f"feedback_scale={feedback_scale!r} applies to feedback='random', 'sign' or 'direct' only; "
                     f"feedback={feedback!r} uses the forward weights: leave feedback_scale unset")
             if not (math.isfinite(feedback_scale) and feedback_scale > 0):
                 raise LearnerConfigError(f"feedback_scale={feedback_scale!r} must be a finite number > 0")
@@ -268,19 +298,32 @@ class FeedbackDDPG(OffPolicyNetwork):
         #: Whether each group (``layouts`` order, which is ``agent_groups`` order) is an output group (has a critic).
         self.is_output = is_output
         depth_by_name = group_depths(topology)
-        #: Distance of each group from the outputs (``None``: no path to an output, never steps).
-        self.depths: list[int | None] = [depth_by_name[lay.name] for lay in self.layouts]
+        #: Hops of each group's feedback path to the outputs (``None``: no path to an output, never steps): its
+        #: distance from the outputs, or 1 for every hidden group under ``"direct"`` (its feedback synapses).
+        self.depths: list[int | None] = [
+            depth if depth is None or feedback != "direct" else min(depth, 1)
+            for depth in (depth_by_name[lay.name] for lay in self.layouts)]
         #: The feedback edges of each group (empty for outputs and groups that reach none).
         self.edges: list[tuple[FeedbackEdge, ...]] = self._feedback_edges()
         #: Fixed random feedback matrix per projection (``"random"``/``"sign"``), shaped like ``W``.
         self.feedback_weights: dict[int, torch.Tensor] = (
-            self._random_feedback(seed + 2) if feedback in ("random", "sign") else {})
+            self._random_feedback(seed + 2) if feedback in ("random", "sign", "direct") else {})
         self._build_pipeline()
 
     def _feedback_edges(self) -> list[tuple[FeedbackEdge, ...]]:
-        """The projections each hidden group sends to a group that reaches an output, with their delays."""
+        """The projections each hidden group sends to a group that reaches an output, with their delays.
+
+        Under ``"direct"``: one edge from each hidden group to each output group it reaches, keyed by a
+        negative index (``direct_key``), with delay 1.
+        """
         topology = self.topology
         index = {lay.name: i for i, lay in enumerate(self.layouts)}
+        if self.feedback == "direct":
+            return [tuple(FeedbackEdge(direct_key(i, m, len(self.layouts)), m, slice(0, 0), 1)
+                          for m in range(len(self.layouts))
+                          if self.is_output[m] and reaches(topology, lay.name, self.layouts[m].name))
+                    if not self.is_output[i] and self.depths[i] is not None else ()
+                    for i, lay in enumerate(self.layouts)]
         edges_by_group = []
         for i, lay in enumerate(self.layouts):
             edges = []
@@ -302,13 +345,14 @@ class FeedbackDDPG(OffPolicyNetwork):
         topology = self.topology
         matrices = {}
         generator = torch.Generator().manual_seed(seed)  # on the CPU: the same matrices on every device
-        for edges in self.edges:
+        for source, edges in enumerate(self.edges):
             for edge in edges:
-                target = topology.projections[edge.projection].target
+                target = self.layouts[edge.target].name
                 bound = self.feedback_scale or 1.0 / math.sqrt(len(topology.presynaptic_index[target]))
-                width = edge.columns.stop - edge.columns.start
+                direct = edge.projection < 0  # "direct": output group m onto hidden group n, no forward block
+                width = self.layouts[source].size if direct else edge.columns.stop - edge.columns.start
                 draw = (torch.rand(self.layouts[edge.target].size, width, generator=generator) * 2 - 1) * bound
-                mask = topology.projections[edge.projection].mask
+                mask = None if direct else topology.projections[edge.projection].mask
                 if mask is not None:
                     draw = draw * torch.as_tensor(np.array(mask, dtype=np.float32))
                 matrices[edge.projection] = draw.to(self.device, self.dtype)

@@ -86,7 +86,8 @@ METHODS: dict[str, tuple[str, ...]] = {
     **{f"{name}-td3-ref": ("train", "--learner", "feedback", *rule, "--critic", "twin", "--target-noise", "0.2",
                            "--policy-delay", "2", "--learning-starts", "10000")
        for name, rule in (("feedback", ()), ("feedback-frozen", ("--freeze-hidden",)),
-                          ("ceiling", ("--feedback", "weights")), ("sign", ("--feedback", "sign")))},
+                          ("ceiling", ("--feedback", "weights")), ("sign", ("--feedback", "sign")),
+                          ("dfa", ("--feedback", "direct")))},
 }
 #: Learned method -> its floor (the same learner with its hidden layers frozen).
 FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-frozen",
@@ -97,7 +98,8 @@ FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-fr
                           "feedback-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
                           **{f"{rule}-joint-ref": "feedback-joint-ref-frozen"
                              for rule in ("feedback", "ceiling", "sign")},
-                          **{f"{rule}-td3-ref": "feedback-frozen-td3-ref" for rule in ("feedback", "ceiling", "sign")}}
+                          **{f"{rule}-td3-ref": "feedback-frozen-td3-ref"
+                             for rule in ("feedback", "ceiling", "sign", "dfa")}}
 
 
 #: The probe's methods: every method of the table above except the later phases' own.
@@ -129,7 +131,7 @@ PHASES: dict[str, Phase] = {
     "walker2d-td3": Phase(
         "Walker2d-v5", 100_000, (1, 2, 3), eval_every=10_000,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
-                 "sign-td3-ref")),
+                 "sign-td3-ref", "dfa-td3-ref")),
     # one task at the DDPG paper's width
     "e4-halfcheetah-400-300": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,

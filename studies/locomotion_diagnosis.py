@@ -46,7 +46,7 @@ from neuron_env.agents.train import build_topology, config_from_checkpoint, load
 #: Methods read from each phase folder, in table order.
 METHODS: tuple[str, ...] = ("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen",
                             "ceiling-joint-ref", "sign-joint-ref", "feedback-td3-ref", "feedback-frozen-td3-ref",
-                            "ceiling-td3-ref", "sign-td3-ref")
+                            "ceiling-td3-ref", "sign-td3-ref", "dfa-td3-ref")
 
 #: A policy maps an observation batch to ``(actions, hidden activations per layer)``.
 Policy = Callable[[np.ndarray], tuple[np.ndarray, list[np.ndarray]]]

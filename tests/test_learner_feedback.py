@@ -22,6 +22,8 @@ from .conftest import assert_states_equal, settled_task_step
 
 GAMMA, TAU, LR_C, LR_A = 0.9, 0.1, 0.05, 0.2
 PIPELINED = ["random", "sign", "weights"]
+#: Every kind the per-neuron reference covers (``"direct"``: the output's messages straight to every hidden neuron).
+LOOPED = [*PIPELINED, "direct", "backprop"]
 #: The hand-written per-neuron reference below uses a critic on the task context and plain SGD actor steps
 #: (the shipped ``FeedbackConfig()`` has Adam and the observation context: tested further down).
 TINY_SGD: dict[str, object] = {"critic_context": "task", "actor_optimizer": "sgd"}
@@ -131,6 +133,36 @@ def test_hidden_groups_learn_on_queued_batches_not_the_new_one(feedback: str) ->
     assert not torch.equal(after_t[OUT], base_t[OUT])
 
 
+def test_direct_feedback_locality_audit_reads_the_outputs_messages_and_no_other_hidden_group() -> None:
+    """DFA's audit on h1 -> h2 -> h3 -> out: each hidden neuron's feedback synapses come from the output neurons.
+
+    So the output is h1's neighbour through them (its message arrives one update later); h2 and h3, its
+    forward neighbour and a group two hops on, reach h1's update through nothing but the batch voltages.
+    """
+    base_t, base_next = run_two_updates("direct")
+    after_t, after_next = run_two_updates("direct", perturbed(["h2", "h3"], targets=False))
+    assert torch.equal(after_t[H1], base_t[H1]) and torch.equal(after_next[H1], base_next[H1])
+    after_t, after_next = run_two_updates("direct", perturbed(["out"]))
+    assert torch.equal(after_t[H1], base_t[H1])  # this update's message is the one sent before the change
+    assert not torch.equal(after_next[H1], base_next[H1])  # one hop: the next update reads it
+    # target copies reach the output's TD target (documented), and so h1 one update later; nothing else does
+    after_t, after_next = run_two_updates("direct", perturbed(["h2", "h3"], online=False))
+    assert torch.equal(after_t[H1], base_t[H1])
+
+
+def test_direct_feedback_steps_every_hidden_group_from_the_second_update() -> None:
+    topology = Topology.mlp(2, [3, 3, 3], 1)
+    learner = FeedbackDDPG(topology, feedback="direct", batch_size=4, dtype=torch.float64)
+    assert learner.depths == [1, 1, 1, 0] and sorted(learner.feedback_weights) == [-12, -8, -4]
+    assert [tuple(w.shape) for _, w in sorted(learner.feedback_weights.items(), reverse=True)] == [(1, 3)] * 3
+    generator = torch.Generator().manual_seed(0)
+    for update in range(3):
+        before = [w.clone() for w in learner.actor]
+        learner.update(random_batch(topology, 4, generator))
+        moved = [not torch.equal(a, b) for a, b in zip(before, learner.actor, strict=True)]
+        assert moved == [update >= 1] * 3 + [True]
+
+
 def test_backprop_fails_the_locality_audit_by_design() -> None:
     base_t, _ = run_two_updates("backprop")
     after_t, _ = run_two_updates("backprop", perturbed(["out"]))
@@ -202,6 +234,14 @@ class Neuron:
 def wire(topology: Topology, learner: FeedbackDDPG) -> list[Neuron]:
     neurons = [Neuron(topology, learner, a) for a in range(topology.num_agents)]
     by_index = {n.neuron: n for n in neurons}
+    if learner.feedback == "direct":  # a feedback synapse from each output neuron to each hidden one, one hop
+        groups = [group.name for group in topology.agent_groups]
+        for n in (n for n in neurons if not n.output):
+            for m in (m for m in neurons if m.output):
+                key = -1 - (groups.index(n.group.name) * len(groups) + groups.index(m.group.name))
+                n.post.append((m, -1, float(learner.feedback_weights[key][m.row, n.row])))
+            n.depth = 1
+        return neurons
     for p_index, p in enumerate(topology.projections):
         if p.source == "in":
             continue
@@ -312,7 +352,7 @@ def reference_update(neurons: list[Neuron], batch: Batch, feedback: str, t: int,
                 continue
         slope = torch.zeros(len(learn_on), dtype=torch.float64)
         for (m, position, fixed), message in zip(n.post, received, strict=True):
-            if feedback == "random":
+            if feedback in ("random", "direct"):
                 weight = fixed
             elif feedback == "sign":
                 weight = float(torch.sign(m.k[position])) * abs(fixed)
@@ -349,7 +389,7 @@ def assert_matches_reference(learner: FeedbackDDPG, neurons: list[Neuron], topol
             torch.testing.assert_close(learner.target_critic[gi][name][n.row], value, atol=atol, rtol=0)
 
 
-@pytest.mark.parametrize("feedback", [*PIPELINED, "backprop"])
+@pytest.mark.parametrize("feedback", LOOPED)
 @pytest.mark.parametrize("build", [lambda: Topology.mlp(2, [3, 2], 1), skip_topology], ids=["mlp", "skip"])
 def test_batched_update_equals_per_neuron_loop(feedback: str, build: Callable[[], Topology]) -> None:
     topology = build()
@@ -361,7 +401,9 @@ def test_batched_update_equals_per_neuron_loop(feedback: str, build: Callable[[]
             p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.5)
     learner.target_critic = [{k: v.clone() * 0.9 for k, v in p.items()} for p in learner.critic]
     neurons = wire(topology, learner)
-    assert {n.group.name: n.depth for n in neurons} == group_depths(topology)
+    forward_depths = group_depths(topology)  # "direct": every hidden group one hop from the outputs
+    assert {n.group.name: n.depth for n in neurons} == (
+        forward_depths if feedback != "direct" else {name: min(depth, 1) for name, depth in forward_depths.items()})
     history: dict[int, torch.Tensor] = {}
     messages: dict[int, dict[Neuron, torch.Tensor]] = {}
     generator = torch.Generator().manual_seed(11)
@@ -377,7 +419,7 @@ def test_batched_update_equals_per_neuron_loop(feedback: str, build: Callable[[]
             assert torch.all(block[torch.tensor(p.mask) == 0] == 0)
 
 
-@pytest.mark.parametrize("feedback", [*PIPELINED, "backprop"])
+@pytest.mark.parametrize("feedback", LOOPED)
 @pytest.mark.parametrize("build", [lambda: Topology.mlp(2, [3, 2], 1), skip_topology], ids=["mlp", "skip"])
 def test_shipped_config_update_equals_per_neuron_loop(feedback: str, build: Callable[[], Topology]) -> None:
     """``FeedbackConfig()`` as shipped (MLP output critic by Adam on the observation, Adam actor steps, its γ, τ and
@@ -545,7 +587,7 @@ def test_a_mismatched_checkpoint_is_a_checkpoint_error() -> None:
 @pytest.mark.parametrize(("options", "match"), [
     ({"feedback": "transpose"}, "feedback='transpose' is unknown"),
     ({"feedback_scale": -1.0}, "feedback_scale=-1.0 must be"),
-    ({"feedback": "weights", "feedback_scale": 0.5}, "applies to feedback='random' or 'sign' only"),
+    ({"feedback": "weights", "feedback_scale": 0.5}, "applies to feedback='random', 'sign' or 'direct' only"),
     ({"granularity": "per_tick"}, "settled transitions only"),
     ({"critic": "deep"}, "critic='deep' is unknown"),
 ])
