@@ -129,9 +129,10 @@ PHASES: dict[str, Phase] = {
     # the Walker2d diagnosis (studies/locomotion_diagnosis.py measured Q overestimation by the one output
     # critic): the same rules in TD3's framework, beside SB3 DDPG and TD3 (the e4-walker2d runs, same commands)
     "walker2d-td3": Phase(
-        "Walker2d-v5", 100_000, (1, 2, 3), eval_every=10_000,
+        "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
-                 "sign-td3-ref", "dfa-td3-ref")),
+                 "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref", "dfa-td3-ref"),
+        diagnostic_seeds=3),
     # one task at the DDPG paper's width
     "e4-halfcheetah-400-300": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,
