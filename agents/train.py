@@ -717,20 +717,21 @@ class Trainer:
             DivergenceError: On a non-finite TD error or parameter (after recording ``diverged``).
         """
         config = self.config
-        previous_handler = None
-        try:
-            previous_handler = signal.signal(signal.SIGINT, lambda *_: self._on_sigint())
-        except ValueError:  # not the main thread: Ctrl-C raises KeyboardInterrupt as usual
-            previous_handler = None
-        threads_before = torch.get_num_threads()
-        if config.threads > 0:
-            torch.set_num_threads(config.threads)
+        # the logger first: if it cannot start, nothing below (Ctrl-C handler, thread count) needs undoing
         log = self._log = RunLogger(self.out, total=config.steps, initial=self.task_step, num_envs=config.num_envs,
                                     elapsed_before=self.elapsed_before, progress=config.progress,
                                     tensorboard=config.tensorboard)
+        threads_before = torch.get_num_threads()
+        previous_handler = None
         status, error, eval_returns = "completed", None, None
         stats: dict[str, torch.Tensor] | None = None
         try:
+            if config.threads > 0:
+                torch.set_num_threads(config.threads)
+            try:
+                previous_handler = signal.signal(signal.SIGINT, lambda *_: self._on_sigint())
+            except ValueError:  # not the main thread: Ctrl-C raises KeyboardInterrupt as usual
+                previous_handler = None
             voltages = self._reset_segment()
             while self.task_step < config.steps:
                 voltages, update_stats, tick = self._task_step(voltages)

@@ -358,3 +358,21 @@ def test_a_resumed_run_hides_the_tensorboard_events_written_past_its_checkpoint(
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert [event.step for event in events.Scalars("charts/SPS")] == [50, 100, 150, 200]  # 150 once
+
+
+def test_a_run_whose_logger_cannot_start_leaves_ctrl_c_and_the_thread_count_as_they_were(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import sys
+
+    train_module = sys.modules[Trainer.__module__]  # the module: ``neuron_env.agents.train`` is also the function
+
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError("disk full")
+
+    trainer = Trainer(tiny(tmp_path, threads=1))
+    handler, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()
+    monkeypatch.setattr(train_module, "RunLogger", refuse)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.run()
+    assert signal.getsignal(signal.SIGINT) is handler and torch.get_num_threads() == threads
