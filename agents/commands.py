@@ -261,7 +261,9 @@ def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool,
     overwrite = bool(getattr(args, "overwrite", False))
     if args.resume is None:
         if "learner" not in given:  # the default follows the network: feedback, or eprop on a recurrent/leaky one
-            given["learner"] = default_learner(build_topology(TrainConfig(**given)))
+            network = TrainConfig(**given)
+            network.check_network()  # before building it: a leak the kind has not is refused in one line
+            given["learner"] = default_learner(build_topology(network))
         refuse_foreign_options(given["learner"], extra, as_flags=True)
         config = TrainConfig(**given, learner_options=extra)
         config.out = str(new_run_folder(config, overwrite))  # refuses a folder that holds a run, before any work

@@ -301,6 +301,14 @@ class TrainConfig:
         name = self.learner_config().critic if self.learner == "ddpg" else self.learner
         return Path(self.out if self.out else f"runs/{self.task}-{name}-seed{self.seed}")
 
+    def check_network(self) -> None:
+        """Raise ``LearnerConfigError`` on an unknown ``topology`` or a ``leak`` the network kind has not."""
+        if self.topology not in ("mlp", "recurrent", "sparse"):
+            raise LearnerConfigError(f"topology={self.topology!r}; use 'mlp', 'recurrent' or 'sparse'")
+        if self.leak != 0.0 and self.topology != "recurrent":
+            raise LearnerConfigError(f"leak={self.leak!r} (--leak) applies to --topology recurrent only; the "
+                                     f"{self.topology!r} network has no leak: drop --leak or use --topology recurrent")
+
     def check(self) -> None:
         """Raise ``LearnerConfigError`` naming the first invalid field or learner option."""
         positive = ("steps", "num_envs", "eval_episodes", "checkpoint_every", "log_every", "updates_per_step")
@@ -317,8 +325,7 @@ class TrainConfig:
                 raise LearnerConfigError(f"{name}={value!r} must be >= 1 (learner {self.learner!r})")
         if self.warmup not in ("uniform", "policy"):
             raise LearnerConfigError(f"warmup={self.warmup!r}; use 'uniform' or 'policy'")
-        if self.topology not in ("mlp", "recurrent", "sparse"):
-            raise LearnerConfigError(f"topology={self.topology!r}; use 'mlp', 'recurrent' or 'sparse'")
+        self.check_network()
         check_clock_options(self.clock, self.firing_rate)
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise LearnerConfigError(f"device={self.device!r}; use 'auto', 'cpu' or 'cuda'")

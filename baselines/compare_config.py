@@ -315,6 +315,9 @@ class CompareConfig:
             raise BaselineConfigError(f"topology {self.topology!r} is unknown; choose one of {TOPOLOGIES}")
         if not 0.0 <= self.leak < 1.0:
             raise BaselineConfigError(f"leak={self.leak!r} (--leak) must lie in [0, 1)")
+        if self.leak != 0.0 and self.topology != "recurrent":
+            raise BaselineConfigError(f"leak={self.leak!r} (--leak) applies to --topology recurrent only; the "
+                                      f"{self.topology!r} network has no leak: drop --leak or use --topology recurrent")
         if int(self.first_seed) < 0:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:

@@ -22,7 +22,7 @@ import torch
 from pettingzoo import ParallelEnv
 
 from neuron_env.actions import REAL_KINDS, action_array, action_value, invalid_action_message
-from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
+from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded, TopologyError
 from neuron_env.rendering import compose, network_panel
 from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
 from neuron_env.topology import ACTIVATION_RANGE, Topology
@@ -62,7 +62,7 @@ def task_topology(
         kind: ``"mlp"`` (``hidden`` layers), ``"recurrent"`` or ``"sparse"`` (``hidden[0]`` neurons).
         hidden: Hidden sizes.
         activation: Hidden activation (the output is tanh).
-        leak: Leak of the recurrent layer.
+        leak: Leak of the recurrent layer (``"recurrent"`` only; another kind refuses a non-zero leak).
         density: Connection density of the sparse network.
         seed: Seed of the sparse network's masks.
         task_kwargs: Keyword arguments of the task.
@@ -72,9 +72,13 @@ def task_topology(
     Raises:
         TaskError: If a task space cannot be encoded/decoded (naming ``encoder=``/``decoder=``).
         ValueError: On an unknown ``kind``.
+        TopologyError: On a ``leak`` with a kind other than ``"recurrent"``.
     """
     if kind not in ("mlp", "recurrent", "sparse"):
         raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
+    if leak != 0.0 and kind != "recurrent":
+        raise TopologyError(f"leak={leak!r} (--leak) applies to the 'recurrent' topology only (its hidden layer "
+                            f"leaks); the {kind!r} network has no leak: drop the leak or use --topology recurrent")
     if kind == "mlp":
         return Topology.for_task(task, list(hidden), activation, encoder, decoder, task_kwargs)
     observation_encoder, action_decoder = task_interface(task, ACTIVATION_RANGE["tanh"], encoder, decoder,

@@ -363,3 +363,22 @@ def test_the_issues_recurrent_leaky_command_trains_with_the_default_and_resumes(
     a, b = load_checkpoint(tmp_path / "whole")["weights"], load_checkpoint(tmp_path / "split")["weights"]
     for wa, wb in zip(a["blocks"] + a["biases"], b["blocks"] + b["biases"], strict=True):
         assert torch.equal(wa, wb)
+
+
+@pytest.mark.parametrize("topology", ["mlp", "sparse"])
+def test_a_leak_on_a_network_that_has_none_is_refused_in_one_line(topology: str, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    expected = (f"leak=0.3 (--leak) applies to --topology recurrent only; the {topology!r} network has no leak: "
+                "drop --leak or use --topology recurrent")
+    for command, argv in {"train": ["train", *TINY, "--topology", topology, "--leak", "0.3",
+                                    "--out", str(tmp_path / "t")],
+                          "compare": ["compare", "--tasks", TASK, "--methods", "random", "--topology", topology,
+                                      "--leak", "0.3", "--out", str(tmp_path / "c")]}.items():
+        assert main(argv) == 2, command
+        assert error_line(capsys) == f"neuron-env {command}: error: {expected}"
+    assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
+
+
+def test_the_env_commands_refuse_a_leak_on_a_network_that_has_none(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rollout", "--task", TASK, "--topology", "sparse", "--leak", "0.3"]) == 2
+    assert "leak=0.3 (--leak) applies to the 'recurrent' topology only" in error_line(capsys)
