@@ -407,8 +407,10 @@ def report_phase(config: MarlConfig) -> dict[str, Any]:
     (target / "runs.json").write_text(json.dumps(table, indent=2) + "\n")
     text = render_runs(table, phase)
     script = f"python studies/marl.py --phase {config.phase}"
-    example = " ".join(run_one_command(phase, marl_row("mappo", "default"), phase.seeds[0],
-                                       Path(config.work) / config.phase / "mappo-default-s0", ".venv-marl/bin/python"))
+    command = run_one_command(phase, marl_row("mappo", "default"), phase.seeds[0],
+                              Path(config.work) / config.phase / "mappo-default-s0", ".venv-marl/bin/python")
+    # the script as the repository names it, not where this checkout lies
+    example = " ".join(part if part != str(RUN_SCRIPT) else str(RUN_SCRIPT.relative_to(REPO)) for part in command)
     text += (f"\nA BenchMARL row `<algorithm>-<settings>` is one process of `{example}` (its flags vary); its "
              "summary.json lists every setting. Regenerate: "
              f"`{script} --report-only` (runs: `{script}`).\n")

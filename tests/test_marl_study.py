@@ -218,7 +218,9 @@ def test_report_normalizes_both_kinds_of_run_and_lists_frames_per_second(tmp_pat
     assert {"table.md", "table.json", "curves.png", "runs.md", "runs.json"} <= {p.name for p in (out / phase).iterdir()}
     runs = (out / phase / "runs.md").read_text()
     assert "`mappo-default` | 0 |" in runs and "3333.3" in runs  # frames/s of a BenchMARL row (300 000 / 90 s)
-    assert "run-one --algorithm mappo --settings default" in runs and "marl_run.py run-one" in runs
+    assert "run-one --algorithm mappo --settings default" in runs
+    assert ".venv-marl/bin/python studies/marl_run.py run-one" in runs
+    assert str(marl.REPO) not in runs  # the command as the repository names it, wherever the checkout lies
 
 
 def test_main_report_only_runs_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
