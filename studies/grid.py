@@ -69,6 +69,11 @@ class Phase:
     """The phase's methods (keys of the study's ``methods``)."""
     reference: str = "sb3-ddpg"
     """The method that scores 1 (the random policy scores 0)."""
+    late_evaluations: int = 0
+    """Also report each run's mean over its last ``k`` evaluations, and the paired learned − floor on it (0: not).
+
+    A final evaluation of a few episodes is noisy where episodes end by falling; the late mean
+    averages ``k`` of them along the run's end."""
 
     def planned(self) -> list[tuple[str, int]]:
         """``(method, seed)`` of every run of the phase, seed by seed (a partial grid holds whole seeds)."""
@@ -206,6 +211,12 @@ def read_run(folder: Path) -> dict[str, Any]:
             "wall_time_s": summary.get("wall_time_s"), "curve": curve}
 
 
+def late_mean(run: dict[str, Any], count: int) -> float | None:
+    """Mean of a run's last ``count`` evaluations (``None`` if it has fewer)."""
+    returns = [value for _, value in run["curve"]][-count:]
+    return statistics.fmean(returns) if count and len(returns) == count else None
+
+
 def mean_std(values: list[float]) -> str:
     """``mean ± std`` of ``values`` (two decimals below 10 in size, none above); empty for no values."""
     if not values:
@@ -245,27 +256,41 @@ def report(study: Study, config: StudyConfig) -> dict[str, Any]:
         floor = study.floors.get(method) if study.floors.get(method) in phase.methods else None
         paired = [normalized(method, s) - normalized(floor, s) for s in seeds  # type: ignore[operator]
                   if floor and normalized(floor, s) is not None and normalized(method, s) is not None]
-        rows.append({"method": method, "command": " ".join(study.methods[method]), "seeds": seeds,
-                     "returns": [runs[(method, s)]["final"] for s in seeds],
-                     "normalized": scores, "floor": floor, "learned_minus_floor": paired,
-                     "updates": [runs[(method, s)]["updates"] for s in seeds],
-                     "wall_time_s": [runs[(method, s)]["wall_time_s"] for s in seeds]})
+        row = {"method": method, "command": " ".join(study.methods[method]), "seeds": seeds,
+               "returns": [runs[(method, s)]["final"] for s in seeds],
+               "normalized": scores, "floor": floor, "learned_minus_floor": paired,
+               "updates": [runs[(method, s)]["updates"] for s in seeds],
+               "wall_time_s": [runs[(method, s)]["wall_time_s"] for s in seeds]}
+        if phase.late_evaluations:
+            late = {s: late_mean(runs[(method, s)], phase.late_evaluations) for s in seeds}
+            floor_late = {s: late_mean(runs[(floor, s)], phase.late_evaluations) for s in seeds
+                          if floor and (floor, s) in runs}
+            row["late_returns"] = [v for v in late.values() if v is not None]
+            row["late_minus_floor"] = [late[s] - floor_late[s] for s in seeds  # type: ignore[operator]
+                                       if late[s] is not None and floor_late.get(s) is not None]
+        rows.append(row)
     target = Path(config.out) / config.phase
     target.mkdir(parents=True, exist_ok=True)
     lines = [f"{phase.task}, hidden {phase.network} tanh, {phase.steps} task steps, "
              f"{phase.eval_episodes}-episode evaluations; normalized per seed (random policy "
              f"{statistics.fmean(random.values()):.1f} = 0, {phase.reference} = 1); mean ± std over seeds.", "",
-             "| method | seeds | final return | normalized | learned − floor (paired) | updates | wall time (s) |",
-             "|---|---|---|---|---|---|---|"]
+             "| method | seeds | final return | normalized | learned − floor (paired) | updates | wall time (s) |"
+             + (f" mean of the last {phase.late_evaluations} evaluations | its learned − floor (paired, return) |"
+                if phase.late_evaluations else ""),
+             "|---|---|---|---|---|---|---|" + ("---|---|" if phase.late_evaluations else "")]
+
+    def with_wins(differences: list[float]) -> str:
+        text = mean_std(differences)
+        return f"{text} ({sum(d > 0 for d in differences)} of {len(differences)})" if text else ""
+
     for row in rows:
-        paired = mean_std(row["learned_minus_floor"])
-        if paired:
-            wins = sum(d > 0 for d in row["learned_minus_floor"])
-            paired += f" ({wins} of {len(row['learned_minus_floor'])})"
+        paired = with_wins(row["learned_minus_floor"])
+        late = (f" {mean_std(row['late_returns'])} | {with_wins(row['late_minus_floor'])} |"
+                if phase.late_evaluations else "")
         lines.append(f"| `{row['method']}` | {', '.join(map(str, row['seeds']))} | {mean_std(row['returns'])} | "
                      f"{mean_std([v for v in row['normalized'] if v is not None])} | "
                      f"{paired + ' vs `' + row['floor'] + '`' if paired else ''} | "
-                     f"{statistics.fmean(row['updates']):.0f} | {statistics.fmean(row['wall_time_s']):.0f} |")
+                     f"{statistics.fmean(row['updates']):.0f} | {statistics.fmean(row['wall_time_s']):.0f} |{late}")
     script = f"python studies/{study.name}.py --phase {config.phase}"
     shown = next((m for m in phase.methods if study.methods[m][0] == "train"), phase.methods[0])
     example = " ".join(run_command(study, phase, shown, phase.seeds[0], Path(config.work) / "example",

@@ -122,14 +122,14 @@ PHASES: dict[str, Phase] = {
         methods=("sb3-ddpg", "sb3-ddpg-local-schedule", "feedback", "feedback-frozen")),
     # the E4 table (the DDPG paper's Table 1 tasks): 5 seeds of the main rows, 3 of the diagnostics
     **{f"e4-{task.split('-')[0].lower()}": Phase(
-        task, 100_000, (1, 2, 3, 4, 5), eval_every=10_000,
+        task, 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref",
                  "sign-joint-ref"), diagnostics=("ceiling-joint-ref", "sign-joint-ref"), diagnostic_seeds=3)
        for task in E4_TASKS},
     # the Walker2d diagnosis (studies/locomotion_diagnosis.py measured Q overestimation by the one output
     # critic): the same rules in TD3's framework, beside SB3 DDPG and TD3 (the e4-walker2d runs, same commands)
     "walker2d-td3": Phase(
-        "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000,
+        "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref", "dfa-td3-ref"),
         diagnostic_seeds=3),

@@ -116,3 +116,32 @@ def test_the_e4_table_has_a_row_per_task_with_runs(tmp_path: Path) -> None:
     assert row["learned_minus_floor"] == pytest.approx([0.5, 0.6])
     table = (tmp_path / "out" / "e4" / "table.md").read_text()
     assert "| Hopper-v5 | 0 | 1000 ± 0 (2) |" in table and "2 of 2, sign test p = 0.50" in table
+
+
+def test_the_late_mean_averages_the_last_evaluations_and_pairs_them_with_the_floor(tmp_path: Path) -> None:
+    work = tmp_path / "work" / "walker2d-td3"
+    for seed in (1, 2, 3, 4, 5):  # the random policy's returns of every seed of the phase
+        random_folder = work / "random" / "runs" / "Walker2d-v5" / "random" / f"seed{seed}"
+        random_folder.mkdir(parents=True)
+        (random_folder / "summary.json").write_text(json.dumps({"final_eval_return_mean": 0.0}))
+    for seed in (1, 2):
+        for method, curve in (("sb3-ddpg", [100, 200, 300, 400]), ("feedback-td3-ref", [0, 900, 300, 300 + seed]),
+                              ("feedback-frozen-td3-ref", [0, 100, 200, 600])):
+            folder = work / f"{method}-s{seed}"
+            folder.mkdir(parents=True)
+            (folder / "summary.json").write_text(json.dumps({"status": "completed", "final_eval_return_mean":
+                                                             curve[-1], "updates": 9, "wall_time_s": 1.0}))
+            rows = "".join(f"{10_000 * (i + 1)},{value}\n" for i, value in enumerate(curve))
+            (folder / "metrics.csv").write_text("step,eval_return_mean\n" + rows)
+    assert locomotion.PHASES["walker2d-td3"].late_evaluations == 3
+    result = locomotion.report(locomotion.STUDY, locomotion.StudyConfig(
+        phase="walker2d-td3", work=str(tmp_path / "work"), out=str(tmp_path / "out")))
+    rows = {row["method"]: row for row in result["rows"]}
+    # the final evaluation puts the learned run below its floor; the last three put it above
+    assert rows["feedback-td3-ref"]["learned_minus_floor"] == pytest.approx([(301 - 600) / 400, (302 - 600) / 400])
+    assert rows["feedback-td3-ref"]["late_returns"] == pytest.approx([1501 / 3, 1502 / 3])
+    assert rows["feedback-td3-ref"]["late_minus_floor"] == pytest.approx([(1501 - 900) / 3, (1502 - 900) / 3])
+    assert grid.late_mean({"curve": [(1, 5.0)]}, 3) is None and grid.late_mean({"curve": [(1, 5.0)]}, 0) is None
+    table = (tmp_path / "out" / "walker2d-td3" / "table.md").read_text()
+    assert "mean of the last 3 evaluations | its learned − floor (paired, return) |" in table
+    assert "| 500 ± 0 | 200 ± 0 (2 of 2) |" in table
