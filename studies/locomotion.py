@@ -81,6 +81,8 @@ METHODS: dict[str, tuple[str, ...]] = {
                           "--learning-starts", "10000"),
     "sign-joint-ref": ("train", "--learner", "feedback", "--feedback", "sign", "--critic", "joint",
                        "--learning-starts", "10000"),
+    "dfa-joint-ref": ("train", "--learner", "feedback", "--feedback", "direct", "--critic", "joint",
+                      "--learning-starts", "10000"),
     # TD3's framework around the same rules (twin output critics with clipped double Q, target policy
     # smoothing 0.2 clipped at 0.5, actor and targets every second update: SB3 TD3's defaults)
     **{f"{name}-td3-ref": ("train", "--learner", "feedback", *rule, "--critic", "twin", "--target-noise", "0.2",
@@ -97,7 +99,7 @@ FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-fr
                           "backprop-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
                           "feedback-joint-ls10k-g098": "feedback-joint-frozen-ls10k-g098",
                           **{f"{rule}-joint-ref": "feedback-joint-ref-frozen"
-                             for rule in ("feedback", "ceiling", "sign")},
+                             for rule in ("feedback", "ceiling", "sign", "dfa")},
                           **{f"{rule}-td3-ref": "feedback-frozen-td3-ref"
                              for rule in ("feedback", "ceiling", "sign", "dfa")}}
 
@@ -133,6 +135,10 @@ PHASES: dict[str, Phase] = {
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref", "dfa-td3-ref"),
         diagnostic_seeds=3),
+    # direct feedback alignment in the E4 table's framework, beside the e4-halfcheetah rows (the same commands)
+    "halfcheetah-dfa": Phase(
+        "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
+        methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref", "dfa-joint-ref")),
     # one task at the DDPG paper's width
     "e4-halfcheetah-400-300": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,
