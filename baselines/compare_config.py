@@ -57,6 +57,8 @@ LOCAL_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "local-feedback": ("feedback", {}),
     # sign-symmetric feedback: the sign of the forward weight, a fixed random magnitude
     "local-feedback-sign": ("feedback", {"feedback": "sign"}),
+    # direct feedback alignment: the output neurons' messages to every hidden neuron, fixed random weights
+    "local-feedback-direct": ("feedback", {"feedback": "direct"}),
     "local-feedback-ceiling": ("feedback", {"feedback": "weights"}),
     # the ceiling with the replay as acted (the one framework change that matters on Pendulum-v1) ...
     "local-feedback-ceiling-stored": ("feedback", {"feedback": "weights", "replay_voltages": "stored"}),

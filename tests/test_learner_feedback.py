@@ -621,14 +621,14 @@ def test_with_frozen_hidden_groups_the_feedback_kind_changes_nothing() -> None:
     v = torch.randn(32, topology.num_neurons, generator=torch.Generator().manual_seed(2))
     actions = torch.rand(32, topology.num_agents, generator=torch.Generator().manual_seed(3)) * 2 - 1
     learners = {}
-    for feedback in ("random", "sign", "weights"):
+    for feedback in ("random", "sign", "direct", "weights"):
         learner = FeedbackDDPG.from_config(topology, FeedbackConfig(freeze_hidden=True, batch_size=8,
                                                                     feedback=feedback), seed=1)
         learner.store(v, actions, v[:, 0], v, torch.zeros(32))
         for _ in range(5):
             learner.update()
         learners[feedback] = learner
-    for feedback in ("sign", "weights"):
+    for feedback in ("sign", "direct", "weights"):
         assert all(torch.equal(a, b) for a, b in zip(learners["random"].actor, learners[feedback].actor, strict=True))
         assert torch.equal(learners["random"].act(v, explore=False), learners[feedback].act(v, explore=False))
         # the same random stream ahead (noise, replay sampling): a whole run stays the same run
