@@ -133,8 +133,7 @@ PHASES: dict[str, Phase] = {
     "walker2d-td3": Phase(
         "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
-                 "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref", "dfa-td3-ref"),
-        diagnostic_seeds=3),
+                 "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
     # direct feedback alignment in the E4 table's framework, beside the e4-halfcheetah rows (the same commands)
     "halfcheetah-dfa": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
