@@ -134,10 +134,11 @@ PHASES: dict[str, Phase] = {
         "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
-    # direct feedback alignment in the E4 table's framework, beside the e4-halfcheetah rows (the same commands)
-    "halfcheetah-dfa": Phase(
-        "HalfCheetah-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
-        methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref", "dfa-joint-ref")),
+    # direct feedback alignment in the E4 table's framework, beside the e4 rows of the same seeds (the same commands)
+    **{f"{task.split('-')[0].lower()}-dfa": Phase(
+        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
+        methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref", "dfa-joint-ref"))
+       for task in ("HalfCheetah-v5", "Hopper-v5")},
     # one task at the DDPG paper's width
     "e4-halfcheetah-400-300": Phase(
         "HalfCheetah-v5", 100_000, (1, 2, 3), hidden=(400, 300), eval_every=10_000,
