@@ -58,6 +58,7 @@ LEARNER_METHODS: tuple[str, ...] = ("local-mlp", "local-feedback", "local-coagen
 #: the feedback kind changes nothing (only the outputs learn, from the output critic alone; checked by
 #: tests/test_learner_feedback.py), so the feedback learner's floor is theirs too.
 SHARED_FLOORS: dict[str, str] = {"local-feedback-sign": "local-feedback-frozen",
+                                 "local-feedback-direct": "local-feedback-frozen",
                                  "local-feedback-ceiling": "local-feedback-frozen"}
 #: Controls that have no frozen twin.
 CONTROL_METHODS: tuple[str, ...] = ("local-feedback-ceiling",)
