@@ -134,6 +134,11 @@ PHASES: dict[str, Phase] = {
         "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
+    # TD3's framework on Hopper-v5, whose one output critic overestimates most (three seeds)
+    "hopper-td3": Phase(
+        "Hopper-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
+        methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
+                 "dfa-td3-ref")),
     # direct feedback alignment in the E4 table's framework, beside the e4 rows of the same seeds (the same commands)
     **{f"{task.split('-')[0].lower()}-dfa": Phase(
         task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
