@@ -305,7 +305,8 @@ class FeedbackDDPG(OffPolicyNetwork):
             for depth in (depth_by_name[lay.name] for lay in self.layouts)]
         #: The feedback edges of each group (empty for outputs and groups that reach none).
         self.edges: list[tuple[FeedbackEdge, ...]] = self._feedback_edges()
-        #: Fixed random feedback matrix per projection (``"random"``/``"sign"``), shaped like ``W``.
+        #: Fixed random feedback matrix per projection (``"random"``/``"sign"``, shaped like ``W``) or per direct
+        #: edge (``"direct"``: ``[S_out, S_n]``, keyed by ``direct_key``).
         self.feedback_weights: dict[int, torch.Tensor] = (
             self._random_feedback(seed + 2) if feedback in ("random", "sign", "direct") else {})
         self._build_pipeline()
