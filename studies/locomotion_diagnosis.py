@@ -58,7 +58,8 @@ Value = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class DiagnosisConfig:
     """Which runs to read and how to roll them out."""
 
-    phases: list[str] = field(default_factory=lambda: ["e4-walker2d", "walker2d-td3", "e4-halfcheetah", "e4-hopper"])
+    phases: list[str] = field(default_factory=lambda: ["e4-walker2d", "walker2d-td3", "e4-halfcheetah", "e4-hopper",
+                                                      "hopper-td3"])
     work: str = "runs/locomotion"
     out: str = "docs/results/locomotion/diagnosis"
     episodes: int = 5
