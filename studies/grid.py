@@ -69,6 +69,10 @@ class Phase:
     """The phase's methods (keys of the study's ``methods``)."""
     reference: str = "sb3-ddpg"
     """The method that scores 1 (the random policy scores 0)."""
+    shares: str | None = None
+    """Another phase of the same task, budget, network and evaluation whose runs this phase reads (and, when
+    missing, makes in that phase's folder) for every method and seed both plan, and whose random-policy returns
+    it uses: a control run once serves both tables."""
     late_evaluations: int = 0
     """Also report each run's mean over its last ``k`` evaluations, and the paired learned − floor on it (0: not).
 
@@ -126,6 +130,19 @@ class StudyConfig:
     """The command that runs ``neuron-env`` (default: this interpreter's package)."""
 
 
+def run_folder(study: Study, phase_name: str, method: str, seed: int, work: str | Path) -> Path:
+    """Where run ``(method, seed)`` of a phase lives under ``work``: the shared phase's folder when it plans it too."""
+    phase = study.phases[phase_name]
+    if phase.shares is not None and (method, seed) in study.phases[phase.shares].planned():
+        phase_name = phase.shares
+    return Path(work) / phase_name / f"{method}-s{seed}"
+
+
+def random_folder(study: Study, phase_name: str, work: str | Path) -> Path:
+    """The folder of a phase's random-policy returns (the shared phase's, if it has one)."""
+    return Path(work) / (study.phases[phase_name].shares or phase_name) / "random"
+
+
 def run_command(study: Study, phase: Phase, method: str, seed: int, folder: Path,
                 neuron_env: list[str]) -> list[str]:
     """The ``neuron-env`` command of one run."""
@@ -161,13 +178,14 @@ def run_phase(study: Study, config: StudyConfig) -> None:
     interrupted after a checkpoint resumes from it exactly (its checkpoints carry the replay buffer); an SB3 run,
     a run without such a checkpoint, and a run once resumed without its buffer start over.
     """
-    phase, work = study.phases[config.phase], Path(config.work) / config.phase
+    phase = study.phases[config.phase]
     todo = [(m, s) for m, s in phase.planned() if (not config.methods or m in config.methods)
-            and (not config.seeds or s in config.seeds) and not completed(work / f"{m}-s{s}")]
+            and (not config.seeds or s in config.seeds)
+            and not completed(run_folder(study, config.phase, m, s, config.work))]
     print(f"{study.name} {config.phase}: {len(todo)} runs to do, {config.workers} at a time", file=sys.stderr)
 
     def one_run(index: int, method: str, seed: int) -> None:
-        folder = work / f"{method}-s{seed}"
+        folder = run_folder(study, config.phase, method, seed, config.work)
         command = run_command(study, phase, method, seed, folder, config.neuron_env)
         if study.methods[method][0] != "train" or not resumes_exactly(folder):
             command.append("--overwrite")  # an unfinished run without an exact checkpoint starts over
@@ -184,9 +202,11 @@ def run_phase(study: Study, config: StudyConfig) -> None:
             future.result()
 
 
-def random_returns(phase: Phase, work: Path, neuron_env: list[str]) -> dict[int, float]:
-    """The uniform-random policy's final evaluation return per seed (``neuron-env compare --methods random``)."""
-    folder = work / "random"
+def random_returns(phase: Phase, folder: Path, neuron_env: list[str]) -> dict[int, float]:
+    """The uniform-random policy's final evaluation return per seed (``neuron-env compare --methods random``).
+
+    ``folder``: where they live (``random_folder``); the missing ones are run there.
+    """
     for seed in phase.seeds:
         summary = folder / "runs" / phase.task / "random" / f"seed{seed}" / "summary.json"
         if not summary.is_file():
@@ -237,9 +257,10 @@ def sign_test(differences: list[float]) -> float:
 
 def report(study: Study, config: StudyConfig) -> dict[str, Any]:
     """Write ``table.md``, ``table.json`` and ``curves.png`` from every finished run of the phase."""
-    phase, work = study.phases[config.phase], Path(config.work) / config.phase
-    random = random_returns(phase, work, config.neuron_env)
-    runs = {(m, s): read_run(work / f"{m}-s{s}") for m, s in phase.planned() if completed(work / f"{m}-s{s}")}
+    phase = study.phases[config.phase]
+    random = random_returns(phase, random_folder(study, config.phase, config.work), config.neuron_env)
+    folders = {(m, s): run_folder(study, config.phase, m, s, config.work) for m, s in phase.planned()}
+    runs = {run: read_run(folder) for run, folder in folders.items() if completed(folder)}
     reference = {s: runs[(phase.reference, s)]["final"] for s in phase.seeds if (phase.reference, s) in runs}
 
     def normalized(method: str, seed: int) -> float | None:

@@ -129,19 +129,19 @@ PHASES: dict[str, Phase] = {
                  "sign-joint-ref"), diagnostics=("ceiling-joint-ref", "sign-joint-ref"), diagnostic_seeds=3)
        for task in E4_TASKS},
     # the Walker2d diagnosis (studies/locomotion_diagnosis.py measured Q overestimation by the one output
-    # critic): the same rules in TD3's framework, beside SB3 DDPG and TD3 (the e4-walker2d runs, same commands)
+    # critic): the same rules in TD3's framework, beside SB3 DDPG and TD3 (e4-walker2d's runs, the same commands)
     "walker2d-td3": Phase(
-        "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
+        "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3, shares="e4-walker2d",
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
     # TD3's framework on Hopper-v5, whose one output critic overestimates most (three seeds)
     "hopper-td3": Phase(
-        "Hopper-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
+        "Hopper-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares="e4-hopper",
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "dfa-td3-ref")),
     # direct feedback alignment in the E4 table's framework, beside the e4 rows of the same seeds (the same commands)
     **{f"{task.split('-')[0].lower()}-dfa": Phase(
-        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3,
+        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{task.split('-')[0].lower()}",
         methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref", "dfa-joint-ref"))
        for task in ("HalfCheetah-v5", "Hopper-v5")},
     # one task at the DDPG paper's width

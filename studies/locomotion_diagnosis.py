@@ -226,8 +226,6 @@ def run(config: DiagnosisConfig) -> dict[str, dict[str, list[dict[str, Any]]]]:
         for method in METHODS:
             runs = []
             for run_folder in sorted(folder.glob(f"{method}-s[0-9]*")):
-                if run_folder.is_symlink():  # another phase's run, measured in its own phase
-                    continue
                 summary = run_folder / "summary.json"
                 if not summary.is_file() or json.loads(summary.read_text()).get("status") != "completed":
                     continue

@@ -120,14 +120,15 @@ def test_the_e4_table_has_a_row_per_task_with_runs(tmp_path: Path) -> None:
 
 def test_the_late_mean_averages_the_last_evaluations_and_pairs_them_with_the_floor(tmp_path: Path) -> None:
     work = tmp_path / "work" / "walker2d-td3"
+    shared = tmp_path / "work" / "e4-walker2d"  # the phase reads e4-walker2d's SB3 runs and random returns
     for seed in (1, 2, 3, 4, 5):  # the random policy's returns of every seed of the phase
-        random_folder = work / "random" / "runs" / "Walker2d-v5" / "random" / f"seed{seed}"
+        random_folder = shared / "random" / "runs" / "Walker2d-v5" / "random" / f"seed{seed}"
         random_folder.mkdir(parents=True)
         (random_folder / "summary.json").write_text(json.dumps({"final_eval_return_mean": 0.0}))
     for seed in (1, 2):
         for method, curve in (("sb3-ddpg", [100, 200, 300, 400]), ("feedback-td3-ref", [0, 900, 300, 300 + seed]),
                               ("feedback-frozen-td3-ref", [0, 100, 200, 600])):
-            folder = work / f"{method}-s{seed}"
+            folder = (shared if method == "sb3-ddpg" else work) / f"{method}-s{seed}"
             folder.mkdir(parents=True)
             (folder / "summary.json").write_text(json.dumps({"status": "completed", "final_eval_return_mean":
                                                              curve[-1], "updates": 9, "wall_time_s": 1.0}))
@@ -145,3 +146,33 @@ def test_the_late_mean_averages_the_last_evaluations_and_pairs_them_with_the_flo
     table = (tmp_path / "out" / "walker2d-td3" / "table.md").read_text()
     assert "mean of the last 3 evaluations | its learned − floor (paired, return) |" in table
     assert "| 500 ± 0 | 200 ± 0 (2 of 2) |" in table
+
+
+def test_a_phase_that_shares_reads_and_makes_the_shared_runs_in_the_other_phase(tmp_path: Path) -> None:
+    for name, phase in locomotion.PHASES.items():
+        if phase.shares is not None:  # the same runs only where the settings are the same
+            other = locomotion.PHASES[phase.shares]
+            assert (phase.task, phase.steps, phase.hidden, phase.eval_every, phase.eval_episodes) == (
+                other.task, other.steps, other.hidden, other.eval_every, other.eval_episodes), name
+    study, work = locomotion.STUDY, tmp_path / "work"
+    # planned by e4-walker2d too: its folder; seed 4 of a diagnostic e4 runs on three seeds only: the phase's own
+    assert grid.run_folder(study, "walker2d-td3", "sb3-td3", 5, work) == work / "e4-walker2d" / "sb3-td3-s5"
+    assert grid.run_folder(study, "walker2d-td3", "dfa-td3-ref", 1, work) == work / "walker2d-td3" / "dfa-td3-ref-s1"
+    assert grid.run_folder(study, "halfcheetah-dfa", "ceiling-joint-ref", 3, work) == (
+        work / "e4-halfcheetah" / "ceiling-joint-ref-s3")
+    assert grid.run_folder(study, "e4-hopper", "sb3-ddpg", 1, work) == work / "e4-hopper" / "sb3-ddpg-s1"
+    assert grid.random_folder(study, "hopper-dfa", work) == work / "e4-hopper" / "random"
+    # the report reads the shared runs: the floor and the reference come from e4-hopper
+    for seed in (1, 2, 3, 4, 5):
+        random = work / "e4-hopper" / "random" / "runs" / "Hopper-v5" / "random" / f"seed{seed}"
+        random.mkdir(parents=True)
+        (random / "summary.json").write_text(json.dumps({"final_eval_return_mean": 0.0}))
+    for seed in (1, 2, 3):
+        fake_run(work / "e4-hopper" / f"sb3-ddpg-s{seed}", 1000.0)
+        fake_run(work / "e4-hopper" / f"feedback-joint-ref-frozen-s{seed}", 500.0)
+        fake_run(work / "hopper-dfa" / f"dfa-joint-ref-s{seed}", 800.0)
+    result = locomotion.report(study, locomotion.StudyConfig(phase="hopper-dfa", work=str(work),
+                                                            out=str(tmp_path / "out")))
+    rows = {row["method"]: row for row in result["rows"]}
+    assert rows["dfa-joint-ref"]["learned_minus_floor"] == pytest.approx([0.3] * 3)
+    assert not (work / "hopper-dfa" / "random").exists()
