@@ -130,10 +130,11 @@ from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.agents.run_log import RunLogger
 
 from neuron_env.configs import field_docs
+from neuron_env.errors import TopologyError
 from neuron_env.parallel import task_topology
 from neuron_env.run_folders import clear_run_folder
 from neuron_env.run_output import atomic_write, atomic_write_json
-from neuron_env.topology import NetworkWeights, Topology
+from neuron_env.topology import NetworkWeights, Topology, check_network_kind
 from neuron_env.vector import NeuronVecEnv
 
 if TYPE_CHECKING:
@@ -303,11 +304,10 @@ class TrainConfig:
 
     def check_network(self) -> None:
         """Raise ``LearnerConfigError`` on an unknown ``topology`` or a ``leak`` the network kind has not."""
-        if self.topology not in ("mlp", "recurrent", "sparse"):
-            raise LearnerConfigError(f"topology={self.topology!r}; use 'mlp', 'recurrent' or 'sparse'")
-        if self.leak != 0.0 and self.topology != "recurrent":
-            raise LearnerConfigError(f"leak={self.leak!r} (--leak) applies to --topology recurrent only; the "
-                                     f"{self.topology!r} network has no leak: drop --leak or use --topology recurrent")
+        try:
+            check_network_kind(self.topology, self.leak)
+        except TopologyError as error:
+            raise LearnerConfigError(str(error)) from None
 
     def check(self) -> None:
         """Raise ``LearnerConfigError`` naming the first invalid field or learner option."""

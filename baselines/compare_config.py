@@ -46,6 +46,9 @@ from neuron_env.baselines.action_spaces import (
 )
 from neuron_env.baselines.errors import BaselineConfigError, check_task_id
 
+from neuron_env.errors import TopologyError
+from neuron_env.topology import NETWORK_KINDS, check_network_kind
+
 #: Local methods: ``local-<name>`` -> (learner, options). The ``ddpg`` learner is named by its critic
 #: (``local-mlp`` is the default learner); ``local-feedback-ceiling`` is the feedback learner's ceiling
 #: control (true outgoing weights). Each also has a ``-frozen`` twin: hidden groups frozen (the floor).
@@ -159,7 +162,7 @@ def _fitting_methods(task: str) -> list[str]:
 #: Hidden activations both the trainer and the SB3 baseline accept.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "identity")
 #: Network kinds of the local methods (``TrainConfig.topology``).
-TOPOLOGIES: tuple[str, ...] = ("mlp", "recurrent", "sparse")
+TOPOLOGIES: tuple[str, ...] = NETWORK_KINDS
 #: Statuses of a run that is not run again.
 FINISHED: tuple[str, ...] = ("completed", "diverged")
 #: Columns of ``results.csv``.
@@ -313,13 +316,12 @@ class CompareConfig:
             raise BaselineConfigError(f"hidden {list(self.hidden)} must be one or more sizes >= 1")
         if self.activation not in ACTIVATIONS:
             raise BaselineConfigError(f"activation {self.activation!r} is unknown; choose one of {ACTIVATIONS}")
-        if self.topology not in TOPOLOGIES:
-            raise BaselineConfigError(f"topology {self.topology!r} is unknown; choose one of {TOPOLOGIES}")
+        try:
+            check_network_kind(self.topology, self.leak)
+        except TopologyError as error:
+            raise BaselineConfigError(str(error)) from None
         if not 0.0 <= self.leak < 1.0:
             raise BaselineConfigError(f"leak={self.leak!r} (--leak) must lie in [0, 1)")
-        if self.leak != 0.0 and self.topology != "recurrent":
-            raise BaselineConfigError(f"leak={self.leak!r} (--leak) applies to --topology recurrent only; the "
-                                      f"{self.topology!r} network has no leak: drop --leak or use --topology recurrent")
         if int(self.first_seed) < 0:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:

@@ -46,14 +46,14 @@ from neuron_env.errors import NeuronEnvError
 from neuron_env.parallel import NeuronParallelEnv, task_topology
 from neuron_env.policy import NetworkPolicy
 from neuron_env.spaces import stack_observations
-from neuron_env.topology import Topology
+from neuron_env.topology import NETWORK_KINDS, Topology
 from neuron_env.vector import make_task_factory
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments that choose a task and a topology (shared by every subcommand)."""
     parser.add_argument("--task", default="Pendulum-v1", help="Gymnasium id (default: Pendulum-v1)")
-    parser.add_argument("--topology", choices=("mlp", "recurrent", "sparse"), default="mlp")
+    parser.add_argument("--topology", choices=NETWORK_KINDS, default="mlp")
     parser.add_argument("--hidden", type=int, nargs="+", default=[64, 64],
                         help="hidden sizes (mlp), or one size (recurrent, sparse)")
     parser.add_argument("--activation", default="tanh", choices=("tanh", "relu", "sigmoid", "identity"))

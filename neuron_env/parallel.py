@@ -22,10 +22,10 @@ import torch
 from pettingzoo import ParallelEnv
 
 from neuron_env.actions import REAL_KINDS, action_array, action_value, invalid_action_message
-from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded, TopologyError
+from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
-from neuron_env.topology import ACTIVATION_RANGE, Topology
+from neuron_env.topology import ACTIVATION_RANGE, Topology, check_network_kind
 from neuron_env.vector import NeuronVecEnv
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
@@ -71,14 +71,10 @@ def task_topology(
 
     Raises:
         TaskError: If a task space cannot be encoded/decoded (naming ``encoder=``/``decoder=``).
-        ValueError: On an unknown ``kind``.
-        TopologyError: On a ``leak`` with a kind other than ``"recurrent"``.
+        TopologyError: On an unknown ``kind`` or a ``leak`` with a kind other than ``"recurrent"``
+            (``check_network_kind``).
     """
-    if kind not in ("mlp", "recurrent", "sparse"):
-        raise ValueError(f"topology kind {kind!r} is unknown; use 'mlp', 'recurrent' or 'sparse'")
-    if leak != 0.0 and kind != "recurrent":
-        raise TopologyError(f"leak={leak!r} (--leak) applies to the 'recurrent' topology only (its hidden layer "
-                            f"leaks); the {kind!r} network has no leak: drop the leak or use --topology recurrent")
+    check_network_kind(kind, leak)
     if kind == "mlp":
         return Topology.for_task(task, list(hidden), activation, encoder, decoder, task_kwargs)
     observation_encoder, action_decoder = task_interface(task, ACTIVATION_RANGE["tanh"], encoder, decoder,

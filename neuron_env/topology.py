@@ -66,6 +66,28 @@ _MODULE_ACTIVATIONS: dict[type[nn.Module], str] = {
 }
 
 
+#: The network kinds ``task_topology`` builds (the CLI's ``--topology``).
+NETWORK_KINDS: tuple[str, ...] = ("mlp", "recurrent", "sparse")
+
+
+def check_network_kind(kind: str, leak: float = 0.0) -> None:
+    """Refuse an unknown network kind, or a leak on a kind whose neurons do not leak.
+
+    The one check behind ``neuron_env.parallel.task_topology``, ``neuron-env train`` and
+    ``neuron-env compare`` (they re-raise it as their own config error), so each refuses with the
+    same line.
+
+    Raises:
+        TopologyError: If ``kind`` is not one of ``NETWORK_KINDS``, or ``leak`` is non-zero on a
+            kind other than ``"recurrent"``.
+    """
+    if kind not in NETWORK_KINDS:
+        raise TopologyError(f"topology={kind!r} (--topology) is unknown; use one of {', '.join(NETWORK_KINDS)}")
+    if leak != 0.0 and kind != "recurrent":
+        raise TopologyError(f"leak={leak!r} (--leak) applies to --topology recurrent only; the {kind!r} network "
+                            "has no leak: drop --leak or use --topology recurrent")
+
+
 @dataclass(frozen=True)
 class NeuronGroup:
     """A layer of neurons that share an activation, a role and a leak.

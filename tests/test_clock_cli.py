@@ -381,4 +381,5 @@ def test_a_leak_on_a_network_that_has_none_is_refused_in_one_line(topology: str,
 
 def test_the_env_commands_refuse_a_leak_on_a_network_that_has_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rollout", "--task", TASK, "--topology", "sparse", "--leak", "0.3"]) == 2
-    assert "leak=0.3 (--leak) applies to the 'recurrent' topology only" in error_line(capsys)
+    assert error_line(capsys).endswith("leak=0.3 (--leak) applies to --topology recurrent only; the 'sparse' "
+                                       "network has no leak: drop --leak or use --topology recurrent")

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from neuron_env import NetworkWeights, NeuronGroup, Projection, Topology, TopologyError
+from neuron_env.topology import NETWORK_KINDS, check_network_kind
 
 
 def test_mlp_layout_ids_and_depth():
@@ -107,3 +108,15 @@ def test_from_module_returns_a_named_result_that_unpacks() -> None:
     topology, weights = result
     assert result.topology is topology and result.weights is weights
     assert topology.num_agents == 5 and weights.blocks[0].shape == (4, 3)
+
+
+def test_check_network_kind_refuses_unknown_kinds_and_leaks_where_no_neuron_leaks() -> None:
+    for kind in NETWORK_KINDS:
+        check_network_kind(kind)
+    check_network_kind("recurrent", 0.5)
+    with pytest.raises(TopologyError, match=r"topology='lstm' \(--topology\) is unknown; use one of mlp, recurrent"):
+        check_network_kind("lstm")
+    for kind in ("mlp", "sparse"):
+        with pytest.raises(TopologyError, match=rf"leak=0.3 \(--leak\) applies to --topology recurrent only; "
+                                                rf"the '{kind}' network has no leak"):
+            check_network_kind(kind, 0.3)
