@@ -16,6 +16,18 @@ feedback learner's ceiling (exact feedback) scored far below SB3 DDPG there, wit
 * the output critic: per-neuron critics ``Q^n(s, a_n)`` (the default, ``--critic mlp``) against one
   critic of the output group's joint action ``Q(s, a_1 … a_6)`` as DDPG has (``--critic joint``).
 
+The later phases (``PHASES``; 100 000 task steps, evaluations every 10 000):
+
+* ``e4-<task>`` for HalfCheetah, Hopper, Walker2d, Reacher and InvertedDoublePendulum: the E4 table
+  (``--e4-table``): SB3 DDPG and TD3, ``feedback`` with one joint output critic on SB3 DDPG's
+  schedule, its frozen floor (five seeds), the ceiling and sign feedback (three);
+  ``e4-halfcheetah-400-300`` the same main rows at the DDPG paper's width;
+* ``<task>-td3`` (Walker2d, Hopper, HalfCheetah): the same rules in TD3's framework (twin output
+  critics, target smoothing, the actor every second update) with direct feedback alignment;
+* ``<task>-dfa`` (HalfCheetah, Hopper): direct feedback alignment in the E4 table's framework.
+
+A phase with ``shares`` reads the runs it has in common with another phase from that phase's folder.
+
 Usage (resumable: a run whose ``summary.json`` says ``completed`` is not run again)::
 
     python studies/locomotion.py --phase halfcheetah-probe                 # run what is missing, then report
@@ -134,11 +146,13 @@ PHASES: dict[str, Phase] = {
         "Walker2d-v5", 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3, shares="e4-walker2d",
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
-    # TD3's framework on Hopper-v5, whose one output critic overestimates most (three seeds)
-    "hopper-td3": Phase(
-        "Hopper-v5", 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares="e4-hopper",
+    # TD3's framework on Hopper-v5, whose one output critic overestimates most, and on HalfCheetah-v5, where
+    # no single critic overestimates (three seeds; the e4 phases' SB3 runs)
+    **{f"{task.split('-')[0].lower()}-td3": Phase(
+        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{task.split('-')[0].lower()}",
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
-                 "dfa-td3-ref")),
+                 "dfa-td3-ref"))
+       for task in ("Hopper-v5", "HalfCheetah-v5")},
     # direct feedback alignment in the E4 table's framework, beside the e4 rows of the same seeds (the same commands)
     **{f"{task.split('-')[0].lower()}-dfa": Phase(
         task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{task.split('-')[0].lower()}",
