@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,21 +170,78 @@ STUDY = Study(name="locomotion", methods=METHODS, floors=FLOORS, phases=PHASES, 
               out="docs/results/locomotion")
 
 
-#: The E4 table's columns: (heading, method).
-E4_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-joint-ref"), ("frozen floor", "feedback-joint-ref-frozen"),
-    ("ceiling (exact feedback)", "ceiling-joint-ref"), ("sign feedback", "sign-joint-ref"))
+@dataclass(frozen=True)
+class TaskTable:
+    """A table of one row per task from one phase per task: normalized scores (random 0, SB3 DDPG 1).
+
+    Attributes:
+        name: The folder under ``--out`` it is written to (``<name>/table.md``, ``table.json``) and
+            its flag (``--<name>-table``).
+        phases: Task -> the phase whose finished runs make its row.
+        columns: (heading, method) of every normalized column after SB3 DDPG's return.
+        paired: (heading, learned method) of every paired learned − floor column (the floor: ``FLOORS``).
+        methods_text: The paragraph under the table that names each method's command.
+    """
+
+    name: str
+    phases: dict[str, str]
+    columns: tuple[tuple[str, str], ...]
+    paired: tuple[tuple[str, str], ...]
+    methods_text: str
 
 
-def e4_table(config: StudyConfig) -> dict[str, Any]:
-    """The E4 table in the DDPG paper's layout: one row per task, normalized scores (random 0, SB3 DDPG 1).
+def _short(task: str) -> str:
+    return task.split("-")[0].lower()
 
-    Reports every ``e4-<task>`` phase first (its own ``table.md``), then writes ``e4/table.md`` and
-    ``e4/table.json`` under ``config.out`` from the runs finished so far (a column shows how many seeds).
+
+#: The E4 table: every method in the E4 framework (one joint output critic, SB3 DDPG's schedule).
+E4_TABLE = TaskTable(
+    "e4", {task: f"e4-{_short(task)}" for task in E4_TASKS},
+    columns=(("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-joint-ref"),
+             ("frozen floor", "feedback-joint-ref-frozen"), ("ceiling (exact feedback)", "ceiling-joint-ref"),
+             ("sign feedback", "sign-joint-ref")),
+    paired=(("`feedback` − floor (paired)", "feedback-joint-ref"),),
+    methods_text="Methods (each a `neuron-env` command after the task, network, budget and seed flags): SB3 DDPG "
+                 "`baseline --algo ddpg`, SB3 TD3 `baseline --algo td3` (the rl-zoo's MuJoCo schedule: learning "
+                 "starts 10 000, γ 0.99, Gaussian action noise 0.1, batch 256, one update per step); `feedback` "
+                 "`train --learner feedback --critic joint --learning-starts 10000` (the same schedule); the floor "
+                 "adds `--freeze-hidden`, the ceiling `--feedback weights`, sign feedback `--feedback sign`. Updates: "
+                 "90 000 per run for every method.")
+E4_COLUMNS = E4_TABLE.columns
+
+#: The same rules in TD3's framework (twin output critics, target smoothing, the actor every second update).
+TD3_TABLE = TaskTable(
+    "td3", {task: f"{_short(task)}-td3" for task in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")},
+    columns=(("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-td3-ref"), ("frozen floor", "feedback-frozen-td3-ref"),
+             ("ceiling (exact feedback)", "ceiling-td3-ref"), ("direct feedback (DFA)", "dfa-td3-ref")),
+    paired=(("`feedback` − floor (paired)", "feedback-td3-ref"), ("DFA − floor (paired)", "dfa-td3-ref")),
+    methods_text="Methods (each a `neuron-env` command after the task, network, budget and seed flags): SB3 DDPG "
+                 "and SB3 TD3 as in the E4 table (the same runs); the local rows run TD3's output critic around each "
+                 "rule: `train --learner feedback --critic twin --target-noise 0.2 --policy-delay 2 --learning-starts "
+                 "10000` (two joint critics trained to the smaller target, target smoothing 0.2 clipped at 0.5, the "
+                 "actor and targets every second update: SB3 TD3's defaults); the floor adds `--freeze-hidden`, the "
+                 "ceiling `--feedback weights`, DFA `--feedback direct`. Updates: 90 000 per run (the actor's 45 000).")
+
+TASK_TABLES: dict[str, TaskTable] = {table.name: table for table in (E4_TABLE, TD3_TABLE)}
+
+
+def paired_cell(differences: list[float]) -> str:
+    """``mean ± std: k of n, sign test p``, or blank without pairs."""
+    if not differences:
+        return ""
+    return (f"{mean_std(differences)}: {sum(d > 0 for d in differences)} of {len(differences)}, "
+            f"sign test p = {sign_test(differences):.2f}")
+
+
+def task_table(config: StudyConfig, table: TaskTable = E4_TABLE) -> dict[str, Any]:
+    """One row per task, normalized scores (random 0, SB3 DDPG 1), in the DDPG paper's layout.
+
+    Reports every phase of ``table`` first (its own ``table.md``), then writes ``<name>/table.md``
+    and ``<name>/table.json`` under ``config.out`` from the runs finished so far (a column shows how
+    many seeds).
     """
     rows = []
-    for task in E4_TASKS:
-        name = f"e4-{task.split('-')[0].lower()}"
+    for task, name in table.phases.items():
         if not (Path(config.work) / name).is_dir():
             continue
         result = report(STUDY, StudyConfig(phase=name, work=config.work, out=config.out,
@@ -191,38 +249,33 @@ def e4_table(config: StudyConfig) -> dict[str, Any]:
         by_method = {row["method"]: row for row in result["rows"]}
         if "sb3-ddpg" not in by_method:
             continue
-        learned = by_method.get("feedback-joint-ref", {})
-        rows.append({"task": task, "random": statistics.fmean(result["random"].values()),
+        rows.append({"task": task, "phase": name, "random": statistics.fmean(result["random"].values()),
                      "sb3_ddpg_return": by_method["sb3-ddpg"]["returns"],
                      "normalized": {method: [v for v in by_method[method]["normalized"] if v is not None]
-                                    for _, method in E4_COLUMNS if method in by_method},
-                     "learned_minus_floor": learned.get("learned_minus_floor", []),
+                                    for _, method in table.columns if method in by_method},
+                     "paired": {method: by_method.get(method, {}).get("learned_minus_floor", [])
+                                for _, method in table.paired},
                      "updates": {method: row["updates"] for method, row in by_method.items()},
                      "wall_time_s": {method: row["wall_time_s"] for method, row in by_method.items()}})
+        rows[-1]["learned_minus_floor"] = rows[-1]["paired"][table.paired[0][1]]
     lines = ["Normalized final evaluation return per task (random policy 0, SB3 DDPG 1, per seed), mean ± std "
              "(seeds); every network of every method is tanh with 64-64 hidden layers between the task's inputs and "
              "outputs; 100 000 task steps, 5-episode evaluations.", "",
-             "| task | random | SB3 DDPG (return) | " + " | ".join(h for h, _ in E4_COLUMNS)
-             + " | `feedback` − floor (paired) |", "|---" * (4 + len(E4_COLUMNS)) + "|"]
+             "| task | random | SB3 DDPG (return) | " + " | ".join(h for h, _ in table.columns)
+             + " | " + " | ".join(h for h, _ in table.paired) + " |",
+             "|---" * (3 + len(table.columns) + len(table.paired)) + "|"]
     for row in rows:
         cells = []
-        for _, method in E4_COLUMNS:
+        for _, method in table.columns:
             values = row["normalized"].get(method, [])
             cells.append(f"{mean_std(values)} ({len(values)})" if values else "")
-        paired = row["learned_minus_floor"]
-        paired_cell = (f"{mean_std(paired)}: {sum(d > 0 for d in paired)} of {len(paired)}, "
-                       f"sign test p = {sign_test(paired):.2f}") if paired else ""
+        cells += [paired_cell(row["paired"][method]) for _, method in table.paired]
         lines.append(f"| {row['task']} | {row['random']:.0f} | {mean_std(row['sb3_ddpg_return'])} "
-                     f"({len(row['sb3_ddpg_return'])}) | " + " | ".join(cells) + f" | {paired_cell} |")
-    lines += ["", "Methods (each a `neuron-env` command after the task, network, budget and seed flags): SB3 DDPG "
-              "`baseline --algo ddpg`, SB3 TD3 `baseline --algo td3` (the rl-zoo's MuJoCo schedule: learning starts "
-              "10 000, γ 0.99, Gaussian action noise 0.1, batch 256, one update per step); `feedback` "
-              "`train --learner feedback --critic joint --learning-starts 10000` (the same schedule); the floor adds "
-              "`--freeze-hidden`, the ceiling `--feedback weights`, sign feedback `--feedback sign`. Updates: 90 000 "
-              "per run for every method.", "",
-              "Regenerate: `python studies/locomotion.py --e4-table` (runs: `python studies/locomotion.py --phase "
-              "e4-<task>` for each task)."]
-    target = Path(config.out) / "e4"
+                     f"({len(row['sb3_ddpg_return'])}) | " + " | ".join(cells) + " |")
+    lines += ["", table.methods_text, "",
+              f"Regenerate: `python studies/locomotion.py --{table.name}-table` (runs: `python studies/locomotion.py "
+              f"--phase <phase>` for each of {', '.join(f'`{phase}`' for phase in table.phases.values())})."]
+    target = Path(config.out) / table.name
     target.mkdir(parents=True, exist_ok=True)
     (target / "table.md").write_text("\n".join(lines) + "\n")
     (target / "table.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
@@ -230,16 +283,24 @@ def e4_table(config: StudyConfig) -> dict[str, Any]:
     return {"rows": rows}
 
 
+def e4_table(config: StudyConfig) -> dict[str, Any]:
+    """The E4 table (``task_table`` of ``E4_TABLE``)."""
+    return task_table(config, E4_TABLE)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python studies/locomotion.py --phase NAME [--report-only]``, or ``--e4-table``."""
+    """Command line: ``python studies/locomotion.py --phase NAME [--report-only]``, or a task table's flag."""
     parser = parser_for(STUDY, __doc__.split("\n\n")[0])
-    parser.add_argument("--e4-table", action="store_true",
-                        help="write the combined E4 table from the e4-* phases' finished runs (runs only the random "
-                             "policy's evaluations where they are missing)")
+    for table in TASK_TABLES.values():
+        parser.add_argument(f"--{table.name}-table", action="store_true",
+                            help=f"write the {table.name} table (one row per task) from its phases' finished runs "
+                                 "(runs only the random policy's evaluations where they are missing)")
     args = parser.parse_args(argv)
     config = config_from(args)
-    if args.e4_table:
-        e4_table(config)
+    tables = [table for table in TASK_TABLES.values() if getattr(args, f"{table.name}_table")]
+    for table in tables:
+        task_table(config, table)
+    if tables:
         return 0
     if not config.report_only:
         run_phase(STUDY, config)

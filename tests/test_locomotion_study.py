@@ -118,6 +118,29 @@ def test_the_e4_table_has_a_row_per_task_with_runs(tmp_path: Path) -> None:
     assert "| Hopper-v5 | 0 | 1000 ± 0 (2) |" in table and "2 of 2, sign test p = 0.50" in table
 
 
+def test_the_td3_table_pairs_each_rule_with_the_floor_and_reads_the_shared_sb3_runs(tmp_path: Path) -> None:
+    shared, work = tmp_path / "work" / "e4-hopper", tmp_path / "work" / "hopper-td3"
+    for seed in (1, 2, 3):
+        random_folder = shared / "random" / "runs" / "Hopper-v5" / "random" / f"seed{seed}"
+        random_folder.mkdir(parents=True)
+        (random_folder / "summary.json").write_text(json.dumps({"final_eval_return_mean": 0.0}))
+        fake_run(shared / f"sb3-ddpg-s{seed}", 1000.0)  # the e4 phase's run, read through Phase.shares
+    work.mkdir(parents=True)
+    for seed in (1, 2):
+        fake_run(work / f"feedback-td3-ref-s{seed}", 800.0)
+        fake_run(work / f"feedback-frozen-td3-ref-s{seed}", 600.0 + 100 * seed)
+        fake_run(work / f"dfa-td3-ref-s{seed}", 1200.0)
+    result = locomotion.task_table(locomotion.StudyConfig(work=str(tmp_path / "work"), out=str(tmp_path / "out")),
+                                   locomotion.TD3_TABLE)
+    [row] = result["rows"]
+    assert row["task"] == "Hopper-v5" and row["phase"] == "hopper-td3"
+    assert row["paired"]["feedback-td3-ref"] == pytest.approx([0.1, 0.0])
+    assert row["paired"]["dfa-td3-ref"] == pytest.approx([0.5, 0.4])
+    table = (tmp_path / "out" / "td3" / "table.md").read_text()
+    assert "| DFA − floor (paired) |" in table and "0.45 ± 0.07: 2 of 2, sign test p = 0.50 |" in table
+    assert "1 of 2, sign test p = 1.00" in table  # feedback: one tie counts as not above
+
+
 def test_the_late_mean_averages_the_last_evaluations_and_pairs_them_with_the_floor(tmp_path: Path) -> None:
     work = tmp_path / "work" / "walker2d-td3"
     shared = tmp_path / "work" / "e4-walker2d"  # the phase reads e4-walker2d's SB3 runs and random returns
