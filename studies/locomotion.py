@@ -181,6 +181,7 @@ class TaskTable:
         columns: (heading, method) of every normalized column after SB3 DDPG's return.
         paired: (heading, learned method) of every paired learned − floor column (the floor: ``FLOORS``).
         methods_text: The paragraph under the table that names each method's command.
+        networks: The caption's words on the networks.
     """
 
     name: str
@@ -188,6 +189,7 @@ class TaskTable:
     columns: tuple[tuple[str, str], ...]
     paired: tuple[tuple[str, str], ...]
     methods_text: str
+    networks: str = "tanh with 64-64 hidden layers"
 
 
 def _short(task: str) -> str:
@@ -196,7 +198,7 @@ def _short(task: str) -> str:
 
 #: The E4 table: every method in the E4 framework (one joint output critic, SB3 DDPG's schedule).
 E4_TABLE = TaskTable(
-    "e4", {task: f"e4-{_short(task)}" for task in E4_TASKS},
+    "e4", {**{task: f"e4-{_short(task)}" for task in E4_TASKS}, "HalfCheetah-v5 400-300": "e4-halfcheetah-400-300"},
     columns=(("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-joint-ref"),
              ("frozen floor", "feedback-joint-ref-frozen"), ("ceiling (exact feedback)", "ceiling-joint-ref"),
              ("sign feedback", "sign-joint-ref")),
@@ -206,7 +208,8 @@ E4_TABLE = TaskTable(
                  "starts 10 000, γ 0.99, Gaussian action noise 0.1, batch 256, one update per step); `feedback` "
                  "`train --learner feedback --critic joint --learning-starts 10000` (the same schedule); the floor "
                  "adds `--freeze-hidden`, the ceiling `--feedback weights`, sign feedback `--feedback sign`. Updates: "
-                 "90 000 per run for every method.")
+                 "90 000 per run for every method.",
+    networks="tanh with 64-64 hidden layers (400-300 where the row says so)")
 E4_COLUMNS = E4_TABLE.columns
 
 #: The same rules in TD3's framework (twin output critics, target smoothing, the actor every second update).
@@ -259,7 +262,7 @@ def task_table(config: StudyConfig, table: TaskTable = E4_TABLE) -> dict[str, An
                      "wall_time_s": {method: row["wall_time_s"] for method, row in by_method.items()}})
         rows[-1]["learned_minus_floor"] = rows[-1]["paired"][table.paired[0][1]]
     lines = ["Normalized final evaluation return per task (random policy 0, SB3 DDPG 1, per seed), mean ± std "
-             "(seeds); every network of every method is tanh with 64-64 hidden layers between the task's inputs and "
+             f"(seeds); every network of every method is {table.networks} between the task's inputs and "
              "outputs; 100 000 task steps, 5-episode evaluations.", "",
              "| task | random | SB3 DDPG (return) | " + " | ".join(h for h, _ in table.columns)
              + " | " + " | ".join(h for h, _ in table.paired) + " |",
