@@ -358,13 +358,18 @@ def plot_curves(runs: dict[tuple[str, int], dict[str, Any]], random: dict[int, f
 def parser_for(study: Study, description: str) -> argparse.ArgumentParser:
     """The command line every study shares (a study may add its own flags before parsing)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--phase", choices=sorted(study.phases), default=next(iter(study.phases)))
-    parser.add_argument("--methods", nargs="+", choices=sorted(study.methods), default=[])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[])
-    parser.add_argument("--work", default=study.work)
-    parser.add_argument("--out", default=study.out)
-    parser.add_argument("--report-only", action="store_true")
-    parser.add_argument("--workers", type=int, default=StudyConfig.workers)
+    parser.add_argument("--phase", choices=sorted(study.phases), default=next(iter(study.phases)),
+                        help="the phase to run and report (default: %(default)s)")
+    parser.add_argument("--methods", nargs="+", choices=sorted(study.methods), default=[], metavar="METHOD",
+                        help="run only these of the phase's rows (default: all of them); rows: "
+                             + ", ".join(sorted(study.methods)))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[], metavar="SEED",
+                        help="run only these of the phase's seeds (default: all of them)")
+    parser.add_argument("--work", default=study.work, help="where the runs live (default: %(default)s)")
+    parser.add_argument("--out", default=study.out, help="where the reports go (default: %(default)s)")
+    parser.add_argument("--report-only", action="store_true", help="write the reports from the runs there are")
+    parser.add_argument("--workers", type=int, default=StudyConfig.workers,
+                        help="runs at a time (default: %(default)s)")
     parser.add_argument("--neuron-env", nargs="+", default=None,
                         help="the command that runs neuron-env (default: this interpreter's package), e.g. a "
                              "separate venv's bin/neuron-env, so a long grid runs one fixed version of the code")
