@@ -163,6 +163,21 @@ def test_compare_takes_records_and_runs_the_network_and_clock(tmp_path: Path) ->
         "recurrent", 0.3, "async", 0.5)
 
 
+def test_compare_takes_records_and_runs_the_sparse_networks_density(tmp_path: Path) -> None:
+    args = build_parser().parse_args([
+        "compare", "--tasks", TASK, "--methods", "random", "local-mlp", "--topology", "sparse", "--hidden", "6",
+        "--density", "0.5", "--steps", "6", "--learning-starts", "3", "--eval-every", "6", "--eval-episodes", "1",
+        "--seeds", "1", "--out", str(tmp_path / "cmp")])
+    config = compare_config_from_args(args)
+    config.validate()
+    assert "--topology sparse --density 0.5" in command_line(config)
+    random_spec, local_spec = plan_runs(config)
+    assert "density" not in random_spec.identity() and local_spec.identity()["density"] == 0.5
+    folder = local_spec.folder(config.out)
+    assert execute_run(local_spec, folder)["status"] == "completed"
+    assert json.loads((folder / "config.json").read_text())["density"] == 0.5
+
+
 def test_compare_runs_ddpg_per_tick_under_the_async_clock_on_an_mlp(tmp_path: Path) -> None:
     args = build_parser().parse_args(["compare", "--tasks", TASK, "--methods", "local-mlp", "--hidden", "4",
                                       "--clock", "async", "--firing-rate", "0.5", "--steps", "6",
@@ -376,6 +391,20 @@ def test_a_leak_on_a_network_that_has_none_is_refused_in_one_line(topology: str,
                                       "--leak", "0.3", "--out", str(tmp_path / "c")]}.items():
         assert main(argv) == 2, command
         assert error_line(capsys) == f"neuron-env {command}: error: {expected}"
+    assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
+
+@pytest.mark.parametrize("topology", ["mlp", "recurrent"])
+def test_a_density_on_a_dense_network_is_refused_in_one_line(topology: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    expected = (f"density=0.5 (--density) applies to --topology sparse only; the {topology!r} network is dense: "
+                "drop --density or use --topology sparse")
+    for command, argv in {"train": ["train", *TINY, "--topology", topology, "--density", "0.5",
+                                    "--out", str(tmp_path / "t")],
+                          "compare": ["compare", "--tasks", TASK, "--methods", "random", "--topology", topology,
+                                      "--density", "0.5", "--out", str(tmp_path / "c")],
+                          "rollout": ["rollout", "--task", TASK, "--topology", topology, "--density", "0.5"]}.items():
+        assert main(argv) == 2, command
+        assert error_line(capsys).endswith(expected), command
     assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
 
 
