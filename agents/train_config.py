@@ -33,7 +33,7 @@ from neuron_env.agents.registry import LEARNERS, learner_class, learner_options
 from neuron_env.configs import field_docs
 from neuron_env.errors import TopologyError
 from neuron_env.parallel import task_topology
-from neuron_env.topology import Topology, check_network_kind
+from neuron_env.topology import DEFAULT_DENSITY, Topology, check_network_kind
 
 if TYPE_CHECKING:
     from neuron_env.agents import LearnerConfig
@@ -80,8 +80,8 @@ class TrainConfig:
     """Activation of the hidden neurons (outputs are tanh)."""
     leak: float = 0.0
     """Leak of the recurrent layer (``recurrent`` only)."""
-    density: float = 0.1
-    """Connection density (``sparse`` only)."""
+    density: float = DEFAULT_DENSITY
+    """Connection density (``sparse`` only; another kind refuses any other value)."""
     clock: str = "sync"
     """Neurons' clock in training and evaluation: ``sync`` (every neuron every tick) or ``async`` (``firing_rate``)."""
     firing_rate: float = 1.0
@@ -202,7 +202,7 @@ class TrainConfig:
     def check_network(self) -> None:
         """Raise ``LearnerConfigError`` on an unknown ``topology`` or a ``leak`` the network kind has not."""
         try:
-            check_network_kind(self.topology, self.leak)
+            check_network_kind(self.topology, self.leak, self.density)
         except TopologyError as error:
             raise LearnerConfigError(str(error)) from None
 

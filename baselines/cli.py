@@ -276,11 +276,16 @@ def _add_local_network_arguments(parser: argparse.ArgumentParser) -> None:
     from neuron_env.agents.capabilities import CLOCKS
     from neuron_env.baselines.compare_config import TOPOLOGIES
 
+    from neuron_env.topology import DEFAULT_DENSITY
+
     parser.add_argument("--topology", choices=TOPOLOGIES, default="mlp",
                         help="network kind of the local methods: mlp (--hidden layers), recurrent or sparse (one layer "
                         "of --hidden's first size); the SB3 methods keep their MLP of --hidden (default: mlp)")
     parser.add_argument("--leak", type=float, default=0.0, help="leak of the local methods' recurrent layer "
                         "(--topology recurrent; default: 0)")
+    parser.add_argument("--density", type=float, default=DEFAULT_DENSITY,
+                        help=f"connection density of the local methods' sparse network (--topology sparse; default: "
+                        f"{DEFAULT_DENSITY:g})")
     parser.add_argument("--clock", choices=CLOCKS, default="sync",
                         help="neurons' clock of the local methods in training and evaluation: sync, or async (each "
                         "neuron fires with probability --firing-rate per tick). A local method whose learner does not "
@@ -326,7 +331,8 @@ def compare_config_from_args(args: argparse.Namespace) -> Any:
         task_steps=parse_assignments(args.task_steps, int, "--task-steps"), seeds=args.seeds,
         first_seed=args.first_seed, out=args.out,
         workers=args.workers, hidden=tuple(args.hidden), activation=args.activation, topology=args.topology,
-        leak=args.leak, clock=args.clock, firing_rate=args.firing_rate, eval_every=args.eval_every,
+        leak=args.leak, density=args.density, clock=args.clock, firing_rate=args.firing_rate,
+        eval_every=args.eval_every,
         eval_episodes=args.eval_episodes, learning_starts=args.learning_starts, local_noise=args.local_noise,
         checkpoint_every=args.checkpoint_every,
         thresholds=parse_assignments(args.threshold, float, "--threshold"), reference=args.reference,

@@ -40,8 +40,8 @@ for SB3 DDPG on Pendulum and the MuJoCo tasks, 1 000 for DQN on CartPole, the tr
 which is part of its budget, unless ``--learning-starts`` overrides it for all (``sb3-ppo``, being
 on-policy, has none and ignores it).
 
-``--topology``, ``--leak``, ``--clock`` and ``--firing-rate`` set the local methods' network kind
-and clock (``neuron-env train``'s flags of the same names); the SB3 methods keep their MLP of
+``--topology``, ``--leak``, ``--density``, ``--clock`` and ``--firing-rate`` set the local methods'
+network kind and clock (``neuron-env train``'s flags of the same names); the SB3 methods keep their MLP of
 ``--hidden`` and the random policy acts on the task. A local method whose learner does not train
 that network on that clock is refused before any run, in the learners' own line
 (``neuron_env.agents.capabilities``) plus the compare methods that can; under ``--clock async`` a

@@ -47,7 +47,7 @@ from neuron_env.baselines.action_spaces import (
 from neuron_env.baselines.errors import BaselineConfigError, check_task_id
 
 from neuron_env.errors import TopologyError
-from neuron_env.topology import NETWORK_KINDS, check_network_kind
+from neuron_env.topology import DEFAULT_DENSITY, NETWORK_KINDS, check_network_kind
 
 #: Local methods: ``local-<name>`` -> (learner, options). The ``ddpg`` learner is named by its critic
 #: (``local-mlp`` is the default learner); ``local-feedback-ceiling`` is the feedback learner's ceiling
@@ -214,6 +214,8 @@ class CompareConfig:
     neurons); the SB3 methods keep their MLP of ``hidden``."""
     leak: float = 0.0
     """Leak of the local methods' recurrent layer (``recurrent`` only)."""
+    density: float = DEFAULT_DENSITY
+    """Connection density of the local methods' sparse network (``sparse`` only)."""
     clock: str = "sync"
     """Neurons' clock of the local methods, in training and evaluation: ``sync`` or ``async`` (``firing_rate``)."""
     firing_rate: float = 1.0
@@ -317,7 +319,7 @@ class CompareConfig:
         if self.activation not in ACTIVATIONS:
             raise BaselineConfigError(f"activation {self.activation!r} is unknown; choose one of {ACTIVATIONS}")
         try:
-            check_network_kind(self.topology, self.leak)
+            check_network_kind(self.topology, self.leak, self.density)
         except TopologyError as error:
             raise BaselineConfigError(str(error)) from None
         if not 0.0 <= self.leak < 1.0:
@@ -368,7 +370,7 @@ class CompareConfig:
             return
         for task in self.tasks:
             try:
-                topology = task_topology(task, self.topology, self.hidden, self.activation, self.leak)
+                topology = task_topology(task, self.topology, self.hidden, self.activation, self.leak, self.density)
             except (NeuronEnvError, gymnasium.error.Error):
                 continue
             for method in local:
@@ -440,6 +442,8 @@ class RunSpec:
     """``CompareConfig.topology`` for a local method; ``"mlp"`` for every other."""
     leak: float = 0.0
     """``CompareConfig.leak`` for a local method; 0 for every other."""
+    density: float = DEFAULT_DENSITY
+    """``CompareConfig.density`` for a local method; the default for every other."""
     clock: str = "sync"
     """``CompareConfig.clock`` for a local method; ``"sync"`` for every other."""
     firing_rate: float = 1.0
@@ -448,8 +452,8 @@ class RunSpec:
     def identity(self) -> dict[str, Any]:
         """The fields a reused run must match (everything but ``tensorboard``), JSON-ready.
 
-        ``local_noise``, ``checkpoint_every``, ``topology``, ``leak``, ``clock`` and ``firing_rate``
-        are left out at their defaults, so runs made before the options existed are still reused.
+        ``local_noise``, ``checkpoint_every``, ``topology``, ``leak``, ``density``, ``clock`` and
+        ``firing_rate`` are left out at their defaults, so runs made before the options existed are still reused.
         """
         data = asdict(self)
         data.pop("tensorboard")
@@ -471,7 +475,7 @@ class RunSpec:
 
 #: Options of a ``RunSpec`` that its identity leaves out at these defaults (runs made before they existed).
 RUN_OPTION_DEFAULTS: dict[str, Any] = {"local_noise": "own", "checkpoint_every": None, "topology": "mlp", "leak": 0.0,
-                                       "clock": "sync", "firing_rate": 1.0}
+                                       "density": DEFAULT_DENSITY, "clock": "sync", "firing_rate": 1.0}
 
 
 def _safe(name: str) -> str:
@@ -482,7 +486,7 @@ def _safe(name: str) -> str:
 def local_run_options(config: CompareConfig) -> dict[str, Any]:
     """The ``RunSpec`` options only a local method's run takes from ``config`` (the others keep the defaults)."""
     return {"local_noise": config.local_noise, "checkpoint_every": config.checkpoint_every,
-            "topology": config.topology, "leak": config.leak, "clock": config.clock,
+            "topology": config.topology, "leak": config.leak, "density": config.density, "clock": config.clock,
             "firing_rate": config.firing_rate}
 
 
@@ -523,6 +527,8 @@ def command_line(config: CompareConfig, command: tuple[str, ...] = ("neuron-env"
         parts += ["--topology", config.topology]
     if config.leak:
         parts += ["--leak", f"{config.leak:g}"]
+    if config.density != DEFAULT_DENSITY:
+        parts += ["--density", f"{config.density:g}"]
     if config.clock != "sync":
         parts += ["--clock", config.clock, "--firing-rate", f"{config.firing_rate:g}"]
     if config.thresholds:

@@ -40,6 +40,8 @@ def network_line(config: CompareConfig) -> str:
                 "sb3-ddpg-zoo [400, 300] relu.")
     local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
     leak = f", leak {config.leak:g}" if config.leak else ""
+    if config.topology == "sparse":
+        leak = f", density {config.density:g}"
     clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
              else "")
     return (f"Networks: local methods {local} {config.activation}{leak}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo (MLPs) "

@@ -250,7 +250,8 @@ def _run_local(spec: RunSpec, folder: Path, resume: bool, progress: bool = False
         options.update(task_noise_options(spec.task))
     config = TrainConfig(
         task=spec.task, hidden=list(spec.hidden), activation=spec.activation, topology=spec.topology, leak=spec.leak,
-        clock=spec.clock, firing_rate=spec.firing_rate, learner=learner, learner_options=options, steps=spec.steps,
+        density=spec.density, clock=spec.clock, firing_rate=spec.firing_rate, learner=learner, learner_options=options,
+        steps=spec.steps,
         seed=spec.seed, out=str(folder),
         eval_every=spec.eval_every, eval_episodes=spec.eval_episodes, progress=False, tensorboard=spec.tensorboard,
         threads=1, device="cpu",

@@ -46,7 +46,7 @@ from neuron_env.errors import NeuronEnvError
 from neuron_env.parallel import NeuronParallelEnv, task_topology
 from neuron_env.policy import NetworkPolicy
 from neuron_env.spaces import stack_observations
-from neuron_env.topology import NETWORK_KINDS, Topology
+from neuron_env.topology import DEFAULT_DENSITY, NETWORK_KINDS, Topology
 from neuron_env.vector import make_task_factory
 
 
@@ -58,7 +58,8 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hidden sizes (mlp), or one size (recurrent, sparse)")
     parser.add_argument("--activation", default="tanh", choices=("tanh", "relu", "sigmoid", "identity"))
     parser.add_argument("--leak", type=float, default=0.0, help="leak of the recurrent layer")
-    parser.add_argument("--density", type=float, default=0.1, help="connection density (sparse)")
+    parser.add_argument("--density", type=float, default=DEFAULT_DENSITY,
+                        help=f"connection density (--topology sparse; default: {DEFAULT_DENSITY:g})")
     parser.add_argument("--delay", type=int, default=None, help="ticks per task step (default: depth or 1)")
     parser.add_argument("--observe", choices=("presynaptic", "all"), default="presynaptic")
     parser.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ from neuron_env.actions import REAL_KINDS, action_array, action_value, invalid_a
 from neuron_env.errors import InvalidActionError, RenderError, ResetNeeded
 from neuron_env.rendering import compose, network_panel
 from neuron_env.spaces import DecoderSpec, EncoderSpec, TaskSpec, task_interface
-from neuron_env.topology import ACTIVATION_RANGE, Topology, check_network_kind
+from neuron_env.topology import ACTIVATION_RANGE, DEFAULT_DENSITY, Topology, check_network_kind
 from neuron_env.vector import NeuronVecEnv
 
 DEFAULT_HIDDEN: tuple[int, ...] = (64, 64)
@@ -44,7 +44,7 @@ def task_topology(
     hidden: Sequence[int] = DEFAULT_HIDDEN,
     activation: str = "tanh",
     leak: float = 0.0,
-    density: float = 0.1,
+    density: float = DEFAULT_DENSITY,
     seed: int = 0,
     task_kwargs: dict[str, Any] | None = None,
     encoder: EncoderSpec = None,
@@ -71,10 +71,10 @@ def task_topology(
 
     Raises:
         TaskError: If a task space cannot be encoded/decoded (naming ``encoder=``/``decoder=``).
-        TopologyError: On an unknown ``kind`` or a ``leak`` with a kind other than ``"recurrent"``
-            (``check_network_kind``).
+        TopologyError: On an unknown ``kind``, a ``leak`` with a kind other than ``"recurrent"`` or a
+            ``density`` with a kind other than ``"sparse"`` (``check_network_kind``).
     """
-    check_network_kind(kind, leak)
+    check_network_kind(kind, leak, density)
     if kind == "mlp":
         return Topology.for_task(task, list(hidden), activation, encoder, decoder, task_kwargs)
     observation_encoder, action_decoder = task_interface(task, ACTIVATION_RANGE["tanh"], encoder, decoder,

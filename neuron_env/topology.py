@@ -70,22 +70,30 @@ _MODULE_ACTIVATIONS: dict[type[nn.Module], str] = {
 NETWORK_KINDS: tuple[str, ...] = ("mlp", "recurrent", "sparse")
 
 
-def check_network_kind(kind: str, leak: float = 0.0) -> None:
-    """Refuse an unknown network kind, or a leak on a kind whose neurons do not leak.
+#: The sparse network's default connection density (``Topology.sparse``, ``--density``).
+DEFAULT_DENSITY = 0.1
+
+
+def check_network_kind(kind: str, leak: float = 0.0, density: float = DEFAULT_DENSITY) -> None:
+    """Refuse an unknown network kind, or a leak or density the kind has not.
 
     The one check behind ``neuron_env.parallel.task_topology``, ``neuron-env train`` and
     ``neuron-env compare`` (they re-raise it as their own config error), so each refuses with the
     same line.
 
     Raises:
-        TopologyError: If ``kind`` is not one of ``NETWORK_KINDS``, or ``leak`` is non-zero on a
-            kind other than ``"recurrent"``.
+        TopologyError: If ``kind`` is not one of ``NETWORK_KINDS``, ``leak`` is non-zero on a kind
+            other than ``"recurrent"``, or ``density`` is not the default on a kind other than
+            ``"sparse"`` (the others are dense).
     """
     if kind not in NETWORK_KINDS:
         raise TopologyError(f"topology={kind!r} (--topology) is unknown; use one of {', '.join(NETWORK_KINDS)}")
     if leak != 0.0 and kind != "recurrent":
         raise TopologyError(f"leak={leak!r} (--leak) applies to --topology recurrent only; the {kind!r} network "
                             "has no leak: drop --leak or use --topology recurrent")
+    if density != DEFAULT_DENSITY and kind != "sparse":
+        raise TopologyError(f"density={density!r} (--density) applies to --topology sparse only; the {kind!r} network "
+                            "is dense: drop --density or use --topology sparse")
 
 
 @dataclass(frozen=True)
@@ -423,7 +431,7 @@ class Topology:
         obs_dim: int,
         n_hidden: int,
         act_dim: int,
-        density: float = 0.1,
+        density: float = DEFAULT_DENSITY,
         seed: int = 0,
         activation: str = "tanh",
         output_activation: str = "tanh",
