@@ -380,35 +380,23 @@ def test_the_issues_recurrent_leaky_command_trains_with_the_default_and_resumes(
         assert torch.equal(wa, wb)
 
 
-@pytest.mark.parametrize("topology", ["mlp", "sparse"])
-def test_a_leak_on_a_network_that_has_none_is_refused_in_one_line(topology: str, tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    expected = (f"leak=0.3 (--leak) applies to --topology recurrent only; the {topology!r} network has no leak: "
-                "drop --leak or use --topology recurrent")
-    for command, argv in {"train": ["train", *TINY, "--topology", topology, "--leak", "0.3",
-                                    "--out", str(tmp_path / "t")],
-                          "compare": ["compare", "--tasks", TASK, "--methods", "random", "--topology", topology,
-                                      "--leak", "0.3", "--out", str(tmp_path / "c")]}.items():
+#: (value, the kind it belongs to, the network's words in the refusal) of each network option.
+NETWORK_OPTIONS = {"leak": ("0.3", "recurrent", "has no leak"), "density": ("0.5", "sparse", "is dense")}
+
+
+@pytest.mark.parametrize(("option", "topology"),
+                         [("leak", "mlp"), ("leak", "sparse"), ("density", "mlp"), ("density", "recurrent")])
+def test_a_network_option_the_kind_has_not_is_refused_in_one_line(option: str, topology: str, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    value, kind, words = NETWORK_OPTIONS[option]
+    expected = (f"{option}={value} (--{option}) applies to --topology {kind} only; the {topology!r} network {words}: "
+                f"drop --{option} or use --topology {kind}")
+    flags = ["--topology", topology, f"--{option}", value]
+    for command, argv in {"train": ["train", *TINY, *flags, "--out", str(tmp_path / "t")],
+                          "compare": ["compare", "--tasks", TASK, "--methods", "random", *flags,
+                                      "--out", str(tmp_path / "c")],
+                          "rollout": ["rollout", "--task", TASK, *flags]}.items():
         assert main(argv) == 2, command
-        assert error_line(capsys) == f"neuron-env {command}: error: {expected}"
+        line = error_line(capsys)
+        assert line.startswith(f"neuron-env {command}: error: ") and line.endswith(expected), line
     assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
-
-@pytest.mark.parametrize("topology", ["mlp", "recurrent"])
-def test_a_density_on_a_dense_network_is_refused_in_one_line(topology: str, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    expected = (f"density=0.5 (--density) applies to --topology sparse only; the {topology!r} network is dense: "
-                "drop --density or use --topology sparse")
-    for command, argv in {"train": ["train", *TINY, "--topology", topology, "--density", "0.5",
-                                    "--out", str(tmp_path / "t")],
-                          "compare": ["compare", "--tasks", TASK, "--methods", "random", "--topology", topology,
-                                      "--density", "0.5", "--out", str(tmp_path / "c")],
-                          "rollout": ["rollout", "--task", TASK, "--topology", topology, "--density", "0.5"]}.items():
-        assert main(argv) == 2, command
-        assert error_line(capsys).endswith(expected), command
-    assert not (tmp_path / "t").exists() and not (tmp_path / "c").exists()
-
-
-def test_the_env_commands_refuse_a_leak_on_a_network_that_has_none(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rollout", "--task", TASK, "--topology", "sparse", "--leak", "0.3"]) == 2
-    assert error_line(capsys).endswith("leak=0.3 (--leak) applies to --topology recurrent only; the 'sparse' "
-                                       "network has no leak: drop --leak or use --topology recurrent")
