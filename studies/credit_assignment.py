@@ -14,6 +14,7 @@ are copied into ``--out``)::
     python studies/credit_assignment.py --phase pendulum            # Pendulum-v1, 20 000 steps, seeds 0-9
     python studies/credit_assignment.py --phase inverted-pendulum   # InvertedPendulum-v5, 50 000 steps, seeds 0-4
     python studies/credit_assignment.py --phase pendulum-narrow     # Pendulum-v1, hidden 8-8, seeds 0-9
+    python studies/credit_assignment.py --phase pendulum-narrow-dfa # direct feedback alignment beside it
     python studies/credit_assignment.py --phase mountain-car        # MountainCarContinuous-v0, 50 000 steps, seeds 0-4
     python studies/credit_assignment.py --phase pendulum --report-only   # tables again from what is there
     python studies/credit_assignment.py --phase e2                  # hidden slopes against the true gradient
@@ -103,6 +104,9 @@ PHASES: dict[str, Phase] = {
     "inverted-pendulum": Phase("InvertedPendulum-v5", 50_000, 5),
     # the discriminating setting: 8 hidden neurons per layer are too few random features
     "pendulum-narrow": Phase("Pendulum-v1", 20_000, 10, NARROW_METHODS, hidden=(8, 8)),
+    # direct feedback alignment, added later, beside the same random and SB3 DDPG runs
+    "pendulum-narrow-dfa": Phase("Pendulum-v1", 20_000, 10, ("local-feedback-direct",), runs="pendulum-narrow",
+                                 hidden=(8, 8)),
     "e2": Phase("Pendulum-v1", 5_000, 1),
     # the sparse-reward task: the goal is found by exploring, so every method explores as SB3 DDPG does
     # there (the rl-zoo's Ornstein-Uhlenbeck noise 0.5); the zoo trains 300 000 steps, this phase 50 000
