@@ -249,6 +249,33 @@ def no_update_warning(config: TrainConfig) -> str | None:
             "--learning-starts")
 
 
+def is_mujoco_task(task: str) -> bool:
+    """Whether ``task`` is a registered Gymnasium MuJoCo task (its entry point is in ``gymnasium.envs.mujoco``)."""
+    import gymnasium
+
+    try:
+        entry_point = gymnasium.spec(task).entry_point
+    except gymnasium.error.Error:
+        return False
+    return isinstance(entry_point, str) and entry_point.startswith("gymnasium.envs.mujoco")
+
+
+def mujoco_defaults_note(config: TrainConfig) -> str | None:
+    """One line when ``feedback`` runs a MuJoCo task on the defaults measured on classic control.
+
+    The defaults (per-neuron output critics, learning starts 1 000) are the classic-control
+    study's; the locomotion study measured the framework MuJoCo tasks need. Said once, before the
+    run, only when neither ``--critic`` nor ``--learning-starts`` was changed.
+    """
+    if (config.learner != "feedback" or "critic" in config.learner_options
+            or config.learning_starts != TrainConfig.learning_starts or not is_mujoco_task(config.task)):
+        return None
+    return (f"{config.task} is a MuJoCo task and these defaults (per-neuron output critics, --learning-starts "
+            f"{TrainConfig.learning_starts}) were measured on classic control; the locomotion study runs "
+            "--critic joint --learning-starts 10000, and --critic twin --target-noise 0.2 --policy-delay 2 "
+            "--learning-starts 10000 on tasks that end when the body falls (docs/results/locomotion)")
+
+
 def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool, int | None]:
     """The run ``neuron-env train`` was asked for: its config, ``--overwrite``, and the step it resumes from.
 
@@ -296,6 +323,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     warning = no_update_warning(config) if args.resume is None else None
     if warning:
         print(f"neuron-env train: warning: {warning}", file=sys.stderr)
+    note = mujoco_defaults_note(config) if args.resume is None else None
+    if note:
+        print(f"neuron-env train: note: {note}", file=sys.stderr)
     try:
         summary = train(config, resume=args.resume, overwrite=overwrite)
     except NothingToDo as message:

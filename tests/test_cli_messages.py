@@ -28,6 +28,24 @@ def test_a_run_that_ends_before_learning_starts_warns_in_one_line(tmp_path: Path
     assert "warning" not in capsys.readouterr().err
 
 
+def test_feedback_on_a_mujoco_task_with_the_classic_control_defaults_gets_a_one_line_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("mujoco")
+    tiny = ["--steps", "4", "--hidden", "4", "--eval-every", "0", "--eval-episodes", "1", "--no-progress",
+            "--no-tensorboard"]
+    assert main(["train", "--task", "Reacher-v5", *tiny, "--out", str(tmp_path / "a")]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if ": note: " in line]
+    assert notes == ["neuron-env train: note: Reacher-v5 is a MuJoCo task and these defaults (per-neuron output "
+                     "critics, --learning-starts 1000) were measured on classic control; the locomotion study runs "
+                     "--critic joint --learning-starts 10000, and --critic twin --target-noise 0.2 --policy-delay 2 "
+                     "--learning-starts 10000 on tasks that end when the body falls (docs/results/locomotion)"]
+    # a chosen critic or schedule, or a classic-control task, gets none
+    for task, extra, out in (("Reacher-v5", ["--critic", "joint"], "b"),
+                             ("Reacher-v5", ["--learning-starts", "2"], "c"), ("Pendulum-v1", [], "d")):
+        assert main(["train", "--task", task, *tiny, *extra, "--out", str(tmp_path / out)]) == 0
+        assert ": note: " not in capsys.readouterr().err, (task, extra)
+
+
 def test_render_progress_counts_full_length_episodes_capped_at_max_ticks() -> None:
     assert expected_frames("Pendulum-v1", 3, 1, 3000) == 1 + 200 * 3
     assert expected_frames("Pendulum-v1", 3, 2, 3000) == 2 * 601
