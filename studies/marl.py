@@ -127,19 +127,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid import Phase, Study, StudyConfig, completed, parser_for, report, run_phase  # noqa: E402
-from marl_run import (  # noqa: E402
-    FACTORS,
-    MAIN_SETTINGS,
-    ON_POLICY,
-    SETTINGS,
-    marl_row,
-    parse_row,
-    recorded_budget,
-    render_noise,
-    run_completed,
-)
+from marl_noise import render_noise  # noqa: E402
 from marl_run import SCRIPT as RUN_SCRIPT  # noqa: E402
 from marl_run import main as run_main  # noqa: E402
+from marl_run import recorded_budget, run_completed  # noqa: E402
+from marl_settings import FACTORS, MAIN_SETTINGS, ON_POLICY, SETTINGS, marl_row, parse_row  # noqa: E402
 
 from neuron_env.integrations.benchmarl import ALGORITHMS  # noqa: E402
 

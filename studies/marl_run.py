@@ -18,7 +18,7 @@ Pendulum-v1 --hidden 8 8 --task-steps 100000 --eval-every 10000 --eval-episodes 
 defaults; the study passes every flag. ``--settings`` is ``default`` (BenchMARL's configs as its
 yaml files give them), ``recommended`` (``recommended_settings``) or a factor (``FACTORS``:
 ``default`` with one setting changed); ``studies/marl.py``'s page says what each sets, and
-``plan_settings`` sets it, as plain data (no BenchMARL needed).
+``plan_settings`` (``studies/marl_settings.py``) sets it, as plain data (no BenchMARL needed).
 
 The run folder (``--out``) holds ``summary.json`` (written last, atomically: ``status``
 ``completed``, the final returns, task steps, frames, updates, wall, CPU and evaluation time,
@@ -41,7 +41,8 @@ policy at the budget.
 
 ``noise``
 ---------
-Writes ``noise.md`` / ``noise.json`` under ``--out`` (``measure_exploration``) and prints the table:
+Writes ``noise.md`` / ``noise.json`` under ``--out`` (``measure_exploration``,
+``studies/marl_noise.py``) and prints the table:
 the std of every layer's action, and of the task action, under each algorithm's initial
 exploration (``default`` and ``noise-0.1``) at fixed states (the evaluation starts of ``--seed``),
 against the feedback learner's (Gaussian 0.1 on the outputs only). The study's factor phase
@@ -65,11 +66,9 @@ import argparse
 import csv
 import dataclasses
 import json
-import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -78,73 +77,32 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid import completed  # noqa: E402
-
-from neuron_env.integrations.benchmarl import (  # noqa: E402
-    ALGORITHMS,
-    BENCHMARL_FRAMES_PER_BATCH,
-    BENCHMARL_GAMMA,
-    BENCHMARL_LMBDA,
-    BENCHMARL_N_ENVS_PER_WORKER,
-    BENCHMARL_OPTIMIZER_STEPS_PER_FRAME,
-    recommended_settings,
-    task_config,
+from marl_noise import measure_exploration, render_noise  # noqa: E402
+from marl_settings import (  # noqa: E402
+    ADDITIVE_NOISE,
+    CENTRALISED,
+    FACTORS,
+    MAIN_SETTINGS,
+    ON_POLICY,
+    SETTINGS,
+    SHORT_EPISODE_TICKS,
+    Factor,
+    marl_row,
+    parse_row,
+    plan_settings,
 )
-from neuron_env.parallel import per_tick_discount  # noqa: E402
+
+from neuron_env.integrations.benchmarl import ALGORITHMS, recommended_settings, task_config  # noqa: E402
+
+#: What the settings and noise modules hold, importable from here as before they were split off.
+__all__ = ["ADDITIVE_NOISE", "CENTRALISED", "FACTORS", "MAIN_SETTINGS", "ON_POLICY", "SETTINGS", "SHORT_EPISODE_TICKS",
+           "Factor", "marl_row", "measure_exploration", "parse_row", "plan_settings", "recommended_settings",
+           "render_noise", "task_config"]
 
 #: This script: the study runs ``<BenchMARL's python> SCRIPT run-one ...`` (and ``... noise ...``).
 SCRIPT = Path(__file__).resolve()
-#: On-policy algorithms (BenchMARL's ``on_policy_*`` settings and ``lmbda``); the rest are off-policy.
-ON_POLICY: tuple[str, ...] = ("mappo", "ippo")
-#: Algorithms whose critics are centralised (they read the global ``state`` when the task gives one).
-CENTRALISED: tuple[str, ...] = ("mappo", "maddpg", "masac")
-#: Algorithms that explore by additive Gaussian noise (``exploration_eps_init``); the others sample a policy.
-ADDITIVE_NOISE: tuple[str, ...] = ("maddpg", "iddpg")
-#: The main phases' settings of every algorithm.
-MAIN_SETTINGS: tuple[str, ...] = ("default", "recommended")
-#: The training episode of ``short-episodes``: the old example's ``max_cycles`` (rounded down to whole task steps).
-SHORT_EPISODE_TICKS = 100
 
 
-@dataclass(frozen=True)
-class Factor:
-    """One setting changed from BenchMARL's defaults: a row of the factor phase."""
-
-    description: str
-    """What the row changes, as the report says it."""
-    algorithms: tuple[str, ...] = ALGORITHMS
-    """The algorithms the setting exists for."""
-
-
-#: The factor phase's settings, each ``default`` with one change (``plan_settings`` applies them).
-FACTORS: dict[str, Factor] = {
-    "gamma-per-tick": Factor("gamma = 0.99 ** (1 / delay) per tick (0.99 per task step)"),
-    "lmbda-per-tick": Factor("GAE lmbda = 0.9 ** (1 / delay) per tick", ON_POLICY),
-    "short-episodes": Factor(f"max_cycles = {SHORT_EPISODE_TICKS} ticks rounded down to whole task steps "
-                             "(the old example's; evaluation on full episodes)"),
-    "batch-half-episode": Factor("frames per batch = half an episode per env copy (10 copies); off-policy "
-                                 "optimizer steps scaled to keep 1000 per 6000 frames"),
-    "width-64": Factor("policy and critic MLPs 64-64 instead of 256-256"),
-    "per-neuron-policy": Factor("share_policy_params = False: every neuron its own policy MLP"),
-    "noise-0.1": Factor("initial exploration std 0.1 (PPO/SAC: scale_mapping biased_softplus_0.1; DDPG: "
-                        "exploration_eps_init 0.1)"),
-    "no-state": Factor("no global state: centralised critics read the groups' observations", CENTRALISED),
-}
-#: Every ``--settings`` value of ``run-one``.
-SETTINGS: tuple[str, ...] = (*MAIN_SETTINGS, *FACTORS)
-
-
-def marl_row(algorithm: str, settings: str) -> str:
-    """The row name of a BenchMARL run: ``<algorithm>-<settings>``."""
-    return f"{algorithm}-{settings}"
-
-
-def parse_row(row: str) -> tuple[str, str] | None:
-    """``(algorithm, settings)`` of a BenchMARL row name, ``None`` for any other row."""
-    algorithm, _, settings = row.partition("-")
-    return (algorithm, settings) if algorithm in ALGORITHMS and settings in SETTINGS else None
-
-
-# ---------------------------------------------------------------------------------- configs
 @dataclass
 class RunConfig:
     """One BenchMARL run (``run-one``) or the exploration measurement (``noise``); every field is a flag."""
@@ -175,72 +133,6 @@ class RunConfig:
     """``noise`` only: fixed task states (env copies, the evaluation starts of ``seed``)."""
 
 
-# ---------------------------------------------------------------------------------- settings (pure)
-def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_steps: int) -> dict[str, Any]:
-    """Everything a BenchMARL row sets, as plain data (no BenchMARL needed).
-
-    Args:
-        settings: ``default``, ``recommended`` or a key of ``FACTORS``.
-        algorithm: One of ``ALGORITHMS``.
-        base: The task's default config, ``task_config(task, hidden=...)``: its ``delay`` and ``max_cycles``.
-        task_steps: The budget in task steps.
-
-    Returns:
-        ``{"settings", "description", "task", "experiment", "algorithm", "model_cells"}``: ``neuron_task``
-        keyword arguments beyond ``hidden``, ``ExperimentConfig`` attributes, algorithm-config attributes
-        (``make_experiment``'s ``experiment_overrides`` / ``algorithm_overrides``, over BenchMARL's own
-        configs) and the MLP sizes (``None``: BenchMARL's 256-256).
-
-    Raises:
-        ValueError: On an unknown algorithm or settings, or a factor the algorithm does not have.
-    """
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)}")
-    if settings not in SETTINGS:
-        raise ValueError(f"settings={settings!r} is not one of {list(SETTINGS)}")
-    if settings in FACTORS and algorithm not in FACTORS[settings].algorithms:
-        raise ValueError(f"settings={settings!r} exists only for {list(FACTORS[settings].algorithms)}, "
-                         f"not {algorithm!r}")
-    delay, episode_ticks = int(base["delay"]), int(base["max_cycles"])
-    plan: dict[str, Any] = {"settings": settings, "task": {}, "experiment": {}, "algorithm": {}, "model_cells": None}
-    if settings == "recommended":
-        recommended = recommended_settings(base, max_task_steps=task_steps)
-        plan["description"] = "recommended_settings(task, max_task_steps=task_steps)"
-        plan["experiment"] = recommended.experiment_fields()
-        if algorithm in ON_POLICY:
-            plan["algorithm"]["lmbda"] = recommended.lmbda
-        return plan
-    plan["description"] = "BenchMARL's configs" if settings == "default" else FACTORS[settings].description
-    experiment, algorithm_fields = plan["experiment"], plan["algorithm"]
-    if settings == "gamma-per-tick":
-        experiment["gamma"] = per_tick_discount(BENCHMARL_GAMMA, delay)
-    elif settings == "lmbda-per-tick":
-        algorithm_fields["lmbda"] = BENCHMARL_LMBDA ** (1.0 / delay)
-    elif settings == "short-episodes":
-        plan["task"]["max_cycles"] = delay * max(1, SHORT_EPISODE_TICKS // delay)
-    elif settings == "batch-half-episode":
-        frames = BENCHMARL_N_ENVS_PER_WORKER * max(1, episode_ticks // 2)
-        experiment.update(on_policy_collected_frames_per_batch=frames, off_policy_collected_frames_per_batch=frames,
-                          off_policy_n_optimizer_steps=max(1, round(frames * BENCHMARL_OPTIMIZER_STEPS_PER_FRAME)))
-    elif settings == "width-64":
-        plan["model_cells"] = [64, 64]
-    elif settings == "per-neuron-policy":
-        experiment["share_policy_params"] = False
-    elif settings == "noise-0.1":
-        if algorithm in ADDITIVE_NOISE:
-            experiment["exploration_eps_init"] = 0.1
-        else:
-            algorithm_fields["scale_mapping"] = "biased_softplus_0.1"
-    elif settings == "no-state":
-        plan["task"]["state"] = False
-    prefix = "on" if algorithm in ON_POLICY else "off"
-    frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
-    experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames
-    experiment["max_n_iters"] = None
-    return plan
-
-
-# ---------------------------------------------------------------------------------- one BenchMARL run
 def evaluate_policy(policy: Any, env: Any, seed: int, max_ticks: int) -> Any:
     """Deterministic task returns of the first episode of every copy of a ``NeuronTorchRLEnv``.
 
@@ -519,110 +411,6 @@ def run_one(config: RunConfig) -> dict[str, Any]:
     return summary
 
 
-# ---------------------------------------------------------------------------------- exploration noise
-def _layer_stds(actions: Any, groups: Sequence[str]) -> dict[str, float]:
-    """Per group: the std over samples of the group's action at the tick it settles (group ``j``: tick ``j+1``).
-
-    ``actions[group]`` is ``[samples, states, ticks, n]``; the std is taken over samples at each state
-    and neuron, then averaged over states and neurons.
-    """
-    return {group: float(actions[group][:, :, index].std(0).mean()) for index, group in enumerate(groups)}
-
-
-def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8), samples: int = 64,
-                        states: int = 8, seed: int = 0, settings: Sequence[str] = ("default", "noise-0.1"),
-                        algorithms: Sequence[str] = ALGORITHMS) -> dict[str, Any]:
-    """The exploration noise of every layer under each algorithm's initial policy, against the feedback learner's.
-
-    From each of ``states`` fixed task states (the evaluation starts of ``seed``) the untrained
-    policy is rolled out ``samples`` times for ``delay`` ticks, exploring; group ``j`` (``h1``,
-    ``h2``, ``out``) is read at tick ``j + 1``, when its input has settled, so the output's spread
-    is its own noise plus the noise of every layer below. Needs BenchMARL (runs in a minute or two).
-
-    Returns:
-        ``{"task", "hidden", "delay", "samples", "states", "action_scale", "rows"}``; each row:
-        ``policy``, ``settings``, the std per group (voltage units) and ``task_action_std``
-        (the output's std times the decoder's scale).
-    """
-    import gymnasium as gym
-    import torch
-    from neuron_env.agents.registry import make_learner
-    from neuron_env.agents.train import evaluation_seed
-    from torchrl.envs.utils import ExplorationType, set_exploration_type
-
-    from neuron_env.integrations.benchmarl import config_topology, make_experiment, neuron_task
-    from neuron_env.integrations.torchrl import NeuronTorchRLEnv
-    from neuron_env.vector import NeuronVecEnv
-
-    base = task_config(task, hidden=hidden)
-    delay, topology = int(base["delay"]), config_topology(base)
-    groups = [g.name for g in topology.agent_groups]
-    start_seed = evaluation_seed(seed)
-    space = gym.make(task).action_space
-    scale = float(((space.high - space.low) / 2).mean())
-    rows: list[dict[str, Any]] = []
-
-    def add(policy: str, setting: str, actions: dict[str, Any]) -> None:
-        stds = _layer_stds(actions, groups)
-        rows.append({"policy": policy, "settings": setting, "std": stds, "task_action_std": stds[groups[-1]] * scale})
-
-    for algorithm in algorithms:
-        for setting in settings:
-            plan = plan_settings(setting, algorithm, base, 1000)
-            neuron = neuron_task(task, hidden=hidden, **plan["task"])
-            with tempfile.TemporaryDirectory() as folder:
-                experiment = make_experiment(neuron, algorithm, settings="benchmarl", seed=seed,
-                                             model_cells=plan["model_cells"], save_folder=folder,
-                                             experiment_overrides=plan["experiment"],
-                                             algorithm_overrides=plan["algorithm"])
-                env = NeuronTorchRLEnv(task, topology, num_envs=states, return_state=neuron.config["state"],
-                                       delay=delay)
-                taken: dict[str, list[Any]] = {g: [] for g in groups}
-                with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
-                    for _ in range(samples):
-                        rollout = env.rollout(delay, experiment.policy, auto_reset=False,
-                                              tensordict=env.reset(seed=start_seed), break_when_any_done=False)
-                        for g in groups:
-                            taken[g].append(rollout.get((g, "action"))[..., 0])  # [states, ticks, n]
-                env.close()
-                experiment.close()
-            add(algorithm, setting, {g: torch.stack(v) for g, v in taken.items()})
-    learner = make_learner("feedback", topology, {}, seed=seed)
-    core = NeuronVecEnv(task, topology, num_envs=states)
-    taken = {g: [] for g in groups}
-    for _ in range(samples):
-        voltages, _ = core.reset(seed=start_seed)
-        ticks = []
-        for _ in range(delay):
-            action = learner.act(voltages, explore=True)
-            ticks.append(action)
-            voltages = core.step(action).voltages
-        stacked = torch.stack(ticks, 1)  # [states, ticks, agents]
-        for g in groups:
-            taken[g].append(stacked[..., topology.agent_slice[g]])
-    core.close()
-    add("feedback (local learner)", "noise_scale 0.1 on outputs, 0 on hidden", {g: torch.stack(v) for g, v in
-                                                                               taken.items()})
-    return {"task": task, "hidden": list(hidden), "delay": delay, "samples": samples, "states": states,
-            "action_scale": scale, "groups": groups, "rows": rows}
-
-
-def render_noise(result: Mapping[str, Any]) -> str:
-    """The exploration measurement as a markdown table."""
-    groups = result["groups"]
-    lines = [f"{result['task']}, hidden {'-'.join(map(str, result['hidden']))} tanh, delay {result['delay']}: std of "
-             f"each layer's action (voltage units) over {result['samples']} exploratory rollouts from each of "
-             f"{result['states']} fixed states, read at the tick the layer settles; task action std = output std × "
-             f"{result['action_scale']:g} (the decoder's scale).", "",
-             f"| policy | settings | {' | '.join(groups)} | task action std |",
-             "|---|---|" + "---|" * len(groups) + "---|"]
-    for row in result["rows"]:
-        lines.append(f"| {row['policy']} | {row['settings']} | "
-                     + " | ".join(f"{row['std'][g]:.3f}" for g in groups) + f" | {row['task_action_std']:.3f} |")
-    return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------------- command line
 def run_parser(description: str) -> argparse.ArgumentParser:
     """The flags of ``RunConfig`` (``run-one`` and ``noise``)."""
     parser = argparse.ArgumentParser(description=description)
