@@ -146,7 +146,9 @@ class TrainConfig:
         only where they differ from those defaults (plus its ``learner_options``), as that version
         passed them on; the others are the learner's own defaults. A name that is no longer a
         field or an option of the learner is dropped (a checkpoint of an older version still
-        loads for ``enjoy``); a record without ``learner`` predates the learners: ``ddpg``.
+        loads for ``enjoy``); a record without ``learner`` predates the learners: ``ddpg``. A
+        ``density`` recorded on a dense network (accepted, and without effect, before it was
+        refused) is read as the default, so such a run still resumes and plays.
 
         Args:
             record: The stored settings.
@@ -162,6 +164,8 @@ class TrainConfig:
             options = {**flat, **(record.get("learner_options") or {})}
         known = set(learner_options(learner)) if learner in LEARNERS else set()
         run = {name: value for name, value in record.items() if name in own}
+        if run.get("topology", "mlp") != "sparse":
+            run.pop("density", None)
         return cls(**{**run, "learner": learner}, learner_options={k: v for k, v in options.items() if k in known})
 
     def learner_config(self) -> LearnerConfig:
@@ -200,7 +204,7 @@ class TrainConfig:
         return Path(self.out if self.out else f"runs/{self.task}-{name}-seed{self.seed}")
 
     def check_network(self) -> None:
-        """Raise ``LearnerConfigError`` on an unknown ``topology`` or a ``leak`` the network kind has not."""
+        """Raise ``LearnerConfigError`` on an unknown ``topology``, or a ``leak`` or ``density`` the kind has not."""
         try:
             check_network_kind(self.topology, self.leak, self.density)
         except TopologyError as error:

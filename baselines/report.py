@@ -39,13 +39,14 @@ def network_line(config: CompareConfig) -> str:
         return (f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
                 "sb3-ddpg-zoo [400, 300] relu.")
     local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
-    leak = f", leak {config.leak:g}" if config.leak else ""
+    # a leak exists on the recurrent kind only, a density on the sparse kind only (check_network_kind)
+    kind_option = f", leak {config.leak:g}" if config.leak else ""
     if config.topology == "sparse":
-        leak = f", density {config.density:g}"
+        kind_option = f", density {config.density:g}"
     clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
              else "")
-    return (f"Networks: local methods {local} {config.activation}{leak}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo (MLPs) "
-            f"{list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu.")
+    return (f"Networks: local methods {local} {config.activation}{kind_option}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo "
+            f"(MLPs) {list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu.")
 
 
 # ------------------------------------------------------------------------------------------ curves & scores

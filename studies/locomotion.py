@@ -33,6 +33,8 @@ Usage (resumable: a run whose ``summary.json`` says ``completed`` is not run aga
     python studies/locomotion.py --phase halfcheetah-probe                 # run what is missing, then report
     python studies/locomotion.py --phase halfcheetah-probe --report-only   # tables and curves from the runs there
     python studies/locomotion.py --phase halfcheetah-probe --methods ceiling-joint --seeds 1 2
+    python studies/locomotion.py --e4-table                                # one row per task from the e4 phases
+    python studies/locomotion.py --td3-table                               # the same from the <task>-td3 phases
 
 Outputs in ``<out>/<phase>/``: ``table.md`` / ``table.json`` (final evaluation return per method,
 mean ± std over seeds, normalized per seed with the random policy = 0 and ``sb3-ddpg`` = 1, the
@@ -223,7 +225,8 @@ TD3_TABLE = TaskTable(
                  "rule: `train --learner feedback --critic twin --target-noise 0.2 --policy-delay 2 --learning-starts "
                  "10000` (two joint critics trained to the smaller target, target smoothing 0.2 clipped at 0.5, the "
                  "actor and targets every second update: SB3 TD3's defaults); the floor adds `--freeze-hidden`, the "
-                 "ceiling `--feedback weights`, DFA `--feedback direct`. Updates: 90 000 per run (the actor's 45 000).")
+                 "ceiling `--feedback weights`, DFA `--feedback direct` (Walker2d-v5's phase also runs sign feedback: "
+                 "its own table). Updates: 90 000 per run (the actor's 45 000).")
 
 TASK_TABLES: dict[str, TaskTable] = {table.name: table for table in (E4_TABLE, TD3_TABLE)}
 
@@ -242,6 +245,14 @@ def task_table(config: StudyConfig, table: TaskTable = E4_TABLE) -> dict[str, An
     Reports every phase of ``table`` first (its own ``table.md``), then writes ``<name>/table.md``
     and ``<name>/table.json`` under ``config.out`` from the runs finished so far (a column shows how
     many seeds).
+
+    Args:
+        config: Where the runs are (``work``) and the tables go (``out``); its ``phase`` is not read.
+        table: Which table: its phases, columns and caption.
+
+    Returns:
+        ``{"rows": [...]}``: per task its phase, random return, SB3 DDPG's returns, the normalized
+        scores of every column, the paired differences, updates and wall times.
     """
     rows = []
     for task, name in table.phases.items():

@@ -94,10 +94,12 @@ from marl_settings import (  # noqa: E402
 
 from neuron_env.integrations.benchmarl import ALGORITHMS, recommended_settings, task_config  # noqa: E402
 
-#: What the settings and noise modules hold, importable from here as before they were split off.
-__all__ = ["ADDITIVE_NOISE", "CENTRALISED", "FACTORS", "MAIN_SETTINGS", "ON_POLICY", "SETTINGS", "SHORT_EPISODE_TICKS",
-           "Factor", "marl_row", "measure_exploration", "parse_row", "plan_settings", "recommended_settings",
-           "render_noise", "task_config"]
+#: This module's names, and those of the settings and noise modules (importable from here as before the split).
+__all__ = ["ADDITIVE_NOISE", "CENTRALISED", "FACTORS", "MAIN_SETTINGS", "ON_POLICY", "SCRIPT", "SETTINGS",
+           "SHORT_EPISODE_TICKS", "Evaluator", "Factor", "RunConfig", "atomic_json", "clear_unfinished",
+           "evaluate_policy", "main", "marl_row", "measure_exploration", "parse_row", "plan_settings",
+           "recommended_settings", "recorded_budget", "render_noise", "run_completed", "run_config", "run_one",
+           "run_parser", "task_config"]
 
 #: This script: the study runs ``<BenchMARL's python> SCRIPT run-one ...`` (and ``... noise ...``).
 SCRIPT = Path(__file__).resolve()

@@ -178,6 +178,17 @@ def test_compare_takes_records_and_runs_the_sparse_networks_density(tmp_path: Pa
     assert json.loads((folder / "config.json").read_text())["density"] == 0.5
 
 
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_density_outside_0_1_is_refused_before_any_run(command: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--topology", "sparse", "--hidden", "6", "--density", "1.5", "--out", str(tmp_path / "x")]
+    argv = (["train", *TINY, *flags] if command == "train"
+            else ["compare", "--tasks", TASK, "--methods", "random", "local-mlp", *flags])
+    assert main(argv) == 2
+    assert error_line(capsys).endswith("density=1.5 (--density) must lie in (0, 1]")
+    assert not (tmp_path / "x").exists()
+
+
 def test_compare_runs_ddpg_per_tick_under_the_async_clock_on_an_mlp(tmp_path: Path) -> None:
     args = build_parser().parse_args(["compare", "--tasks", TASK, "--methods", "local-mlp", "--hidden", "4",
                                       "--clock", "async", "--firing-rate", "0.5", "--steps", "6",

@@ -133,6 +133,16 @@ def test_python_api_sets_options_apart_or_in_one_flat_mapping() -> None:
     assert TrainConfig(learner_options={"noise_scale_hidden": None}).learner_config().noise_scale_hidden == 0.0
 
 
+def test_a_density_recorded_on_a_dense_network_reads_as_the_default() -> None:
+    # before a density on a dense network was refused, one was accepted and recorded (without effect)
+    record = {**TrainConfig(task="Pendulum-v1", hidden=[4]).record(), "density": 0.3}
+    config = TrainConfig.from_record(record)
+    assert config.density == 0.1
+    config.check_network()  # it resumes and plays, where the recorded 0.3 would now be refused
+    sparse = TrainConfig.from_record({**record, "topology": "sparse"})
+    assert sparse.density == 0.3
+
+
 def test_an_option_the_learner_lacks_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "es"
     assert main(["train", *TINY_FLAGS, "--out", str(out), "--learner", "es", "--batch-size", "8"]) == 2
