@@ -271,9 +271,9 @@ def mujoco_defaults_note(config: TrainConfig) -> str | None:
             or config.learning_starts != TrainConfig.learning_starts or not is_mujoco_task(config.task)):
         return None
     return (f"{config.task} is a MuJoCo task and these defaults (per-neuron output critics, --learning-starts "
-            f"{TrainConfig.learning_starts}) were measured on classic control; the locomotion study runs "
-            "--critic joint --learning-starts 10000, and --critic twin --target-noise 0.2 --policy-delay 2 "
-            "--learning-starts 10000 on tasks that end when the body falls (docs/results/locomotion)")
+            f"{TrainConfig.learning_starts}) were measured on classic control; on MuJoCo tasks the locomotion study "
+            "measured TD3's output critic: --critic twin --target-noise 0.2 --policy-delay 2 --learning-starts 10000 "
+            "(and --feedback direct scored highest there on average; docs/results/locomotion)")
 
 
 def train_config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, bool, int | None]:

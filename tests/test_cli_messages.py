@@ -36,9 +36,10 @@ def test_feedback_on_a_mujoco_task_with_the_classic_control_defaults_gets_a_one_
     assert main(["train", "--task", "Reacher-v5", *tiny, "--out", str(tmp_path / "a")]) == 0
     notes = [line for line in capsys.readouterr().err.splitlines() if ": note: " in line]
     assert notes == ["neuron-env train: note: Reacher-v5 is a MuJoCo task and these defaults (per-neuron output "
-                     "critics, --learning-starts 1000) were measured on classic control; the locomotion study runs "
-                     "--critic joint --learning-starts 10000, and --critic twin --target-noise 0.2 --policy-delay 2 "
-                     "--learning-starts 10000 on tasks that end when the body falls (docs/results/locomotion)"]
+                     "critics, --learning-starts 1000) were measured on classic control; on MuJoCo tasks the "
+                     "locomotion study measured TD3's output critic: --critic twin --target-noise 0.2 --policy-delay 2 "
+                     "--learning-starts 10000 (and --feedback direct scored highest there on average; "
+                     "docs/results/locomotion)"]
     # a chosen critic or schedule, or a classic-control task, gets none
     for task, extra, out in (("Reacher-v5", ["--critic", "joint"], "b"),
                              ("Reacher-v5", ["--learning-starts", "2"], "c"), ("Pendulum-v1", [], "d")):
