@@ -82,19 +82,23 @@ Phases
   MADDPG and MASAC (one per family; ``--algorithms`` changes it) ``default``, ``recommended`` and
   every factor. Finished seed-0 runs of ``pendulum-8-8`` with the same budget and evaluation are
   copied in, not rerun.
+* ``pendulum-8-8-screen``: the factor phase's rows at 30 000 task steps (90 000 frames), a third of
+  its cost, to rank the factors before the 100 000-step runs.
 
-Every phase's budget is 100 000 task steps (issue 26's bar); ``--task-steps`` (and ``--eval-every``,
-``--eval-episodes``) override it for every run of the phase; a folder holding a finished run of
-another budget stops the study with the folder named (use another ``--work``).
+Every phase's budget but the screen's is 100 000 task steps (issue 26's bar); ``--task-steps``
+(and ``--eval-every``, ``--eval-episodes``) override it for every run of the phase; a folder
+holding a finished run of another budget stops the study with the folder named (use another
+``--work``).
 
 Cost: a 100 000-step BenchMARL run is 300 000 frames, about 0.7 CPU-hours for MAPPO on a free core
 and 0.9 CPU-h on average over the six algorithms (``studies/marl_run.py``'s page has the smoke-run
 measurement and the algorithms' relative speeds). By phase, BenchMARL rows only:
 ``pendulum-8-8`` 36 runs ≈ 32 CPU-h; ``mountaincar-8-8`` about the same (budgets are frames; its
 evaluations are 5× longer but a small share); ``pendulum-8-8-factors`` 22 new runs (6 copied)
-≈ 16 CPU-h. A main phase's 9 grid runs add about 1-2 CPU-h (issue 26: ~3 min per 20 000-step
-``feedback`` run). ``--workers 2`` halves the wall time on two free cores. ``noise`` takes 10–80
-CPU-seconds.
+≈ 16 CPU-h; ``pendulum-8-8-screen`` 26 runs ≈ 7 CPU-h (MAPPO ``default`` ran 126 frames per
+CPU-second over 18 000 frames: 12 CPU-minutes for a screen run's 90 000). A main phase's 9 grid
+runs add about 1-2 CPU-h (issue 26: ~3 min per 20 000-step ``feedback`` run). ``--workers 2``
+halves the wall time on two free cores. ``noise`` takes 10–80 CPU-seconds.
 
 Usage (resumable at run granularity: a run whose ``summary.json`` says ``completed`` is skipped; an
 unfinished BenchMARL run starts over; nothing finished is ever deleted)::
@@ -179,7 +183,12 @@ PHASES: dict[str, Phase] = {
                              eval_episodes=20, methods=("sb3-ddpg", "feedback-ou", "feedback-ou-frozen", *_MAIN_MARL)),
     "pendulum-8-8-factors": Phase("Pendulum-v1", 100_000, (0,), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
                                   methods=("sb3-ddpg", "feedback", *marl_rows(FACTOR_ALGORITHMS, SETTINGS))),
+    # the same rows at a screening budget: a third of the cost, to rank the factors before the 100 000-step runs
+    "pendulum-8-8-screen": Phase("Pendulum-v1", 30_000, (0,), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
+                                 methods=("sb3-ddpg", "feedback", *marl_rows(FACTOR_ALGORITHMS, SETTINGS))),
 }
+#: Phases of one setting changed at a time (``--algorithms`` picks their algorithms).
+FACTOR_PHASES: tuple[str, ...] = ("pendulum-8-8-factors", "pendulum-8-8-screen")
 #: Phase -> the phase whose finished runs of the same rows, seeds, budget and evaluation it copies instead of rerunning.
 SHARES: dict[str, str] = {"pendulum-8-8-factors": "pendulum-8-8"}
 #: Phases whose report includes the exploration-noise measurement.
@@ -202,7 +211,7 @@ class MarlConfig(StudyConfig):
     eval_episodes: int | None = None
     """Episodes per evaluation; ``None``: the phase's (20)."""
     algorithms: tuple[str, ...] = ()
-    """The factor phase's algorithms (default ``FACTOR_ALGORITHMS``); other phases run all six."""
+    """The factor phases' algorithms (default ``FACTOR_ALGORITHMS``); other phases run all six."""
 
 
 # ---------------------------------------------------------------------------------- the study
@@ -216,7 +225,7 @@ def phase_of(study: Study, config: MarlConfig) -> Phase:
         changes["eval_every"] = config.eval_every
     if config.eval_episodes is not None:
         changes["eval_episodes"] = config.eval_episodes
-    if config.algorithms and config.phase == "pendulum-8-8-factors":
+    if config.algorithms and config.phase in FACTOR_PHASES:
         changes["methods"] = (*(m for m in phase.methods if not parse_row(m)), *marl_rows(config.algorithms, SETTINGS))
     return dataclasses.replace(phase, **changes)
 

@@ -47,8 +47,16 @@ def test_the_factor_phase_changes_one_setting_per_row_on_one_seed() -> None:
     assert marl.SHARES["pendulum-8-8-factors"] == "pendulum-8-8"
 
 
-def test_the_algorithms_flag_narrows_the_factor_phase_only() -> None:
-    config = marl.MarlConfig(phase="pendulum-8-8-factors", algorithms=("ippo",))
+def test_the_screen_is_the_factor_phase_at_a_third_of_the_budget() -> None:
+    screen, factors = marl.PHASES["pendulum-8-8-screen"], marl.PHASES["pendulum-8-8-factors"]
+    assert screen.methods == factors.methods and screen.seeds == factors.seeds
+    assert (screen.steps, factors.steps) == (30_000, 100_000) and screen.eval_every == factors.eval_every
+    assert "pendulum-8-8-screen" not in marl.SHARES  # no run of another budget to copy
+
+
+@pytest.mark.parametrize("phase_name", ["pendulum-8-8-factors", "pendulum-8-8-screen"])
+def test_the_algorithms_flag_narrows_the_factor_phases_only(phase_name: str) -> None:
+    config = marl.MarlConfig(phase=phase_name, algorithms=("ippo",))
     methods = marl.phase_of(marl.STUDY, config).methods
     assert {marl.parse_row(m)[0] for m in methods if marl.parse_row(m)} == {"ippo"}
     assert "sb3-ddpg" in methods and "ippo-lmbda-per-tick" in methods
