@@ -355,8 +355,46 @@ def read_summary(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "summary.json").read_text())
 
 
+def constant_action_returns(task: str, seed: int, episodes: int) -> dict[str, float]:
+    """Mean task return of acting constantly at the action space's low end, middle and high end.
+
+    On the evaluation starts of ``seed`` (``evaluation_seed(seed) + i``, the study's protocol), so a
+    run whose final return equals one of these acts by a constant, saturated output.
+    """
+    import gymnasium as gym
+    import numpy as np
+    from neuron_env.agents.train import evaluation_seed
+
+    start = evaluation_seed(seed)
+    env = gym.make(task)
+    space = env.action_space
+    if not isinstance(space, gym.spaces.Box):
+        env.close()
+        return {}
+    constants = {f"constant {space.low.tolist()}": space.low, f"constant {((space.low + space.high) / 2).tolist()}":
+                 (space.low + space.high) / 2, f"constant {space.high.tolist()}": space.high}
+    means = {}
+    for label, action in constants.items():
+        returns = []
+        for episode in range(episodes):
+            env.reset(seed=start + episode)
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(action.astype(space.dtype))
+                total, done = total + float(reward), terminated or truncated
+            returns.append(total)
+        means[label] = float(np.mean(returns))
+    env.close()
+    return means
+
+
 def runs_table(phase: Phase, work: Path) -> dict[str, Any]:
-    """Every finished run of the phase: return, task steps, wall time, task steps/s and (BenchMARL) frames/s."""
+    """Every finished run of the phase: return, task steps, wall time, task steps/s and (BenchMARL) frames/s.
+
+    A run whose final return equals (to 0.01) a constant action's mean return on the same starts
+    (``constant_action_returns``) is marked with that constant: its deterministic policy is saturated.
+    """
+    constants = {seed: constant_action_returns(phase.task, seed, phase.eval_episodes) for seed in phase.seeds}
     rows = []
     for method, seed in phase.planned():
         folder = work / f"{method}-s{seed}"
@@ -368,14 +406,16 @@ def runs_table(phase: Phase, work: Path) -> dict[str, Any]:
         record = {"method": method, "seed": seed, "final": summary["final_eval_return_mean"], "steps": steps,
                   "wall_time_s": wall, "steps_per_s": steps / wall if steps and wall else None,
                   "frames": summary.get("frames"), "frames_per_s": summary.get("frames_per_s"),
-                  "frames_per_cpu_s": summary.get("frames_per_cpu_s")}
+                  "frames_per_cpu_s": summary.get("frames_per_cpu_s"),
+                  "constant_action": next((label for label, value in constants[seed].items()
+                                           if abs(value - summary["final_eval_return_mean"]) < 0.01), None)}
         if parse_row(method):
             experiment = summary["benchmarl_config"]["experiment"]
             prefix = "on" if summary["algorithm"] in ON_POLICY else "off"
             record.update(gamma=experiment.get("gamma"), max_cycles=summary["task_config"]["max_cycles"],
                           frames_per_batch=experiment.get(f"{prefix}_policy_collected_frames_per_batch"))
         rows.append(record)
-    return {"rows": rows}
+    return {"rows": rows, "constant_actions": {str(seed): values for seed, values in constants.items()}}
 
 
 def render_runs(table: Mapping[str, Any], phase: Phase) -> str:
@@ -383,18 +423,24 @@ def render_runs(table: Mapping[str, Any], phase: Phase) -> str:
     lines = [f"{phase.task}, hidden {phase.network} tanh, {phase.steps} task steps: every finished run "
              "(frames are ticks; BenchMARL's frames/s, per wall and per CPU second, exclude the study's "
              "evaluations).", "",
-             "| run | seed | final return | task steps | wall time (s) | task steps/s | frames | frames/s | "
-             "frames/CPU-s | gamma | max_cycles | frames/batch |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| run | seed | final return | = a constant action's | task steps | wall time (s) | task steps/s | "
+             "frames | frames/s | frames/CPU-s | gamma | max_cycles | frames/batch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def cell(value: Any, digits: int = 1) -> str:
         return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
     for row in table["rows"]:
-        lines.append(f"| `{row['method']}` | {row['seed']} | {cell(row['final'])} | {cell(row['steps'])} | "
+        lines.append(f"| `{row['method']}` | {row['seed']} | {cell(row['final'])} | "
+                     f"{cell(row.get('constant_action'))} | {cell(row['steps'])} | "
                      f"{cell(row['wall_time_s'], 0)} | {cell(row['steps_per_s'])} | {cell(row.get('frames'))} | "
                      f"{cell(row.get('frames_per_s'))} | {cell(row.get('frames_per_cpu_s'))} | "
                      f"{cell(row.get('gamma'), 5)} | {cell(row.get('max_cycles'))} | "
                      f"{cell(row.get('frames_per_batch'))} |")
+    for seed, values in table.get("constant_actions", {}).items():
+        lines.append(f"\nActing constantly, on seed {seed}'s evaluation starts: "
+                     + ", ".join(f"{label} {value:.1f}" for label, value in values.items())
+                     + " (a run equal to one of them has a saturated deterministic policy).")
     return "\n".join(lines) + "\n"
 
 

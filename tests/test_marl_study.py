@@ -7,6 +7,7 @@ tested in ``test_marl_study_run.py``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import stat
 import sys
@@ -248,3 +249,24 @@ def test_the_old_run_one_and_noise_commands_forward_to_marl_run(tmp_path: Path,
     monkeypatch.setattr(marl, "run_main", lambda argv: called.append(argv) or 0)
     assert marl.main(["noise", "--hidden", "8", "8"]) == 0
     assert called == [["noise", "--hidden", "8", "8"]]
+
+
+def test_a_run_acting_by_a_constant_saturated_action_is_marked(tmp_path: Path) -> None:
+    phase = dataclasses.replace(marl.PHASES["pendulum-8-8-screen"], eval_episodes=2,
+                                methods=("feedback", "mappo-default"))
+    constants = marl.constant_action_returns("Pendulum-v1", 0, 2)
+    assert list(constants) == ["constant [-2.0]", "constant [0.0]", "constant [2.0]"]
+    finals = {"feedback": -150.0, "mappo-default": constants["constant [2.0]"]}
+    for method, final in finals.items():
+        folder = tmp_path / f"{method}-s0"
+        folder.mkdir()
+        summary = {"status": "completed", "final_eval_return_mean": final, "steps": 30_000, "wall_time_s": 1.0}
+        if method == "mappo-default":
+            summary.update(algorithm="mappo", benchmarl_config={"experiment": {"gamma": 0.99}},
+                           task_config={"max_cycles": 600})
+        (folder / "summary.json").write_text(json.dumps(summary))
+    table = marl.runs_table(phase, tmp_path)
+    assert [row["constant_action"] for row in table["rows"]] == [None, "constant [2.0]"]
+    text = marl.render_runs(table, phase)
+    assert "| `mappo-default` | 0 | " in text and "| constant [2.0] |" in text
+    assert "Acting constantly, on seed 0's evaluation starts: constant [-2.0]" in text
