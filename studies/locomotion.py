@@ -122,6 +122,11 @@ FLOORS: dict[str, str] = {"feedback": "feedback-frozen", "ceiling": "feedback-fr
 #: The probe's methods: every method of the table above except the later phases' own.
 PROBE_METHODS: tuple[str, ...] = tuple(m for m in METHODS if not m.endswith("-ref") and m not in ("sb3-td3",))
 
+def short_name(task: str) -> str:
+    """A task's lower-case name without its version, as phase names use it (``HalfCheetah-v5`` -> ``halfcheetah``)."""
+    return task.split("-")[0].lower()
+
+
 #: The E4 table's tasks, in the order the grid runs them (the draft's tasks first).
 E4_TASKS: tuple[str, ...] = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Reacher-v5", "InvertedDoublePendulum-v5")
 
@@ -138,7 +143,7 @@ PHASES: dict[str, Phase] = {
         "Pendulum-v1", 20_000, tuple(range(10)), eval_every=2000, eval_episodes=20,
         methods=("sb3-ddpg", "sb3-ddpg-local-schedule", "feedback", "feedback-frozen")),
     # the E4 table (the DDPG paper's Table 1 tasks): 5 seeds of the main rows, 3 of the diagnostics
-    **{f"e4-{task.split('-')[0].lower()}": Phase(
+    **{f"e4-{short_name(task)}": Phase(
         task, 100_000, (1, 2, 3, 4, 5), eval_every=10_000, late_evaluations=3,
         methods=("sb3-ddpg", "sb3-td3", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref",
                  "sign-joint-ref"), diagnostics=("ceiling-joint-ref", "sign-joint-ref"), diagnostic_seeds=3)
@@ -151,14 +156,14 @@ PHASES: dict[str, Phase] = {
                  "sign-td3-ref", "dfa-td3-ref"), diagnostics=("ceiling-td3-ref", "sign-td3-ref"), diagnostic_seeds=3),
     # TD3's framework on Hopper-v5, whose one output critic overestimates most, and on HalfCheetah-v5, where
     # no single critic overestimates (three seeds; the e4 phases' SB3 runs)
-    **{f"{task.split('-')[0].lower()}-td3": Phase(
-        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{task.split('-')[0].lower()}",
+    **{f"{short_name(task)}-td3": Phase(
+        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{short_name(task)}",
         methods=("sb3-ddpg", "sb3-td3", "feedback-td3-ref", "feedback-frozen-td3-ref", "ceiling-td3-ref",
                  "dfa-td3-ref"))
        for task in ("Hopper-v5", "HalfCheetah-v5")},
     # direct feedback alignment in the E4 table's framework, beside the e4 rows of the same seeds (the same commands)
-    **{f"{task.split('-')[0].lower()}-dfa": Phase(
-        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{task.split('-')[0].lower()}",
+    **{f"{short_name(task)}-dfa": Phase(
+        task, 100_000, (1, 2, 3), eval_every=10_000, late_evaluations=3, shares=f"e4-{short_name(task)}",
         methods=("sb3-ddpg", "feedback-joint-ref", "feedback-joint-ref-frozen", "ceiling-joint-ref", "dfa-joint-ref"))
        for task in ("HalfCheetah-v5", "Hopper-v5")},
     # one task at the DDPG paper's width
@@ -194,13 +199,9 @@ class TaskTable:
     networks: str = "tanh with 64-64 hidden layers"
 
 
-def _short(task: str) -> str:
-    return task.split("-")[0].lower()
-
-
 #: The E4 table: every method in the E4 framework (one joint output critic, SB3 DDPG's schedule).
 E4_TABLE = TaskTable(
-    "e4", {**{task: f"e4-{_short(task)}" for task in E4_TASKS}, "HalfCheetah-v5 400-300": "e4-halfcheetah-400-300"},
+    "e4", {**{task: f"e4-{short_name(task)}" for task in E4_TASKS}, "HalfCheetah-v5 400-300": "e4-halfcheetah-400-300"},
     columns=(("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-joint-ref"),
              ("frozen floor", "feedback-joint-ref-frozen"), ("ceiling (exact feedback)", "ceiling-joint-ref"),
              ("sign feedback", "sign-joint-ref")),
@@ -212,11 +213,10 @@ E4_TABLE = TaskTable(
                  "adds `--freeze-hidden`, the ceiling `--feedback weights`, sign feedback `--feedback sign`. Updates: "
                  "90 000 per run for every method.",
     networks="tanh with 64-64 hidden layers (400-300 where the row says so)")
-E4_COLUMNS = E4_TABLE.columns
 
 #: The same rules in TD3's framework (twin output critics, target smoothing, the actor every second update).
 TD3_TABLE = TaskTable(
-    "td3", {task: f"{_short(task)}-td3" for task in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")},
+    "td3", {task: f"{short_name(task)}-td3" for task in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")},
     columns=(("SB3 TD3", "sb3-td3"), ("`feedback`", "feedback-td3-ref"), ("frozen floor", "feedback-frozen-td3-ref"),
              ("ceiling (exact feedback)", "ceiling-td3-ref"), ("direct feedback (DFA)", "dfa-td3-ref")),
     paired=(("`feedback` − floor (paired)", "feedback-td3-ref"), ("DFA − floor (paired)", "dfa-td3-ref")),

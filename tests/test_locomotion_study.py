@@ -92,7 +92,7 @@ def test_sign_test_is_the_two_sided_binomial_tail() -> None:
 
 def test_the_e4_phases_plan_five_seeds_and_three_for_the_diagnostics() -> None:
     for task in locomotion.E4_TASKS:
-        planned = locomotion.PHASES[f"e4-{task.split('-')[0].lower()}"].planned()
+        planned = locomotion.PHASES[f"e4-{locomotion.short_name(task)}"].planned()
         assert [s for m, s in planned if m == "feedback-joint-ref"] == [1, 2, 3, 4, 5]
         assert [s for m, s in planned if m == "ceiling-joint-ref"] == [1, 2, 3]
         assert planned[:6] == [(m, 1) for m in ("sb3-ddpg", "sb3-td3", "feedback-joint-ref",
