@@ -274,11 +274,10 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
 def _add_local_network_arguments(parser: argparse.ArgumentParser) -> None:
     """``compare``'s network kind and clock of the local methods (``neuron-env train``'s flags of the same names)."""
     from neuron_env.agents.capabilities import CLOCKS
-    from neuron_env.baselines.compare_config import TOPOLOGIES
 
-    from neuron_env.topology import DEFAULT_DENSITY
+    from neuron_env.topology import DEFAULT_DENSITY, NETWORK_KINDS
 
-    parser.add_argument("--topology", choices=TOPOLOGIES, default="mlp",
+    parser.add_argument("--topology", choices=NETWORK_KINDS, default="mlp",
                         help="network kind of the local methods: mlp (--hidden layers), recurrent or sparse (one layer "
                         "of --hidden's first size); the SB3 methods keep their MLP of --hidden (default: mlp)")
     parser.add_argument("--leak", type=float, default=0.0, help="leak of the local methods' recurrent layer "

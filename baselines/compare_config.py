@@ -47,7 +47,7 @@ from neuron_env.baselines.action_spaces import (
 from neuron_env.baselines.errors import BaselineConfigError, check_task_id
 
 from neuron_env.errors import TopologyError
-from neuron_env.topology import DEFAULT_DENSITY, NETWORK_KINDS, check_network_kind
+from neuron_env.topology import DEFAULT_DENSITY, check_network_kind
 
 #: Local methods: ``local-<name>`` -> (learner, options). The ``ddpg`` learner is named by its critic
 #: (``local-mlp`` is the default learner); ``local-feedback-ceiling`` is the feedback learner's ceiling
@@ -161,8 +161,6 @@ def _fitting_methods(task: str) -> list[str]:
 
 #: Hidden activations both the trainer and the SB3 baseline accept.
 ACTIVATIONS: tuple[str, ...] = ("tanh", "relu", "sigmoid", "identity")
-#: Network kinds of the local methods (``TrainConfig.topology``).
-TOPOLOGIES: tuple[str, ...] = NETWORK_KINDS
 #: Statuses of a run that is not run again.
 FINISHED: tuple[str, ...] = ("completed", "diverged")
 #: Columns of ``results.csv``.
@@ -322,8 +320,6 @@ class CompareConfig:
             check_network_kind(self.topology, self.leak, self.density)
         except TopologyError as error:
             raise BaselineConfigError(str(error)) from None
-        if not 0.0 <= self.leak < 1.0:
-            raise BaselineConfigError(f"leak={self.leak!r} (--leak) must lie in [0, 1)")
         if int(self.first_seed) < 0:
             raise BaselineConfigError(f"first_seed={self.first_seed!r} must be >= 0")
         if self.learning_starts is not None and self.learning_starts < 0:

@@ -40,9 +40,8 @@ def network_line(config: CompareConfig) -> str:
                 "sb3-ddpg-zoo [400, 300] relu.")
     local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
     # a leak exists on the recurrent kind only, a density on the sparse kind only (check_network_kind)
-    kind_option = f", leak {config.leak:g}" if config.leak else ""
-    if config.topology == "sparse":
-        kind_option = f", density {config.density:g}"
+    kind_option = (f", density {config.density:g}" if config.topology == "sparse"
+                   else f", leak {config.leak:g}" if config.leak else "")
     clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
              else "")
     return (f"Networks: local methods {local} {config.activation}{kind_option}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo "

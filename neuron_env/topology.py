@@ -82,15 +82,17 @@ def check_network_kind(kind: str, leak: float = 0.0, density: float = DEFAULT_DE
     same line.
 
     Raises:
-        TopologyError: If ``kind`` is not one of ``NETWORK_KINDS``, ``leak`` is non-zero on a kind
-            other than ``"recurrent"``, or ``density`` is outside (0, 1] on ``"sparse"`` or not
-            the default on another kind (the others are dense).
+        TopologyError: If ``kind`` is not one of ``NETWORK_KINDS``, ``leak`` is outside [0, 1) or
+            non-zero on a kind other than ``"recurrent"``, or ``density`` is outside (0, 1] on
+            ``"sparse"`` or not the default on another kind (the others are dense).
     """
     if kind not in NETWORK_KINDS:
         raise TopologyError(f"topology={kind!r} (--topology) is unknown; use one of {', '.join(NETWORK_KINDS)}")
     if leak != 0.0 and kind != "recurrent":
         raise TopologyError(f"leak={leak!r} (--leak) applies to --topology recurrent only; the {kind!r} network "
                             "has no leak: drop --leak or use --topology recurrent")
+    if not 0.0 <= leak < 1.0:
+        raise TopologyError(f"leak={leak!r} (--leak) must lie in [0, 1)")
     if kind == "sparse" and not 0.0 < density <= 1.0:
         raise TopologyError(f"density={density!r} (--density) must lie in (0, 1]")
     if density != DEFAULT_DENSITY and kind != "sparse":

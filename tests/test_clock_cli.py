@@ -179,13 +179,17 @@ def test_compare_takes_records_and_runs_the_sparse_networks_density(tmp_path: Pa
 
 
 @pytest.mark.parametrize("command", ["train", "compare"])
-def test_a_density_outside_0_1_is_refused_before_any_run(command: str, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    flags = ["--topology", "sparse", "--hidden", "6", "--density", "1.5", "--out", str(tmp_path / "x")]
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--topology", "sparse", "--density", "1.5"], "density=1.5 (--density) must lie in (0, 1]"),
+    (["--topology", "recurrent", "--leak", "1.5"], "leak=1.5 (--leak) must lie in [0, 1)")])
+def test_a_network_option_out_of_range_is_refused_before_any_run(command: str, flags: list[str], expected: str,
+                                                                 tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    flags = [*flags, "--hidden", "6", "--out", str(tmp_path / "x")]
     argv = (["train", *TINY, *flags] if command == "train"
             else ["compare", "--tasks", TASK, "--methods", "random", "local-mlp", *flags])
     assert main(argv) == 2
-    assert error_line(capsys).endswith("density=1.5 (--density) must lie in (0, 1]")
+    assert error_line(capsys).endswith(expected)
     assert not (tmp_path / "x").exists()
 
 

@@ -120,6 +120,8 @@ def test_check_network_kind_refuses_unknown_kinds_and_leaks_where_no_neuron_leak
         with pytest.raises(TopologyError, match=rf"leak=0.3 \(--leak\) applies to --topology recurrent only; "
                                                 rf"the '{kind}' network has no leak"):
             check_network_kind(kind, 0.3)
+    with pytest.raises(TopologyError, match=r"leak=1.0 \(--leak\) must lie in \[0, 1\)"):
+        check_network_kind("recurrent", 1.0)
     check_network_kind("sparse", density=1.0)
     for density in (0.0, 1.5):
         with pytest.raises(TopologyError, match=rf"density={density} \(--density\) must lie in \(0, 1\]"):
