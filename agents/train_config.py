@@ -50,7 +50,6 @@ FLAT_LEARNER_DEFAULTS: dict[str, Any] = {
 }
 
 
-
 @dataclass
 class TrainConfig:
     """Everything that defines a training run (defaults: the measured Pendulum-v1 setting).

@@ -176,16 +176,16 @@ FLOORS: dict[str, str] = {
        if not row.endswith("-default")},
 }
 _MAIN_MARL = marl_rows(ALGORITHMS, MAIN_SETTINGS)
+_FACTOR_PHASE = Phase("Pendulum-v1", 100_000, (0,), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
+                      methods=("sb3-ddpg", "feedback", *marl_rows(FACTOR_ALGORITHMS, SETTINGS)))
 PHASES: dict[str, Phase] = {
     "pendulum-8-8": Phase("Pendulum-v1", 100_000, (0, 1, 2), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
                           methods=("sb3-ddpg", "feedback", "feedback-frozen", *_MAIN_MARL)),
     "mountaincar-8-8": Phase("MountainCarContinuous-v0", 100_000, (0, 1, 2), hidden=(8, 8), eval_every=10_000,
                              eval_episodes=20, methods=("sb3-ddpg", "feedback-ou", "feedback-ou-frozen", *_MAIN_MARL)),
-    "pendulum-8-8-factors": Phase("Pendulum-v1", 100_000, (0,), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
-                                  methods=("sb3-ddpg", "feedback", *marl_rows(FACTOR_ALGORITHMS, SETTINGS))),
+    "pendulum-8-8-factors": _FACTOR_PHASE,
     # the same rows at a screening budget: a third of the cost, to rank the factors before the 100 000-step runs
-    "pendulum-8-8-screen": Phase("Pendulum-v1", 30_000, (0,), hidden=(8, 8), eval_every=10_000, eval_episodes=20,
-                                 methods=("sb3-ddpg", "feedback", *marl_rows(FACTOR_ALGORITHMS, SETTINGS))),
+    "pendulum-8-8-screen": dataclasses.replace(_FACTOR_PHASE, steps=30_000),
 }
 #: Phases of one setting changed at a time (``--algorithms`` picks their algorithms).
 FACTOR_PHASES: tuple[str, ...] = ("pendulum-8-8-factors", "pendulum-8-8-screen")
@@ -368,23 +368,22 @@ def constant_action_returns(task: str, seed: int, episodes: int) -> dict[str, fl
     start = evaluation_seed(seed)
     env = gym.make(task)
     space = env.action_space
-    if not isinstance(space, gym.spaces.Box):
+    means: dict[str, float] = {}
+    try:
+        if not isinstance(space, gym.spaces.Box):
+            return means
+        for action in (space.low, (space.low + space.high) / 2, space.high):
+            returns = []
+            for episode in range(episodes):
+                env.reset(seed=start + episode)
+                total, done = 0.0, False
+                while not done:
+                    _, reward, terminated, truncated, _ = env.step(action.astype(space.dtype))
+                    total, done = total + float(reward), terminated or truncated
+                returns.append(total)
+            means[f"constant {action.tolist()}"] = float(np.mean(returns))
+    finally:
         env.close()
-        return {}
-    constants = {f"constant {space.low.tolist()}": space.low, f"constant {((space.low + space.high) / 2).tolist()}":
-                 (space.low + space.high) / 2, f"constant {space.high.tolist()}": space.high}
-    means = {}
-    for label, action in constants.items():
-        returns = []
-        for episode in range(episodes):
-            env.reset(seed=start + episode)
-            total, done = 0.0, False
-            while not done:
-                _, reward, terminated, truncated, _ = env.step(action.astype(space.dtype))
-                total, done = total + float(reward), terminated or truncated
-            returns.append(total)
-        means[label] = float(np.mean(returns))
-    env.close()
     return means
 
 

@@ -87,13 +87,13 @@ def record_activity(folder: Path, ticks: int) -> dict[str, Any]:
     weights = weights_from_checkpoint(payload).checked(topology)
     env = NeuronVecEnv(config.task, topology, num_envs=1, validate=False, clock=clock, firing_rate=firing_rate)
     fired, voltages_seen, task_ticks, total = [], [], [], 0.0
+    everyone = torch.ones(1, topology.num_agents, dtype=torch.bool)  # the sync clock's "fired": every agent
     try:
         voltages, _ = env.reset(seed=evaluation_seed(config.seed))
         for tick in range(ticks):
             with torch.no_grad():
                 step = env.step(network_actions(voltages, topology, weights))
             voltages = step.voltages
-            everyone = torch.ones(1, topology.num_agents, dtype=torch.bool)
             fired.append(step.info.get("fired", everyone)[0].cpu().numpy().astype(bool).tolist())
             # on the episode's last tick the env has already reset: its voltages before that are final_voltages
             seen = step.info.get("final_voltages", voltages) if step.task_stepped else voltages
