@@ -51,8 +51,7 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
     from neuron_env.agents.train import evaluation_seed
     from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-    from neuron_env.integrations.benchmarl import config_topology, make_experiment, neuron_task
-    from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+    from neuron_env.integrations.benchmarl import config_topology, make_experiment, native_env, neuron_task
     from neuron_env.vector import NeuronVecEnv
 
     base = task_config(task, hidden=hidden)
@@ -76,8 +75,7 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
                                              model_cells=plan["model_cells"], save_folder=folder,
                                              experiment_overrides=plan["experiment"],
                                              algorithm_overrides=plan["algorithm"])
-                env = NeuronTorchRLEnv(task, topology, num_envs=states, return_state=neuron.config["state"],
-                                       delay=delay)
+                env = native_env(neuron.config, states, full_task_episodes=True)
                 taken: dict[str, list[Any]] = {g: [] for g in groups}
                 with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
                     for _ in range(samples):

@@ -218,13 +218,9 @@ class Evaluator:
     def env(self) -> Any:
         """The evaluation env: one ``NeuronTorchRLEnv`` copy per episode, full task episodes."""
         if self._env is None:
-            from neuron_env.integrations.benchmarl import config_topology
-            from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+            from neuron_env.integrations.benchmarl import native_env
 
-            self._env = NeuronTorchRLEnv(self.config["task"], config_topology(self.config), num_envs=self.episodes,
-                                         observe=self.config["observe"], return_state=self.config["state"],
-                                         delay=self.delay, out_of_range=self.config["out_of_range"],
-                                         task_kwargs=dict(self.config["task_kwargs"]))
+            self._env = native_env(self.config, self.episodes, full_task_episodes=True)
         return self._env
 
     def evaluate(self) -> Any:

@@ -66,6 +66,8 @@ FACTORS: dict[str, Factor] = {
                                  "optimizer steps scaled to keep 1000 per 6000 frames"),
     "width-64": Factor("policy and critic MLPs 64-64 instead of 256-256"),
     "per-neuron-policy": Factor("share_policy_params = False: every neuron its own policy MLP"),
+    "agent-id": Factor("agent_id = True: each neuron's one-hot index in its layer appended to its observation "
+                       "(the layer still shares one policy)"),
     "noise-0.1": Factor("initial exploration std 0.1 (PPO/SAC: scale_mapping biased_softplus_0.1; DDPG: "
                         "exploration_eps_init 0.1)"),
     "no-state": Factor("no global state: centralised critics read the groups' observations", CENTRALISED),
@@ -140,6 +142,8 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
             experiment["exploration_eps_init"] = 0.1
         else:
             algorithm_fields["scale_mapping"] = "biased_softplus_0.1"
+    elif settings == "agent-id":
+        plan["task"]["agent_id"] = True
     elif settings == "no-state":
         plan["task"]["state"] = False
     prefix = "on" if algorithm in ON_POLICY else "off"

@@ -43,6 +43,7 @@ def test_task_config_fills_in_the_clock() -> None:
     config = task_config("Pendulum-v1", hidden=(8, 8))
     assert (config["delay"], config["task_episode_steps"], config["max_cycles"]) == (3, 200, 600)
     assert config["env"] == "native" and config["state"] is True and config["hidden"] == [8, 8]
+    assert config["agent_id"] is False and task_config("Pendulum-v1", hidden=(8, 8), agent_id=True)["agent_id"] is True
     assert task_config("Pendulum-v1", hidden=(4,))["max_cycles"] == 400  # delay 2
     assert task_config("Pendulum-v1", hidden=(4,), topology="recurrent")["delay"] == 1
     assert task_config("Pendulum-v1", hidden=(4,), delay=4, task_kwargs={"max_episode_steps": 10})["max_cycles"] == 40
@@ -56,6 +57,7 @@ def test_task_config_fills_in_the_clock() -> None:
                                                                   "use max_cycles=20, or env='pettingzoo'"),
     ({"task": UNBOUNDED, "hidden": (4,)}, f"task '{UNBOUNDED}' has no time limit: pass max_cycles="),
     ({"task": gym.make}, "must be a Gymnasium id"),
+    ({"task": "Pendulum-v1", "agent_id": True, "env": "pettingzoo"}, "agent_id=True needs env='native'"),
 ])
 def test_task_config_refuses_what_it_cannot_run(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
@@ -161,6 +163,19 @@ def test_envs_end_episodes_at_max_cycles(env_kind: str) -> None:
     assert not done[:, :-1].any() and done[:, -1].all()
     assert set(env.group_map) == {"h1", "out"} and "state" in env.observation_spec.keys()
     env.close()
+
+
+def test_native_env_of_a_config_keeps_its_observations_and_can_run_full_episodes() -> None:
+    pytest.importorskip("torchrl")
+    config = task_config("Pendulum-v1", hidden=(4,), max_cycles=6, agent_id=True)
+    env = integration.native_env(config, 2)
+    assert env.agent_id and env.observation_spec["h1", "observation"].shape == (2, 4, 3 + 4)
+    assert env.task_episode_steps == 3
+    full = integration.native_env({key: value for key, value in config.items() if key != "agent_id"}, 1,
+                                  full_task_episodes=True)
+    assert not full.agent_id and full.task_episode_steps == 200  # a config saved before agent_id existed
+    env.close()
+    full.close()
 
 
 def test_missing_benchmarl_names_the_venv_command(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,31 @@ def test_native_env_passes_check_env_specs(num_envs: int) -> None:
 
 
 @requires_torchrl
+def test_agent_id_tells_the_neurons_of_a_layer_apart() -> None:
+    """A layer's neurons observe the same voltages; ``agent_id`` appends each one's one-hot index, in its spec too."""
+    from torchrl.envs.utils import check_env_specs
+
+    from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+
+    plain = NeuronTorchRLEnv("Pendulum-v1", TOPOLOGY, num_envs=2)
+    tagged = NeuronTorchRLEnv("Pendulum-v1", TOPOLOGY, num_envs=2, agent_id=True)
+    check_env_specs(tagged, seed=0)
+    same, told_apart = plain.reset(seed=3), tagged.reset(seed=3)
+    for group, n, fan_in in (("h1", 4, 3), ("h2", 5, 4), ("out", 1, 5)):
+        observation = told_apart[group, "observation"]
+        assert observation.shape == (2, n, fan_in + n)
+        assert torch.equal(observation[..., :fan_in], same[group, "observation"])
+        assert torch.equal(observation[..., fan_in:], torch.eye(n).expand(2, n, n))
+        assert torch.equal(same[group, "observation"], same[group, "observation"][:, :1].expand(2, n, fan_in))
+        spec = tagged.observation_spec[group, "observation"]
+        assert torch.equal(spec.space.high[0, :, fan_in:], torch.ones(n, n))
+    actions = tagged.full_action_spec.rand()
+    assert torch.equal(tagged.step(actions)["next", "h2", "observation"][..., 4:], torch.eye(5).expand(2, 5, 5))
+    plain.close()
+    tagged.close()
+
+
+@requires_torchrl
 def test_native_env_specs_match_pettingzoo_wrapper() -> None:
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 

@@ -52,6 +52,7 @@ def test_recommended_is_the_integrations_settings() -> None:
     ("noise-0.1", "iddpg", "experiment", {"exploration_eps_init": 0.1}),
     ("noise-0.1", "masac", "algorithm", {"scale_mapping": "biased_softplus_0.1"}),
     ("no-state", "mappo", "task", {"state": False}),
+    ("agent-id", "maddpg", "task", {"agent_id": True}),
 ])
 def test_each_factor_changes_one_setting_from_the_default(settings: str, algorithm: str, where: str,
                                                           changed: dict[str, Any]) -> None:

@@ -98,6 +98,7 @@ __all__ = [
     "config_topology",
     "group_map",
     "make_experiment",
+    "native_env",
     "neuron_task",
     "recommended_settings",
     "task_config",
@@ -137,6 +138,7 @@ def task_config(
     observe: str = "presynaptic",
     env: str = "native",
     state: bool = True,
+    agent_id: bool = False,
     out_of_range: str = "error",
     task_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -160,22 +162,29 @@ def task_config(
             ``PettingZooWrapper``); see the module page.
         state: Give every neuron's voltage as the global ``"state"`` (MAPPO's and MADDPG's
             centralised critics read it; without it they concatenate the observations).
+        agent_id: Append each neuron's one-hot index within its layer to its observation
+            (``NeuronTorchRLEnv(agent_id=True)``; ``env="native"`` only). The neurons of a layer
+            observe the same voltages, so under BenchMARL's ``share_policy_params=True`` their
+            shared policy acts the same for all of them without it.
         out_of_range: ``"error"`` or ``"clip"`` for actions outside a neuron's range (BenchMARL's
             policies squash into bounded ranges; relu or identity layers need ``"clip"``).
         task_kwargs: Keyword arguments of ``gym.make`` (plain data).
 
     Returns:
         ``{"task", "topology", "hidden", "activation", "delay", "task_episode_steps",
-        "max_cycles", "observe", "env", "state", "out_of_range", "task_kwargs"}``.
+        "max_cycles", "observe", "env", "state", "agent_id", "out_of_range", "task_kwargs"}``.
 
     Raises:
         ValueError: On a task that is not an id, an unknown ``env``, a task without a time limit
-            and no ``max_cycles``, or a ``max_cycles`` the chosen env cannot bound episodes by.
+            and no ``max_cycles``, a ``max_cycles`` the chosen env cannot bound episodes by, or
+            ``agent_id`` with ``env="pettingzoo"``.
     """
     if not isinstance(task, str):
         raise ValueError(f"task={task!r} must be a Gymnasium id such as 'Pendulum-v1' (BenchMARL configs are data)")
     if env not in ENV_KINDS:
         raise ValueError(f"env={env!r} is unknown; use one of {list(ENV_KINDS)}")
+    if agent_id and env != "native":
+        raise ValueError(f"agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env={env!r}")
     if max_cycles is not None and (isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1):
         raise ValueError(f"max_cycles={max_cycles!r} must be a positive number of ticks (None: a full task episode)")
     kwargs = dict(task_kwargs or {})
@@ -195,7 +204,8 @@ def task_config(
     return {
         "task": task, "topology": topology, "hidden": [int(size) for size in hidden], "activation": activation,
         "delay": resolved_delay, "task_episode_steps": episode_steps, "max_cycles": max_cycles,
-        "observe": observe, "env": env, "state": bool(state), "out_of_range": out_of_range, "task_kwargs": kwargs,
+        "observe": observe, "env": env, "state": bool(state), "agent_id": bool(agent_id), "out_of_range": out_of_range,
+        "task_kwargs": kwargs,
     }
 
 
@@ -478,22 +488,38 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _make_env(config: Mapping[str, Any], num_envs: int, seed: int | None, device: Any) -> Any:
-    """The TorchRL env of a resolved task config (see ``NeuronTaskClass.get_env_fun``)."""
-    topology = config_topology(config)
+def native_env(config: Mapping[str, Any], num_envs: int, *, device: Any = "cpu",
+               full_task_episodes: bool = False) -> Any:
+    """The ``NeuronTorchRLEnv`` of a resolved task config: its network, clock, observations and episode bound.
+
+    Args:
+        config: A ``task_config`` result (a config saved before ``agent_id`` existed reads as ``False``).
+        num_envs: Task copies in the env.
+        device: Torch device.
+        full_task_episodes: Bound episodes by the task's own limit even when ``max_cycles`` is
+            shorter (an evaluation of full episodes); otherwise by ``max_cycles``.
+    """
+    from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+
     task_kwargs = dict(config["task_kwargs"])
     delay, max_cycles = config["delay"], config["max_cycles"]
-    if config["env"] == "native":
-        from neuron_env.integrations.torchrl import NeuronTorchRLEnv
+    if not full_task_episodes and max_cycles != delay * (config["task_episode_steps"] or 0):
+        task_kwargs["max_episode_steps"] = max_cycles // delay  # a shorter (or any) bound: the task's limit
+    return NeuronTorchRLEnv(config["task"], config_topology(config), num_envs=num_envs, device=device,
+                            observe=config["observe"], return_state=config["state"],
+                            agent_id=config.get("agent_id", False), delay=delay,
+                            out_of_range=config["out_of_range"], task_kwargs=task_kwargs)
 
-        if max_cycles != delay * (config["task_episode_steps"] or 0):  # a shorter (or any) bound: the task's limit
-            task_kwargs["max_episode_steps"] = max_cycles // delay
-        env = NeuronTorchRLEnv(config["task"], topology, num_envs=num_envs, device=device, observe=config["observe"],
-                               return_state=config["state"], delay=delay, out_of_range=config["out_of_range"],
-                               task_kwargs=task_kwargs)
+
+def _make_env(config: Mapping[str, Any], num_envs: int, seed: int | None, device: Any) -> Any:
+    """The TorchRL env of a resolved task config (see ``NeuronTaskClass.get_env_fun``)."""
+    if config["env"] == "native":
+        env = native_env(config, num_envs, device=device)
         if seed is not None:
             env.set_seed(seed)
         return env
+    topology = config_topology(config)
+    delay, max_cycles = config["delay"], config["max_cycles"]
     import warnings
 
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
@@ -502,7 +528,7 @@ def _make_env(config: Mapping[str, Any], num_envs: int, seed: int | None, device
 
     parallel = neuron_v0.parallel_env(task=config["task"], topology=topology, delay=delay, observe=config["observe"],
                                       max_cycles=max_cycles, out_of_range=config["out_of_range"],
-                                      task_kwargs=task_kwargs)
+                                      task_kwargs=dict(config["task_kwargs"]))
     with warnings.catch_warnings():  # "PettingZoo in TorchRL is tested using version == 1.24.3"
         warnings.filterwarnings("ignore", message="PettingZoo in TorchRL is tested")
         return PettingZooWrapper(env=parallel, categorical_actions=True, device=device, seed=seed,
@@ -516,8 +542,8 @@ def neuron_task(task: str = "Pendulum-v1", **settings: Any) -> Any:
         task: A Gymnasium id.
         **settings: ``task_config``'s keyword arguments: ``hidden``, ``topology``,
             ``activation``, ``delay``, ``max_cycles`` (default: a full task episode in ticks),
-            ``observe``, ``env`` (``"native"`` or ``"pettingzoo"``), ``state``, ``out_of_range``,
-            ``task_kwargs``.
+            ``observe``, ``env`` (``"native"`` or ``"pettingzoo"``), ``state``, ``agent_id``,
+            ``out_of_range``, ``task_kwargs``.
 
     Returns:
         A ``NeuronTaskClass`` named after the task id, its ``config`` resolved (``delay``,

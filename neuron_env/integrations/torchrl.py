@@ -29,6 +29,11 @@ non-input layer, e.g. ``h1``, ``h2``, ``out``) is one nested TensorDict with bat
 Every agent of a group observes the same neurons, so a group's observation is one ``[E, fan_in]``
 gather, *expanded* (a stride-0 view, no copy) over the group's agents; likewise rewards and
 flags. Views cannot be written in place (PyTorch raises); ``.clone()`` one first if you must.
+Because the observations of a group are equal, a policy shared by the group (BenchMARL's
+``share_policy_params=True``, MAPPO's parameter sharing) acts the same for every neuron of it
+unless the agents are told apart: ``agent_id=True`` appends each agent's one-hot index within
+its group, MAPPO's "agent ID": the observation becomes a real ``[E, n, fan_in + n]`` tensor, the
+voltages then the one-hot.
 Actions of all groups are concatenated in agent order (``topology.agent_ids``) and handed to
 ``NeuronVecEnv.step`` as one ``[E, num_agents]`` tensor. Each group's action must be a real
 tensor (bool, integer or floating) of shape ``[E, n, 1]`` or ``[E, n]``: one finite number per
@@ -98,6 +103,9 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         observe: ``"presynaptic"`` (each agent sees its group's presynaptic voltages) or
             ``"all"`` (every agent sees all ``N`` voltages).
         return_state: Add all voltages as a root ``"state"`` entry (a centralised critic's input).
+        agent_id: Append a one-hot of each agent's index within its group to its observation. The
+            agents of a group observe the same voltages, so a policy shared by the group tells them
+            apart only by it.
         hidden: Hidden sizes of the default topology.
         **core_kwargs: Passed to ``NeuronVecEnv``: ``delay``, ``encoder``,
             ``vectorization``, ``out_of_range``, ``validate``, ``task_kwargs``, ``render_mode``.
@@ -127,6 +135,8 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         observe: str = "presynaptic",
         return_state: bool = False,
         hidden: tuple[int, ...] = DEFAULT_HIDDEN,
+        *,
+        agent_id: bool = False,
         **core_kwargs: Any,
     ) -> None:
         if observe not in ("presynaptic", "all"):
@@ -148,6 +158,7 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         self.topology = core.topology
         self.observe = observe
         self.return_state = return_state
+        self.agent_id = bool(agent_id)
         self.group_map: dict[str, list[str]] = {
             g.name: list(self.topology.agent_ids[self.topology.agent_slice[g.name]]) for g in self.topology.agent_groups
         }
@@ -161,6 +172,8 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
             for g in self.topology.agent_groups
         }
         self._sizes = {g.name: g.size for g in self.topology.agent_groups}
+        #: Each group's agent one-hots ``[n, n]`` (``agent_id=True``).
+        self._agent_one_hots = {name: torch.eye(n, device=self.device) for name, n in self._sizes.items()}
         self._task_episode_steps = task_episode_steps(core)
         self._ended = torch.zeros(self.core.num_envs, dtype=torch.bool, device=self.device)
         self._seed: int | None = None
@@ -176,8 +189,13 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         for name, n in self._sizes.items():
             shape = (num_envs, n)
             index = self._observed[name].cpu().numpy()
+            observed_low, observed_high = low[index], high[index]
+            if self.agent_id:
+                observed_low = np.concatenate([observed_low, np.zeros(n)])
+                observed_high = np.concatenate([observed_high, np.ones(n)])
             observation[name] = Composite(
-                observation=_box((*shape, len(index)), low[index], high[index], device), shape=shape, device=device,
+                observation=_box((*shape, len(observed_low)), observed_low, observed_high, device), shape=shape,
+                device=device,
             )
             agents = self.topology.agent_slice[name]
             a_low = self.core.action_low[agents].cpu().numpy().reshape(n, 1)
@@ -286,8 +304,11 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         for name, n in self._sizes.items():
             index = self._observed[name]
             shape = (num_envs, n)
+            observed = voltages.index_select(1, index).unsqueeze(1).expand(num_envs, n, len(index))
+            if self.agent_id:
+                observed = torch.cat([observed, self._agent_one_hots[name].expand(num_envs, n, n)], dim=-1)
             group: dict[str, torch.Tensor] = {
-                "observation": voltages.index_select(1, index).unsqueeze(1).expand(num_envs, n, len(index)),
+                "observation": observed,
                 "done": done.unsqueeze(1).expand(*shape, 1),
                 "terminated": terminated.unsqueeze(1).expand(*shape, 1),
                 "truncated": truncated.unsqueeze(1).expand(*shape, 1),
