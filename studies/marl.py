@@ -131,7 +131,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid import Phase, Study, StudyConfig, completed, parser_for, report, run_phase  # noqa: E402
-from marl_noise import render_noise  # noqa: E402
+from marl_noise import write_tables  # noqa: E402
 from marl_run import SCRIPT as RUN_SCRIPT  # noqa: E402
 from marl_run import main as run_main  # noqa: E402
 from marl_run import recorded_budget, run_completed  # noqa: E402
@@ -463,7 +463,7 @@ def report_phase(config: MarlConfig) -> dict[str, Any]:
     (target / "runs.md").write_text(text)
     noise = target / "noise.json"
     if noise.is_file():
-        (target / "noise.md").write_text(render_noise(json.loads(noise.read_text())))
+        write_tables(json.loads(noise.read_text()), target)
     return {**result, "runs": table}
 
 

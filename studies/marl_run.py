@@ -77,7 +77,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grid import completed  # noqa: E402
-from marl_noise import measure_exploration, render_noise  # noqa: E402
+from marl_noise import measure_exploration, render_noise, render_sharing, write_tables  # noqa: E402
 from marl_settings import (  # noqa: E402
     ADDITIVE_NOISE,
     CENTRALISED,
@@ -98,7 +98,8 @@ from neuron_env.integrations.benchmarl import ALGORITHMS, recommended_settings, 
 __all__ = ["ADDITIVE_NOISE", "CENTRALISED", "FACTORS", "MAIN_SETTINGS", "ON_POLICY", "SCRIPT", "SETTINGS",
            "SHORT_EPISODE_TICKS", "Evaluator", "Factor", "RunConfig", "atomic_json", "clear_unfinished",
            "evaluate_policy", "main", "marl_row", "measure_exploration", "parse_row", "plan_settings",
-           "recommended_settings", "recorded_budget", "render_noise", "run_completed", "run_config", "run_one",
+           "recommended_settings", "recorded_budget", "render_noise", "render_sharing", "run_completed", "run_config",
+           "run_one",
            "run_parser", "task_config"]
 
 #: This script: the study runs ``<BenchMARL's python> SCRIPT run-one ...`` (and ``... noise ...``).
@@ -444,9 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "noise.json").write_text(json.dumps(result, indent=2) + "\n")
-        text = render_noise(result)
-        (out / "noise.md").write_text(text)
-        print(text)
+        print(write_tables(result, out))
         return 0
     raise SystemExit(f"{SCRIPT.name}: expected a command, run-one or noise, got {argv[:1] or 'none'} "
                      f"(e.g. {SCRIPT.name} run-one --help)")

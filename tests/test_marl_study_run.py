@@ -88,6 +88,10 @@ def test_noise_table_renders() -> None:
                         "task_action_std": 1.4}]}
     text = marl_run.render_noise(result)
     assert "| mappo | default | 0.500 | 0.600 | 0.700 | 1.400 |" in text
+    assert marl_run.render_sharing(result) == ""  # measured before the spreads were
+    result["rows"][0].update(spread={"h1": 0.0, "h2": 0.25, "out": 0.0},
+                             state_spread={"h1": 0.5, "h2": 0.1, "out": 0.2})
+    assert "| mappo | default | 0.000 | 0.250 | 0.500 | 0.100 | 0.200 |" in marl_run.render_sharing(result)
 
 
 def test_main_wants_a_command() -> None:
@@ -218,3 +222,8 @@ def test_exploration_is_measured_per_layer(benchmarl: Any, one_thread: None) -> 
     assert rows[("maddpg", "default")]["std"]["h1"] > 0.3  # sigma 0.8, clipped to [-1, 1]
     local = rows[("feedback (local learner)", "noise_scale 0.1 on outputs, 0 on hidden")]
     assert local["std"]["h1"] == 0.0 and 0.0 < local["std"]["out"] < 0.2
+    # a layer's neurons see the same voltages: a shared policy acts the same for all, unless told their index
+    assert rows[("mappo", "default")]["spread"]["h1"] == 0.0 and rows[("maddpg", "default")]["spread"]["h1"] == 0.0
+    for settings in ("agent-id", "per-neuron-policy"):
+        assert rows[("mappo", settings)]["spread"]["h1"] > 0.0 and rows[("maddpg", settings)]["spread"]["h1"] > 0.0
+    assert local["spread"]["h1"] > 0.0 and local["state_spread"]["h1"] > 0.0
