@@ -48,7 +48,7 @@ def _layer_spreads(actions: Any, groups: Sequence[str], across: str) -> dict[str
 
 
 #: The settings whose initial policies the measurement rolls out.
-MEASURED_SETTINGS: tuple[str, ...] = ("default", "noise-0.1", "agent-id", "per-neuron-policy")
+MEASURED_SETTINGS: tuple[str, ...] = ("default", "noise-0.1", "agent-id", "per-neuron-policy", "unit-gain-init")
 
 
 def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8), samples: int = 64,
@@ -97,7 +97,8 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
             neuron = neuron_task(task, hidden=hidden, **plan["task"])
             with tempfile.TemporaryDirectory() as folder:
                 experiment = make_experiment(neuron, algorithm, settings="benchmarl", seed=seed,
-                                             model_cells=plan["model_cells"], save_folder=folder,
+                                             model_cells=plan["model_cells"], model_init=plan["model_init"],
+                                             save_folder=folder,
                                              experiment_overrides=plan["experiment"],
                                              algorithm_overrides=plan["algorithm"])
                 env = native_env(neuron.config, states, full_task_episodes=True)

@@ -357,7 +357,8 @@ def run_one(config: RunConfig) -> dict[str, Any]:
     evaluator = Evaluator(task.config, config.seed, config.eval_every, config.eval_episodes, out / "metrics.csv")
     (out / "benchmarl").mkdir()
     experiment = make_experiment(task, config.algorithm, settings="benchmarl", seed=config.seed,
-                                 model_cells=plan["model_cells"], save_folder=str(out / "benchmarl"),
+                                 model_cells=plan["model_cells"], model_init=plan["model_init"],
+                                 save_folder=str(out / "benchmarl"),
                                  experiment_overrides=plan["experiment"], algorithm_overrides=plan["algorithm"],
                                  callbacks=[evaluator])
     experiment.run()

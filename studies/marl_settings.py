@@ -65,6 +65,8 @@ FACTORS: dict[str, Factor] = {
     "batch-half-episode": Factor("frames per batch = half an episode per env copy (10 copies); off-policy "
                                  "optimizer steps scaled to keep 1000 per 6000 frames"),
     "width-64": Factor("policy and critic MLPs 64-64 instead of 256-256"),
+    "unit-gain-init": Factor("policy and critic MLP layers start with weights N(0, 1/fan_in), biases 0 "
+                             "(UnitGainLinear) instead of PyTorch's uniform ±1/sqrt(fan_in)"),
     "per-neuron-policy": Factor("share_policy_params = False: every neuron its own policy MLP"),
     "agent-id": Factor("agent_id = True: each neuron's one-hot index in its layer appended to its observation "
                        "(the layer still shares one policy)"),
@@ -97,10 +99,11 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
         task_steps: The budget in task steps.
 
     Returns:
-        ``{"settings", "description", "task", "experiment", "algorithm", "model_cells"}``: ``neuron_task``
-        keyword arguments beyond ``hidden``, ``ExperimentConfig`` attributes, algorithm-config attributes
-        (``make_experiment``'s ``experiment_overrides`` / ``algorithm_overrides``, over BenchMARL's own
-        configs) and the MLP sizes (``None``: BenchMARL's 256-256).
+        ``{"settings", "description", "task", "experiment", "algorithm", "model_cells", "model_init"}``:
+        ``neuron_task`` keyword arguments beyond ``hidden``, ``ExperimentConfig`` attributes,
+        algorithm-config attributes (``make_experiment``'s ``experiment_overrides`` /
+        ``algorithm_overrides``, over BenchMARL's own configs), the MLP sizes (``None``: BenchMARL's
+        256-256) and their layers' init (``make_experiment``'s ``model_init``).
 
     Raises:
         ValueError: On an unknown algorithm or settings, or a factor the algorithm does not have.
@@ -113,7 +116,8 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
         raise ValueError(f"settings={settings!r} exists only for {list(FACTORS[settings].algorithms)}, "
                          f"not {algorithm!r}")
     delay, episode_ticks = int(base["delay"]), int(base["max_cycles"])
-    plan: dict[str, Any] = {"settings": settings, "task": {}, "experiment": {}, "algorithm": {}, "model_cells": None}
+    plan: dict[str, Any] = {"settings": settings, "task": {}, "experiment": {}, "algorithm": {}, "model_cells": None,
+                            "model_init": "pytorch"}
     if settings == "recommended":
         recommended = recommended_settings(base, max_task_steps=task_steps)
         plan["description"] = "recommended_settings(task, max_task_steps=task_steps)"
@@ -135,6 +139,8 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
                           off_policy_n_optimizer_steps=max(1, round(frames * BENCHMARL_OPTIMIZER_STEPS_PER_FRAME)))
     elif settings == "width-64":
         plan["model_cells"] = [64, 64]
+    elif settings == "unit-gain-init":
+        plan["model_init"] = "unit-gain"
     elif settings == "per-neuron-policy":
         experiment["share_policy_params"] = False
     elif settings == "noise-0.1":

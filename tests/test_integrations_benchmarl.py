@@ -247,3 +247,24 @@ def test_example_trains(benchmarl: ModuleType, tmp_path: Path, one_thread: None)
                         model_cells=(8,), save_folder=str(tmp_path))
     experiment = example.train(args)
     assert experiment.n_iters_performed == 2 and experiment.total_frames == 80
+
+
+def test_model_init_picks_every_policy_layers_init(benchmarl: ModuleType, tmp_path: Path, one_thread: None) -> None:
+    """``unit-gain``: weights of variance 1/fan_in (std·√fan_in = 1), against PyTorch's 1/(3·fan_in)."""
+    torch = pytest.importorskip("torch")
+    task = integration.neuron_task("Pendulum-v1", hidden=(4,))
+    spreads = {}
+    for model_init in ("pytorch", "unit-gain"):
+        experiment = integration.make_experiment(task, "maddpg", settings="benchmarl", model_init=model_init,
+                                                 save_folder=str(tmp_path))
+        layers = [m for m in experiment.policy.modules() if isinstance(m, torch.nn.Linear)]
+        assert layers and all(isinstance(m, integration.UnitGainLinear) == (model_init == "unit-gain") for m in layers)
+        # the multi-agent MLP keeps its parameters in a TensorDict (its modules are on the meta device)
+        weights = [value for key, value in experiment.policy.state_dict().items()
+                   if isinstance(value, torch.Tensor) and key.endswith("weight") and value.shape[-1] == 256]
+        spreads[model_init] = float(torch.stack([w.std() * 256 ** 0.5 for w in weights]).mean())
+        experiment.close()
+    assert spreads["unit-gain"] == pytest.approx(1.0, abs=0.05)
+    assert spreads["pytorch"] == pytest.approx(3 ** -0.5, abs=0.05)
+    with pytest.raises(ValueError, match="model_init='lecun' is not one of"):
+        integration.make_experiment(task, "maddpg", model_init="lecun")

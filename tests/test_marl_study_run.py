@@ -29,6 +29,7 @@ PENDULUM = {"delay": 3, "max_cycles": 600, "task_episode_steps": 200}
 def test_default_sets_only_the_budget_in_whole_batches() -> None:
     plan = marl_run.plan_settings("default", "mappo", PENDULUM, 100_000)
     assert plan["task"] == {} and plan["algorithm"] == {} and plan["model_cells"] is None
+    assert plan["model_init"] == "pytorch"
     assert plan["experiment"] == {"max_n_frames": 300_000, "max_n_iters": None}
     assert marl_run.plan_settings("default", "isac", PENDULUM, 600)["experiment"]["max_n_frames"] == 6000  # one batch
 
@@ -62,6 +63,7 @@ def test_each_factor_changes_one_setting_from_the_default(settings: str, algorit
         extra = {k: v for k, v in plan[key].items() if default[key].get(k) != v}
         assert extra == (pytest.approx(changed) if key == where else {}), key
     assert marl_run.plan_settings("width-64", algorithm, PENDULUM, 100_000)["model_cells"] == [64, 64]
+    assert marl_run.plan_settings("unit-gain-init", algorithm, PENDULUM, 100_000)["model_init"] == "unit-gain"
 
 
 def test_settings_refuse_what_does_not_exist() -> None:
@@ -226,4 +228,7 @@ def test_exploration_is_measured_per_layer(benchmarl: Any, one_thread: None) -> 
     assert rows[("mappo", "default")]["spread"]["h1"] == 0.0 and rows[("maddpg", "default")]["spread"]["h1"] == 0.0
     for settings in ("agent-id", "per-neuron-policy"):
         assert rows[("mappo", settings)]["spread"]["h1"] > 0.0 and rows[("maddpg", settings)]["spread"]["h1"] > 0.0
+    for algorithm in ("mappo", "maddpg"):  # unit-gain layers pass more of the task state on at init
+        unit_gain, default = rows[(algorithm, "unit-gain-init")], rows[(algorithm, "default")]
+        assert unit_gain["state_spread"]["h1"] > default["state_spread"]["h1"]
     assert local["spread"]["h1"] > 0.0 and local["state_spread"]["h1"] > 0.0

@@ -85,6 +85,8 @@ from dataclasses import asdict, dataclass, fields
 from functools import cache
 from typing import Any
 
+import torch
+
 from neuron_env.parallel import DEFAULT_HIDDEN, NeuronParallelEnv, per_tick_discount, task_topology
 from neuron_env.topology import Topology
 
@@ -94,7 +96,9 @@ __all__ = [
     "ALGORITHMS",
     "ENV_KINDS",
     "INSTALL_HINT",
+    "MODEL_INITS",
     "RecommendedSettings",
+    "UnitGainLinear",
     "config_topology",
     "group_map",
     "make_experiment",
@@ -124,6 +128,28 @@ BENCHMARL_OPTIMIZER_STEPS_PER_FRAME = 1000 / 6000
 BENCHMARL_EVALUATION_INTERVAL = 120_000
 BENCHMARL_GAMMA = 0.99
 BENCHMARL_LMBDA = 0.9
+
+
+class UnitGainLinear(torch.nn.Linear):
+    """``nn.Linear`` that starts by passing its input's variation on: weights N(0, 1/fan_in), biases 0.
+
+    PyTorch's default init (weights uniform in ±1/√fan_in, variance 1/(3·fan_in)) shrinks a
+    signal's spread about threefold per layer, so a 256-256 policy MLP starts as a nearly constant
+    function of its input. On a network of agents each agent's input is the agents' actions
+    before it, and the task state fades at every layer (the MARL study's ``sharing.md``). LeCun's
+    variance, 1/fan_in, keeps the spread through each tanh layer at init.
+    """
+
+    def reset_parameters(self) -> None:
+        """Weights N(0, 1/fan_in), biases 0."""
+        torch.nn.init.normal_(self.weight, std=self.in_features ** -0.5)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+
+#: How ``make_experiment`` initializes every policy and critic MLP layer: ``"pytorch"`` (BenchMARL's
+#: ``nn.Linear``) or ``"unit-gain"`` (``UnitGainLinear``).
+MODEL_INITS: dict[str, type[torch.nn.Linear]] = {"pytorch": torch.nn.Linear, "unit-gain": UnitGainLinear}
 
 
 # ---------------------------------------------------------------------- pure parts (no BenchMARL)
@@ -564,6 +590,7 @@ def make_experiment(
     settings: RecommendedSettings | str | None = None,
     seed: int = 0,
     model_cells: Sequence[int] | None = None,
+    model_init: str = "pytorch",
     max_n_iters: int | None = None,
     save_folder: str | None = None,
     loggers: Sequence[str] = (),
@@ -582,6 +609,8 @@ def make_experiment(
             included: set ``max_n_frames`` in ``experiment_overrides``).
         seed: The experiment's seed.
         model_cells: Hidden sizes of every policy and critic MLP; ``None``: BenchMARL's ``[256, 256]``.
+        model_init: How their layers start: ``"pytorch"`` (BenchMARL's ``nn.Linear``) or
+            ``"unit-gain"`` (``UnitGainLinear``: weights N(0, 1/fan_in), biases 0).
         max_n_iters: Stop after this many iterations (overrides the settings' frame budget).
         save_folder: Where BenchMARL writes its experiment folder; ``None``: a new temporary folder.
         loggers: BenchMARL loggers (``"csv"``, ``"tensorboard"``, ``"wandb"``); none by default.
@@ -598,17 +627,19 @@ def make_experiment(
 
     Raises:
         ImportError: Without BenchMARL.
-        ValueError: On an unknown ``algorithm`` or a ``settings`` string other than ``"benchmarl"``.
+        ValueError: On an unknown ``algorithm`` or ``model_init``, or a ``settings`` string other than
+            ``"benchmarl"``.
         AttributeError: On an unknown ``experiment_overrides`` or ``algorithm_overrides`` key.
     """
     _import_benchmarl()
-    import torch
     from benchmarl.algorithms import algorithm_config_registry
     from benchmarl.experiment import Experiment, ExperimentConfig
     from benchmarl.models.mlp import MlpConfig
 
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is not one of {list(ALGORITHMS)} (continuous-action algorithms)")
+    if model_init not in MODEL_INITS:
+        raise ValueError(f"model_init={model_init!r} is not one of {list(MODEL_INITS)}")
     if isinstance(settings, str) and settings != "benchmarl":
         raise ValueError(f"settings={settings!r}: pass RecommendedSettings, None (the recommended ones) or "
                          "'benchmarl' (BenchMARL's own configs)")
@@ -633,7 +664,8 @@ def make_experiment(
             raise AttributeError(f"{type(algorithm_config).__name__} has no attribute {key!r} (algorithm_overrides)")
         setattr(algorithm_config, key, value)
     model = MlpConfig.get_from_yaml()
-    if model_cells is not None:
-        model = MlpConfig(num_cells=list(model_cells), layer_class=torch.nn.Linear, activation_class=torch.nn.Tanh)
+    if model_cells is not None or model_init != "pytorch":
+        cells = list(model.num_cells if model_cells is None else model_cells)
+        model = MlpConfig(num_cells=cells, layer_class=MODEL_INITS[model_init], activation_class=model.activation_class)
     return Experiment(task=task, algorithm_config=algorithm_config, model_config=model, critic_model_config=model,
                       seed=seed, config=config, callbacks=list(callbacks))
