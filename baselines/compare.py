@@ -24,6 +24,12 @@ deterministic episodes from the same start states for every method, see
     Discrete, MultiDiscrete and MultiBinary actions. It scores 1 on MultiDiscrete/MultiBinary tasks.
     Its copies advance the step ``n_envs`` at a time, so an evaluation lands on the first step at
     or past each multiple of ``eval_every`` (on it when ``n_envs`` divides ``eval_every``).
+``sb3-recurrent-ppo``
+    sb3-contrib's RecurrentPPO with the zoo's LSTM policy, hyperparameters and ``VecNormalize``
+    (``neuron-env baseline --algo recurrent-ppo --zoo-net``; ``baselines.sb3_recurrent``): the
+    backprop reference with memory for the velocity-masked tasks (``--reference
+    sb3-recurrent-ppo``), the memory study's ``recurrent-ppo`` row. Needs sb3-contrib; refused in
+    one line naming the install command without it. Its copies advance the step as ``sb3-ppo``'s.
 ``local-linear``, ``local-compatible``, ``local-bilinear``, ``local-mlp``
     ``neuron-env train`` (``neuron_env.agents.train``) with the ``ddpg`` learner, that per-neuron
     critic and the trainer's other defaults.

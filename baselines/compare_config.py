@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 from collections.abc import Callable, Sequence
@@ -81,8 +82,13 @@ FROZEN_SUFFIX = "-frozen"
 LOCAL_NOISE_CHOICES: tuple[str, ...] = ("own", "task")
 #: SB3 noise kinds -> the local learners' ``noise`` option.
 _SB3_TO_LOCAL_NOISE: dict[str, str] = {"normal": "gaussian", "ornstein-uhlenbeck": "ou"}
-#: Stable-Baselines3 methods -> the ``neuron-env baseline --algo`` each runs (``sb3-ddpg-zoo``: the zoo's network).
-SB3_METHODS: dict[str, str] = {"sb3-ddpg": "ddpg", "sb3-ddpg-zoo": "ddpg", "sb3-dqn": "dqn", "sb3-ppo": "ppo"}
+#: Stable-Baselines3 methods -> the ``neuron-env baseline --algo`` each runs.
+SB3_METHODS: dict[str, str] = {"sb3-ddpg": "ddpg", "sb3-ddpg-zoo": "ddpg", "sb3-dqn": "dqn", "sb3-ppo": "ppo",
+                               "sb3-recurrent-ppo": "recurrent-ppo"}
+#: SB3 methods that run the zoo's network (``baseline --zoo-net``) instead of the local run's ``hidden``.
+ZOO_NET_METHODS: tuple[str, ...] = ("sb3-ddpg-zoo", "sb3-recurrent-ppo")
+#: SB3 algorithms without ``learning_starts`` (on-policy).
+ON_POLICY_ALGOS: tuple[str, ...] = ("ppo", "recurrent-ppo")
 #: ``reference`` value that picks the reference per task from its action space (``AUTO_REFERENCES``).
 AUTO_REFERENCE = "auto"
 #: Every method ``compare`` knows, in table order.
@@ -156,7 +162,7 @@ def _unfit_reason(method: str, task: str) -> str:
 def _fitting_methods(task: str) -> list[str]:
     """The SB3 methods that act on ``task``'s action space, for messages (``sb3-dqn``, ``sb3-ppo``, …)."""
     algos = algos_for(action_space_kind(task_action_space(task)))
-    return [m for m, algo in SB3_METHODS.items() if algo in algos and m != "sb3-ddpg-zoo"]
+    return [m for m, algo in SB3_METHODS.items() if algo in algos and m not in ZOO_NET_METHODS]
 
 
 #: Hidden activations both the trainer and the SB3 baseline accept.
@@ -342,6 +348,11 @@ class CompareConfig:
                 raise BaselineConfigError(f"{option} names {stray}, which are not among tasks {list(self.tasks)}")
         if any(int(v) < 1 for v in self.task_steps.values()):
             raise BaselineConfigError(f"task_steps {self.task_steps} must all be >= 1")
+        if "sb3-recurrent-ppo" in self.methods:
+            from neuron_env.baselines.sb3_recurrent import SB3_CONTRIB_INSTALL
+
+            if importlib.util.find_spec("sb3_contrib") is None:
+                raise BaselineConfigError(f"method sb3-recurrent-ppo needs sb3-contrib: {SB3_CONTRIB_INSTALL}")
         self._validate_local_networks()
         self._validate_action_spaces()
 

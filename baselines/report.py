@@ -37,7 +37,7 @@ def network_line(config: CompareConfig) -> str:
     """The header line that says each side's network (and the local methods' kind and clock when not the defaults)."""
     if config.topology == "mlp" and not config.leak and config.clock == "sync":
         return (f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
-                "sb3-ddpg-zoo [400, 300] relu.")
+                "sb3-ddpg-zoo [400, 300] relu; sb3-recurrent-ppo the zoo's LSTM policy.")
     local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
     # a leak exists on the recurrent kind only, a density on the sparse kind only (check_network_kind)
     kind_option = (f", density {config.density:g}" if config.topology == "sparse"
@@ -45,7 +45,8 @@ def network_line(config: CompareConfig) -> str:
     clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
              else "")
     return (f"Networks: local methods {local} {config.activation}{kind_option}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo "
-            f"(MLPs) {list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu.")
+            f"(MLPs) {list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu; sb3-recurrent-ppo the "
+            "zoo's LSTM policy.")
 
 
 # ------------------------------------------------------------------------------------------ curves & scores

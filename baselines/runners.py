@@ -47,9 +47,11 @@ import numpy as np
 from neuron_env.baselines.compare_config import (
     FINISHED,
     NOT_SHIPPED,
+    ON_POLICY_ALGOS,
     RESULTS_COLUMNS,
     RUN_FILE,
     SB3_METHODS,
+    ZOO_NET_METHODS,
     RunSpec,
     local_method,
     task_noise_options,
@@ -227,15 +229,15 @@ def _reporter(spec: RunSpec, progress: bool) -> Callable[[int, float | None], No
 
 
 def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, Any]:
-    """An ``sb3-…`` method: ``neuron-env baseline --algo SB3_METHODS[method]`` (PPO has no ``learning_starts``)."""
+    """An ``sb3-…`` method: ``neuron-env baseline --algo SB3_METHODS[method]`` (on-policy: no ``learning_starts``)."""
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, run_baseline
 
     algo = SB3_METHODS[spec.method]
-    zoo = spec.method == "sb3-ddpg-zoo"
+    zoo = spec.method in ZOO_NET_METHODS
     return run_baseline(BaselineConfig(
         algo=algo, task=spec.task, hidden=None if zoo else spec.hidden, activation="relu" if zoo else spec.activation,
-        steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every,
-        eval_episodes=spec.eval_episodes, learning_starts=None if algo == "ppo" else spec.learning_starts, threads=1,
+        steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
+        learning_starts=None if algo in ON_POLICY_ALGOS else spec.learning_starts, threads=1,
         tensorboard=spec.tensorboard, progress=False,
     ), on_eval=_reporter(spec, progress))
 

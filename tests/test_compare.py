@@ -371,3 +371,33 @@ def test_a_ctrl_c_that_code_wraps_in_another_error_is_an_interruption_not_a_fail
     assert row["status"] == "interrupted" and "__set_name__" in row["error"]
     monkeypatch.setattr(runners, "execute_run", broken)
     assert runners.run_in_worker(spec, str(tmp_path / "run"), resume=False)["status"] == "failed"
+
+
+def test_recurrent_ppo_is_a_compare_method_and_can_be_the_reference(tmp_path, capsys):
+    """``sb3-recurrent-ppo`` runs ``baseline --algo recurrent-ppo --zoo-net``: the memory tasks' reference."""
+    pytest.importorskip("sb3_contrib")
+    out = tmp_path / "memory"
+    argv = ["compare", "--tasks", "CartPoleNoVel-v1", "--methods", "random", "sb3-recurrent-ppo", "--reference",
+            "sb3-recurrent-ppo", "--steps", "256", "--eval-every", "256", "--eval-episodes", "2", "--seeds", "1",
+            "--workers", "1", "--no-tensorboard", "--out", str(out)]
+    assert run_cli(argv) == 0
+    summary = json.loads((out / "runs" / "CartPoleNoVel-v1" / "sb3-recurrent-ppo" / "seed0" / "summary.json")
+                         .read_text())
+    assert summary["status"] == "completed" and summary["method"] == "sb3-recurrent-ppo"
+    assert summary["config"]["algo"] == "recurrent-ppo" and (out / "runs" / "CartPoleNoVel-v1" / "sb3-recurrent-ppo" /
+                                                             "seed0" / "vecnormalize.pkl").is_file()
+    assert summary["hyperparameters"]["net_arch"] == [64] and summary["hyperparameters"]["normalize"] is True
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["tasks"]["CartPoleNoVel-v1"]["reference"] == "sb3-recurrent-ppo"
+    assert "sb3-recurrent-ppo the zoo's LSTM policy" in (out / "scores.md").read_text()
+
+
+def test_recurrent_ppo_without_sb3_contrib_is_refused_in_one_line(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sb3_contrib" else
+                        find_spec(name, *a))
+    with pytest.raises(BaselineConfigError, match=r"sb3-recurrent-ppo needs sb3-contrib: pip install") as error:
+        CompareConfig(tasks=("CartPoleNoVel-v1",), methods=("random", "sb3-recurrent-ppo")).validate()
+    assert "\n" not in str(error.value)
