@@ -248,8 +248,8 @@ def _add_grid_arguments(parser: argparse.ArgumentParser, steps: int, eval_every:
                         help="task steps between the local runs' checkpoints, from which an interrupted comparison "
                         "resumes each exactly (part of a run's identity; default: the trainer's 10000)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=[64, 64],
-                        help="hidden sizes of the local networks and of sb3-ddpg, sb3-dqn and sb3-ppo "
-                        "(default: 64 64)")
+                        help="hidden sizes of the local networks and of sb3-ddpg, sb3-dqn and sb3-ppo; sb3-ddpg-zoo "
+                        "and sb3-recurrent-ppo run the zoo's network (default: 64 64)")
     parser.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
     parser.add_argument("--eval-every", type=positive_int, default=eval_every,
                         help=f"task steps between evaluations, every method (default: {eval_every})")
@@ -279,7 +279,7 @@ def _add_local_network_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--topology", choices=NETWORK_KINDS, default="mlp",
                         help="network kind of the local methods: mlp (--hidden layers), recurrent or sparse (one layer "
-                        "of --hidden's first size); the SB3 methods keep their MLP of --hidden (default: mlp)")
+                        "of --hidden's first size); the SB3 methods keep their networks (default: mlp)")
     parser.add_argument("--leak", type=float, default=0.0, help="leak of the local methods' recurrent layer "
                         "(--topology recurrent; default: 0)")
     parser.add_argument("--density", type=float, default=DEFAULT_DENSITY,

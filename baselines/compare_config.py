@@ -4,7 +4,8 @@
 module holds what defines such a grid and nothing that runs it:
 
 - ``METHODS``: every method, in table order: ``random``, the ``SB3_METHODS`` (``sb3-ddpg``,
-  ``sb3-ddpg-zoo``, ``sb3-dqn``, ``sb3-ppo`` -> the ``--algo`` each runs), the ``LOCAL_METHODS``
+  ``sb3-ddpg-zoo``, ``sb3-dqn``, ``sb3-ppo``, ``sb3-recurrent-ppo`` -> the ``--algo`` each runs;
+  ``ZOO_NET_METHODS`` run the zoo's network), the ``LOCAL_METHODS``
   (``local-<name>`` -> learner and options, ``local_method``) and each local method's ``-frozen``
   twin (``FROZEN_SUFFIX``: hidden groups frozen at their random init).
 - ``CompareConfig``: one comparison (one field per ``neuron-env compare`` flag), ``validate``
@@ -87,8 +88,6 @@ SB3_METHODS: dict[str, str] = {"sb3-ddpg": "ddpg", "sb3-ddpg-zoo": "ddpg", "sb3-
                                "sb3-recurrent-ppo": "recurrent-ppo"}
 #: SB3 methods that run the zoo's network (``baseline --zoo-net``) instead of the local run's ``hidden``.
 ZOO_NET_METHODS: tuple[str, ...] = ("sb3-ddpg-zoo", "sb3-recurrent-ppo")
-#: SB3 algorithms without ``learning_starts`` (on-policy).
-ON_POLICY_ALGOS: tuple[str, ...] = ("ppo", "recurrent-ppo")
 #: ``reference`` value that picks the reference per task from its action space (``AUTO_REFERENCES``).
 AUTO_REFERENCE = "auto"
 #: Every method ``compare`` knows, in table order.
@@ -210,9 +209,9 @@ class CompareConfig:
     workers: int = 1
     """Runs in parallel (processes; ignored with ``ray_address``)."""
     hidden: tuple[int, ...] = (64, 64)
-    """Hidden sizes of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo`` (not of ``sb3-ddpg-zoo``)."""
+    """Hidden sizes of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo`` (not of ``ZOO_NET_METHODS``)."""
     activation: str = "tanh"
-    """Hidden activation of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo``."""
+    """Hidden activation of the local networks and of ``sb3-ddpg``, ``sb3-dqn``, ``sb3-ppo`` (as ``hidden``)."""
     topology: str = "mlp"
     """Network kind of the local methods: ``mlp`` (``hidden`` layers), ``recurrent`` or ``sparse`` (``hidden[0]``
     neurons); the SB3 methods keep their MLP of ``hidden``."""

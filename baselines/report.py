@@ -33,11 +33,20 @@ from neuron_env.baselines.normalize import (
 from neuron_env.run_output import atomic_write_json, atomic_write_text, machine_info, machine_line
 
 
+def zoo_networks(config: CompareConfig) -> str:
+    """The networks of the zoo-net methods, as the network line ends: ``sb3-ddpg-zoo [400, 300] relu.``."""
+    parts = ["sb3-ddpg-zoo [400, 300] relu"]
+    if "sb3-recurrent-ppo" in config.methods:
+        parts.append("sb3-recurrent-ppo the zoo's LSTM policy for the task (sb3-contrib's defaults where the zoo has "
+                     "none)")
+    return "; ".join(parts) + "."
+
+
 def network_line(config: CompareConfig) -> str:
     """The header line that says each side's network (and the local methods' kind and clock when not the defaults)."""
     if config.topology == "mlp" and not config.leak and config.clock == "sync":
         return (f"Networks: local methods and sb3-ddpg, sb3-dqn, sb3-ppo {list(config.hidden)} {config.activation}; "
-                "sb3-ddpg-zoo [400, 300] relu; sb3-recurrent-ppo the zoo's LSTM policy.")
+                f"{zoo_networks(config)}")
     local = list(config.hidden) if config.topology == "mlp" else f"{config.topology} [{config.hidden[0]}]"
     # a leak exists on the recurrent kind only, a density on the sparse kind only (check_network_kind)
     kind_option = (f", density {config.density:g}" if config.topology == "sparse"
@@ -45,8 +54,7 @@ def network_line(config: CompareConfig) -> str:
     clock = (f"; async clock, firing rate {config.firing_rate:g} (training and evaluation)" if config.clock == "async"
              else "")
     return (f"Networks: local methods {local} {config.activation}{kind_option}{clock}; sb3-ddpg, sb3-dqn, sb3-ppo "
-            f"(MLPs) {list(config.hidden)} {config.activation}; sb3-ddpg-zoo [400, 300] relu; sb3-recurrent-ppo the "
-            "zoo's LSTM policy.")
+            f"(MLPs) {list(config.hidden)} {config.activation}; {zoo_networks(config)}")
 
 
 # ------------------------------------------------------------------------------------------ curves & scores

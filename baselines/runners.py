@@ -47,7 +47,6 @@ import numpy as np
 from neuron_env.baselines.compare_config import (
     FINISHED,
     NOT_SHIPPED,
-    ON_POLICY_ALGOS,
     RESULTS_COLUMNS,
     RUN_FILE,
     SB3_METHODS,
@@ -230,6 +229,7 @@ def _reporter(spec: RunSpec, progress: bool) -> Callable[[int, float | None], No
 
 def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, Any]:
     """An ``sb3-…`` method: ``neuron-env baseline --algo SB3_METHODS[method]`` (on-policy: no ``learning_starts``)."""
+    from neuron_env.baselines.sb3_common import OVERRIDE_ALGOS
     from neuron_env.baselines.sb3_ddpg import BaselineConfig, run_baseline
 
     algo = SB3_METHODS[spec.method]
@@ -237,7 +237,7 @@ def _run_sb3(spec: RunSpec, folder: Path, progress: bool = False) -> dict[str, A
     return run_baseline(BaselineConfig(
         algo=algo, task=spec.task, hidden=None if zoo else spec.hidden, activation="relu" if zoo else spec.activation,
         steps=spec.steps, seed=spec.seed, out=str(folder), eval_every=spec.eval_every, eval_episodes=spec.eval_episodes,
-        learning_starts=None if algo in ON_POLICY_ALGOS else spec.learning_starts, threads=1,
+        learning_starts=spec.learning_starts if algo in OVERRIDE_ALGOS["learning_starts"] else None, threads=1,
         tensorboard=spec.tensorboard, progress=False,
     ), on_eval=_reporter(spec, progress))
 

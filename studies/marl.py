@@ -45,11 +45,14 @@ Two kinds of run share every phase's folder ``<work>/<phase>/<row>-s<seed>``:
   ``short-episodes`` (``max_cycles`` 99: the old example's 100 ticks, 33 task steps; evaluation stays
   on full episodes), ``batch-half-episode`` (each env copy collects half an episode per batch:
   3 000 frames, off-policy optimizer steps scaled with it), ``width-64`` (64-64 MLPs),
-  ``per-neuron-policy`` (``share_policy_params=False``: every neuron its own policy MLP inside its
-  layer's group), ``noise-0.1`` (initial exploration std 0.1: ``scale_mapping biased_softplus_0.1``
-  for PPO/SAC, ``exploration_eps_init`` 0.1 for DDPG) and ``no-state`` (centralised critics read the
-  groups' observations instead of every voltage; MAPPO, MADDPG, MASAC). Each BenchMARL row's
-  paired column in the table is "row − ``<algorithm>-default``" (``grid.report``'s floor column).
+  ``unit-gain-init`` (every MLP layer starts with weights N(0, 1/fan_in), zero biases:
+  ``make_experiment(model_init="unit-gain")``), ``per-neuron-policy`` (``share_policy_params=False``:
+  every neuron its own policy MLP inside its layer's group), ``agent-id`` (each neuron's one-hot
+  index in its layer appended to its observation: ``neuron_task(..., agent_id=True)``),
+  ``noise-0.1`` (initial exploration std 0.1: ``scale_mapping biased_softplus_0.1`` for PPO/SAC,
+  ``exploration_eps_init`` 0.1 for DDPG) and ``no-state`` (centralised critics read the groups'
+  observations instead of every voltage; MAPPO, MADDPG, MASAC). Each BenchMARL row's paired column
+  in the table is "row − ``<algorithm>-default``" (``grid.report``'s floor column).
 
 Not built: one agent group per neuron (``group_map`` makes one group per layer, the grouping
 TorchRL infers from the agent ids; per-neuron *parameters* are ``per-neuron-policy``), and the
@@ -63,10 +66,12 @@ every ``--eval-every`` task steps and at the budget; ``studies/marl_run.py``'s p
 BenchMARL rows. Normalization and report: ``grid.report`` (random policy 0, ``sb3-ddpg`` 1, per
 seed; ``table.md``, ``table.json``, ``curves.png``), plus ``runs.md`` / ``runs.json``: every run's
 return, task steps, wall time, task steps/s and, for BenchMARL rows, frames (ticks) and frames/s.
-The factor phase also writes ``noise.md`` / ``noise.json`` (``marl_run.py noise``, run by the study
-unless ``noise.json`` exists): the std of every layer's action, and of the task action, under each
-algorithm's initial exploration at fixed states, against the feedback learner's (Gaussian 0.1 on
-the outputs only). It runs in a minute or two::
+The factor phase also writes ``noise.md`` / ``noise.json`` and ``sharing.md`` (``marl_run.py
+noise``, run by the study unless ``noise.json`` exists): the std of every layer's action, and of
+the task action, under each algorithm's initial exploration at fixed states, against the feedback
+learner's (Gaussian 0.1 on the outputs only); and, acting deterministically, how much a hidden
+layer's neurons differ from each other and how much each layer's actions vary with the task
+state. It takes a few CPU-minutes::
 
     .venv-marl/bin/python studies/marl_run.py noise --task Pendulum-v1 --hidden 8 8 --out /tmp/noise
 

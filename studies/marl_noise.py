@@ -9,7 +9,7 @@ deterministically, measure how differently the neurons of one layer act (``rende
 neurons of a layer observe the same voltages, so a policy the layer shares (BenchMARL's default)
 acts the same for all of them unless each is told its index (``agent-id``) or has its own policy
 (``per-neuron-policy``). It needs BenchMARL
-(``make test-marl`` builds its venv) and runs in a minute or two::
+(``make test-marl`` builds its venv) and takes a few CPU-minutes::
 
     .venv-marl/bin/python studies/marl_run.py noise --task Pendulum-v1 --hidden 8 8 --out /tmp/noise
 """
@@ -19,11 +19,14 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from marl_settings import plan_settings
 
 from neuron_env.integrations.benchmarl import ALGORITHMS, task_config
+
+#: The settings whose initial policies the measurement rolls out.
+MEASURED_SETTINGS: tuple[str, ...] = ("default", "noise-0.1", "agent-id", "per-neuron-policy", "unit-gain-init")
 
 
 def _layer_stds(actions: Any, groups: Sequence[str]) -> dict[str, float]:
@@ -35,20 +38,19 @@ def _layer_stds(actions: Any, groups: Sequence[str]) -> dict[str, float]:
     return {group: float(actions[group][:, :, index].std(0).mean()) for index, group in enumerate(groups)}
 
 
-def _layer_spreads(actions: Any, groups: Sequence[str], across: str) -> dict[str, float]:
+def _layer_spreads(actions: Any, groups: Sequence[str], across: Literal["neurons", "states"]) -> dict[str, float]:
     """Per group: the std of its deterministic actions at the tick it settles, across neurons or across states.
 
     ``actions[group]`` is ``[states, ticks, n]``. ``across="neurons"``: the std over the ``n`` neurons,
     averaged over states (0: the group's neurons act as one); ``"states"``: the std over the states,
-    averaged over neurons (0: the group's actions carry nothing of the task state).
+    averaged over neurons (0: the group's actions carry nothing of the task state). Population std
+    (no Bessel correction): a one-neuron group spreads 0 across neurons, not NaN.
     """
+    if across not in ("neurons", "states"):
+        raise ValueError(f"across={across!r}; use 'neurons' or 'states'")
     dim = -1 if across == "neurons" else 0
     return {group: float(actions[group][:, index].std(dim, correction=0).mean())
             for index, group in enumerate(groups)}
-
-
-#: The settings whose initial policies the measurement rolls out.
-MEASURED_SETTINGS: tuple[str, ...] = ("default", "noise-0.1", "agent-id", "per-neuron-policy", "unit-gain-init")
 
 
 def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8), samples: int = 64,
@@ -61,7 +63,7 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
     ``h2``, ``out``) is read at tick ``j + 1``, when its input has settled, so the output's spread
     is its own noise plus the noise of every layer below. One more rollout without exploration gives
     each group's ``spread``: the std across its neurons of their deterministic actions, and its
-    ``state_spread``: their std across the states. Needs BenchMARL (runs in a minute or two).
+    ``state_spread``: their std across the states. Needs BenchMARL (a few CPU-minutes).
 
     Returns:
         ``{"task", "hidden", "delay", "samples", "states", "action_scale", "groups", "rows"}``; each
@@ -144,7 +146,7 @@ def measure_exploration(task: str = "Pendulum-v1", hidden: Sequence[int] = (8, 8
 def render_sharing(result: Mapping[str, Any]) -> str:
     """How differently the neurons of each hidden layer act under each untrained policy, as a markdown table.
 
-    Empty for a measurement made before the spreads were (its rows have no ``spread``).
+    Empty for a measurement made before the spreads were (its rows have no ``state_spread``).
     """
     if not all("state_spread" in row for row in result["rows"]):
         return ""

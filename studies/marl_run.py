@@ -99,8 +99,7 @@ __all__ = ["ADDITIVE_NOISE", "CENTRALISED", "FACTORS", "MAIN_SETTINGS", "ON_POLI
            "SHORT_EPISODE_TICKS", "Evaluator", "Factor", "RunConfig", "atomic_json", "clear_unfinished",
            "evaluate_policy", "main", "marl_row", "measure_exploration", "parse_row", "plan_settings",
            "recommended_settings", "recorded_budget", "render_noise", "render_sharing", "run_completed", "run_config",
-           "run_one",
-           "run_parser", "task_config"]
+           "run_one", "run_parser", "task_config"]
 
 #: This script: the study runs ``<BenchMARL's python> SCRIPT run-one ...`` (and ``... noise ...``).
 SCRIPT = Path(__file__).resolve()

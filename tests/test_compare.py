@@ -396,8 +396,8 @@ def test_recurrent_ppo_without_sb3_contrib_is_refused_in_one_line(monkeypatch):
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sb3_contrib" else
-                        find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args, **kwargs: None if name == "sb3_contrib" else
+                        find_spec(name, *args, **kwargs))
     with pytest.raises(BaselineConfigError, match=r"sb3-recurrent-ppo needs sb3-contrib: pip install") as error:
         CompareConfig(tasks=("CartPoleNoVel-v1",), methods=("random", "sb3-recurrent-ppo")).validate()
     assert "\n" not in str(error.value)

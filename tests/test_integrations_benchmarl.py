@@ -260,9 +260,12 @@ def test_model_init_picks_every_policy_layers_init(benchmarl: ModuleType, tmp_pa
         layers = [m for m in experiment.policy.modules() if isinstance(m, torch.nn.Linear)]
         assert layers and all(isinstance(m, integration.UnitGainLinear) == (model_init == "unit-gain") for m in layers)
         # the multi-agent MLP keeps its parameters in a TensorDict (its modules are on the meta device)
-        weights = [value for key, value in experiment.policy.state_dict().items()
+        weights = [value for module in (experiment.policy, *experiment.losses.values())
+                   for key, value in module.state_dict().items()
                    if isinstance(value, torch.Tensor) and key.endswith("weight") and value.shape[-1] == 256]
+        assert len(weights) >= 3  # the policy's and the critics' 256-wide layers
         spreads[model_init] = float(torch.stack([w.std() * 256 ** 0.5 for w in weights]).mean())
+        assert pickle.loads(pickle.dumps(experiment.model_config)).layer_class is integration.MODEL_INITS[model_init]
         experiment.close()
     assert spreads["unit-gain"] == pytest.approx(1.0, abs=0.05)
     assert spreads["pytorch"] == pytest.approx(3 ** -0.5, abs=0.05)

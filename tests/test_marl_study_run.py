@@ -225,7 +225,7 @@ def test_exploration_is_measured_per_layer(benchmarl: Any, one_thread: None) -> 
     local = rows[("feedback (local learner)", "noise_scale 0.1 on outputs, 0 on hidden")]
     assert local["std"]["h1"] == 0.0 and 0.0 < local["std"]["out"] < 0.2
     # a layer's neurons see the same voltages: a shared policy acts the same for all, unless told their index
-    assert rows[("mappo", "default")]["spread"]["h1"] == 0.0 and rows[("maddpg", "default")]["spread"]["h1"] == 0.0
+    assert rows[("mappo", "default")]["spread"]["h1"] < 1e-6 and rows[("maddpg", "default")]["spread"]["h1"] < 1e-6
     for settings in ("agent-id", "per-neuron-policy"):
         assert rows[("mappo", settings)]["spread"]["h1"] > 0.0 and rows[("maddpg", settings)]["spread"]["h1"] > 0.0
     for algorithm in ("mappo", "maddpg"):  # unit-gain layers pass more of the task state on at init

@@ -78,6 +78,7 @@ it, and the others raise one ``ImportError`` naming that command.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -133,11 +134,12 @@ BENCHMARL_LMBDA = 0.9
 class UnitGainLinear(torch.nn.Linear):
     """``nn.Linear`` that starts by passing its input's variation on: weights N(0, 1/fan_in), biases 0.
 
-    PyTorch's default init (weights uniform in ±1/√fan_in, variance 1/(3·fan_in)) shrinks a
-    signal's spread about threefold per layer, so a 256-256 policy MLP starts as a nearly constant
-    function of its input. On a network of agents each agent's input is the agents' actions
-    before it, and the task state fades at every layer (the MARL study's ``sharing.md``). LeCun's
-    variance, 1/fan_in, keeps the spread through each tanh layer at init.
+    PyTorch's default init (weights uniform in ±1/√fan_in, variance 1/(3·fan_in)) divides a
+    signal's variance by about three per layer (its std by √3), so a 256-256 policy MLP starts as
+    a nearly constant function of its input. On a network of agents each agent's input is the
+    actions of the agents before it, and the task state fades from layer to layer (the MARL
+    study's ``sharing.md``). LeCun's variance, 1/fan_in, keeps each layer's pre-activation
+    variance equal to its input's at init (tanh still compresses large values).
     """
 
     def reset_parameters(self) -> None:
@@ -209,6 +211,8 @@ def task_config(
         raise ValueError(f"task={task!r} must be a Gymnasium id such as 'Pendulum-v1' (BenchMARL configs are data)")
     if env not in ENV_KINDS:
         raise ValueError(f"env={env!r} is unknown; use one of {list(ENV_KINDS)}")
+    if not isinstance(agent_id, bool):
+        raise ValueError(f"agent_id={agent_id!r} must be True or False")
     if agent_id and env != "native":
         raise ValueError(f"agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env={env!r}")
     if max_cycles is not None and (isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1):
@@ -514,7 +518,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def native_env(config: Mapping[str, Any], num_envs: int, *, device: Any = "cpu",
+def native_env(config: Mapping[str, Any], num_envs: int, *, device: str | torch.device = "cpu",
                full_task_episodes: bool = False) -> Any:
     """The ``NeuronTorchRLEnv`` of a resolved task config: its network, clock, observations and episode bound.
 
@@ -524,6 +528,9 @@ def native_env(config: Mapping[str, Any], num_envs: int, *, device: Any = "cpu",
         device: Torch device.
         full_task_episodes: Bound episodes by the task's own limit even when ``max_cycles`` is
             shorter (an evaluation of full episodes); otherwise by ``max_cycles``.
+
+    Returns:
+        A ``NeuronTorchRLEnv`` (TorchRL needed).
     """
     from neuron_env.integrations.torchrl import NeuronTorchRLEnv
 
@@ -544,6 +551,9 @@ def _make_env(config: Mapping[str, Any], num_envs: int, seed: int | None, device
         if seed is not None:
             env.set_seed(seed)
         return env
+    if config.get("agent_id"):
+        raise ValueError("agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env="
+                         f"{config['env']!r}")
     topology = config_topology(config)
     delay, max_cycles = config["delay"], config["max_cycles"]
     import warnings
@@ -666,6 +676,6 @@ def make_experiment(
     model = MlpConfig.get_from_yaml()
     if model_cells is not None or model_init != "pytorch":
         cells = list(model.num_cells if model_cells is None else model_cells)
-        model = MlpConfig(num_cells=cells, layer_class=MODEL_INITS[model_init], activation_class=model.activation_class)
+        model = dataclasses.replace(model, num_cells=cells, layer_class=MODEL_INITS[model_init])
     return Experiment(task=task, algorithm_config=algorithm_config, model_config=model, critic_model_config=model,
                       seed=seed, config=config, callbacks=list(callbacks))

@@ -19,7 +19,7 @@ non-input layer, e.g. ``h1``, ``h2``, ``out``) is one nested TensorDict with bat
 
 | key | shape | meaning |
 |---|---|---|
-| ``(group, "observation")`` | ``[E, n, fan_in]`` | presynaptic voltages (``observe="all"``: all ``N``) |
+| ``(group, "observation")`` | ``[E, n, fan_in]`` | presynaptic voltages (``observe="all"``: N; ``agent_id``: + n) |
 | ``(group, "action")`` | ``[E, n, 1]`` | each neuron's next voltage |
 | ``(group, "reward")`` | ``[E, n, 1]`` | task reward on a task tick, else 0 (``next`` only) |
 | ``(group, "done")`` etc. | ``[E, n, 1]`` | ``done``/``terminated``/``truncated`` of the task |
@@ -103,10 +103,10 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         observe: ``"presynaptic"`` (each agent sees its group's presynaptic voltages) or
             ``"all"`` (every agent sees all ``N`` voltages).
         return_state: Add all voltages as a root ``"state"`` entry (a centralised critic's input).
+        hidden: Hidden sizes of the default topology.
         agent_id: Append a one-hot of each agent's index within its group to its observation. The
             agents of a group observe the same voltages, so a policy shared by the group tells them
             apart only by it.
-        hidden: Hidden sizes of the default topology.
         **core_kwargs: Passed to ``NeuronVecEnv``: ``delay``, ``encoder``,
             ``vectorization``, ``out_of_range``, ``validate``, ``task_kwargs``, ``render_mode``.
 
@@ -120,6 +120,7 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         topology: The network.
         group_map: ``{group: [agent ids]}``, the same grouping TorchRL's ``PettingZooWrapper``
             infers from the ``<group>_<i>`` agent ids.
+        agent_id: Whether observations end with the agent's one-hot index in its group.
         delay: Ticks per task step (a property; ``core.delay``).
         task_episode_steps: The task's episode bound in task steps (a property; ``None``: unbounded).
         ticks_per_task_episode: ``delay × task_episode_steps``, the ticks of a full task episode
@@ -173,7 +174,8 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         }
         self._sizes = {g.name: g.size for g in self.topology.agent_groups}
         #: Each group's agent one-hots ``[n, n]`` (``agent_id=True``).
-        self._agent_one_hots = {name: torch.eye(n, device=self.device) for name, n in self._sizes.items()}
+        self._agent_one_hots = {name: torch.eye(n, dtype=torch.float32, device=self.device)
+                                for name, n in self._sizes.items()}
         self._task_episode_steps = task_episode_steps(core)
         self._ended = torch.zeros(self.core.num_envs, dtype=torch.bool, device=self.device)
         self._seed: int | None = None
