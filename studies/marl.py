@@ -89,6 +89,11 @@ Phases
   copied in, not rerun.
 * ``pendulum-8-8-screen``: the factor phase's rows at 30 000 task steps (90 000 frames), a third of
   its cost, to rank the factors before the 100 000-step runs.
+* ``pendulum-direct-screen``: the control of the screen. Pendulum-v1 with no hidden layer (3-1: the
+  output neuron observes the task and acts on it, one agent, delay 1), 30 000 task steps (30 000
+  frames), seed 0: MAPPO, MADDPG and MASAC at BenchMARL's defaults, beside ``sb3-ddpg`` (its own
+  64-64 network). Here each algorithm is a single-agent algorithm on the task itself: what it scores
+  is what BenchMARL's defaults reach at this budget before any network of agents comes in.
 
 Every phase's budget but the screen's is 100 000 task steps (issue 26's bar); ``--task-steps``
 (and ``--eval-every``, ``--eval-episodes``) override it for every run of the phase; a folder
@@ -191,6 +196,9 @@ PHASES: dict[str, Phase] = {
     "pendulum-8-8-factors": _FACTOR_PHASE,
     # the same rows at a screening budget: a third of the cost, to rank the factors before the 100 000-step runs
     "pendulum-8-8-screen": dataclasses.replace(_FACTOR_PHASE, steps=30_000),
+    # the screen's control: no hidden layer, the output neuron alone on the task (grid rows keep their own networks)
+    "pendulum-direct-screen": Phase("Pendulum-v1", 30_000, (0,), hidden=(), eval_every=10_000, eval_episodes=20,
+                                    methods=("sb3-ddpg", *marl_rows(FACTOR_ALGORITHMS, ("default",)))),
 }
 #: Phases of one setting changed at a time (``--algorithms`` picks their algorithms).
 FACTOR_PHASES: tuple[str, ...] = ("pendulum-8-8-factors", "pendulum-8-8-screen")

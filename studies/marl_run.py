@@ -416,7 +416,7 @@ def run_parser(description: str) -> argparse.ArgumentParser:
     for item in dataclasses.fields(RunConfig):
         flag = "--" + item.name.replace("_", "-")
         if item.name == "hidden":
-            parser.add_argument(flag, type=int, nargs="+", default=list(item.default))
+            parser.add_argument(flag, type=int, nargs="*", default=list(item.default))  # none: no hidden layer
         elif item.name == "algorithm":
             parser.add_argument(flag, choices=ALGORITHMS, default=item.default)
         elif item.name == "settings":

@@ -74,8 +74,19 @@ def test_every_grid_row_command_parses(phase_name: str, tmp_path: Path) -> None:
         if marl.parse_row(method):
             continue
         command = grid.run_command(marl.STUDY, phase, method, seed, tmp_path / "x", ["neuron-env"])
-        assert command[command.index("--hidden") + 1:command.index("--hidden") + 3] == ["8", "8"]
+        if phase.hidden:
+            assert command[command.index("--hidden") + 1:command.index("--hidden") + 3] == ["8", "8"]
+        else:  # the direct control: grid rows keep their own networks
+            assert "--hidden" not in command
         parser.parse_args(command[1:])  # exits (SystemExit) on a flag the command does not have
+
+
+def test_the_direct_control_runs_each_algorithm_with_no_hidden_layer(tmp_path: Path) -> None:
+    phase = marl.PHASES["pendulum-direct-screen"]
+    assert phase.hidden == () and phase.steps == 30_000 and phase.reference == "sb3-ddpg"
+    command = marl.run_one_command(phase, "maddpg-default", 0, tmp_path / "run", "/venv/bin/python")
+    config = marl_run.run_config(command[3:])
+    assert config.hidden == () and (config.algorithm, config.settings) == ("maddpg", "default")
 
 
 def test_run_one_command_round_trips_into_its_config(tmp_path: Path) -> None:
