@@ -51,8 +51,10 @@ Two kinds of run share every phase's folder ``<work>/<phase>/<row>-s<seed>``:
   index in its layer appended to its observation: ``neuron_task(..., agent_id=True)``),
   ``noise-0.1`` (initial exploration std 0.1: ``scale_mapping biased_softplus_0.1`` for PPO/SAC,
   ``exploration_eps_init`` 0.1 for DDPG) and ``no-state`` (centralised critics read the groups'
-  observations instead of every voltage; MAPPO, MADDPG, MASAC). Each BenchMARL row's paired column
-  in the table is "row − ``<algorithm>-default``" (``grid.report``'s floor column).
+  observations instead of every voltage; MAPPO, MADDPG, MASAC) and ``sb3-rates`` (SB3 DDPG's
+  learning rate 1e-3 and one optimizer step per task step; the off-policy algorithms). Each
+  BenchMARL row's paired column in the table is "row − ``<algorithm>-default``" (``grid.report``'s
+  floor column).
 
 Not built: one agent group per neuron (``group_map`` makes one group per layer, the grouping
 TorchRL infers from the agent ids; per-neuron *parameters* are ``per-neuron-policy``), and the
@@ -91,9 +93,10 @@ Phases
   its cost, to rank the factors before the 100 000-step runs.
 * ``pendulum-direct-screen``: the control of the screen. Pendulum-v1 with no hidden layer (3-1: the
   output neuron observes the task and acts on it, one agent, delay 1), 30 000 task steps (30 000
-  frames), seed 0: MAPPO, MADDPG and MASAC at BenchMARL's defaults, beside ``sb3-ddpg`` (its own
-  64-64 network). Here each algorithm is a single-agent algorithm on the task itself: what it scores
-  is what BenchMARL's defaults reach at this budget before any network of agents comes in.
+  frames), seed 0: MAPPO, MADDPG and MASAC at BenchMARL's defaults and at ``noise-0.1``, and MADDPG
+  and MASAC at ``sb3-rates``, beside ``sb3-ddpg`` (its own 64-64 network). Here each algorithm is a single-agent
+  algorithm on the task itself: what it scores is what its settings reach at this budget before
+  any network of agents comes in.
 
 Every phase's budget but the screen's is 100 000 task steps (issue 26's bar); ``--task-steps``
 (and ``--eval-every``, ``--eval-episodes``) override it for every run of the phase; a folder
@@ -198,7 +201,8 @@ PHASES: dict[str, Phase] = {
     "pendulum-8-8-screen": dataclasses.replace(_FACTOR_PHASE, steps=30_000),
     # the screen's control: no hidden layer, the output neuron alone on the task (grid rows keep their own networks)
     "pendulum-direct-screen": Phase("Pendulum-v1", 30_000, (0,), hidden=(), eval_every=10_000, eval_episodes=20,
-                                    methods=("sb3-ddpg", *marl_rows(FACTOR_ALGORITHMS, ("default",)))),
+                                    methods=("sb3-ddpg", *marl_rows(FACTOR_ALGORITHMS,
+                                                                     ("default", "noise-0.1", "sb3-rates")))),
 }
 #: Phases of one setting changed at a time (``--algorithms`` picks their algorithms).
 FACTOR_PHASES: tuple[str, ...] = ("pendulum-8-8-factors", "pendulum-8-8-screen")

@@ -38,6 +38,10 @@ from neuron_env.parallel import per_tick_discount
 ON_POLICY: tuple[str, ...] = ("mappo", "ippo")
 #: Algorithms whose critics are centralised (they read the global ``state`` when the task gives one).
 CENTRALISED: tuple[str, ...] = ("mappo", "maddpg", "masac")
+#: Off-policy algorithms (BenchMARL's ``off_policy_*`` settings).
+OFF_POLICY: tuple[str, ...] = tuple(a for a in ALGORITHMS if a not in ON_POLICY)
+#: SB3 DDPG's learning rate (the rl-zoo's on Pendulum-v1), against BenchMARL's 5e-5.
+SB3_LEARNING_RATE = 1e-3
 #: Algorithms that explore by additive Gaussian noise (``exploration_eps_init``); the others sample a policy.
 ADDITIVE_NOISE: tuple[str, ...] = ("maddpg", "iddpg")
 #: The main phases' settings of every algorithm.
@@ -73,6 +77,8 @@ FACTORS: dict[str, Factor] = {
     "noise-0.1": Factor("initial exploration std 0.1 (PPO/SAC: scale_mapping biased_softplus_0.1; DDPG: "
                         "exploration_eps_init 0.1)"),
     "no-state": Factor("no global state: centralised critics read the groups' observations", CENTRALISED),
+    "sb3-rates": Factor(f"SB3 DDPG's rates: lr {SB3_LEARNING_RATE:g} (BenchMARL's 5e-5) and one optimizer step per "
+                        "task step (1000 per 6000 frames by default)", OFF_POLICY),
 }
 #: Every ``--settings`` value of ``run-one``.
 SETTINGS: tuple[str, ...] = (*MAIN_SETTINGS, *FACTORS)
@@ -152,6 +158,9 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
         plan["task"]["agent_id"] = True
     elif settings == "no-state":
         plan["task"]["state"] = False
+    elif settings == "sb3-rates":
+        experiment["lr"] = SB3_LEARNING_RATE
+        experiment["off_policy_n_optimizer_steps"] = max(1, BENCHMARL_FRAMES_PER_BATCH // delay)
     prefix = "on" if algorithm in ON_POLICY else "off"
     frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
     experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames

@@ -87,6 +87,7 @@ def test_the_direct_control_runs_each_algorithm_with_no_hidden_layer(tmp_path: P
     command = marl.run_one_command(phase, "maddpg-default", 0, tmp_path / "run", "/venv/bin/python")
     config = marl_run.run_config(command[3:])
     assert config.hidden == () and (config.algorithm, config.settings) == ("maddpg", "default")
+    assert "maddpg-sb3-rates" in phase.methods and "mappo-sb3-rates" not in phase.methods  # off-policy only
 
 
 def test_run_one_command_round_trips_into_its_config(tmp_path: Path) -> None:

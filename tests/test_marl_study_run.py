@@ -54,6 +54,7 @@ def test_recommended_is_the_integrations_settings() -> None:
     ("noise-0.1", "masac", "algorithm", {"scale_mapping": "biased_softplus_0.1"}),
     ("no-state", "mappo", "task", {"state": False}),
     ("agent-id", "maddpg", "task", {"agent_id": True}),
+    ("sb3-rates", "masac", "experiment", {"lr": 1e-3, "off_policy_n_optimizer_steps": 2000}),
 ])
 def test_each_factor_changes_one_setting_from_the_default(settings: str, algorithm: str, where: str,
                                                           changed: dict[str, Any]) -> None:
