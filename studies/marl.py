@@ -52,7 +52,8 @@ Two kinds of run share every phase's folder ``<work>/<phase>/<row>-s<seed>``:
   ``noise-0.1`` (initial exploration std 0.1: ``scale_mapping biased_softplus_0.1`` for PPO/SAC,
   ``exploration_eps_init`` 0.1 for DDPG) and ``no-state`` (centralised critics read the groups'
   observations instead of every voltage; MAPPO, MADDPG, MASAC) and ``sb3-rates`` (SB3 DDPG's
-  learning rate 1e-3 and one optimizer step per task step; the off-policy algorithms). Each
+  learning rate 1e-3 and one optimizer step per task step; the off-policy algorithms), and one
+  row of three at once, ``rates-gain-id`` (``sb3-rates`` + ``unit-gain-init`` + ``agent-id``). Each
   BenchMARL row's paired column in the table is "row − ``<algorithm>-default``" (``grid.report``'s
   floor column).
 

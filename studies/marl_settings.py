@@ -52,7 +52,7 @@ SHORT_EPISODE_TICKS = 100
 
 @dataclass(frozen=True)
 class Factor:
-    """One setting changed from BenchMARL's defaults: a row of the factor phase."""
+    """One setting changed from BenchMARL's defaults (or, for ``rates-gain-id``, three): a row of the factor phase."""
 
     description: str
     """What the row changes, as the report says it."""
@@ -79,6 +79,8 @@ FACTORS: dict[str, Factor] = {
     "no-state": Factor("no global state: centralised critics read the groups' observations", CENTRALISED),
     "sb3-rates": Factor(f"SB3 DDPG's rates: lr {SB3_LEARNING_RATE:g} (BenchMARL's 5e-5) and one optimizer step per "
                         "task step (1000 per 6000 frames by default)", OFF_POLICY),
+    "rates-gain-id": Factor("three factors at once: sb3-rates, unit-gain-init and agent-id (the candidate for the "
+                            "recommended settings)", OFF_POLICY),
 }
 #: Every ``--settings`` value of ``run-one``.
 SETTINGS: tuple[str, ...] = (*MAIN_SETTINGS, *FACTORS)
@@ -158,9 +160,12 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
         plan["task"]["agent_id"] = True
     elif settings == "no-state":
         plan["task"]["state"] = False
-    elif settings == "sb3-rates":
+    if settings in ("sb3-rates", "rates-gain-id"):
         experiment["lr"] = SB3_LEARNING_RATE
         experiment["off_policy_n_optimizer_steps"] = max(1, BENCHMARL_FRAMES_PER_BATCH // delay)
+    if settings == "rates-gain-id":
+        plan["model_init"] = "unit-gain"
+        plan["task"]["agent_id"] = True
     prefix = "on" if algorithm in ON_POLICY else "off"
     frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
     experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames

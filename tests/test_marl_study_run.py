@@ -67,6 +67,13 @@ def test_each_factor_changes_one_setting_from_the_default(settings: str, algorit
     assert marl_run.plan_settings("unit-gain-init", algorithm, PENDULUM, 100_000)["model_init"] == "unit-gain"
 
 
+def test_the_combined_row_is_three_factors_at_once() -> None:
+    combined = marl_run.plan_settings("rates-gain-id", "maddpg", PENDULUM, 30_000)
+    rates = marl_run.plan_settings("sb3-rates", "maddpg", PENDULUM, 30_000)
+    assert combined["experiment"] == rates["experiment"] and combined["model_init"] == "unit-gain"
+    assert combined["task"] == {"agent_id": True}
+
+
 def test_settings_refuse_what_does_not_exist() -> None:
     with pytest.raises(ValueError, match="only for"):
         marl_run.plan_settings("lmbda-per-tick", "maddpg", PENDULUM, 1000)
