@@ -82,6 +82,8 @@ FACTORS: dict[str, Factor] = {
     "rates-gain-id": Factor("three factors at once: sb3-rates, unit-gain-init and agent-id (the candidate for the "
                             "recommended settings)", OFF_POLICY),
 }
+#: Rows that change several factors at once -> the factors, applied in order.
+COMBINED: dict[str, tuple[str, ...]] = {"rates-gain-id": ("sb3-rates", "unit-gain-init", "agent-id")}
 #: Every ``--settings`` value of ``run-one``.
 SETTINGS: tuple[str, ...] = (*MAIN_SETTINGS, *FACTORS)
 
@@ -134,6 +136,18 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
             plan["algorithm"]["lmbda"] = recommended.lmbda
         return plan
     plan["description"] = "BenchMARL's configs" if settings == "default" else FACTORS[settings].description
+    for factor in COMBINED.get(settings, (settings,)):
+        _apply_factor(factor, plan, algorithm, delay, episode_ticks)
+    experiment = plan["experiment"]
+    prefix = "on" if algorithm in ON_POLICY else "off"
+    frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
+    experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames
+    experiment["max_n_iters"] = None
+    return plan
+
+
+def _apply_factor(settings: str, plan: dict[str, Any], algorithm: str, delay: int, episode_ticks: int) -> None:
+    """Write one factor's change into ``plan`` (``plan_settings``'s; ``default`` changes nothing)."""
     experiment, algorithm_fields = plan["experiment"], plan["algorithm"]
     if settings == "gamma-per-tick":
         experiment["gamma"] = per_tick_discount(BENCHMARL_GAMMA, delay)
@@ -160,14 +174,6 @@ def plan_settings(settings: str, algorithm: str, base: Mapping[str, Any], task_s
         plan["task"]["agent_id"] = True
     elif settings == "no-state":
         plan["task"]["state"] = False
-    if settings in ("sb3-rates", "rates-gain-id"):
+    elif settings == "sb3-rates":
         experiment["lr"] = SB3_LEARNING_RATE
         experiment["off_policy_n_optimizer_steps"] = max(1, BENCHMARL_FRAMES_PER_BATCH // delay)
-    if settings == "rates-gain-id":
-        plan["model_init"] = "unit-gain"
-        plan["task"]["agent_id"] = True
-    prefix = "on" if algorithm in ON_POLICY else "off"
-    frames = int(experiment.get(f"{prefix}_policy_collected_frames_per_batch", BENCHMARL_FRAMES_PER_BATCH))
-    experiment["max_n_frames"] = math.ceil(delay * task_steps / frames) * frames
-    experiment["max_n_iters"] = None
-    return plan

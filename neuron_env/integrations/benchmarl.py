@@ -213,8 +213,7 @@ def task_config(
         raise ValueError(f"env={env!r} is unknown; use one of {list(ENV_KINDS)}")
     if not isinstance(agent_id, bool):
         raise ValueError(f"agent_id={agent_id!r} must be True or False")
-    if agent_id and env != "native":
-        raise ValueError(f"agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env={env!r}")
+    _check_agent_id_env(agent_id, env)
     if max_cycles is not None and (isinstance(max_cycles, bool) or not isinstance(max_cycles, int) or max_cycles < 1):
         raise ValueError(f"max_cycles={max_cycles!r} must be a positive number of ticks (None: a full task episode)")
     kwargs = dict(task_kwargs or {})
@@ -237,6 +236,12 @@ def task_config(
         "observe": observe, "env": env, "state": bool(state), "agent_id": bool(agent_id), "out_of_range": out_of_range,
         "task_kwargs": kwargs,
     }
+
+
+def _check_agent_id_env(agent_id: bool, env: str) -> None:
+    """Refuse ``agent_id`` on an env that cannot append the one-hots (only the native env does)."""
+    if agent_id and env != "native":
+        raise ValueError(f"agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env={env!r}")
 
 
 def config_topology(config: Mapping[str, Any]) -> Topology:
@@ -551,9 +556,7 @@ def _make_env(config: Mapping[str, Any], num_envs: int, seed: int | None, device
         if seed is not None:
             env.set_seed(seed)
         return env
-    if config.get("agent_id"):
-        raise ValueError("agent_id=True needs env='native' (NeuronTorchRLEnv appends the one-hots), not env="
-                         f"{config['env']!r}")
+    _check_agent_id_env(config.get("agent_id", False), config["env"])
     topology = config_topology(config)
     delay, max_cycles = config["delay"], config["max_cycles"]
     import warnings
@@ -673,9 +676,8 @@ def make_experiment(
         if key not in {field.name for field in fields(algorithm_config)}:
             raise AttributeError(f"{type(algorithm_config).__name__} has no attribute {key!r} (algorithm_overrides)")
         setattr(algorithm_config, key, value)
-    model = MlpConfig.get_from_yaml()
-    if model_cells is not None or model_init != "pytorch":
-        cells = list(model.num_cells if model_cells is None else model_cells)
-        model = dataclasses.replace(model, num_cells=cells, layer_class=MODEL_INITS[model_init])
+    model = MlpConfig.get_from_yaml()  # BenchMARL's: 256-256, nn.Linear, Tanh
+    cells = list(model.num_cells if model_cells is None else model_cells)
+    model = dataclasses.replace(model, num_cells=cells, layer_class=MODEL_INITS[model_init])
     return Experiment(task=task, algorithm_config=algorithm_config, model_config=model, critic_model_config=model,
                       seed=seed, config=config, callbacks=list(callbacks))

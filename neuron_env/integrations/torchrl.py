@@ -175,7 +175,7 @@ class NeuronTorchRLEnv(TaskClock, EnvBase):
         self._sizes = {g.name: g.size for g in self.topology.agent_groups}
         #: Each group's agent one-hots ``[n, n]`` (``agent_id=True``).
         self._agent_one_hots = {name: torch.eye(n, dtype=torch.float32, device=self.device)
-                                for name, n in self._sizes.items()}
+                                for name, n in self._sizes.items()} if self.agent_id else {}
         self._task_episode_steps = task_episode_steps(core)
         self._ended = torch.zeros(self.core.num_envs, dtype=torch.bool, device=self.device)
         self._seed: int | None = None
